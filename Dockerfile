@@ -1,0 +1,40 @@
+# The pipeline container image: one binary whose `pipeline stage NAME` is the
+# entrypoint of each step on Kubernetes (docs/kubernetes.md).
+#   docker build -t registry.example.com/pipeline:1.0 .
+# The build compiles for x86-64-v2, so the image is linux/amd64 only.
+
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      gcc libc6-dev make pkg-config libarchive-dev libzstd-dev libopenblas-dev \
+      libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev \
+      libjansson-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN make pipeline && strip pipeline && ./pipeline --version
+
+FROM debian:bookworm-slim
+# Runtime libraries only: each one the binary links (tests/cli/test_docker.sh
+# checks this list against `ldd pipeline`), and CA certificates for https.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libarchive13 libzstd1 libopenblas0-pthread libcurl4 libinih1 libpng16-16 \
+      libjpeg62-turbo libjansson4 libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+# A fixed numeric user: Kubernetes can check runAsNonRoot against it, and the
+# manifests of `pipeline export` set fsGroup 10001 so it can write the volume.
+RUN groupadd --system --gid 10001 pipeline \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /workspace \
+      --no-create-home --shell /usr/sbin/nologin pipeline \
+ && install -d -o 10001 -g 10001 -m 0775 /workspace
+COPY --from=build /src/pipeline /usr/local/bin/pipeline
+COPY --from=build /src/pipeline.ini /etc/pipeline/pipeline.ini
+ENV PIPELINE_CONFIG=/etc/pipeline/pipeline.ini \
+    PIPELINE_WORKSPACE=/workspace/demo
+LABEL org.opencontainers.image.title="pipeline" \
+      org.opencontainers.image.description="prepare, train, validate and package an image classifier in cached stages"
+USER 10001:10001
+WORKDIR /workspace
+ENTRYPOINT ["pipeline"]
+CMD ["help"]

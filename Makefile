@@ -1,0 +1,76 @@
+# pipeline: build, run the demo, test.  `make run` and `make test` install
+# missing Debian packages first (scripts/install-deps.sh).
+
+PKGS     := libarchive libzstd openblas libcurl inih libpng jansson libcrypto libjpeg
+B        ?= build
+CC       ?= cc
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+SANFLAGS ?=
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -march=x86-64-v2 \
+	-MMD -MP $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+LDFLAGS  += $(SANFLAGS)
+
+LIB_SRC  := $(sort $(wildcard io/*.c nn/*.c stages/*.c))
+CMD_SRC  := $(sort $(wildcard cmd/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+CMD_OBJ  := $(CMD_SRC:%.c=$(B)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+BIN      := $(B)/pipeline
+WS       ?= workspace/demo
+
+.PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz
+
+all: pipeline
+
+pipeline: $(BIN)
+	@[ "$(B)" != build ] || cp $(BIN) pipeline
+
+$(BIN): $(CMD_OBJ) $(B)/libpipeline.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/libpipeline.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/libpipeline.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/install-deps.sh build
+test-deps:
+	@scripts/install-deps.sh test
+bench-deps:
+	@scripts/install-deps.sh bench
+
+run: deps
+	@$(MAKE) --no-print-directory pipeline
+	./pipeline run --workspace $(WS)
+
+# Builds everything, then runs every test; the last line is "N passed, N failed".
+test: test-deps
+	@$(MAKE) --no-print-directory pipeline tests-built
+	@tests/run.sh $(B)
+
+tests-built: $(BIN) $(TESTS)
+
+asan: test-deps
+	@$(MAKE) --no-print-directory B=build-asan CC=clang OPT=-O1 \
+		SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		tests-built
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build-asan
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory pipeline
+	@scripts/bench.sh
+
+clean:
+	rm -rf build build-asan pipeline
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

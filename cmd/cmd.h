@@ -1,0 +1,35 @@
+/* The subcommands of `pipeline` and the helpers they share. Each cmd_NAME
+ * gets argv with argv[0] = "NAME" and returns the process exit code. */
+#ifndef PL_CMD_H
+#define PL_CMD_H
+
+#include "../io/err.h"
+
+/* Exit codes (DESIGN.md). */
+enum {
+	EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_GATE = 3,
+	EXIT_TEMP = 75, EXIT_INTR = 130
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_stage(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+
+/* Prints "pipeline: MSG" for err to stderr and returns the exit code that
+ * err's code maps to. */
+int cmd_fail(const pl_err *err);
+
+/* Prints "pipeline CMD: MSG" and "try 'pipeline help CMD'"; returns 2. */
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Prints the help text of the command named cmd to stdout; returns 0, or
+ * 2 when there is no such command. */
+int cmd_print_help(const char *cmd);
+
+#endif

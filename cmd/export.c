@@ -1,0 +1,184 @@
+/* pipeline export kfp|argo|k8s: manifests that run the stages on a cluster. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../stages/export.h"
+#include "cmd.h"
+
+static const char export_usage[] =
+"usage: pipeline export kfp|argo|k8s --image IMAGE [options]\n"
+"\n"
+"Writes JSON manifests that run the stages in containers of IMAGE on a\n"
+"shared workspace volume (see docs/kubernetes.md):\n"
+"  kfp   one Kubeflow component file per stage (--out DIR required)\n"
+"  argo  an Argo Workflow: N prepare shards, prepare, train, validate,\n"
+"        package; also a Kubeflow Pipelines v1 pipeline\n"
+"  k8s   a PersistentVolumeClaim, an Indexed Job for the prepare shards and\n"
+"        a suspended Job running `pipeline run` (resume it when the shards\n"
+"        are done)\n"
+"\n"
+"options:\n"
+"  --image IMAGE           container image (required)\n"
+"  --pvc CLAIM             PersistentVolumeClaim holding workspaces\n"
+"                          [pipeline-workspace]\n"
+"  --workspace-name NAME   workspace directory on the claim, mounted at\n"
+"                          /workspace/NAME [demo]\n"
+"  --shards N              prepare shards, 1-256 [4]\n"
+"  --namespace NS          namespace of every object [kubectl's current]\n"
+"  --service-account SA    service account of the pods [namespace default]\n"
+"  --cpu Q, --memory Q     requests per container [2, 2Gi]\n"
+"  --cpu-limit Q           cpu limit [none]\n"
+"  --memory-limit Q        memory limit [the memory request]\n"
+"  --storage Q             size of the claim (k8s) [10Gi]\n"
+"  --storage-class NAME    storage class of the claim [cluster default]\n"
+"  --config PATH           config file inside the container\n"
+"                          [" EXPORT_CONFIG_PATH "]\n"
+"  --set SEC.KEY=VALUE     config override, repeatable\n"
+"  -o, --out FILE|DIR      where to write [stdout]; a directory (existing or\n"
+"                          ending in /) gets one file per object\n"
+"  -h, --help              show this help\n";
+
+enum {
+	OPT_IMAGE = 256, OPT_PVC, OPT_SHARDS, OPT_NAMESPACE, OPT_WORKSPACE,
+	OPT_CPU, OPT_MEMORY, OPT_CPU_LIMIT, OPT_MEMORY_LIMIT, OPT_STORAGE,
+	OPT_STORAGE_CLASS, OPT_SERVICE_ACCOUNT, OPT_CONFIG, OPT_SET
+};
+
+static const struct option export_options[] = {
+	{ "image", required_argument, NULL, OPT_IMAGE },
+	{ "pvc", required_argument, NULL, OPT_PVC },
+	{ "shards", required_argument, NULL, OPT_SHARDS },
+	{ "namespace", required_argument, NULL, OPT_NAMESPACE },
+	{ "workspace-name", required_argument, NULL, OPT_WORKSPACE },
+	{ "cpu", required_argument, NULL, OPT_CPU },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "cpu-limit", required_argument, NULL, OPT_CPU_LIMIT },
+	{ "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
+	{ "storage", required_argument, NULL, OPT_STORAGE },
+	{ "storage-class", required_argument, NULL, OPT_STORAGE_CLASS },
+	{ "service-account", required_argument, NULL, OPT_SERVICE_ACCOUNT },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "set", required_argument, NULL, OPT_SET },
+	{ "out", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Parses a shard count: a whole number from 1 to EXPORT_MAX_SHARDS. */
+static int parse_shards(const char *text, int *shards)
+{
+	char *end;
+	long n;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -1;
+	n = strtol(text, &end, 10);
+	if (*end != '\0' || n < 1 || n > EXPORT_MAX_SHARDS)
+		return -1;
+	*shards = (int)n;
+	return 0;
+}
+
+/* Appends one --set override to the ';'-separated list in buf. */
+static int add_override(char *buf, size_t size, const char *kv)
+{
+	size_t used = strlen(buf);
+	int n;
+
+	if (strchr(kv, ';'))
+		return -1;
+	n = snprintf(buf + used, size - used, "%s%s", used ? ";" : "", kv);
+	return n < 0 || (size_t)n >= size - used ? -1 : 0;
+}
+
+/* The option that getopt just rejected, for the error message. */
+static const char *rejected(int argc, char **argv)
+{
+	int i = optind - 1;
+
+	return i >= 1 && i < argc ? argv[i] : "?";
+}
+
+/* Applies one parsed option to o; returns 0, or the usage exit code. */
+static int apply_option(int ch, export_opts *o, char *set, size_t set_size)
+{
+	switch (ch) {
+	case OPT_IMAGE: o->image = optarg; break;
+	case OPT_PVC: o->pvc = optarg; break;
+	case OPT_NAMESPACE: o->namespace_name = optarg; break;
+	case OPT_WORKSPACE: o->workspace_name = optarg; break;
+	case OPT_CPU: o->cpu = optarg; break;
+	case OPT_MEMORY: o->memory = optarg; break;
+	case OPT_CPU_LIMIT: o->cpu_limit = optarg; break;
+	case OPT_MEMORY_LIMIT: o->memory_limit = optarg; break;
+	case OPT_STORAGE: o->storage = optarg; break;
+	case OPT_STORAGE_CLASS: o->storage_class = optarg; break;
+	case OPT_SERVICE_ACCOUNT: o->service_account = optarg; break;
+	case OPT_CONFIG: o->config = optarg; break;
+	case OPT_SHARDS:
+		if (parse_shards(optarg, &o->shards) < 0)
+			return cmd_usage_error("export", "--shards '%s': give a whole "
+					       "number from 1 to %d", optarg,
+					       EXPORT_MAX_SHARDS);
+		break;
+	case OPT_SET:
+		if (add_override(set, set_size, optarg) < 0)
+			return cmd_usage_error("export", "--set '%s': give one "
+					       "section.key=value per --set (no ';'), "
+					       "in all at most %zu characters",
+					       optarg, set_size - 1);
+		o->set = set;
+		break;
+	}
+	return 0;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	export_opts o;
+	const char *out = NULL;
+	char set[2048] = "";
+	pl_err err = { 0 };
+	int ch, rc;
+
+	export_defaults(&o);
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":ho:", export_options, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			fputs(export_usage, stdout);
+			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+		case 'o':
+			out = optarg;
+			break;
+		case ':':
+			return cmd_usage_error("export", "option '%s' needs a value",
+					       rejected(argc, argv));
+		case '?':
+			return cmd_usage_error("export", "unknown option '%s'",
+					       rejected(argc, argv));
+		default:
+			if ((rc = apply_option(ch, &o, set, sizeof(set))) != 0)
+				return rc;
+		}
+	}
+	if (optind >= argc)
+		return cmd_usage_error("export", "say what to export: kfp, argo or k8s");
+	if (optind + 1 < argc)
+		return cmd_usage_error("export", "unexpected argument '%s'",
+				       argv[optind + 1]);
+	if (strcmp(argv[optind], "kfp") != 0 && strcmp(argv[optind], "argo") != 0 &&
+	    strcmp(argv[optind], "k8s") != 0)
+		return cmd_usage_error("export", "unknown kind '%s': use kfp, argo "
+				       "or k8s", argv[optind]);
+	if (!o.image[0])
+		return cmd_usage_error("export", "--image is required: the container "
+				       "image to run, e.g. registry.example.com/"
+				       "pipeline:1.0");
+	if (export_write(argv[optind], &o, out, &err) < 0)
+		return cmd_fail(&err);
+	return EXIT_OK;
+}

@@ -1,0 +1,148 @@
+/* pipeline: the command table and what every command shares (help, errors,
+ * exit codes). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../stages/config.h"
+#include "cmd.h"
+
+#ifndef PL_VERSION
+#define PL_VERSION "0.1.0"
+#endif
+
+typedef struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+} command;
+
+static const command commands[] = {
+	{ "run", cmd_run, "run the stages in order, skipping those already done",
+	  "usage: pipeline run --workspace DIR [--config FILE] [--set sec.key=value]...\n"
+	  "                    [--from STAGE] [--until STAGE] [--force STAGE|all] [--dry-run]\n"
+	  "                    [--log-format human|json] [--quiet] [--verbose]\n\n"
+	  "Runs prepare, train, validate and package. A stage whose inputs and\n"
+	  "configuration have not changed since its last run is cached and skipped.\n\n"
+	  "  -w, --workspace DIR   workspace directory (or PIPELINE_WORKSPACE)\n"
+	  "  -c, --config FILE     configuration (or PIPELINE_CONFIG; default ./pipeline.ini)\n"
+	  "  -s, --set S.K=V       override a configuration key; repeatable (also PIPELINE_SET=\"a.b=1;c.d=2\")\n"
+	  "      --from STAGE      start at STAGE (earlier stages must be done)\n"
+	  "      --until STAGE     stop after STAGE\n"
+	  "      --force STAGE|all run STAGE (or every stage) even when cached\n"
+	  "  -n, --dry-run         say what would run and why, run nothing\n"
+	  "      --log-format F    human (default on a terminal) or json (one object per line)\n"
+	  "  -q, --quiet           only warnings and errors\n"
+	  "  -v, --verbose         debug lines too\n\n"
+	  "Exit codes: 0 done or cached, 1 a stage failed, 2 usage or configuration error,\n"
+	  "3 the validation gate was not met, 75 temporary failure (retry), 130 interrupted.\n" },
+	{ "stage", cmd_stage, "run one stage (the container entrypoint)",
+	  "usage: pipeline stage NAME --workspace DIR [--config FILE] [--set sec.key=value]...\n"
+	  "                      [--force] [--shard I/N] [--log-format human|json]\n\n"
+	  "Runs one stage; its upstream stages must be done. Exits 0 when the stage is\n"
+	  "done or cached, so a retried container does no work twice. Reads\n"
+	  "PIPELINE_WORKSPACE, PIPELINE_CONFIG, PIPELINE_SET and PIPELINE_LOG_FORMAT;\n"
+	  "logs JSON lines by default when stderr is not a terminal.\n"
+	  "Stages: prepare, train, validate, package.\n" },
+	{ "status", cmd_status, "show what is done, cached, stale or failed, and why",
+	  "usage: pipeline status --workspace DIR [--config FILE] [--set sec.key=value]... [--json]\n\n"
+	  "For each stage: its state (cached, stale, never run, failed) and the reason\n"
+	  "(\"config changed: train.lr 0.01 -> 0.02\", \"upstream prepare changed\"),\n"
+	  "when it finished, how long it took, and its headline metrics.\n" },
+	{ "clean", cmd_clean, "remove stage results and temporary files",
+	  "usage: pipeline clean --workspace DIR [STAGE...]\n\n"
+	  "Removes the results of the named stages (all when none is named) and the\n"
+	  "workspace's temporary files. Downloads are kept unless all stages are cleaned\n"
+	  "with --downloads.\n" },
+	{ "synth", cmd_synth, "draw the built-in demo plate",
+	  "usage: pipeline synth --out FILE|DIR [--seed N] [--plates N] [--size WxH]\n\n"
+	  "Writes a BBBC014-like plate: 96 wells, two channel BMPs per well, metadata.csv.\n" },
+	{ "export", cmd_export, "write Kubeflow, Argo or Kubernetes manifests",
+	  "usage: pipeline export kfp|argo|k8s --image IMG [options]\n" },
+	{ "help", cmd_help, "show help for a command", "usage: pipeline help [COMMAND]\n" },
+};
+
+#define N_COMMANDS (int)(sizeof(commands) / sizeof(commands[0]))
+
+static void print_overview(FILE *f)
+{
+	fprintf(f, "usage: pipeline COMMAND [OPTIONS]\n\n"
+		"Turns a labelled image collection into a validated, servable CNN classifier\n"
+		"in four cached stages: prepare, train, validate, package.\n\ncommands:\n");
+	for (int i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'pipeline help COMMAND' shows the options of one command; "
+		"'pipeline help config' the configuration keys.\n");
+}
+
+int cmd_print_help(const char *name)
+{
+	for (int i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name)) {
+			fputs(commands[i].usage, stdout);
+			return EXIT_OK;
+		}
+	fprintf(stderr, "pipeline: no command '%s'\n", name);
+	print_overview(stderr);
+	return EXIT_USAGE;
+}
+
+int cmd_fail(const pl_err *err)
+{
+	fprintf(stderr, "pipeline: error: %s\n", err->msg[0] ? err->msg : "unknown error");
+	switch (err->code) {
+	case PL_EUSAGE: return EXIT_USAGE;
+	case PL_EGATE: return EXIT_GATE;
+	case PL_ETEMP: return EXIT_TEMP;
+	case PL_EINTR: return EXIT_INTR;
+	default: return EXIT_FAIL;
+	}
+}
+
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pipeline %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\ntry 'pipeline help %s'\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_overview(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "config")) {
+		config_write_reference(stdout);
+		return EXIT_OK;
+	}
+	return cmd_print_help(argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_overview(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("pipeline %s\n", PL_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		print_overview(stdout);
+		return EXIT_OK;
+	}
+	for (int i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, argv[1]))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "pipeline: unknown command '%s'\n\n", argv[1]);
+	print_overview(stderr);
+	return EXIT_USAGE;
+}

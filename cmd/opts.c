@@ -1,0 +1,143 @@
+/* Option parsing and set-up shared by run, stage, status and clean. */
+#include "opts.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../io/fs.h"
+#include "../stages/config.h"
+#include "cmd.h"
+
+enum { O_FROM = 256, O_UNTIL, O_FORCE, O_SHARD, O_LOG, O_JSON, O_DOWNLOADS };
+
+static const struct option all_opts[] = {
+	{ "workspace", required_argument, NULL, 'w' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "set", required_argument, NULL, 's' },
+	{ "from", required_argument, NULL, O_FROM },
+	{ "until", required_argument, NULL, O_UNTIL },
+	{ "force", optional_argument, NULL, O_FORCE },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "shard", required_argument, NULL, O_SHARD },
+	{ "log-format", required_argument, NULL, O_LOG },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "downloads", no_argument, NULL, O_DOWNLOADS },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0, 0, 0, 0 }
+};
+
+/* Returns 1 when option code is one the command accepts. */
+static int accepts(int code, int accepted)
+{
+	switch (code) {
+	case O_FROM: case O_UNTIL: return accepted & OPT_RANGE;
+	case O_FORCE: return accepted & (OPT_FORCE | OPT_FORCE_FLAG);
+	case 'n': return accepted & OPT_DRY;
+	case O_SHARD: return accepted & OPT_SHARD;
+	case O_JSON: return accepted & OPT_JSON;
+	case O_DOWNLOADS: return accepted & OPT_DOWNLOADS;
+	default: return 1;
+	}
+}
+
+static int set_option(const char *cmd, int code, int accepted, ws_opts *o)
+{
+	switch (code) {
+	case 'w': o->ws = optarg; break;
+	case 'c': o->config = optarg; break;
+	case 's':
+		if (o->n_sets == (int)(sizeof(o->sets) / sizeof(o->sets[0])))
+			return cmd_usage_error(cmd, "too many --set options");
+		o->sets[o->n_sets++] = optarg;
+		break;
+	case O_FROM: o->from = optarg; break;
+	case O_UNTIL: o->until = optarg; break;
+	case O_FORCE:
+		if ((accepted & OPT_FORCE) && !optarg)
+			return cmd_usage_error(cmd, "--force needs a stage name or 'all' (--force=all)");
+		o->force = optarg ? optarg : "all";
+		break;
+	case 'n': o->dry_run = 1; break;
+	case O_SHARD: o->shard = optarg; break;
+	case O_LOG: o->log_format = optarg; break;
+	case O_JSON: o->json = 1; break;
+	case O_DOWNLOADS: o->downloads = 1; break;
+	case 'q': o->verbosity = -1; break;
+	case 'v': o->verbosity = 1; break;
+	default: return cmd_usage_error(cmd, "unknown option");
+	}
+	return 0;
+}
+
+int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
+{
+	int code, rc;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	opterr = 0;
+	while ((code = getopt_long(argc, argv, "+w:c:s:nqvh", all_opts, NULL)) != -1) {
+		if (code == 'h') {
+			cmd_print_help(cmd);
+			return -1;
+		}
+		if (code == '?' || code == ':')
+			return cmd_usage_error(cmd, "%s '%s'", code == ':' ? "missing value for" :
+					       "unknown option", argv[optind - 1]);
+		if (!accepts(code, accepted))
+			return cmd_usage_error(cmd, "option '%s' does not apply here", argv[optind - 1]);
+		if ((rc = set_option(cmd, code, accepted, o)) != 0)
+			return rc;
+	}
+	o->args = argv + optind;
+	o->n_args = argc - optind;
+	if (!o->ws && getenv("PIPELINE_WORKSPACE") && *getenv("PIPELINE_WORKSPACE"))
+		o->ws = getenv("PIPELINE_WORKSPACE");
+	if (!o->ws)
+		return cmd_usage_error(cmd, "no workspace: give --workspace DIR or set PIPELINE_WORKSPACE");
+	return 0;
+}
+
+int opts_setup(const char *cmd, ws_opts *o, int json_default, cfg **c)
+{
+	const char *fmt = o->log_format ? o->log_format : getenv("PIPELINE_LOG_FORMAT");
+	log_format lf = json_default && !isatty(2) ? LOG_JSON : LOG_HUMAN;
+	pl_err err = { 0 };
+
+	if (fmt && *fmt) {
+		if (strcmp(fmt, "json") && strcmp(fmt, "human"))
+			return cmd_usage_error(cmd, "--log-format must be human or json, not '%s'", fmt);
+		lf = strcmp(fmt, "json") ? LOG_HUMAN : LOG_JSON;
+	}
+	log_setup(lf, o->verbosity);
+	if (!o->config && !(getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG")) &&
+	    fs_exists("pipeline.ini"))
+		o->config = "pipeline.ini";
+	if (config_load(o->config, o->sets, o->n_sets, c, &err) < 0)
+		return cmd_fail(&err);
+	return 0;
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	stop_flag = sig;
+}
+
+volatile sig_atomic_t *opts_stop_flag(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return &stop_flag;
+}

@@ -1,0 +1,39 @@
+/* Options shared by the workspace commands (run, stage, status, clean). */
+#ifndef PL_OPTS_H
+#define PL_OPTS_H
+
+#include <signal.h>
+
+#include "../io/cfg.h"
+#include "../io/log.h"
+
+typedef struct ws_opts {
+	const char *ws;             /* --workspace or PIPELINE_WORKSPACE */
+	const char *config;         /* --config or PIPELINE_CONFIG or ./pipeline.ini */
+	char *sets[64];             /* --set assignments */
+	int n_sets;
+	const char *from, *until, *force, *shard;
+	int dry_run, json, downloads;
+	const char *log_format;     /* NULL = default */
+	int verbosity;
+	char **args;                /* positional arguments */
+	int n_args;
+} ws_opts;
+
+/* What a command accepts beyond --workspace, --config, --set, logging. */
+enum { OPT_RANGE = 1, OPT_FORCE = 2, OPT_DRY = 4, OPT_JSON = 8, OPT_SHARD = 16,
+       OPT_FORCE_FLAG = 32, OPT_DOWNLOADS = 64 };
+
+/* Parses argv for the command cmd; returns 0 or an exit code (2) after
+ * printing the usage error, or -1 when --help was printed. */
+int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o);
+
+/* Sets up logging (json_default: JSON when stderr is not a terminal) and
+ * loads the configuration. Returns 0 or prints the error and returns its
+ * exit code. */
+int opts_setup(const char *cmd, ws_opts *o, int json_default, cfg **c);
+
+/* Installs SIGINT/SIGTERM handlers that set the returned flag. */
+volatile sig_atomic_t *opts_stop_flag(void);
+
+#endif

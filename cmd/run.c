@@ -1,0 +1,66 @@
+/* pipeline run / pipeline stage: run the stages through the engine. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../stages/stages.h"
+#include "cmd.h"
+#include "opts.h"
+
+/* Runs the engine under the workspace lock and reports; shared by run and stage. */
+static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int json_default)
+{
+	stage_status st[8];
+	pl_err err = { 0 };
+	cfg *c = NULL;
+	int lock_fd = -1, rc;
+
+	if ((rc = opts_setup(cmd, o, json_default, &c)) != 0)
+		return rc;
+	eo->ws = o->ws;
+	eo->cfg = c;
+	eo->stop = opts_stop_flag();
+	rc = o->dry_run ? 0 : engine_lock(o->ws, &lock_fd, &err);
+	if (rc == 0)
+		rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, &err);
+	engine_status_release(st, pipeline_n_stages);
+	engine_unlock(lock_fd);
+	cfg_free(c);
+	return rc < 0 ? cmd_fail(&err) : EXIT_OK;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	engine_opts eo = { 0 };
+	ws_opts o;
+	int rc = opts_parse("run", argc, argv, OPT_RANGE | OPT_FORCE | OPT_DRY, &o);
+
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	if (o.n_args)
+		return cmd_usage_error("run", "unexpected argument '%s'", o.args[0]);
+	eo.from = o.from;
+	eo.until = o.until;
+	eo.force = o.force;
+	eo.dry_run = o.dry_run;
+	return run_engine("run", &o, &eo, 0);
+}
+
+int cmd_stage(int argc, char **argv)
+{
+	engine_opts eo = { 0 };
+	ws_opts o;
+	int rc = opts_parse("stage", argc, argv, OPT_FORCE_FLAG | OPT_DRY | OPT_SHARD, &o);
+
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	if (o.n_args != 1)
+		return cmd_usage_error("stage", "give one stage name (prepare, train, validate, package)");
+	if (engine_find(pipeline_stages, pipeline_n_stages, o.args[0]) < 0)
+		return cmd_usage_error("stage", "unknown stage '%s' (prepare, train, validate, package)",
+				       o.args[0]);
+	eo.from = eo.until = o.args[0];
+	eo.force = o.force ? o.args[0] : NULL;
+	eo.dry_run = o.dry_run;
+	eo.shard = o.shard;
+	return run_engine("stage", &o, &eo, 1);
+}

@@ -1,0 +1,493 @@
+/* Downloads through libcurl into dest.part, resumed with Range requests,
+ * retried with exponential backoff, checked against a SHA-256, then renamed
+ * to dest and marked complete by a dest.done sidecar. */
+#include <stddef.h>   /* fetch.h uses size_t without including it */
+
+#include "fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+#include "sha.h"
+
+#define MAX_REDIRS 10
+#define BACKOFF_CAP_MS 30000
+#define MAX_RESTARTS 2
+
+/* Outcome of one attempt that did not end in success or a hard error. */
+enum { ATTEMPT_DONE = 0, ATTEMPT_RETRY = 1, ATTEMPT_RESTART = 2 };
+
+typedef struct fetch_job {
+	const char *url;            /* as given: only ever passed to curl */
+	char shown[2048];           /* url without credentials, for messages */
+	char userinfo[512];         /* "user:pass" of the url, scrubbed from messages */
+	const char *dest;
+	char part[PATH_MAX], done[PATH_MAX];
+	fetch_opts opts;            /* with defaults filled in */
+	CURL *curl;
+	FILE *out;
+	int64_t offset;             /* bytes already in part when the attempt began */
+	int write_errno;            /* errno of a failed fwrite, 0 if none */
+	log_progress progress;
+	char errbuf[CURL_ERROR_SIZE];
+	char reason[1024];          /* why the last attempt is worth retrying */
+} fetch_job;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int fetch_is_url(const char *src)
+{
+	return src && (strncasecmp(src, "http://", 7) == 0 ||
+		       strncasecmp(src, "https://", 8) == 0 ||
+		       strncasecmp(src, "file://", 7) == 0);
+}
+
+/* Finds the userinfo of url: sets *start and *len (0 when there is none). */
+static void find_userinfo(const char *url, const char **start, size_t *len)
+{
+	const char *p = strstr(url, "://"), *at = NULL, *q;
+
+	*start = NULL;
+	*len = 0;
+	if (!p)
+		return;
+	p += 3;
+	for (q = p; *q && *q != '/' && *q != '?' && *q != '#'; q++)
+		if (*q == '@')
+			at = q;
+	if (at) {
+		*start = p;
+		*len = (size_t)(at - p);
+	}
+}
+
+void fetch_redact(const char *url, char *out, size_t n)
+{
+	const char *user;
+	size_t len;
+
+	if (!out || n == 0)
+		return;
+	find_userinfo(url ? url : "", &user, &len);
+	if (!user)
+		snprintf(out, n, "%s", url ? url : "");
+	else
+		snprintf(out, n, "%.*s%s", (int)(user - url), url, user + len + 1);
+}
+
+/* Removes every copy of secret from msg (curl's messages should never hold
+ * it, but a leaked password is not worth the gamble). */
+static void scrub(char *msg, const char *secret)
+{
+	size_t len = strlen(secret);
+	char *hit;
+
+	if (len < 3)
+		return;
+	while ((hit = strstr(msg, secret)))
+		memmove(hit, hit + len, strlen(hit + len) + 1);
+}
+
+static void scrub_all(const fetch_job *job, char *msg)
+{
+	const char *colon = strchr(job->userinfo, ':');
+
+	if (!job->userinfo[0])
+		return;
+	scrub(msg, job->userinfo);
+	if (colon)
+		scrub(msg, colon + 1);
+}
+
+static void fill_opts(fetch_opts *o, const fetch_opts *in)
+{
+	*o = in ? *in : (fetch_opts){0};
+	if (o->connect_timeout_s <= 0)
+		o->connect_timeout_s = 15;
+	if (o->low_speed_bytes <= 0)
+		o->low_speed_bytes = 1024;
+	if (o->low_speed_time_s <= 0)
+		o->low_speed_time_s = 30;
+	if (o->max_attempts <= 0)
+		o->max_attempts = 5;
+	if (o->backoff_ms <= 0)
+		o->backoff_ms = 500;
+}
+
+static int stopped(const fetch_job *job)
+{
+	return job->opts.stop && *job->opts.stop;
+}
+
+static size_t on_data(char *buf, size_t size, size_t nmemb, void *arg)
+{
+	fetch_job *job = arg;
+	size_t len = size * nmemb;
+	long status = 0;
+
+	/* bodies of error responses are not the file */
+	curl_easy_getinfo(job->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 300)
+		return len;
+	if (fwrite(buf, 1, len, job->out) != len) {
+		job->write_errno = errno ? errno : EIO;
+		return 0;
+	}
+	return len;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	fetch_job *job = arg;
+	long status = 0;
+
+	(void)ultotal;
+	(void)ulnow;
+	if (stopped(job))
+		return 1;
+	curl_easy_getinfo(job->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 300)
+		return 0;
+	if (dltotal > 0)
+		job->progress.total = job->offset + dltotal;
+	log_progress_update(&job->progress, job->offset + dlnow);
+	return 0;
+}
+
+static int setup_curl(fetch_job *job)
+{
+	CURL *c = job->curl;
+	const fetch_opts *o = &job->opts;
+	int bad = 0;
+
+	bad |= curl_easy_setopt(c, CURLOPT_URL, job->url);
+	bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	bad |= curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	bad |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	bad |= curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)MAX_REDIRS);
+	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s);
+	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes);
+	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->low_speed_time_s);
+	bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+	bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+	bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	bad |= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "pipeline/1");
+	bad |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, job->errbuf);
+	bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, job);
+	bad |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	bad |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	bad |= curl_easy_setopt(c, CURLOPT_XFERINFODATA, job);
+	return bad ? -1 : 0;
+}
+
+/* Opens part for appending and notes how much of it is already there. */
+static int open_part(fetch_job *job, pl_err *err)
+{
+	struct stat st;
+
+	job->offset = stat(job->part, &st) == 0 ? (int64_t)st.st_size : 0;
+	job->out = fopen(job->part, "ab");
+	if (!job->out)
+		return pl_errorf(err, PL_EIO, "cannot write '%s': %s", job->part,
+				 strerror(errno));
+	return 0;
+}
+
+static int close_part(fetch_job *job, int sync, pl_err *err)
+{
+	FILE *f = job->out;
+	int bad;
+
+	job->out = NULL;
+	if (!f)
+		return 0;
+	bad = fflush(f) != 0 || (sync && fsync(fileno(f)) != 0);
+	bad |= fclose(f) != 0;
+	if (bad)
+		return pl_errorf(err, PL_EIO, "cannot write '%s': %s", job->part,
+				 strerror(errno));
+	return 0;
+}
+
+static int retry_because(fetch_job *job, const char *fmt, const char *what)
+{
+	snprintf(job->reason, sizeof(job->reason), fmt, what, job->shown);
+	scrub_all(job, job->reason);
+	return ATTEMPT_RETRY;
+}
+
+/* Curl errors that a later attempt may not see. */
+static int transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE: case CURLE_RECV_ERROR: case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING: case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2: case CURLE_HTTP2_STREAM: case CURLE_HTTP3:
+	case CURLE_QUIC_CONNECT_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Sorts the outcome of one transfer into done, retry, restart or error. */
+static int classify(fetch_job *job, CURLcode rc, pl_err *err)
+{
+	char msg[CURL_ERROR_SIZE + 64];
+	long status = 0;
+
+	curl_easy_getinfo(job->curl, CURLINFO_RESPONSE_CODE, &status);
+	snprintf(msg, sizeof(msg), "%s", job->errbuf[0] ? job->errbuf : curl_easy_strerror(rc));
+	if (msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z')
+		msg[0] = (char)(msg[0] - 'A' + 'a');   /* our messages are lowercase */
+	scrub_all(job, msg);
+	if (stopped(job))
+		return pl_errorf(err, PL_EINTR, "download of %s interrupted", job->shown);
+	if (job->write_errno)
+		return pl_errorf(err, PL_EIO, "cannot write '%s': %s", job->part,
+				 strerror(job->write_errno));
+	if (rc == CURLE_TOO_MANY_REDIRECTS)
+		return pl_errorf(err, PL_EDATA, "more than %d redirects from %s (a "
+				 "redirect loop?)", MAX_REDIRS, job->shown);
+	if (job->offset > 0 && (status == 416 || rc == CURLE_BAD_DOWNLOAD_RESUME ||
+				(rc == CURLE_RANGE_ERROR && status < 300)))
+		return ATTEMPT_RESTART;
+	if (status >= 500 || status == 408 || status == 429) {
+		char code[16];
+
+		snprintf(code, sizeof(code), "%ld", status);
+		return retry_because(job, "http %s from %s", code);
+	}
+	if (status >= 300)
+		return pl_errorf(err, PL_EDATA, "http %ld from %s", status, job->shown);
+	if (rc == CURLE_OK)
+		return ATTEMPT_DONE;
+	if (transient(rc))
+		return retry_because(job, "%s (%s)", msg);
+	if (rc == CURLE_FILE_COULDNT_READ_FILE)
+		return pl_errorf(err, PL_EIO, "cannot read %s: %s", job->shown, msg);
+	return pl_errorf(err, PL_EDATA, "cannot download %s: %s", job->shown, msg);
+}
+
+/* One transfer into part, resuming from its current size. */
+static int attempt(fetch_job *job, pl_err *err)
+{
+	CURLcode rc;
+	int out, closed;
+
+	job->errbuf[0] = '\0';
+	job->write_errno = 0;
+	if ((out = open_part(job, err)) < 0)
+		return out;
+	curl_easy_setopt(job->curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)job->offset);
+	rc = curl_easy_perform(job->curl);
+	out = classify(job, rc, err);
+	closed = close_part(job, out == ATTEMPT_DONE, err);
+	if (out == ATTEMPT_RESTART) {
+		log_warn("%s ignored the resume request; downloading from the start",
+			 job->shown);
+		if (unlink(job->part) != 0 && errno != ENOENT)
+			return pl_errorf(err, PL_EIO, "cannot remove '%s': %s",
+					 job->part, strerror(errno));
+	}
+	return closed < 0 && out >= 0 ? closed : out;
+}
+
+/* Sleeps ms milliseconds in short slices so a stop request is seen. */
+static int backoff_sleep(fetch_job *job, long ms, pl_err *err)
+{
+	struct timespec slice = { 0, 50 * 1000000L };
+
+	for (long left = ms; left > 0; left -= 50) {
+		if (stopped(job))
+			return pl_errorf(err, PL_EINTR, "download of %s interrupted",
+					 job->shown);
+		nanosleep(&slice, NULL);
+	}
+	return 0;
+}
+
+/* Runs attempts until one succeeds, fails hard, or max_attempts are used. */
+static int download(fetch_job *job, pl_err *err)
+{
+	long delay = job->opts.backoff_ms;
+	int n = 1, restarts = 0, rc;
+
+	for (;;) {
+		if (stopped(job))
+			return pl_errorf(err, PL_EINTR, "download of %s interrupted",
+					 job->shown);
+		rc = attempt(job, err);
+		if (rc == ATTEMPT_DONE || rc < 0)
+			return rc;
+		if (rc == ATTEMPT_RESTART) {
+			if (++restarts > MAX_RESTARTS)
+				return pl_errorf(err, PL_EDATA, "%s keeps failing "
+						 "resumed downloads", job->shown);
+			continue;
+		}
+		if (n >= job->opts.max_attempts)
+			return pl_errorf(err, PL_ETEMP, "download failed after %d "
+					 "attempts, the last: %s", n, job->reason);
+		log_warn("retrying in %.1f s (attempt %d of %d): %s", delay / 1000.0,
+			 n + 1, job->opts.max_attempts, job->reason);
+		if ((rc = backoff_sleep(job, delay, err)) < 0)
+			return rc;
+		delay = delay * 2 > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : delay * 2;
+		n++;
+	}
+}
+
+static int valid_hex(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!strchr("0123456789abcdefABCDEF", s[i]))
+			return 0;
+	return i == 64;
+}
+
+/* 1 when dest and dest.done exist and match the expected digest. */
+static int already_done(const fetch_job *job)
+{
+	char *recorded = NULL;
+	size_t len = 0;
+	int ok;
+
+	if (!fs_exists(job->dest) || fs_read_file(job->done, 4096, &recorded, &len, NULL) < 0)
+		return 0;
+	ok = !job->opts.sha256 || !job->opts.sha256[0] ||
+	     (len >= 64 && strncasecmp(recorded, job->opts.sha256, 64) == 0);
+	free(recorded);
+	return ok;
+}
+
+/* Verifies part, renames it to dest and writes the dest.done sidecar. */
+static int finish(fetch_job *job, pl_err *err)
+{
+	char hex[SHA256_HEX], line[SHA256_HEX + 1];
+	const char *want = job->opts.sha256;
+	int rc;
+
+	if ((rc = sha256_file(job->part, hex, err)) < 0)
+		return rc;
+	if (want && want[0] && strcasecmp(hex, want) != 0) {
+		unlink(job->part);
+		return pl_errorf(err, PL_EDATA, "sha256 mismatch for %s: expected %s, "
+				 "got %s (the download was deleted; check the "
+				 "checksum or the source)", job->shown, want, hex);
+	}
+	snprintf(line, sizeof(line), "%s\n", hex);
+	if ((rc = fs_rename(job->part, job->dest, err)) < 0 ||
+	    (rc = fs_write_atomic(job->done, line, strlen(line), err)) < 0)
+		return rc;
+	return 0;
+}
+
+static int job_init(fetch_job *job, const char *url, const char *dest,
+		    const fetch_opts *opts, pl_err *err)
+{
+	const char *user;
+	size_t len;
+
+	memset(job, 0, sizeof(*job));
+	job->url = url;
+	job->dest = dest;
+	fill_opts(&job->opts, opts);
+	fetch_redact(url, job->shown, sizeof(job->shown));
+	find_userinfo(url, &user, &len);
+	if (user)
+		snprintf(job->userinfo, sizeof(job->userinfo), "%.*s", (int)len, user);
+	if (!fetch_is_url(url))
+		return pl_errorf(err, PL_EUSAGE, "'%s' is not an http://, https:// or "
+				 "file:// URL", job->shown);
+	if (job->opts.sha256 && job->opts.sha256[0] && !valid_hex(job->opts.sha256))
+		return pl_errorf(err, PL_EUSAGE, "sha256 '%s' for %s is not 64 hex "
+				 "digits", job->opts.sha256, job->shown);
+	if ((size_t)snprintf(job->part, sizeof(job->part), "%s.part", dest) >= sizeof(job->part) ||
+	    (size_t)snprintf(job->done, sizeof(job->done), "%s.done", dest) >= sizeof(job->done))
+		return pl_errorf(err, PL_EUSAGE, "download path '%s' is too long", dest);
+	return 0;
+}
+
+/* Removes a dest left without its .done marker (and a marker left alone). */
+static int clear_stale(const fetch_job *job, pl_err *err)
+{
+	if ((unlink(job->done) != 0 && errno != ENOENT) ||
+	    (unlink(job->dest) != 0 && errno != ENOENT))
+		return pl_errorf(err, PL_EIO, "cannot remove stale '%s': %s",
+				 job->dest, strerror(errno));
+	return 0;
+}
+
+/* A failed first attempt leaves an empty part: nothing worth resuming. */
+static void drop_empty_part(const fetch_job *job)
+{
+	struct stat st;
+
+	if (lstat(job->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+		unlink(job->part);
+}
+
+int fetch_url(const char *url, const char *dest, const fetch_opts *opts,
+	      pl_err *err)
+{
+	fetch_job job;
+	const char *base;
+	char what[64];
+	int rc;
+
+	if ((rc = job_init(&job, url, dest, opts, err)) < 0)
+		return rc;
+	if (already_done(&job)) {
+		log_debug("using %s downloaded before from %s", dest, job.shown);
+		return 0;
+	}
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK)
+		return pl_errorf(err, PL_EFAIL, "cannot initialise libcurl: %s",
+				 curl_easy_strerror(curl_init_rc));
+	if ((rc = clear_stale(&job, err)) < 0)
+		return rc;
+	if (!(job.curl = curl_easy_init()) || setup_curl(&job) < 0) {
+		rc = pl_errorf(err, PL_EFAIL, "cannot set up libcurl for %s", job.shown);
+		goto out;
+	}
+	base = strrchr(dest, '/');
+	snprintf(what, sizeof(what), "download %s", base ? base + 1 : dest);
+	log_progress_start(&job.progress, what, 0, "bytes");
+	rc = download(&job, err);
+	if (rc == 0 || job.progress.done > 0)
+		log_progress_end(&job.progress);
+	if (rc == 0)
+		rc = finish(&job, err);
+	else
+		drop_empty_part(&job);
+out:
+	if (job.curl)
+		curl_easy_cleanup(job.curl);
+	return rc;
+}

@@ -1,0 +1,192 @@
+/* Image entry points: format sniffing, limits, whole-file reads and the
+ * checked file handling shared by the PNG and BMP writers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "img_priv.h"
+
+#define IMG_DEFAULT_PIXELS ((int64_t)1 << 28)
+#define IMG_DEFAULT_SIDE 65535
+#define IMG_MAX_FILE ((int64_t)1 << 30)
+
+int img_check_size(const char *name, int64_t w, int64_t h, const img_lim *lim,
+		   pl_err *err)
+{
+	if (w <= 0 || h <= 0)
+		return pl_errorf(err, PL_EDATA,
+				 "'%s': image has no pixels (declared size %lldx%lld)",
+				 name, (long long)w, (long long)h);
+	if (w > lim->max_pixels / h)
+		return pl_errorf(err, PL_ENOMEM,
+				 "'%s': declared size %lldx%lld is over the limit of %lld pixels",
+				 name, (long long)w, (long long)h,
+				 (long long)lim->max_pixels);
+	if (w > lim->max_side || h > lim->max_side)
+		return pl_errorf(err, PL_ENOMEM,
+				 "'%s': declared size %lldx%lld is over the limit of %d pixels per side",
+				 name, (long long)w, (long long)h, lim->max_side);
+	return 0;
+}
+
+int img_alloc(img *out, int w, int h, int c, float maxval, const char *name,
+	      pl_err *err)
+{
+	size_t n = (size_t)w * (size_t)h * (size_t)c;
+
+	out->px = malloc(n * sizeof(float));
+	if (!out->px)
+		return pl_errorf(err, PL_ENOMEM,
+				 "'%s': out of memory for %dx%d image with %d channels",
+				 name, w, h, c);
+	out->w = w;
+	out->h = h;
+	out->c = c;
+	out->maxval = maxval;
+	return 0;
+}
+
+static void resolve_limits(const img_limits *lim, img_lim *res)
+{
+	res->max_pixels = lim && lim->max_pixels > 0 ? lim->max_pixels
+						     : IMG_DEFAULT_PIXELS;
+	res->max_side = lim && lim->max_side > 0 ? lim->max_side
+						 : IMG_DEFAULT_SIDE;
+}
+
+int img_decode_mem(const void *buf, size_t len, const char *name,
+		   const img_limits *lim, img *out, pl_err *err)
+{
+	static const uint8_t png_magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+	const uint8_t *p = buf;
+	img_lim res;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!name)
+		name = "(memory)";
+	resolve_limits(lim, &res);
+	if (len == 0)
+		return pl_errorf(err, PL_EDATA, "'%s': empty file, not an image", name);
+	if (len >= 8 && memcmp(p, png_magic, 8) == 0)
+		rc = png_decode(p, len, name, &res, out, err);
+	else if (len >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+		rc = jpeg_decode(p, len, name, &res, out, err);
+	else if (len >= 2 && p[0] == 'B' && p[1] == 'M')
+		rc = bmp_decode(p, len, name, &res, out, err);
+	else
+		return pl_errorf(err, PL_EDATA,
+				 "'%s': not a png, jpeg or bmp image (unknown magic bytes)",
+				 name);
+	if (rc < 0)
+		img_release(out);
+	return rc;
+}
+
+/* Reads the whole regular file at path into a heap buffer. */
+static int read_whole(const char *path, uint8_t **data, size_t *len, pl_err *err)
+{
+	struct stat st;
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	int rc = 0;
+
+	if (!f)
+		return pl_errorf(err, PL_EIO, "cannot open '%s': %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) != 0) {
+		rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = pl_errorf(err, PL_EIO, "cannot read '%s': not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > IMG_MAX_FILE) {
+		rc = pl_errorf(err, PL_EDATA, "'%s': file of %lld bytes is over the image file limit of %lld bytes",
+			       path, (long long)st.st_size, (long long)IMG_MAX_FILE);
+		goto out;
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf) {
+		rc = pl_errorf(err, PL_ENOMEM, "'%s': out of memory reading %lld bytes",
+			       path, (long long)st.st_size);
+		goto out;
+	}
+	if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+		rc = pl_errorf(err, PL_EIO, "cannot read '%s': %s", path,
+			       ferror(f) ? strerror(errno) : "file shrank while reading");
+		goto out;
+	}
+	*data = buf;
+	*len = (size_t)st.st_size;
+	buf = NULL;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
+int img_decode_file(const char *path, const img_limits *lim, img *out,
+		    pl_err *err)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = read_whole(path, &data, &len, err);
+	if (rc == 0)
+		rc = img_decode_mem(data, len, path, lim, out, err);
+	free(data);
+	return rc;
+}
+
+void img_release(img *im)
+{
+	if (!im)
+		return;
+	free(im->px);
+	memset(im, 0, sizeof(*im));
+}
+
+int img_check_write_args(const char *path, const uint8_t *px, int w, int h,
+			 int c, unsigned allowed_c, pl_err *err)
+{
+	if (w <= 0 || h <= 0 || c < 0 || c > 31 || !(allowed_c & (1u << c)) || !px)
+		return pl_errorf(err, PL_EUSAGE,
+				 "cannot write '%s': invalid image %dx%d with %d channels",
+				 path, w, h, c);
+	if ((int64_t)w * h > IMG_DEFAULT_PIXELS || w > IMG_DEFAULT_SIDE || h > IMG_DEFAULT_SIDE)
+		return pl_errorf(err, PL_EUSAGE,
+				 "cannot write '%s': image %dx%d is over the size limit",
+				 path, w, h);
+	return 0;
+}
+
+int img_file_open(const char *path, FILE **f, pl_err *err)
+{
+	*f = fopen(path, "wb");
+	if (!*f)
+		return pl_errorf(err, PL_EIO, "cannot create '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+int img_file_close(FILE *f, const char *path, int failed, pl_err *err)
+{
+	struct stat st;
+	int rc = 0, regular;
+
+	/* only a regular file of ours is removed, never a device like /dev/full */
+	regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+	if (!failed && fflush(f) != 0)
+		rc = pl_errorf(err, PL_EIO, "cannot write '%s': %s", path, strerror(errno));
+	else if (!failed && fsync(fileno(f)) != 0 && errno != EINVAL)
+		rc = pl_errorf(err, PL_EIO, "cannot fsync '%s': %s", path, strerror(errno));
+	if (fclose(f) != 0 && !failed && rc == 0)
+		rc = pl_errorf(err, PL_EIO, "cannot close '%s': %s", path, strerror(errno));
+	if ((failed || rc < 0) && regular)
+		unlink(path);
+	return rc;
+}

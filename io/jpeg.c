@@ -1,0 +1,166 @@
+/* JPEG through libjpeg-turbo (libjpeg API, from memory): baseline and
+ * progressive, gray and colour, 8-bit samples. Errors and data-corruption
+ * warnings longjmp back here instead of exiting or decoding grey blocks. */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+#include "img_priv.h"
+
+/* Progressive files with thousands of tiny scans decode very slowly. */
+#define JPEG_MAX_SCANS 500
+
+typedef struct jpeg_ctx {
+	struct jpeg_error_mgr pub;    /* first: libjpeg casts to this */
+	struct jpeg_progress_mgr progress;
+	jmp_buf jb;
+	char msg[JMSG_LENGTH_MAX];
+	struct jpeg_decompress_struct cinfo;
+	JSAMPLE *row;
+} jpeg_ctx;
+
+static void on_error_exit(j_common_ptr cinfo)
+{
+	static const char prefix[] = "Corrupt JPEG data: ";
+	jpeg_ctx *ctx = (jpeg_ctx *)cinfo->err;
+	char msg[JMSG_LENGTH_MAX];
+	const char *p = msg;
+
+	cinfo->err->format_message(cinfo, msg);
+	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0)
+		p += sizeof(prefix) - 1;
+	snprintf(ctx->msg, sizeof(ctx->msg), "%s", p);
+	if (ctx->msg[0] >= 'A' && ctx->msg[0] <= 'Z')
+		ctx->msg[0] = (char)(ctx->msg[0] - 'A' + 'a');
+	longjmp(ctx->jb, 1);
+}
+
+/* Warnings that mean the entropy-coded data is damaged are errors. */
+static void on_message(j_common_ptr cinfo, int level)
+{
+	int code = cinfo->err->msg_code;
+
+	if (level >= 0)
+		return;
+	if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER ||
+	    code == JWRN_MUST_RESYNC || code == JWRN_HUFF_BAD_CODE ||
+	    code == JWRN_ARITH_BAD_CODE || code == JWRN_NOT_SEQUENTIAL ||
+	    code == JWRN_BOGUS_PROGRESSION)
+		on_error_exit(cinfo);
+	cinfo->err->num_warnings++;
+}
+
+static void on_progress(j_common_ptr cinfo)
+{
+	jpeg_ctx *ctx = (jpeg_ctx *)cinfo->err;
+
+	if (cinfo->is_decompressor &&
+	    ((j_decompress_ptr)cinfo)->input_scan_number > JPEG_MAX_SCANS) {
+		snprintf(ctx->msg, sizeof(ctx->msg), "more than %d scans", JPEG_MAX_SCANS);
+		longjmp(ctx->jb, 1);
+	}
+}
+
+/* Checks the header; returns the channel count or a negative error. */
+static int check_header(jpeg_ctx *ctx, const char *name, const img_lim *lim,
+			pl_err *err)
+{
+	j_decompress_ptr cinfo = &ctx->cinfo;
+	int rc;
+
+	rc = img_check_size(name, cinfo->image_width, cinfo->image_height, lim, err);
+	if (rc < 0)
+		return rc;
+	if (cinfo->data_precision != 8)
+		return pl_errorf(err, PL_EDATA, "'%s': %d-bit jpeg is not supported (only 8-bit)",
+				 name, cinfo->data_precision);
+	switch (cinfo->jpeg_color_space) {
+	case JCS_GRAYSCALE:
+		cinfo->out_color_space = JCS_GRAYSCALE;
+		return 1;
+	case JCS_CMYK:
+	case JCS_YCCK:
+		return pl_errorf(err, PL_EDATA, "'%s': cmyk jpeg is not supported (convert it to rgb)",
+				 name);
+	default:
+		if (cinfo->num_components != 3)
+			return pl_errorf(err, PL_EDATA, "'%s': jpeg with %d components is not supported",
+					 name, cinfo->num_components);
+		cinfo->out_color_space = JCS_RGB;
+		return 3;
+	}
+}
+
+static int read_pixels(jpeg_ctx *ctx, const uint8_t *buf, size_t len,
+		       const char *name, const img_lim *lim, img *out, pl_err *err)
+{
+	j_decompress_ptr cinfo = &ctx->cinfo;
+	size_t i, n;
+	int c, rc;
+
+	jpeg_mem_src(cinfo, buf, (unsigned long)len);
+	jpeg_read_header(cinfo, TRUE);
+	c = check_header(ctx, name, lim, err);
+	if (c < 0)
+		return c;
+	jpeg_start_decompress(cinfo);
+	if ((int)cinfo->output_components != c)
+		return pl_errorf(err, PL_EDATA, "'%s': unexpected jpeg output of %d components",
+				 name, cinfo->output_components);
+	n = (size_t)cinfo->output_width * c;
+	ctx->row = malloc(n);
+	if (!ctx->row)
+		return pl_errorf(err, PL_ENOMEM, "'%s': out of memory", name);
+	rc = img_alloc(out, (int)cinfo->output_width, (int)cinfo->output_height, c,
+		       255.0f, name, err);
+	if (rc < 0)
+		return rc;
+	while (cinfo->output_scanline < cinfo->output_height) {
+		float *dst = out->px + (size_t)cinfo->output_scanline * n;
+
+		if (jpeg_read_scanlines(cinfo, &ctx->row, 1) != 1)
+			return pl_errorf(err, PL_EDATA, "'%s': truncated jpeg data", name);
+		for (i = 0; i < n; i++)
+			dst[i] = ctx->row[i];
+	}
+	jpeg_finish_decompress(cinfo);
+	return 0;
+}
+
+/* The only setjmp of the decoder: nothing here changes after it. */
+static int read_guarded(jpeg_ctx *ctx, const uint8_t *buf, size_t len,
+			const char *name, const img_lim *lim, img *out, pl_err *err)
+{
+	if (setjmp(ctx->jb)) {
+		if (ctx->pub.msg_code == JWRN_JPEG_EOF)
+			return pl_errorf(err, PL_EDATA, "'%s': truncated jpeg data", name);
+		return pl_errorf(err, PL_EDATA, "'%s': corrupt jpeg data (%s)", name,
+				 ctx->msg);
+	}
+	jpeg_create_decompress(&ctx->cinfo);
+	ctx->cinfo.progress = &ctx->progress;
+	return read_pixels(ctx, buf, len, name, lim, out, err);
+}
+
+int jpeg_decode(const uint8_t *buf, size_t len, const char *name,
+		const img_lim *lim, img *out, pl_err *err)
+{
+	jpeg_ctx *ctx = calloc(1, sizeof(*ctx));
+	int rc;
+
+	if (!ctx)
+		return pl_errorf(err, PL_ENOMEM, "'%s': out of memory", name);
+	ctx->cinfo.err = jpeg_std_error(&ctx->pub);
+	ctx->pub.error_exit = on_error_exit;
+	ctx->pub.emit_message = on_message;
+	ctx->progress.progress_monitor = on_progress;
+	rc = read_guarded(ctx, buf, len, name, lim, out, err);
+	jpeg_destroy_decompress(&ctx->cinfo);
+	free(ctx->row);
+	free(ctx);
+	return rc;
+}

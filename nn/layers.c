@@ -1,0 +1,455 @@
+/* Forward and backward passes of the layers on one worker's share of the
+ * batch. Activations are channel-major for the share, [C][n][H][W], so a
+ * convolution over a chunk of images is one GEMM without transposes. */
+#include <math.h>
+#include <string.h>
+#include "nn_impl.h"
+
+#define BN_EPS 1e-5
+#define BN_MOMENTUM 0.1
+
+/* Waits until every worker reaches this point (no-op with one thread). */
+void nn_sync(struct nn_net *net)
+{
+	if (net->threads > 1)
+		pthread_barrier_wait(&net->sync);
+}
+
+/* Unrolls images i0..i0+b of in ([C][n][H][W]) into col [C*k*k][b*oh*ow]. */
+static void im2col(const float *in, int n, nn_shape s, int i0, int b,
+                   const nn_layer *ly, float *col)
+{
+	int k = ly->k, st = ly->stride, pad = ly->pad, oh = ly->out.h, ow = ly->out.w;
+	size_t hw = (size_t)s.h * s.w, ncol = (size_t)b * oh * ow;
+	for (int c = 0; c < s.c; c++)
+		for (int kh = 0; kh < k; kh++)
+			for (int kw = 0; kw < k; kw++) {
+				float *row = col + ((size_t)(c * k + kh) * k + kw) * ncol;
+				int x_lo = pad - kw > 0 ? (pad - kw + st - 1) / st : 0;
+				int x_hi = (s.w + pad - kw + st - 1) / st;
+				if (x_hi > ow)
+					x_hi = ow;
+				if (x_lo > x_hi)
+					x_lo = x_hi;
+				for (int i = 0; i < b; i++) {
+					const float *plane = in + ((size_t)c * n + i0 + i) * hw;
+					for (int y = 0; y < oh; y++) {
+						float *dst = row + ((size_t)i * oh + y) * ow;
+						int iy = y * st - pad + kh;
+						if (iy < 0 || iy >= s.h) {
+							memset(dst, 0, (size_t)ow * sizeof(float));
+							continue;
+						}
+						const float *src = plane + (size_t)iy * s.w + kw - pad;
+						for (int x = 0; x < x_lo; x++)
+							dst[x] = 0.0f;
+						if (st == 1)
+							memcpy(dst + x_lo, src + x_lo, (size_t)(x_hi - x_lo) * sizeof(float));
+						else
+							for (int x = x_lo; x < x_hi; x++)
+								dst[x] = src[x * st];
+						for (int x = x_hi; x < ow; x++)
+							dst[x] = 0.0f;
+					}
+				}
+			}
+}
+
+/* Adds col [C*k*k][b*oh*ow] back into images i0..i0+b of din (the inverse
+ * scatter of im2col); din must be zeroed by the caller. */
+static void col2im(const float *col, int n, nn_shape s, int i0, int b,
+                   const nn_layer *ly, float *din)
+{
+	int k = ly->k, st = ly->stride, pad = ly->pad, oh = ly->out.h, ow = ly->out.w;
+	size_t hw = (size_t)s.h * s.w, ncol = (size_t)b * oh * ow;
+	for (int c = 0; c < s.c; c++)
+		for (int kh = 0; kh < k; kh++)
+			for (int kw = 0; kw < k; kw++) {
+				const float *row = col + ((size_t)(c * k + kh) * k + kw) * ncol;
+				int x_lo = pad - kw > 0 ? (pad - kw + st - 1) / st : 0;
+				int x_hi = (s.w + pad - kw + st - 1) / st;
+				if (x_hi > ow)
+					x_hi = ow;
+				for (int i = 0; i < b; i++) {
+					float *plane = din + ((size_t)c * n + i0 + i) * hw;
+					for (int y = 0; y < oh; y++) {
+						int iy = y * st - pad + kh;
+						if (iy < 0 || iy >= s.h)
+							continue;
+						const float *src = row + ((size_t)i * oh + y) * ow;
+						float *dst = plane + (size_t)iy * s.w + kw - pad;
+						for (int x = x_lo; x < x_hi; x++)
+							dst[x * st] += src[x];
+					}
+				}
+			}
+}
+
+static int conv_is_pointwise(const nn_layer *ly)
+{
+	return ly->k == 1 && ly->stride == 1 && ly->pad == 0;
+}
+
+static void conv_forward(nn_worker *w, const nn_layer *ly, const float *in, float *out)
+{
+	const float *wt = w->net->params + ly->w_off, *bias = w->net->params + ly->b_off;
+	int n = w->n, kk = ly->in.c * ly->k * ly->k;
+	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
+	for (int i0 = 0; i0 < n; i0 += ly->chunk) {
+		int b = n - i0 < ly->chunk ? n - i0 : ly->chunk;
+		const float *src = w->col;
+		int ldb = (int)(b * ohw);
+		if (conv_is_pointwise(ly)) {
+			src = in + i0 * ihw;
+			ldb = (int)(n * ihw);
+		} else {
+			im2col(in, n, ly->in, i0, b, ly, w->col);
+		}
+		nn_sgemm(0, 0, ly->n_out, (int)(b * ohw), kk, 1.0f, wt, kk, src, ldb,
+		         0.0f, out + i0 * ohw, (int)(n * ohw));
+	}
+	for (int c = 0; c < ly->n_out; c++) {
+		float *row = out + (size_t)c * n * ohw, bc = bias[c];
+		for (size_t j = 0; j < n * ohw; j++)
+			row[j] += bc;
+	}
+}
+
+static void conv_backward(nn_worker *w, const nn_layer *ly, const float *in,
+                          const float *dy, float *dx)
+{
+	const float *wt = w->net->params + ly->w_off;
+	float *dw = w->grad + ly->w_off, *db = w->grad + ly->b_off;
+	int n = w->n, kk = ly->in.c * ly->k * ly->k;
+	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
+	for (int c = 0; c < ly->n_out; c++) {
+		const float *row = dy + (size_t)c * n * ohw;
+		float s = 0.0f;
+		for (size_t j = 0; j < n * ohw; j++)
+			s += row[j];
+		db[c] += s;
+	}
+	if (ly->need_dx)
+		memset(dx, 0, (size_t)n * ly->in.c * ihw * sizeof(float));
+	for (int i0 = 0; i0 < n; i0 += ly->chunk) {
+		int b = n - i0 < ly->chunk ? n - i0 : ly->chunk;
+		int cols = (int)(b * ohw), ldy = (int)(n * ohw);
+		if (conv_is_pointwise(ly)) {
+			nn_sgemm(0, 1, ly->n_out, kk, cols, 1.0f, dy + i0 * ohw, ldy,
+			         in + i0 * ihw, (int)(n * ihw), 1.0f, dw, kk);
+			if (ly->need_dx)
+				nn_sgemm(1, 0, kk, cols, ly->n_out, 1.0f, wt, kk, dy + i0 * ohw, ldy,
+				         0.0f, dx + i0 * ihw, (int)(n * ihw));
+			continue;
+		}
+		im2col(in, n, ly->in, i0, b, ly, w->col);
+		nn_sgemm(0, 1, ly->n_out, kk, cols, 1.0f, dy + i0 * ohw, ldy, w->col, cols,
+		         1.0f, dw, kk);
+		if (ly->need_dx) {
+			nn_sgemm(1, 0, kk, cols, ly->n_out, 1.0f, wt, kk, dy + i0 * ohw, ldy,
+			         0.0f, w->col, cols);
+			col2im(w->col, n, ly->in, i0, b, ly, dx);
+		}
+	}
+}
+
+/* Dense layers see their input as [features][n]; with spatial extent the
+ * channel-major activations are gathered into that order first. */
+static const float *dense_input(nn_worker *w, const nn_layer *ly, const float *in)
+{
+	int n = w->n;
+	size_t hw = (size_t)ly->in.h * ly->in.w;
+	if (hw == 1)
+		return in;
+	for (int c = 0; c < ly->in.c; c++)
+		for (int i = 0; i < n; i++)
+			for (size_t p = 0; p < hw; p++)
+				w->gather[((size_t)c * hw + p) * n + i] = in[((size_t)c * n + i) * hw + p];
+	return w->gather;
+}
+
+static void dense_forward(nn_worker *w, const nn_layer *ly, const float *in, float *out)
+{
+	const float *wt = w->net->params + ly->w_off, *bias = w->net->params + ly->b_off;
+	int n = w->n, nin = ly->in.c * ly->in.h * ly->in.w;
+	const float *x = dense_input(w, ly, in);
+	nn_sgemm(0, 0, ly->n_out, n, nin, 1.0f, wt, nin, x, n, 0.0f, out, n);
+	for (int o = 0; o < ly->n_out; o++)
+		for (int i = 0; i < n; i++)
+			out[(size_t)o * n + i] += bias[o];
+}
+
+static void dense_backward(nn_worker *w, const nn_layer *ly, const float *in,
+                           const float *dy, float *dx)
+{
+	const float *wt = w->net->params + ly->w_off;
+	float *dw = w->grad + ly->w_off, *db = w->grad + ly->b_off;
+	int n = w->n, nin = ly->in.c * ly->in.h * ly->in.w;
+	size_t hw = (size_t)ly->in.h * ly->in.w;
+	for (int o = 0; o < ly->n_out; o++) {
+		float s = 0.0f;
+		for (int i = 0; i < n; i++)
+			s += dy[(size_t)o * n + i];
+		db[o] += s;
+	}
+	const float *x = dense_input(w, ly, in);
+	nn_sgemm(0, 1, ly->n_out, nin, n, 1.0f, dy, n, x, n, 1.0f, dw, nin);
+	if (!ly->need_dx)
+		return;
+	if (hw == 1) {
+		nn_sgemm(1, 0, nin, n, ly->n_out, 1.0f, wt, nin, dy, n, 0.0f, dx, n);
+		return;
+	}
+	nn_sgemm(1, 0, nin, n, ly->n_out, 1.0f, wt, nin, dy, n, 0.0f, w->gather, n);
+	for (int c = 0; c < ly->in.c; c++)
+		for (int i = 0; i < n; i++)
+			for (size_t p = 0; p < hw; p++)
+				dx[((size_t)c * n + i) * hw + p] = w->gather[((size_t)c * hw + p) * n + i];
+}
+
+/* Max and average pooling, per plane; max pooling keeps the arg-max. */
+static void pool_forward(nn_worker *w, int l, const float *in, float *out)
+{
+	const nn_layer *ly = &w->net->layers[l];
+	int k = ly->k, st = ly->stride, oh = ly->out.h, ow = ly->out.w, iw = ly->in.w;
+	size_t planes = (size_t)w->n * ly->in.c, ihw = (size_t)ly->in.h * iw;
+	float inv = 1.0f / (float)(k * k);
+	int32_t *am = w->argmax[l];
+	for (size_t p = 0; p < planes; p++) {
+		const float *src = in + p * ihw;
+		float *dst = out + p * oh * ow;
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++) {
+				int base = y * st * iw + x * st, best = base;
+				float m = src[base], s = 0.0f;
+				for (int dy = 0; dy < k; dy++)
+					for (int dx = 0; dx < k; dx++) {
+						int j = base + dy * iw + dx;
+						s += src[j];
+						if (src[j] > m) {
+							m = src[j];
+							best = j;
+						}
+					}
+				if (ly->kind == L_MAXPOOL) {
+					dst[y * ow + x] = m;
+					am[p * oh * ow + y * ow + x] = best;
+				} else {
+					dst[y * ow + x] = s * inv;
+				}
+			}
+	}
+}
+
+static void pool_backward(nn_worker *w, int l, const float *dy, float *dx)
+{
+	const nn_layer *ly = &w->net->layers[l];
+	int k = ly->k, st = ly->stride, oh = ly->out.h, ow = ly->out.w, iw = ly->in.w;
+	size_t planes = (size_t)w->n * ly->in.c, ihw = (size_t)ly->in.h * iw;
+	float inv = 1.0f / (float)(k * k);
+	const int32_t *am = w->argmax[l];
+	memset(dx, 0, planes * ihw * sizeof(float));
+	for (size_t p = 0; p < planes; p++) {
+		const float *g = dy + p * oh * ow;
+		float *d = dx + p * ihw;
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++) {
+				if (ly->kind == L_MAXPOOL) {
+					d[am[p * oh * ow + y * ow + x]] += g[y * ow + x];
+					continue;
+				}
+				float v = g[y * ow + x] * inv;
+				int base = y * st * iw + x * st;
+				for (int a = 0; a < k; a++)
+					for (int b = 0; b < k; b++)
+						d[base + a * iw + b] += v;
+			}
+	}
+}
+
+static void gap_forward(nn_worker *w, const nn_layer *ly, const float *in, float *out)
+{
+	size_t planes = (size_t)w->n * ly->in.c, hw = (size_t)ly->in.h * ly->in.w;
+	for (size_t p = 0; p < planes; p++) {
+		float s = 0.0f;
+		for (size_t j = 0; j < hw; j++)
+			s += in[p * hw + j];
+		out[p] = s / (float)hw;
+	}
+}
+
+static void gap_backward(nn_worker *w, const nn_layer *ly, const float *dy, float *dx)
+{
+	size_t planes = (size_t)w->n * ly->in.c, hw = (size_t)ly->in.h * ly->in.w;
+	for (size_t p = 0; p < planes; p++) {
+		float v = dy[p] / (float)hw;
+		for (size_t j = 0; j < hw; j++)
+			dx[p * hw + j] = v;
+	}
+}
+
+/* Batch normalisation in training mode: batch statistics over all workers'
+ * shares (partial sums combined in thread order, so results are fixed for
+ * a thread count); tid 0 updates the running statistics. */
+static void bn_forward_train(nn_worker *w, int l, const float *in, float *out)
+{
+	struct nn_net *net = w->net;
+	const nn_layer *ly = &net->layers[l];
+	int C = ly->in.c;
+	size_t len = (size_t)w->n * ly->in.h * ly->in.w;
+	double *part = w->part[l], cnt = (double)net->n * ly->in.h * ly->in.w;
+	for (int c = 0; c < C; c++) {
+		const float *x = in + c * len;
+		double s = 0.0, q = 0.0;
+		for (size_t j = 0; j < len; j++) {
+			s += x[j];
+			q += (double)x[j] * x[j];
+		}
+		part[2 * c] = s;
+		part[2 * c + 1] = q;
+	}
+	nn_sync(net);
+	const float *gamma = net->params + ly->w_off, *beta = net->params + ly->b_off;
+	float *xhat = w->aux[l], *rmean = net->stats + ly->s_off, *rvar = rmean + C;
+	for (int c = 0; c < C; c++) {
+		double s = 0.0, q = 0.0;
+		for (int t = 0; t < net->threads; t++) {
+			s += net->workers[t].part[l][2 * c];
+			q += net->workers[t].part[l][2 * c + 1];
+		}
+		double mean = s / cnt, var = q / cnt - mean * mean;
+		if (var < 0.0)
+			var = 0.0;
+		float m = (float)mean, inv = (float)(1.0 / sqrt(var + BN_EPS));
+		part[2 * C + 2 * c] = inv;   /* kept for backward */
+		const float *x = in + c * len;
+		float *xh = xhat + c * len, *y = out + c * len;
+		for (size_t j = 0; j < len; j++) {
+			xh[j] = (x[j] - m) * inv;
+			y[j] = gamma[c] * xh[j] + beta[c];
+		}
+		if (w->tid == 0) {
+			double unbiased = cnt > 1.0 ? var * cnt / (cnt - 1.0) : var;
+			rmean[c] = (float)((1.0 - BN_MOMENTUM) * rmean[c] + BN_MOMENTUM * mean);
+			rvar[c] = (float)((1.0 - BN_MOMENTUM) * rvar[c] + BN_MOMENTUM * unbiased);
+		}
+	}
+}
+
+static void bn_forward_eval(nn_worker *w, const nn_layer *ly, const float *in, float *out)
+{
+	struct nn_net *net = w->net;
+	int C = ly->in.c;
+	size_t len = (size_t)w->n * ly->in.h * ly->in.w;
+	const float *gamma = net->params + ly->w_off, *beta = net->params + ly->b_off;
+	const float *rmean = net->stats + ly->s_off, *rvar = rmean + C;
+	for (int c = 0; c < C; c++) {
+		float sc = gamma[c] / sqrtf(rvar[c] + (float)BN_EPS);
+		float sh = beta[c] - rmean[c] * sc;
+		for (size_t j = 0; j < len; j++)
+			out[c * len + j] = in[c * len + j] * sc + sh;
+	}
+}
+
+static void bn_backward(nn_worker *w, int l, const float *dy, float *dx)
+{
+	struct nn_net *net = w->net;
+	const nn_layer *ly = &net->layers[l];
+	int C = ly->in.c;
+	size_t len = (size_t)w->n * ly->in.h * ly->in.w;
+	double *part = w->part[l], cnt = (double)net->n * ly->in.h * ly->in.w;
+	const float *xhat = w->aux[l], *gamma = net->params + ly->w_off;
+	for (int c = 0; c < C; c++) {
+		double sd = 0.0, sdx = 0.0;
+		for (size_t j = 0; j < len; j++) {
+			sd += dy[c * len + j];
+			sdx += (double)dy[c * len + j] * xhat[c * len + j];
+		}
+		part[4 * C + 2 * c] = sd;
+		part[4 * C + 2 * c + 1] = sdx;
+		w->grad[ly->w_off + c] += (float)sdx;
+		w->grad[ly->b_off + c] += (float)sd;
+	}
+	nn_sync(net);
+	if (!ly->need_dx)
+		return;
+	for (int c = 0; c < C; c++) {
+		double sd = 0.0, sdx = 0.0;
+		for (int t = 0; t < net->threads; t++) {
+			sd += net->workers[t].part[l][4 * C + 2 * c];
+			sdx += net->workers[t].part[l][4 * C + 2 * c + 1];
+		}
+		float k = (float)(gamma[c] * part[2 * C + 2 * c] / cnt);
+		float a = (float)sd, b = (float)sdx, fc = (float)cnt;
+		for (size_t j = 0; j < len; j++)
+			dx[c * len + j] = k * (fc * dy[c * len + j] - a - xhat[c * len + j] * b);
+	}
+}
+
+static void dropout_forward(nn_worker *w, int l, const float *in, float *out)
+{
+	const nn_layer *ly = &w->net->layers[l];
+	size_t len = (size_t)w->n * ly->in.c * ly->in.h * ly->in.w;
+	float *mask = w->aux[l], keep = 1.0f / (1.0f - ly->drop_p);
+	if (!w->net->train || ly->drop_p <= 0.0f) {
+		memcpy(out, in, len * sizeof(float));
+		return;
+	}
+	for (size_t j = 0; j < len; j++) {
+		mask[j] = nn_rng_uniform(&w->rng) < ly->drop_p ? 0.0f : keep;
+		out[j] = in[j] * mask[j];
+	}
+}
+
+/* Runs layer l forward on the worker's share: act[l] -> act[l+1]. */
+void nn_layer_forward(nn_worker *w, int l)
+{
+	const nn_layer *ly = &w->net->layers[l];
+	const float *in = w->act[l];
+	float *out = w->act[l + 1];
+	size_t len = (size_t)w->n * ly->in.c * ly->in.h * ly->in.w;
+	switch (ly->kind) {
+	case L_CONV: conv_forward(w, ly, in, out); break;
+	case L_DENSE: dense_forward(w, ly, in, out); break;
+	case L_MAXPOOL:
+	case L_AVGPOOL: pool_forward(w, l, in, out); break;
+	case L_GAP: gap_forward(w, ly, in, out); break;
+	case L_RELU:
+		for (size_t j = 0; j < len; j++)
+			out[j] = in[j] > 0.0f ? in[j] : 0.0f;
+		break;
+	case L_BN:
+		if (w->net->train)
+			bn_forward_train(w, l, in, out);
+		else
+			bn_forward_eval(w, ly, in, out);
+		break;
+	case L_DROPOUT: dropout_forward(w, l, in, out); break;
+	}
+}
+
+/* Runs layer l backward: dy is the gradient of act[l+1]; dx (which may be
+ * dy for in-place layers) gets the gradient of act[l] when need_dx;
+ * parameter gradients are added to w->grad. */
+void nn_layer_backward(nn_worker *w, int l, float *dy, float *dx)
+{
+	const nn_layer *ly = &w->net->layers[l];
+	const float *in = w->act[l], *out = w->act[l + 1];
+	size_t len = (size_t)w->n * ly->in.c * ly->in.h * ly->in.w;
+	switch (ly->kind) {
+	case L_CONV: conv_backward(w, ly, in, dy, dx); break;
+	case L_DENSE: dense_backward(w, ly, in, dy, dx); break;
+	case L_MAXPOOL:
+	case L_AVGPOOL: pool_backward(w, l, dy, dx); break;
+	case L_GAP: gap_backward(w, ly, dy, dx); break;
+	case L_RELU:
+		for (size_t j = 0; j < len; j++)
+			dx[j] = out[j] > 0.0f ? dy[j] : 0.0f;
+		break;
+	case L_BN: bn_backward(w, l, dy, dx); break;
+	case L_DROPOUT:
+		for (size_t j = 0; j < len; j++)
+			dx[j] = ly->drop_p > 0.0f ? dy[j] * w->aux[l][j] : dy[j];
+		break;
+	}
+}

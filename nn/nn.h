@@ -1,0 +1,165 @@
+/* nn: a small CNN library on OpenBLAS. Tensors are NCHW float32; a network
+ * is built from an architecture string, trained batch by batch, saved as a
+ * versioned, checksummed model file or a resumable training checkpoint.
+ * Knows nothing of configuration files, workspaces or printing. */
+#ifndef NN_H
+#define NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes (negative return values); the numbers match io/err.h's
+ * PL_E* so callers can pass them through. */
+enum {
+	NN_OK = 0,
+	NN_EIO = 1,      /* cannot read or write a file */
+	NN_EUSAGE = 2,   /* bad argument: architecture string, option, size */
+	NN_EDATA = 3,    /* corrupt or incompatible model / checkpoint file */
+	NN_ENOMEM = 4    /* allocation failed */
+};
+
+/* nn's own error record: functions that can fail return -code and fill it. */
+typedef struct nn_err {
+	int code;        /* NN_E*, 0 when nothing was recorded */
+	char msg[512];   /* lowercase message naming what is at fault */
+} nn_err;
+
+typedef struct nn_net nn_net;  /* opaque: layers, weights, scratch, threads */
+
+/* Shape of one input sample: channels, height, width. */
+typedef struct nn_shape { int c, h, w; } nn_shape;
+
+enum { NN_SGD = 0, NN_ADAM = 1, NN_ADAMW = 2 };                 /* nn_opt.kind */
+enum { NN_LR_CONST = 0, NN_LR_STEP = 1, NN_LR_COSINE = 2 };     /* nn_opt.schedule */
+
+/* Optimiser and learning-rate schedule. */
+typedef struct nn_opt {
+	int kind;            /* NN_SGD, NN_ADAM or NN_ADAMW */
+	float lr;            /* base learning rate */
+	float momentum;      /* SGD momentum (0 = plain SGD) */
+	int nesterov;        /* SGD: Nesterov momentum when non-zero */
+	float beta1, beta2;  /* Adam moments (0.9, 0.999) */
+	float eps;           /* Adam epsilon (1e-8) */
+	float weight_decay;  /* L2 penalty (SGD, Adam) or decoupled decay (AdamW);
+	                        applied to conv/dense weights, not biases or BN */
+	int schedule;        /* NN_LR_CONST, NN_LR_STEP or NN_LR_COSINE */
+	int step_epochs;     /* NN_LR_STEP: multiply by step_gamma every step_epochs */
+	float step_gamma;
+	int warmup_epochs;   /* linear warm-up from ~0 to lr over these epochs */
+	int epochs;          /* total epochs (the cosine schedule's length) */
+} nn_opt;
+
+/* Fills opt with defaults: SGD, lr 0.01, momentum 0.9, Adam betas
+ * 0.9/0.999, eps 1e-8, no decay, constant schedule, 10 epochs. */
+void nn_opt_default(nn_opt *opt);
+
+/* Builds a network from an architecture string such as
+ * "conv 32 5 pad 2, relu, maxpool 2, conv 64 5 pad 2, relu, maxpool 2,
+ *  dense 128, relu, dense" (the last dense without a size gets n_classes).
+ * Layers: conv N K [stride S] [pad P], maxpool K [stride S], avgpool K
+ * [stride S], gap, bn, relu, dropout P, dense [N]. Weights are initialised
+ * (He before ReLU, Glorot otherwise) from seed. threads: worker threads,
+ * 0 = all cores. max_batch: the largest batch nn_train_batch will get;
+ * scratch memory is allocated once for it. Returns NULL and fills err on a
+ * bad string ("layer 4 'maxpool 2': input 1x1 is smaller than the window")
+ * or failed allocation. Caller frees with nn_net_free. */
+nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
+                   int threads, int max_batch, nn_err *err);
+
+/* Frees net and its threads; NULL is a no-op. */
+void nn_net_free(nn_net *net);
+
+/* Sets the optimiser (resets its state: momenta, Adam step count).
+ * Returns 0, or -NN_EUSAGE for a bad option. */
+int nn_set_optimizer(nn_net *net, const nn_opt *opt, nn_err *err);
+
+/* The learning rate of opt's schedule at a point of training: epoch is
+ * 0-based, step the batch index within it (warm-up is per step). */
+float nn_lr_at(const nn_opt *opt, int epoch, int step, int steps_per_epoch);
+
+/* One optimiser step on a batch of n <= max_batch samples (x: n x C x H x W,
+ * labels in 0..n_classes-1) at learning rate lr, in training mode (batch
+ * statistics, dropout). class_weights: n_classes weights or NULL. *loss
+ * (may be NULL) gets the weighted mean cross-entropy, *n_correct (may be
+ * NULL) the number of arg-max hits. Returns 0, or -NN_EUSAGE for a bad n
+ * or label (message in nn_last_error). */
+int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
+                   float lr, const float *class_weights, float *loss, int *n_correct);
+
+/* Inference mode (running BN statistics, no dropout): probs gets n x
+ * n_classes softmax probabilities. Any n >= 0 (processed in pieces of
+ * max_batch). Returns 0, or -NN_EUSAGE (message in nn_last_error). */
+int nn_predict(nn_net *net, const float *x, int n, float *probs);
+
+/* Inference-mode loss and accuracy of n labelled samples (validation):
+ * like nn_train_batch without the update. probs (may be NULL) gets n x
+ * n_classes probabilities. Returns 0 or -NN_EUSAGE. */
+int nn_eval_batch(nn_net *net, const float *x, const int *labels, int n,
+                  const float *class_weights, float *loss, int *n_correct, float *probs);
+
+/* The message of the last failed nn_train_batch / nn_predict / nn_eval_batch. */
+const char *nn_last_error(const nn_net *net);
+
+int nn_n_classes(const nn_net *net);
+nn_shape nn_input_shape(const nn_net *net);
+const char *nn_arch(const nn_net *net);      /* normalised architecture string */
+size_t nn_n_params(const nn_net *net);       /* trainable parameters */
+int nn_threads(const nn_net *net);           /* worker threads actually used */
+int nn_max_batch(const nn_net *net);
+
+/* Everything a model file carries besides the network. */
+typedef struct nn_meta {
+	int n_classes;       /* must equal the net's */
+	char **class_names;  /* n_classes strings */
+	int n_channels;      /* normalisation: per-channel mean and std */
+	float *mean, *std;   /* n_channels each (may be NULL with n_channels 0) */
+	char *extra;         /* opaque caller string (JSON of preprocessing), may be NULL */
+} nn_meta;
+
+/* Frees what nn_model_load put in meta and zeroes it; NULL is a no-op. */
+void nn_meta_free(nn_meta *meta);
+
+/* Writes the model file: magic, format version, architecture, input shape,
+ * meta, weights, BN statistics, checksum; fsynced. Writes path directly
+ * (callers wanting atomicity write a temporary name and rename).
+ * Returns 0, -NN_EIO or -NN_EUSAGE (meta does not fit the net). */
+int nn_model_save(const nn_net *net, const nn_meta *meta, const char *path, nn_err *err);
+
+/* Reads a model file into a new net (threads, max_batch as nn_net_new) and
+ * fills meta (may be NULL; caller frees with nn_meta_free). Refuses wrong
+ * magic, a newer version, a bad checksum or a truncated file with -NN_EDATA
+ * and a message naming path. Caller frees the net with nn_net_free. */
+nn_net *nn_model_load(const char *path, int threads, int max_batch, nn_meta *meta, nn_err *err);
+
+/* Writes a training checkpoint: weights, BN statistics, optimiser settings
+ * and state, the dropout generator, and blob (caller's opaque bytes: epoch,
+ * RNG state, history); fsynced. Returns 0 or -NN_EIO. */
+int nn_checkpoint_save(const nn_net *net, const void *blob, size_t blob_len,
+                       const char *path, nn_err *err);
+
+/* Restores a checkpoint into net (built with the same architecture, input
+ * and classes; thread count should match for bit-identical continuation).
+ * Replaces the optimiser settings and state too: do not call
+ * nn_set_optimizer afterwards. *blob gets a malloc'd copy of the caller's
+ * bytes (NULL when empty; caller frees), *blob_len its length; both may be
+ * NULL. Returns 0, -NN_EIO or -NN_EDATA (net may then be partly
+ * overwritten: rebuild it). */
+int nn_checkpoint_load(nn_net *net, const char *path, void **blob, size_t *blob_len, nn_err *err);
+
+/* Augments a batch in place (x: n x s.c x s.h x s.w): per sample, random
+ * horizontal and vertical flips when flips, a random multiple of 90-degree
+ * rotation when rot90 (square inputs only; ignored otherwise). Draws from
+ * *rng_state with nn_rng_next, so a seeded state gives the same result. */
+void nn_augment(float *x, int n, nn_shape s, uint64_t *rng_state, int flips, int rot90);
+
+/* The library's generator (splitmix64): advances *state, returns 64 bits.
+ * Any seed is a valid initial state. */
+uint64_t nn_rng_next(uint64_t *state);
+
+/* A uniform double in [0, 1) from nn_rng_next. */
+double nn_rng_uniform(uint64_t *state);
+
+/* Fisher-Yates shuffle of idx[0..n) with nn_rng_next (epoch order). */
+void nn_shuffle(int *idx, int n, uint64_t *state);
+
+#endif

@@ -1,0 +1,103 @@
+/* Internals shared by the files of nn/: layer and net structures, the
+ * worker threads, the kernels. Not for use outside nn/. */
+#ifndef NN_IMPL_H
+#define NN_IMPL_H
+
+#include <pthread.h>
+#include "nn.h"
+
+#define NN_MAX_LAYERS 64
+#define NN_MAX_THREADS 64
+
+enum { L_CONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_RELU, L_BN, L_DROPOUT };
+
+/* One layer: its kind, hyper-parameters, shapes, where its parameters live. */
+typedef struct nn_layer {
+	int kind;
+	char text[96];          /* normalised text, e.g. "conv 32 5 pad 2" */
+	nn_shape in, out;
+	int n_out, k, stride, pad;
+	float drop_p;
+	size_t w_off, n_w;      /* weights (BN: gamma) in net->params */
+	size_t b_off, n_b;      /* bias (BN: beta) */
+	size_t s_off;           /* BN: running mean at net->stats + s_off, var after */
+	int inplace;            /* output aliases input (ReLU) */
+	int need_dx;            /* backward must produce the input gradient */
+	int relu_after;         /* conv/dense followed by ReLU: He initialisation */
+	int chunk;              /* conv: images per GEMM */
+	size_t col_per_img;     /* conv: im2col floats per image */
+} nn_layer;
+
+/* A contiguous run of parameters and whether weight decay applies to it. */
+typedef struct nn_seg { size_t off, len; int decay; } nn_seg;
+
+/* Per-thread state: a share of the batch runs through the whole net.
+ * Activations are stored channel-major for the share: [C][n][H][W]. */
+typedef struct nn_worker {
+	struct nn_net *net;
+	int tid;
+	pthread_t thread;
+	int i0, n;              /* share of the current batch */
+	float *act[NN_MAX_LAYERS + 1];
+	float *gbuf[2];         /* ping-pong gradient buffers */
+	float *col;             /* im2col scratch */
+	float *gather;          /* dense layers: input as [features][n] */
+	int32_t *argmax[NN_MAX_LAYERS];
+	float *aux[NN_MAX_LAYERS];     /* BN: x-hat; dropout: mask */
+	double *part[NN_MAX_LAYERS];   /* BN: per-channel partial sums (4*C) */
+	float *grad;            /* parameter gradients of this share */
+	double loss;            /* weighted loss sum of the share */
+	int correct;
+	uint64_t rng;           /* dropout stream */
+} nn_worker;
+
+struct nn_net {
+	nn_layer layers[NN_MAX_LAYERS];
+	int n_layers, first_param;
+	nn_shape in;
+	int n_classes;
+	char *arch;
+	float *params; size_t n_params;
+	float *stats; size_t n_stats;
+	nn_seg segs[2 * NN_MAX_LAYERS]; int n_segs;
+	/* optimiser */
+	nn_opt opt; int has_opt;
+	float *opt_m, *opt_v;
+	uint64_t opt_t;
+	uint64_t drop_rng;
+	/* threads */
+	int threads, max_batch, share_max;
+	nn_worker *workers;
+	pthread_barrier_t start, sync;
+	int quit, pool_up;
+	void (*job)(nn_worker *);
+	/* the current call */
+	const float *x; const int *labels; const float *class_weights;
+	float *probs;
+	int n, train;
+	float lr;
+	double wsum;
+	char errmsg[512];
+};
+
+/* blas.c: the single BLAS seam. Row-major C = alpha*op(A)*op(B) + beta*C. */
+void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb,
+              float beta, float *c, int ldc);
+void nn_blas_init(void);
+
+/* layers.c */
+void nn_layer_forward(nn_worker *w, int l);
+void nn_layer_backward(nn_worker *w, int l, float *dy, float *dx);
+void nn_sync(struct nn_net *net);
+
+/* optim.c */
+void nn_opt_update(struct nn_net *net, size_t a, size_t b);
+
+/* net.c */
+int nn_errorf(nn_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err);
+float nn_rng_normal(uint64_t *state);
+
+#endif

@@ -1,0 +1,88 @@
+/* Optimisers (SGD with momentum / Nesterov, Adam, AdamW) and learning-rate
+ * schedules (constant, step, cosine, linear warm-up). */
+#include <math.h>
+#include <string.h>
+#include "nn_impl.h"
+
+int nn_set_optimizer(nn_net *net, const nn_opt *opt, nn_err *err)
+{
+	if (opt->kind != NN_SGD && opt->kind != NN_ADAM && opt->kind != NN_ADAMW)
+		return nn_errorf(err, NN_EUSAGE, "unknown optimiser kind %d (sgd, adam or adamw)", opt->kind);
+	if (!(opt->lr >= 0.0f) || !(opt->momentum >= 0.0f && opt->momentum < 1.0f) ||
+	    !(opt->weight_decay >= 0.0f))
+		return nn_errorf(err, NN_EUSAGE, "bad optimiser settings: lr %g, momentum %g, weight decay %g "
+		                 "(need lr >= 0, 0 <= momentum < 1, decay >= 0)", (double)opt->lr,
+		                 (double)opt->momentum, (double)opt->weight_decay);
+	if (opt->kind != NN_SGD && !(opt->beta1 >= 0.0f && opt->beta1 < 1.0f && opt->beta2 >= 0.0f &&
+	                             opt->beta2 < 1.0f && opt->eps > 0.0f))
+		return nn_errorf(err, NN_EUSAGE, "bad adam settings: beta1 %g, beta2 %g, eps %g (need betas "
+		                 "in [0, 1) and eps > 0)", (double)opt->beta1, (double)opt->beta2, (double)opt->eps);
+	if (opt->schedule < NN_LR_CONST || opt->schedule > NN_LR_COSINE || opt->warmup_epochs < 0 ||
+	    (opt->schedule == NN_LR_STEP && opt->step_epochs < 1))
+		return nn_errorf(err, NN_EUSAGE, "bad learning-rate schedule %d (step every %d epochs, "
+		                 "warm-up %d epochs)", opt->schedule, opt->step_epochs, opt->warmup_epochs);
+	net->opt = *opt;
+	net->opt_t = 0;
+	if (net->has_opt) {
+		memset(net->opt_m, 0, net->n_params * sizeof(float));
+		memset(net->opt_v, 0, net->n_params * sizeof(float));
+	}
+	return 0;
+}
+
+float nn_lr_at(const nn_opt *opt, int epoch, int step, int steps_per_epoch)
+{
+	double spe = steps_per_epoch > 0 ? steps_per_epoch : 1;
+	double t = epoch * spe + step, warm = opt->warmup_epochs * spe, total = opt->epochs * spe;
+	double lr = opt->lr;
+	if (t < warm)
+		return (float)(lr * (t + 1.0) / warm);
+	if (opt->schedule == NN_LR_STEP && opt->step_epochs > 0)
+		lr *= pow(opt->step_gamma, epoch / opt->step_epochs);
+	else if (opt->schedule == NN_LR_COSINE && total > warm)
+		lr *= 0.5 * (1.0 + cos(M_PI * fmin(1.0, (t - warm) / (total - warm))));
+	return (float)lr;
+}
+
+/* Sums the workers' gradients for params [a, b) in thread order, then
+ * applies the optimiser step there. Called by each worker on its range. */
+void nn_opt_update(nn_net *net, size_t a, size_t b)
+{
+	const nn_opt *o = &net->opt;
+	float *g = net->workers[0].grad, *p = net->params, *m = net->opt_m, *v = net->opt_v;
+	float lr = net->lr, mom = o->momentum;
+	for (int t = 1; t < net->threads; t++) {
+		const float *gt = net->workers[t].grad;
+		for (size_t i = a; i < b; i++)
+			g[i] += gt[i];
+	}
+	float bc1 = 1.0f - (float)pow(o->beta1, (double)net->opt_t);
+	float bc2 = 1.0f - (float)pow(o->beta2, (double)net->opt_t);
+	for (int s = 0; s < net->n_segs; s++) {
+		size_t lo = net->segs[s].off, hi = lo + net->segs[s].len;
+		lo = lo > a ? lo : a;
+		hi = hi < b ? hi : b;
+		float wd = net->segs[s].decay ? o->weight_decay : 0.0f;
+		if (o->kind == NN_SGD) {
+			for (size_t i = lo; i < hi; i++) {
+				float gi = g[i] + wd * p[i];
+				if (mom > 0.0f) {
+					m[i] = mom * m[i] + gi;
+					gi = o->nesterov ? gi + mom * m[i] : m[i];
+				}
+				p[i] -= lr * gi;
+			}
+			continue;
+		}
+		for (size_t i = lo; i < hi; i++) {
+			float gi = g[i];
+			if (o->kind == NN_ADAMW)
+				p[i] -= lr * wd * p[i];
+			else
+				gi += wd * p[i];
+			m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * gi;
+			v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * gi * gi;
+			p[i] -= lr * (m[i] / bc1) / (sqrtf(v[i] / bc2) + o->eps);
+		}
+	}
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# Benchmarks nn against PyTorch on the reference net (28x28x1 inputs,
+# batch 64 training with SGD momentum 0.9, batch 256 inference, 2 threads):
+# alternate runs, medians, ratios, the share of the 2-core SGEMM peak that
+# nn's training reaches, and nn's peak RSS against what training needs.
+# Usage: scripts/bench-nn.sh [ROUNDS] [SECONDS]   (env B = build directory)
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+B=${B:-build}
+rounds=${1:-5}
+secs=${2:-2}
+py=/usr/bin/python3
+PKGS="openblas"
+make --no-print-directory B="$B" "$B/libpipeline.a" >/dev/null
+bench="$B/tests/bench/bench_nn"
+mkdir -p "$B/tests/bench"
+# shellcheck disable=SC2046
+${CC:-cc} -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -march=x86-64-v2 \
+	$(pkg-config --cflags $PKGS) -o "$bench" tests/bench/bench_nn.c "$B/libpipeline.a" \
+	$(pkg-config --libs $PKGS) -lm -lpthread
+export OPENBLAS_NUM_THREADS=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+median() { sort -g "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+peak=$(OPENBLAS_NUM_THREADS=2 "$bench" peak)
+i=1
+while [ "$i" -le "$rounds" ]; do
+	"$bench" train "$secs" >"$tmp/out"
+	head -n 1 "$tmp/out" >>"$tmp/nn_train"
+	tail -n 1 "$tmp/out" >>"$tmp/rss"
+	"$py" tests/bench/bench_torch.py train "$secs" >>"$tmp/torch_train"
+	"$bench" infer "$secs" >>"$tmp/nn_infer"
+	"$py" tests/bench/bench_torch.py infer "$secs" >>"$tmp/torch_infer"
+	printf 'round %d: train nn %s torch %s, infer nn %s torch %s img/s\n' "$i" \
+		"$(tail -n 1 "$tmp/nn_train")" "$(tail -n 1 "$tmp/torch_train")" \
+		"$(tail -n 1 "$tmp/nn_infer")" "$(tail -n 1 "$tmp/torch_infer")"
+	i=$((i + 1))
+done
+nt=$(median "$tmp/nn_train"); tt=$(median "$tmp/torch_train")
+ni=$(median "$tmp/nn_infer"); ti=$(median "$tmp/torch_infer")
+# Training FLOPs per image of the reference net: forward of every layer,
+# backward weight and input gradients (none for the first layer's input).
+mflop=65.136
+awk -v nt="$nt" -v tt="$tt" -v ni="$ni" -v ti="$ti" -v peak="$peak" -v mf="$mflop" 'BEGIN {
+	printf "training   (batch 64):  nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", nt, tt, nt / tt
+	printf "inference  (batch 256): nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", ni, ti, ni / ti
+	printf "sgemm peak (2 threads): %.1f GFLOP/s; nn training = %.1f GFLOP/s = %.0f%% of peak (limit %.0f img/s)\n",
+		peak, nt * mf / 1000, 100 * nt * mf / 1000 / peak, peak * 1000 / mf
+}'
+tail -n 1 "$tmp/rss" | awk '{ printf "nn training peak RSS %.1f MiB; model + batch activations + im2col scratch %.1f MiB\n", $1 / 1024, $2 / 1024 }'

@@ -1,0 +1,177 @@
+/* The configuration schema: every key pipeline reads, with its type,
+ * default, range and help. The README's reference is generated from it. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BIG 1e12
+
+static const cfg_key schema[] = {
+	{ "dataset", "source", CFG_STR, "", 0, 0, NULL,
+	  "URL (http, https, file), path to an archive or directory, or synth:plate[?seed=N&plates=N&size=WxH]", 0 },
+	{ "dataset", "sha256", CFG_STR, "", 0, 0, NULL,
+	  "expected SHA-256 of the downloaded or local archive; empty = not checked", 0 },
+	{ "dataset", "table", CFG_STR, "", 0, 0, NULL,
+	  "CSV table of samples, relative to the source root; empty = a folder per class", 0 },
+	{ "dataset", "channels", CFG_STR, "file", 0, 0, NULL,
+	  "table columns holding the channel files of a sample, comma-separated, stacked in this order", 0 },
+	{ "dataset", "label_column", CFG_STR, "label", 0, 0, NULL,
+	  "table column holding the class label", 0 },
+	{ "dataset", "group_column", CFG_STR, "", 0, 0, NULL,
+	  "table column holding the group (well, patient, slide) kept on one side of the split; empty = none", 0 },
+	{ "dataset", "on_bad_image", CFG_ENUM, "fail", 0, 0, "fail|skip",
+	  "what to do with a corrupt or unsupported image: fail the stage, or skip it and count it", 0 },
+	{ "dataset", "max_pixels", CFG_INT, "268435456", 1, BIG, NULL,
+	  "largest accepted image (width x height), checked before decoding", 0 },
+	{ "dataset", "max_archive_gb", CFG_FLOAT, "64", 0.001, 1e6, NULL,
+	  "largest total size an archive may extract to, GiB", 0 },
+	{ "dataset", "tls_verify", CFG_BOOL, "true", 0, 0, NULL,
+	  "verify TLS certificates of https sources", CFG_RUNTIME },
+
+	{ "prepare", "size", CFG_INT, "64", 4, 4096, NULL,
+	  "side of the square network input, pixels", 0 },
+	{ "prepare", "resize", CFG_STR, "", 0, 0, NULL,
+	  "resize each image to WxH before cutting tiles; empty = keep its size", 0 },
+	{ "prepare", "tile", CFG_INT, "0", 0, 65535, NULL,
+	  "cut non-overlapping square tiles of this side; 0 = no tiles, the whole image", 0 },
+	{ "prepare", "transforms", CFG_STR, "", 0, 0, NULL,
+	  "intensity transforms in order, comma-separated: anscombe, minmax, clip", 0 },
+	{ "prepare", "channels_out", CFG_ENUM, "stacked", 0, 0, "stacked|gray|rgb",
+	  "output channels: as stacked from the files, or converted to gray or RGB", 0 },
+	{ "prepare", "standardize", CFG_BOOL, "true", 0, 0, NULL,
+	  "standardise each channel with mean and std of the training split", 0 },
+	{ "prepare", "val_fraction", CFG_FLOAT, "0.15", 0, 0.9, NULL,
+	  "fraction of groups (or samples) in the validation split", 0 },
+	{ "prepare", "test_fraction", CFG_FLOAT, "0.15", 0, 0.9, NULL,
+	  "fraction of groups (or samples) in the test split", 0 },
+	{ "prepare", "dtype", CFG_ENUM, "u8", 0, 0, "u8|f32",
+	  "how record pixels are stored: 8-bit (0..255) or float32", 0 },
+	{ "prepare", "shards", CFG_INT, "2", 1, 64, NULL,
+	  "record shards per split (at most 64)", 0 },
+	{ "prepare", "seed", CFG_INT, "1", 0, BIG, NULL,
+	  "seed of the split", 0 },
+	{ "prepare", "threads", CFG_INT, "0", 0, 256, NULL,
+	  "decoding threads; 0 = all cores", CFG_RUNTIME },
+
+	{ "model", "layers", CFG_STR,
+	  "conv 32 3 pad 1, relu, maxpool 2, conv 64 3 pad 1, relu, maxpool 2, dense 128, relu, dense",
+	  0, 0, NULL,
+	  "the network: conv N K [stride S] [pad P], relu, maxpool K, avgpool K, gap, bn, dropout P, dense [N]", 0 },
+
+	{ "train", "epochs", CFG_INT, "10", 1, 100000, NULL, "passes over the training split", 0 },
+	{ "train", "batch", CFG_INT, "64", 1, 65536, NULL, "mini-batch size", 0 },
+	{ "train", "optimizer", CFG_ENUM, "sgd", 0, 0, "sgd|adam|adamw", "optimiser", 0 },
+	{ "train", "lr", CFG_FLOAT, "0.01", 1e-9, 10, NULL, "learning rate", 0 },
+	{ "train", "momentum", CFG_FLOAT, "0.9", 0, 0.999999, NULL, "SGD momentum", 0 },
+	{ "train", "nesterov", CFG_BOOL, "false", 0, 0, NULL, "Nesterov momentum", 0 },
+	{ "train", "weight_decay", CFG_FLOAT, "0", 0, 1, NULL, "L2 weight decay", 0 },
+	{ "train", "schedule", CFG_ENUM, "constant", 0, 0, "constant|step|cosine",
+	  "learning-rate schedule", 0 },
+	{ "train", "step_epochs", CFG_INT, "10", 1, 100000, NULL,
+	  "step schedule: epochs between decays", 0 },
+	{ "train", "step_gamma", CFG_FLOAT, "0.1", 0, 1, NULL, "step schedule: decay factor", 0 },
+	{ "train", "warmup_epochs", CFG_INT, "0", 0, 100000, NULL, "linear warm-up epochs", 0 },
+	{ "train", "patience", CFG_INT, "0", 0, 100000, NULL,
+	  "early stopping: epochs without a better validation loss; 0 = off", 0 },
+	{ "train", "augment", CFG_STR, "", 0, 0, NULL,
+	  "augmentation, comma-separated: flips, rot90; empty = none", 0 },
+	{ "train", "class_weights", CFG_ENUM, "none", 0, 0, "none|balanced",
+	  "loss weights per class", 0 },
+	{ "train", "seed", CFG_INT, "1", 0, BIG, NULL, "seed of initialisation, shuffling and augmentation", 0 },
+	{ "train", "threads", CFG_INT, "0", 0, 256, NULL,
+	  "training threads; 0 = all cores (results are identical for the same count)", 0 },
+
+	{ "validate", "min_metric", CFG_ENUM, "weighted_f1", 0, 0,
+	  "accuracy|balanced_accuracy|weighted_f1|macro_f1|weighted_precision|weighted_recall|macro_precision|macro_recall|auc",
+	  "the metric the gate checks", 0 },
+	{ "validate", "min_value", CFG_FLOAT, "0", 0, 1, NULL,
+	  "the gate: the stage fails (exit 3) when the metric is below this; 0 = no gate", 0 },
+	{ "validate", "level", CFG_ENUM, "sample", 0, 0, "sample|group",
+	  "the gate's level: per sample (tile), or per group with probabilities averaged", 0 },
+	{ "validate", "batch", CFG_INT, "256", 1, 65536, NULL, "inference batch size", CFG_RUNTIME },
+
+	{ "package", "name", CFG_STR, "model", 0, 0, NULL, "package name", 0 },
+	{ "package", "version", CFG_STR, "1.0.0", 0, 0, NULL, "package version", 0 },
+
+	{ "cluster", "image", CFG_STR, "pipeline:latest", 0, 0, NULL,
+	  "container image that runs the stages", CFG_RUNTIME },
+	{ "cluster", "namespace", CFG_STR, "default", 0, 0, NULL, "Kubernetes namespace", CFG_RUNTIME },
+	{ "cluster", "pvc", CFG_STR, "pipeline-workspace", 0, 0, NULL,
+	  "PersistentVolumeClaim holding the workspaces", CFG_RUNTIME },
+	{ "cluster", "storage", CFG_STR, "10Gi", 0, 0, NULL, "size of the claim", CFG_RUNTIME },
+	{ "cluster", "cpu", CFG_STR, "2", 0, 0, NULL, "CPU request of each step", CFG_RUNTIME },
+	{ "cluster", "memory", CFG_STR, "4Gi", 0, 0, NULL, "memory request of each step", CFG_RUNTIME },
+	{ "cluster", "service_account", CFG_STR, "", 0, 0, NULL,
+	  "service account of the pods; empty = the namespace default", CFG_RUNTIME },
+	{ "cluster", "shards", CFG_INT, "4", 1, 10000, NULL, "prepare shards run in parallel", CFG_RUNTIME },
+};
+
+/* Applies the ';'-separated assignments of PIPELINE_SET. */
+static int apply_env_sets(cfg *c, pl_err *err)
+{
+	const char *env = getenv("PIPELINE_SET");
+	char *copy, *save = NULL;
+	int rc = 0;
+
+	if (!env || !*env)
+		return 0;
+	if (!(copy = strdup(env)))
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	for (char *a = strtok_r(copy, ";", &save); a && rc == 0; a = strtok_r(NULL, ";", &save))
+		if (a[strspn(a, " ")])
+			rc = cfg_set(c, a + strspn(a, " "), "PIPELINE_SET", err);
+	free(copy);
+	return rc;
+}
+
+int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_err *err)
+{
+	cfg *c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));
+	int rc = 0;
+
+	*out = NULL;
+	if (!c)
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	if (!path && getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG"))
+		path = getenv("PIPELINE_CONFIG");
+	if (path)
+		rc = cfg_load_file(c, path, err);
+	if (rc == 0)
+		rc = apply_env_sets(c, err);
+	for (int i = 0; rc == 0 && i < n_sets; i++)
+		rc = cfg_set(c, sets[i], "--set", err);
+	if (rc < 0) {
+		cfg_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static const char *type_name(const cfg_key *k)
+{
+	static const char *names[] = { "string", "integer", "number", "boolean", "one of" };
+	return names[k->type];
+}
+
+void config_write_reference(FILE *f)
+{
+	const char *section = "";
+	size_t n = sizeof(schema) / sizeof(schema[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const cfg_key *k = &schema[i];
+		if (strcmp(k->section, section)) {
+			section = k->section;
+			fprintf(f, "%s| [%s] key | type | default | meaning |\n|---|---|---|---|\n",
+				i ? "\n" : "", section);
+		}
+		fprintf(f, "| `%s` | %s", k->key, type_name(k));
+		if (k->type == CFG_ENUM)
+			fprintf(f, " `%s`", k->allowed);
+		if (k->type == CFG_INT || k->type == CFG_FLOAT)
+			fprintf(f, " %g..%g", k->min, k->max);
+		fprintf(f, " | `%s` | %s |\n", k->def, k->help);
+	}
+}

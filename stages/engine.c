@@ -1,0 +1,575 @@
+/* The stage engine. A stage's outputs are built in WS/.tmp/NAME, stage.json
+ * is written last, and the directory is swapped into place with one rename;
+ * a result is trusted only when stage.json is valid, its fingerprint equals
+ * the one computed now and every listed output is there with its size. */
+#include "engine.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../io/fs.h"
+#include "../io/log.h"
+
+#ifndef PL_VERSION
+#define PL_VERSION "0.1.0"
+#endif
+
+int engine_find(const stage_def *defs, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(defs[i].name, name))
+			return i;
+	return -1;
+}
+
+const char *engine_state_name(stage_state s)
+{
+	static const char *names[] = { "cached", "stale", "never run", "failed", "done", "skipped" };
+	return names[s];
+}
+
+/* ---- fingerprints ---- */
+
+typedef struct cfg_collect { json_t *obj; sha256_ctx *sha; } cfg_collect;
+
+static void collect_key(void *ctx, const cfg_key *key, const char *value)
+{
+	cfg_collect *cc = ctx;
+	char name[160];
+
+	if (key->flags & CFG_RUNTIME)
+		return;
+	snprintf(name, sizeof(name), "%s.%s", key->section, key->key);
+	json_object_set_new(cc->obj, name, json_string(value));
+	sha256_update(cc->sha, name, strlen(name));
+	sha256_update(cc->sha, "=", 1);
+	sha256_update(cc->sha, value, strlen(value) + 1);
+}
+
+/* Computes the fingerprint of stage i into fp ("" when its data identity is
+ * unknown); *config gets the stage's canonical config, *data the identity. */
+static int fingerprint(const stage_def *def, stage_ctx *ctx, const char *up_fp,
+		       char fp[SHA256_HEX], json_t **config, char *data, size_t data_n,
+		       pl_err *err)
+{
+	char sections[128], *save = NULL, head[128];
+	sha256_ctx sha;
+	cfg_collect cc;
+	int rc;
+
+	data[0] = '\0';
+	fp[0] = '\0';
+	if (def->identity && (rc = def->identity(ctx, data, data_n, err)) < 0)
+		return rc;
+	if ((rc = sha256_init(&sha, err)) < 0)
+		return rc;
+	cc.obj = json_object();
+	cc.sha = &sha;
+	snprintf(head, sizeof(head), "pipeline stage %s format %d\n", def->name, def->format);
+	sha256_update(&sha, head, strlen(head));
+	snprintf(sections, sizeof(sections), "%s", def->sections);
+	for (char *s = strtok_r(sections, " ", &save); s; s = strtok_r(NULL, " ", &save))
+		cfg_visit(ctx->cfg, s, collect_key, &cc);
+	sha256_update(&sha, "upstream=", 9);
+	sha256_update(&sha, up_fp, strlen(up_fp) + 1);
+	sha256_update(&sha, "data=", 5);
+	sha256_update(&sha, data, strlen(data) + 1);
+	*config = cc.obj;
+	if (def->identity && !data[0]) {
+		sha256_abort(&sha);
+		return 0;
+	}
+	sha256_final(&sha, fp);
+	return 0;
+}
+
+/* ---- reading a committed stage ---- */
+
+static json_t *read_json(const char *path)
+{
+	return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+}
+
+/* Checks every output listed in rec is present in dir with its size;
+ * writes the first problem into why. */
+static int outputs_ok(const json_t *rec, const char *dir, char *why, size_t n)
+{
+	json_t *outs = json_object_get(rec, "outputs"), *o;
+	size_t i;
+
+	if (!json_is_array(outs)) {
+		snprintf(why, n, "stage.json lists no outputs");
+		return 0;
+	}
+	json_array_foreach(outs, i, o) {
+		const char *rel = json_string_value(json_object_get(o, "path"));
+		json_int_t bytes = json_integer_value(json_object_get(o, "bytes"));
+		char path[PATH_MAX];
+		struct stat st;
+		if (!rel) {
+			snprintf(why, n, "stage.json has an output without a path");
+			return 0;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, rel);
+		if (stat(path, &st) != 0) {
+			snprintf(why, n, "outputs missing: %s", rel);
+			return 0;
+		}
+		if (st.st_size != bytes) {
+			snprintf(why, n, "output changed: %s is %lld bytes, was %lld", rel,
+				 (long long)st.st_size, (long long)bytes);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Describes how the stored config differs from now: "train.lr 0.01 -> 0.02". */
+static int config_diff(const json_t *old, const json_t *now, char *out, size_t n)
+{
+	const char *key;
+	json_t *v;
+	size_t len = 0;
+	int count = 0;
+
+	json_object_foreach((json_t *)now, key, v) {
+		json_t *o = json_object_get(old, key);
+		const char *was = o ? json_string_value(o) : NULL;
+		if (was && !strcmp(was, json_string_value(v)))
+			continue;
+		if (count++ < 3 && len < n)
+			len += (size_t)snprintf(out + len, n - len, "%s%s %s -> %s", len ? ", " : "",
+						key, was ? (*was ? was : "''") : "(unset)",
+						*json_string_value(v) ? json_string_value(v) : "''");
+	}
+	json_object_foreach((json_t *)old, key, v)
+		if (!json_object_get(now, key) && count++ < 3 && len < n)
+			len += (size_t)snprintf(out + len, n - len, "%s%s removed", len ? ", " : "", key);
+	return count;
+}
+
+/* Works out the state of one stage from its stored record and the fingerprint
+ * computed now. */
+static void judge(stage_status *s, const char *dir, const json_t *config, const char *data,
+		  const char *up_name, const char *up_fp)
+{
+	json_t *rec = s->record;
+	const char *stored = json_string_value(json_object_get(rec, "fingerprint"));
+	char why[400];
+
+	if (!rec) {
+		s->state = ST_NEVER;
+		snprintf(s->reason, sizeof(s->reason), fs_exists(dir) ?
+			 "no valid stage.json" : "never run");
+	} else if (!outputs_ok(rec, dir, why, sizeof(why))) {
+		s->state = ST_STALE;
+		snprintf(s->reason, sizeof(s->reason), "%s", why);
+	} else if (stored && s->fingerprint[0] && !strcmp(stored, s->fingerprint)) {
+		s->state = ST_CACHED;
+		snprintf(s->reason, sizeof(s->reason), "cached");
+	} else {
+		const char *old_up = json_string_value(json_object_get(rec, "upstream_fingerprint"));
+		const char *old_data = json_string_value(json_object_get(rec, "data"));
+		s->state = ST_STALE;
+		if (json_integer_value(json_object_get(rec, "format")) != s->def->format)
+			snprintf(s->reason, sizeof(s->reason), "artifact format changed");
+		else if (config_diff(json_object_get(rec, "config"), config, why, sizeof(why)))
+			snprintf(s->reason, sizeof(s->reason), "config changed: %s", why);
+		else if (up_name && (!old_up || strcmp(old_up, up_fp)))
+			snprintf(s->reason, sizeof(s->reason), "upstream %s changed", up_name);
+		else if (!data[0] && s->def->identity)
+			snprintf(s->reason, sizeof(s->reason), "input data not yet fetched");
+		else if (!old_data || strcmp(old_data, data))
+			snprintf(s->reason, sizeof(s->reason), "input data changed");
+		else
+			snprintf(s->reason, sizeof(s->reason), "fingerprint changed");
+	}
+	if (s->state != ST_CACHED && s->failure) {
+		const char *ffp = json_string_value(json_object_get(s->failure, "fingerprint"));
+		if (ffp && !strcmp(ffp, s->fingerprint)) {
+			s->state = ST_FAILED;
+			snprintf(s->reason, sizeof(s->reason), "failed: %s",
+				 json_string_value(json_object_get(s->failure, "message")));
+		}
+	}
+}
+
+static void ctx_init(stage_ctx *ctx, const stage_def *def, const char *ws, const cfg *c)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->ws = ws;
+	ctx->cfg = c;
+	ctx->name = def->name;
+	snprintf(ctx->out_dir, sizeof(ctx->out_dir), "%s/.tmp/%s", ws, def->name);
+	if (def->upstream)
+		snprintf(ctx->up_dir, sizeof(ctx->up_dir), "%s/%s", ws, def->upstream);
+}
+
+/* Computes the status of stage i given the fingerprint of its upstream. */
+static int assess(const stage_def *def, const char *ws, const cfg *c, const char *up_fp,
+		  stage_status *s, json_t **config, char *data, size_t data_n, pl_err *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	stage_ctx ctx;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->def = def;
+	ctx_init(&ctx, def, ws, c);
+	rc = fingerprint(def, &ctx, up_fp, s->fingerprint, config, data, data_n, err);
+	if (rc < 0)
+		return pl_errprefix(err, "%s: ", def->name);
+	snprintf(dir, sizeof(dir), "%s/%s", ws, def->name);
+	snprintf(path, sizeof(path), "%s/stage.json", dir);
+	s->record = read_json(path);
+	snprintf(path, sizeof(path), "%s/.status/%s.failed.json", ws, def->name);
+	s->failure = read_json(path);
+	judge(s, dir, *config, data, def->upstream, up_fp);
+	return 0;
+}
+
+int engine_status(const stage_def *defs, int n, const char *ws, const cfg *c,
+		  stage_status *st, pl_err *err)
+{
+	char data[512];
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		json_t *config = NULL;
+		int up = defs[i].upstream ? engine_find(defs, n, defs[i].upstream) : -1;
+		rc = assess(&defs[i], ws, c, up >= 0 ? st[up].fingerprint : "", &st[i], &config,
+			    data, sizeof(data), err);
+		json_decref(config);
+		if (rc < 0) {
+			engine_status_release(st, i);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void engine_status_release(stage_status *st, int n)
+{
+	for (int i = 0; i < n; i++) {
+		json_decref(st[i].record);
+		json_decref(st[i].failure);
+		st[i].record = st[i].failure = NULL;
+	}
+}
+
+/* ---- committing a stage ---- */
+
+/* Appends every regular file under dir/rel to outs, sorted, with size and
+ * SHA-256. */
+static int list_outputs(const char *dir, const char *rel, json_t *outs, pl_err *err)
+{
+	char path[PATH_MAX], child[PATH_MAX], hex[SHA256_HEX];
+	struct dirent **names = NULL;
+	int n, rc = 0;
+
+	snprintf(path, sizeof(path), "%s%s%s", dir, *rel ? "/" : "", rel);
+	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
+		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", path, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+		struct stat st;
+		if (rc < 0 || !strcmp(name, ".") || !strcmp(name, "..") ||
+		    (!*rel && (!strcmp(name, "stage.json") || !strcmp(name, ".fingerprint"))))
+			continue;
+		snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", name);
+		snprintf(path, sizeof(path), "%s/%s", dir, child);
+		if (lstat(path, &st) != 0)
+			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
+		else if (S_ISDIR(st.st_mode))
+			rc = list_outputs(dir, child, outs, err);
+		else if (S_ISREG(st.st_mode) && (rc = sha256_file(path, hex, err)) == 0)
+			json_array_append_new(outs, json_pack("{s:s,s:I,s:s}", "path", child,
+							      "bytes", (json_int_t)st.st_size,
+							      "sha256", hex));
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static void iso_now(char *buf, size_t n)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Writes ctx.out_dir/stage.json, the last file of a stage. */
+static int write_record(const stage_def *def, stage_ctx *ctx, const char *fp, const char *up_fp,
+			json_t *config, const char *data, const char *started, double elapsed,
+			pl_err *err)
+{
+	char path[PATH_MAX], finished[32], host[256] = "";
+	json_t *rec, *outs = json_array();
+	char *text;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/.fingerprint", ctx->out_dir);
+	unlink(path);
+	if ((rc = list_outputs(ctx->out_dir, "", outs, err)) < 0) {
+		json_decref(outs);
+		return rc;
+	}
+	iso_now(finished, sizeof(finished));
+	gethostname(host, sizeof(host) - 1);
+	rec = json_pack("{s:s,s:i,s:s,s:s?,s:s,s:s,s:O,s:s,s:s,s:f,s:s,s:s,s:O,s:o}",
+			"stage", def->name, "format", def->format, "fingerprint", fp,
+			"upstream", def->upstream, "upstream_fingerprint", up_fp, "data", data,
+			"config", config, "started", started, "finished", finished,
+			"elapsed_s", elapsed, "host", host, "pipeline_version", PL_VERSION,
+			"metrics", ctx->metrics, "outputs", outs);
+	json_object_update_missing(rec, ctx->info);
+	text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(rec);
+	if (!text)
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "%s/stage.json", ctx->out_dir);
+	rc = fs_write_file(path, text, strlen(text), err);
+	free(text);
+	return rc;
+}
+
+/* Swaps the finished WS/.tmp/NAME into WS/NAME with one rename. */
+static int commit(const char *ws, const char *name, const char *tmp, pl_err *err)
+{
+	char final[PATH_MAX], old[PATH_MAX];
+	int rc;
+
+	snprintf(final, sizeof(final), "%s/%s", ws, name);
+	snprintf(old, sizeof(old), "%s/.tmp/%s.old", ws, name);
+	if ((rc = fs_fsync_tree(tmp, err)) < 0 || (rc = fs_rmtree(old, err)) < 0)
+		return rc;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
+		if ((rc = fs_fsync_dir(ws, err)) < 0)
+			return rc;
+		if (rename(tmp, old) != 0)
+			return pl_errorf(err, PL_EIO, "cannot move '%s' aside: %s", tmp, strerror(errno));
+		return fs_rmtree(old, err);
+	}
+	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS)
+		return pl_errorf(err, PL_EIO, "cannot move '%s' into place: %s", final, strerror(errno));
+	if (fs_exists(final) && rename(final, old) != 0)
+		return pl_errorf(err, PL_EIO, "cannot move '%s' aside: %s", final, strerror(errno));
+	if ((rc = fs_rename(tmp, final, err)) < 0)
+		return rc;
+	return fs_rmtree(old, err);
+}
+
+/* Prepares WS/.tmp/NAME: kept when it belongs to the same fingerprint (a
+ * resumable stage continues there), emptied otherwise. */
+static int prepare_tmp(const stage_ctx *ctx, const char *fp, pl_err *err)
+{
+	char path[PATH_MAX], *old = NULL;
+	size_t len;
+	int rc, keep = 0;
+
+	snprintf(path, sizeof(path), "%s/.fingerprint", ctx->out_dir);
+	if (fp[0] && fs_read_file(path, 128, &old, &len, NULL) == 0)
+		keep = strcmp(old, fp) == 0;
+	free(old);
+	if (keep)
+		return 0;
+	if ((rc = fs_rmtree(ctx->out_dir, err)) < 0 || (rc = fs_mkdirs(ctx->out_dir, err)) < 0)
+		return rc;
+	return fp[0] ? fs_write_file(path, fp, strlen(fp), err) : 0;
+}
+
+static void record_failure(const char *ws, const char *name, const char *fp, const pl_err *e)
+{
+	char dir[PATH_MAX], path[PATH_MAX], when[32];
+	json_t *rec;
+	char *text;
+
+	snprintf(dir, sizeof(dir), "%s/.status", ws);
+	snprintf(path, sizeof(path), "%s/%s.failed.json", dir, name);
+	iso_now(when, sizeof(when));
+	rec = json_pack("{s:s,s:s,s:i,s:s}", "fingerprint", fp, "message", e->msg,
+			"code", e->code, "time", when);
+	text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text && fs_mkdirs(dir, NULL) == 0)
+		fs_write_atomic(path, text, strlen(text), NULL);
+	free(text);
+	json_decref(rec);
+}
+
+static void clear_failure(const char *ws, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/.status/%s.failed.json", ws, name);
+	unlink(path);
+}
+
+/* Runs one stage and commits it; s->fingerprint is updated when the data
+ * identity became known while running. */
+static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp,
+		   stage_status *s, json_t **config, char *data, size_t data_n, pl_err *err)
+{
+	char started[32];
+	double t0 = log_now();
+	stage_ctx ctx;
+	int rc;
+
+	ctx_init(&ctx, def, o->ws, o->cfg);
+	ctx.stop = o->stop;
+	ctx.shard = o->shard;
+	ctx.metrics = json_object();
+	ctx.info = json_object();
+	iso_now(started, sizeof(started));
+	log_set_stage(def->name);
+	log_info("running (%s)", s->reason);
+	rc = prepare_tmp(&ctx, s->fingerprint, err);
+	if (rc == 0)
+		rc = def->run(&ctx, err);
+	if (rc == 0 && !s->fingerprint[0]) {
+		json_decref(*config);
+		*config = NULL;
+		rc = fingerprint(def, &ctx, up_fp, s->fingerprint, config, data, data_n, err);
+		if (rc == 0 && !s->fingerprint[0])
+			rc = pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
+	}
+	if (rc == 0 && !ctx.shard)
+		rc = write_record(def, &ctx, s->fingerprint, up_fp, *config, data, started,
+				  log_now() - t0, err);
+	if (rc == 0 && !ctx.shard)
+		rc = commit(o->ws, def->name, ctx.out_dir, err);
+	if (rc == 0) {
+		clear_failure(o->ws, def->name);
+		s->state = ST_RAN;
+		log_info("done in %.1f s", log_now() - t0);
+	} else {
+		record_failure(o->ws, def->name, s->fingerprint, err);
+		s->state = ST_FAILED;
+		pl_errprefix(err, "%s: ", def->name);
+		snprintf(s->reason, sizeof(s->reason), "failed: %s", err->msg);
+	}
+	log_set_stage(NULL);
+	json_decref(ctx.metrics);
+	json_decref(ctx.info);
+	return rc;
+}
+
+static void log_decision(const stage_status *s, int dry_run)
+{
+	const char *finished = json_string_value(json_object_get(s->record, "finished"));
+	double secs = json_real_value(json_object_get(s->record, "elapsed_s"));
+
+	if (s->state == ST_CACHED)
+		log_info("%s: cached (finished %s, took %.1f s)", s->def->name,
+			 finished ? finished : "?", secs);
+	else if (dry_run)
+		log_info("%s: would run (%s)", s->def->name, s->reason);
+}
+
+int engine_run(const stage_def *defs, int n, const engine_opts *o, stage_status *st,
+	       pl_err *err)
+{
+	int from = o->from ? engine_find(defs, n, o->from) : 0;
+	int until = o->until ? engine_find(defs, n, o->until) : n - 1;
+	int force = o->force && strcmp(o->force, "all") ? engine_find(defs, n, o->force) : -1;
+	char data[512];
+	int rc = 0;
+
+	if (from < 0 || until < 0 || (o->force && strcmp(o->force, "all") && force < 0))
+		return pl_errorf(err, PL_EUSAGE, "unknown stage '%s'",
+				 from < 0 ? o->from : until < 0 ? o->until : o->force);
+	memset(st, 0, sizeof(*st) * (size_t)n);
+	for (int i = 0; i < n && rc == 0; i++) {
+		json_t *config = NULL;
+		int up = defs[i].upstream ? engine_find(defs, n, defs[i].upstream) : -1;
+		const char *up_fp = up >= 0 ? st[up].fingerprint : "";
+		rc = assess(&defs[i], o->ws, o->cfg, up_fp, &st[i], &config, data, sizeof(data), err);
+		if (rc == 0 && (i < from || i > until)) {
+			if (i < from && st[i].state != ST_CACHED)
+				rc = pl_errorf(err, PL_EUSAGE, "--from %s: stage %s has no current "
+					       "result (%s); run it first", o->from, defs[i].name,
+					       st[i].reason);
+			else
+				st[i].state = i > until ? ST_SKIPPED : st[i].state;
+		} else if (rc == 0) {
+			int forced = o->force && (force < 0 || force == i);
+			if (forced && st[i].state == ST_CACHED) {
+				st[i].state = ST_STALE;
+				snprintf(st[i].reason, sizeof(st[i].reason), "forced");
+			}
+			log_decision(&st[i], o->dry_run);
+			if (st[i].state != ST_CACHED && !o->dry_run)
+				rc = run_one(&defs[i], o, up_fp, &st[i], &config, data, sizeof(data), err);
+		}
+		json_decref(config);
+		if (o->stop && *o->stop && rc == 0 && i < until)
+			rc = pl_errorf(err, PL_EINTR, "interrupted");
+	}
+	return rc;
+}
+
+/* ---- lock and clean ---- */
+
+int engine_lock(const char *ws, int *fd, pl_err *err)
+{
+	char path[PATH_MAX], pid[32] = "";
+	int rc;
+
+	if ((rc = fs_mkdirs(ws, err)) < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/.lock", ws);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return pl_errorf(err, PL_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t got = pread(*fd, pid, sizeof(pid) - 1, 0);
+		pid[got > 0 ? got : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(*fd);
+		*fd = -1;
+		if (e != EWOULDBLOCK)
+			return pl_errorf(err, PL_EIO, "cannot lock '%s': %s", path, strerror(e));
+		return pl_errorf(err, PL_ELOCK, "workspace '%s' is in use by another pipeline "
+				 "(pid %s); wait for it to finish", ws, pid[0] ? pid : "unknown");
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, strlen(pid), 0) < 0) {
+		engine_unlock(*fd);
+		*fd = -1;
+		return pl_errorf(err, PL_EIO, "cannot write lock file '%s': %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+void engine_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int engine_clean(const char *ws, const char *name, pl_err *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", ws, name);
+	if ((rc = fs_rmtree(path, err)) < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/.tmp/%s", ws, name);
+	if ((rc = fs_rmtree(path, err)) < 0)
+		return rc;
+	clear_failure(ws, name);
+	return 0;
+}

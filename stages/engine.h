@@ -1,0 +1,96 @@
+/* The stage engine: fingerprints, the cache, atomic commit of a stage's
+ * outputs, the workspace lock, status with reasons. */
+#ifndef PL_ENGINE_H
+#define PL_ENGINE_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "../io/cfg.h"
+#include "../io/err.h"
+#include "../io/sha.h"
+
+/* What a running stage sees. */
+typedef struct stage_ctx {
+	const char *ws;               /* workspace directory */
+	const cfg *cfg;               /* effective configuration */
+	const char *name;             /* this stage */
+	char out_dir[PATH_MAX];       /* build outputs here: WS/.tmp/NAME */
+	char up_dir[PATH_MAX];        /* the committed upstream stage: WS/UP ("" if none) */
+	json_t *metrics;              /* headline metrics the stage sets (object) */
+	json_t *info;                 /* more fields for stage.json (object) */
+	const volatile sig_atomic_t *stop;  /* non-zero: stop soon, return PL_EINTR */
+	const char *shard;            /* "I/N" for a sharded prepare, else NULL */
+} stage_ctx;
+
+typedef struct stage_def {
+	const char *name;
+	int format;                   /* artifact format version */
+	const char *sections;         /* config sections hashed, space-separated */
+	const char *upstream;         /* the stage whose outputs it reads, or NULL */
+	/* Optional: writes the identity of the stage's input data into out
+	 * (e.g. "sha256:..."), or "" when it cannot be known before running. */
+	int (*identity)(stage_ctx *ctx, char *out, size_t n, pl_err *err);
+	int (*run)(stage_ctx *ctx, pl_err *err);
+} stage_def;
+
+typedef enum stage_state {
+	ST_CACHED,      /* done, fingerprint matches */
+	ST_STALE,       /* done once, but something changed */
+	ST_NEVER,       /* no valid result */
+	ST_FAILED,      /* the last attempt with these inputs failed */
+	ST_RAN,         /* ran in this invocation */
+	ST_SKIPPED      /* outside --from/--until */
+} stage_state;
+
+typedef struct stage_status {
+	const stage_def *def;
+	stage_state state;
+	char reason[512];             /* "cached", "config changed: train.lr 0.01 -> 0.02" ... */
+	char fingerprint[SHA256_HEX]; /* computed now ("" when unknown) */
+	json_t *record;               /* the stage.json read (NULL if none), owned */
+	json_t *failure;              /* the failure record (NULL if none), owned */
+} stage_status;
+
+typedef struct engine_opts {
+	const char *ws;
+	const cfg *cfg;
+	const char *from, *until;     /* NULL = first / last */
+	const char *force;            /* a stage name, "all" or NULL */
+	int dry_run;
+	const char *shard;            /* passed to the stage as ctx.shard */
+	const volatile sig_atomic_t *stop;
+} engine_opts;
+
+/* Runs the stages defs[0..n) in order as opts says. st (n entries) gets
+ * what happened to each; release with engine_status_release. Returns 0, or
+ * the failing stage's error (message prefixed with the stage name). */
+int engine_run(const stage_def *defs, int n, const engine_opts *opts,
+	       stage_status *st, pl_err *err);
+
+/* Fills st (n entries) with each stage's state and reason, without running
+ * anything or taking the lock. */
+int engine_status(const stage_def *defs, int n, const char *ws, const cfg *cfg,
+		  stage_status *st, pl_err *err);
+
+void engine_status_release(stage_status *st, int n);
+
+/* Index of the stage named name in defs, or -1. */
+int engine_find(const stage_def *defs, int n, const char *name);
+
+/* Takes the workspace lock (WS/.lock, flock); *fd gets the descriptor to
+ * keep open. PL_ELOCK naming the holder's pid when another process has it. */
+int engine_lock(const char *ws, int *fd, pl_err *err);
+void engine_unlock(int fd);
+
+/* Removes the result and temporary files of the stage named name. */
+int engine_clean(const char *ws, const char *name, pl_err *err);
+
+/* The file names a stage wrote, relative to its directory, from its
+ * stage.json: a convenience for downstream stages. */
+const char *engine_state_name(stage_state s);
+
+#endif

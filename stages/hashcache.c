@@ -1,0 +1,138 @@
+/* Memoised content hashes of input files. */
+#include "hashcache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "../io/fs.h"
+
+struct hashcache {
+	char path[PATH_MAX];
+	json_t *entries;    /* path -> [size, mtime_ns, inode, sha256] */
+	int dirty;
+};
+
+hashcache *hashcache_open(const char *ws)
+{
+	hashcache *hc = calloc(1, sizeof(*hc));
+
+	if (!hc)
+		return NULL;
+	snprintf(hc->path, sizeof(hc->path), "%s/.cache/hashes.json", ws);
+	hc->entries = json_load_file(hc->path, 0, NULL);
+	if (!json_is_object(hc->entries)) {
+		json_decref(hc->entries);
+		hc->entries = json_object();
+	}
+	return hc;
+}
+
+void hashcache_free(hashcache *hc)
+{
+	if (!hc)
+		return;
+	json_decref(hc->entries);
+	free(hc);
+}
+
+int hashcache_file(hashcache *hc, const char *path, char hex[SHA256_HEX], pl_err *err)
+{
+	char full[PATH_MAX];
+	struct stat st;
+	json_int_t mtime;
+	json_t *e;
+	int rc;
+
+	if (!realpath(path, full) || stat(full, &st) != 0)
+		return pl_errorf(err, PL_EIO, "cannot read '%s': %s", path, strerror(errno));
+	mtime = (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	e = json_object_get(hc->entries, full);
+	if (json_array_size(e) == 4 &&
+	    json_integer_value(json_array_get(e, 0)) == (json_int_t)st.st_size &&
+	    json_integer_value(json_array_get(e, 1)) == mtime &&
+	    json_integer_value(json_array_get(e, 2)) == (json_int_t)st.st_ino &&
+	    json_string_length(json_array_get(e, 3)) == SHA256_HEX - 1) {
+		memcpy(hex, json_string_value(json_array_get(e, 3)), SHA256_HEX);
+		return 0;
+	}
+	if ((rc = sha256_file(full, hex, err)) < 0)
+		return rc;
+	json_object_set_new(hc->entries, full, json_pack("[I,I,I,s]", (json_int_t)st.st_size,
+							 mtime, (json_int_t)st.st_ino, hex));
+	hc->dirty = 1;
+	return 0;
+}
+
+int hashcache_save(hashcache *hc, pl_err *err)
+{
+	char dir[PATH_MAX], *text;
+	int rc;
+
+	if (!hc->dirty)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", hc->path);
+	*strrchr(dir, '/') = '\0';
+	if ((rc = fs_mkdirs(dir, err)) < 0)
+		return rc;
+	if (!(text = json_dumps(hc->entries, JSON_COMPACT | JSON_SORT_KEYS)))
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	rc = fs_write_atomic(hc->path, text, strlen(text), err);
+	free(text);
+	if (rc == 0)
+		hc->dirty = 0;
+	return rc;
+}
+
+/* Feeds "relpath size sha\n" of every regular file under root/rel to sha. */
+static int hash_tree(hashcache *hc, const char *root, const char *rel, sha256_ctx *sha,
+		     pl_err *err)
+{
+	char path[PATH_MAX], child[PATH_MAX], hex[SHA256_HEX], line[PATH_MAX + 100];
+	struct dirent **names = NULL;
+	int n, rc = 0;
+
+	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
+		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", path, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		if (rc < 0 || names[i]->d_name[0] == '.')
+			continue;
+		snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", names[i]->d_name);
+		snprintf(path, sizeof(path), "%s/%s", root, child);
+		if (stat(path, &st) != 0)
+			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
+		else if (S_ISDIR(st.st_mode))
+			rc = hash_tree(hc, root, child, sha, err);
+		else if (S_ISREG(st.st_mode) && (rc = hashcache_file(hc, path, hex, err)) == 0) {
+			snprintf(line, sizeof(line), "%s %lld %s\n", child, (long long)st.st_size, hex);
+			sha256_update(sha, line, strlen(line));
+		}
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+int hashcache_tree(hashcache *hc, const char *dir, char hex[SHA256_HEX], pl_err *err)
+{
+	sha256_ctx sha;
+	int rc;
+
+	if ((rc = sha256_init(&sha, err)) < 0)
+		return rc;
+	if ((rc = hash_tree(hc, dir, "", &sha, err)) < 0) {
+		sha256_abort(&sha);
+		return rc;
+	}
+	sha256_final(&sha, hex);
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* Content hashes of input files, memoised by path, size, mtime and inode in
+ * WS/.cache/hashes.json so a rerun does not re-read gigabytes. */
+#ifndef PL_HASHCACHE_H
+#define PL_HASHCACHE_H
+
+#include "../io/err.h"
+#include "../io/sha.h"
+
+typedef struct hashcache hashcache;
+
+/* Loads the cache of workspace ws (a missing or unreadable cache is empty).
+ * NULL on out of memory. Free with hashcache_free. */
+hashcache *hashcache_open(const char *ws);
+
+/* SHA-256 of the file at path, from the cache when path, size, mtime and
+ * inode are unchanged, else read and remembered. */
+int hashcache_file(hashcache *hc, const char *path, char hex[SHA256_HEX], pl_err *err);
+
+/* Writes the cache back (atomically) when it changed; errors are ignored by
+ * callers that only lose speed. */
+int hashcache_save(hashcache *hc, pl_err *err);
+
+void hashcache_free(hashcache *hc);
+
+/* Identity of a directory tree: SHA-256 over the sorted relative paths of
+ * its regular files with their sizes and content hashes. */
+int hashcache_tree(hashcache *hc, const char *dir, char hex[SHA256_HEX], pl_err *err);
+
+#endif

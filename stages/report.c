@@ -1,0 +1,671 @@
+/* The validation report files: metrics.json, confusion.csv, roc.csv, the
+ * Markdown summary, the two plots and the Kubeflow Pipelines UI files. */
+#include "metrics.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../io/fs.h"
+#include "../io/plot.h"
+
+#define WORST_DEFAULT 10
+
+/* A growing string; a failed allocation sets failed and stops appending. */
+typedef struct sbuf {
+	char *s;
+	size_t len, cap;
+	int failed;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int need;
+
+	if (b->failed)
+		return;
+	va_start(ap, fmt);
+	need = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (need < 0) {
+		b->failed = 1;
+		return;
+	}
+	if (b->len + (size_t)need + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + (size_t)need + 1)
+			cap *= 2;
+		char *grown = realloc(b->s, cap);
+		if (!grown) {
+			b->failed = 1;
+			return;
+		}
+		b->s = grown;
+		b->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)need;
+}
+
+/* Appends s as one CSV field (quoted when it holds a comma, quote or newline). */
+static void sb_csv(sbuf *b, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		sb_printf(b, "%s", s);
+		return;
+	}
+	sb_printf(b, "\"");
+	for (; *s; s++)
+		sb_printf(b, "%s%c", *s == '"' ? "\"" : "", *s);
+	sb_printf(b, "\"");
+}
+
+/* Appends s for a Markdown table cell (pipes escaped, newlines as spaces). */
+static void sb_md(sbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '|')
+			sb_printf(b, "\\|");
+		else
+			sb_printf(b, "%c", *s == '\n' || *s == '\r' ? ' ' : *s);
+	}
+}
+
+static int have_level(const metrics *m)
+{
+	return m && m->n > 0;
+}
+
+static int write_buf(const char *dir, const char *name, const char *data,
+		     size_t len, pl_err *err)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return pl_errorf(err, PL_EIO, "path '%s/%s' is too long", dir, name);
+	return fs_write_file(path, data, len, err);
+}
+
+static int write_sbuf(const char *dir, const char *name, sbuf *b, pl_err *err)
+{
+	if (b->failed)
+		return pl_errorf(err, PL_ENOMEM, "out of memory writing %s/%s", dir, name);
+	return write_buf(dir, name, b->s ? b->s : "", b->len, err);
+}
+
+static int write_json(const char *dir, const char *name, json_t *root, pl_err *err)
+{
+	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
+	int rc;
+
+	if (!text)
+		return pl_errorf(err, PL_ENOMEM, "out of memory writing %s/%s", dir, name);
+	size_t len = strlen(text);
+	text[len] = '\n';   /* json_dumps leaves no newline; replace the NUL */
+	rc = write_buf(dir, name, text, len + 1, err);
+	free(text);
+	return rc;
+}
+
+/* A JSON number, or null for NaN (JSON has no NaN). */
+static json_t *jnum(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *jnum_array(const double *v, int n)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, jnum(v[i]));
+	return a;
+}
+
+static json_t *level_json(const metrics *m)
+{
+	json_t *o = json_object(), *per_class = json_array(), *cm = json_array();
+	json_t *rocs = json_array();
+
+	json_object_set_new(o, "n", json_integer(m->n));
+	json_object_set_new(o, "accuracy", jnum(m->accuracy));
+	json_object_set_new(o, "balanced_accuracy", jnum(m->balanced_accuracy));
+	json_object_set_new(o, "macro_precision", jnum(m->macro_precision));
+	json_object_set_new(o, "macro_recall", jnum(m->macro_recall));
+	json_object_set_new(o, "macro_f1", jnum(m->macro_f1));
+	json_object_set_new(o, "weighted_precision", jnum(m->weighted_precision));
+	json_object_set_new(o, "weighted_recall", jnum(m->weighted_recall));
+	json_object_set_new(o, "weighted_f1", jnum(m->weighted_f1));
+	json_object_set_new(o, "auc", jnum(m->auc));
+	json_object_set_new(o, "log_loss", jnum(m->log_loss));
+	for (int c = 0; c < m->k; c++) {
+		json_t *row = json_array();
+		for (int j = 0; j < m->k; j++)
+			json_array_append_new(row, json_integer(m->confusion[(size_t)c * m->k + j]));
+		json_array_append_new(cm, row);
+		json_array_append_new(per_class, json_pack("{s:s, s:o, s:o, s:o, s:I, s:I}",
+			"class", m->class_names[c], "precision", jnum(m->precision[c]),
+			"recall", jnum(m->recall[c]), "f1", jnum(m->f1[c]),
+			"support", (json_int_t)m->support[c], "predicted", (json_int_t)m->predicted[c]));
+	}
+	for (int r = 0; r < m->n_roc; r++) {
+		const metrics_roc *roc = &m->roc[r];
+		json_array_append_new(rocs, json_pack("{s:s, s:o, s:o, s:o, s:o}",
+			"class", m->class_names[roc->cls], "auc", jnum(roc->auc),
+			"fpr", jnum_array(roc->fpr, roc->n_points),
+			"tpr", jnum_array(roc->tpr, roc->n_points),
+			"thresholds", jnum_array(roc->thresholds, roc->n_points)));
+	}
+	json_object_set_new(o, "per_class", per_class);
+	json_object_set_new(o, "confusion", cm);
+	json_object_set_new(o, "roc", rocs);
+	return o;
+}
+
+static json_t *count_or_null(int64_t n)
+{
+	return n >= 0 ? json_integer(n) : json_null();
+}
+
+static int write_metrics_json(const char *dir, const metrics *crop,
+			      const metrics *group, const report_info *info,
+			      pl_err *err)
+{
+	json_t *root = json_object(), *classes = json_array(), *model;
+	int rc;
+
+	for (int c = 0; c < crop->k; c++)
+		json_array_append_new(classes, json_string(crop->class_names[c]));
+	model = json_pack("{s:s?, s:[i,i,i]}", "arch", info->arch,
+			  "input_shape", info->in_c, info->in_h, info->in_w);
+	json_object_set_new(root, "format", json_integer(1));
+	json_object_set_new(root, "classes", classes);
+	json_object_set_new(root, "model", model);
+	json_object_set_new(root, "data", json_pack("{s:o, s:o, s:o}",
+		"train", count_or_null(info->n_train), "val", count_or_null(info->n_val),
+		"test", count_or_null(info->n_test)));
+	json_object_set_new(root, "crop", level_json(crop));
+	json_object_set_new(root, "group", have_level(group) ? level_json(group) : json_null());
+	rc = write_json(dir, "metrics.json", root, err);
+	json_decref(root);
+	return rc;
+}
+
+/* target,predicted,count lines of one level (the Kubeflow CSV shape). */
+static void confusion_lines(sbuf *b, const metrics *m, const char *level)
+{
+	for (int c = 0; c < m->k; c++) {
+		for (int j = 0; j < m->k; j++) {
+			if (level)
+				sb_printf(b, "%s,", level);
+			sb_csv(b, m->class_names[c]);
+			sb_printf(b, ",");
+			sb_csv(b, m->class_names[j]);
+			sb_printf(b, ",%lld\n", (long long)m->confusion[(size_t)c * m->k + j]);
+		}
+	}
+}
+
+static void roc_lines(sbuf *b, const metrics *m, const metrics_roc *roc,
+		      const char *level)
+{
+	for (int i = 0; i < roc->n_points; i++) {
+		sb_printf(b, "%.17g,%.17g,%.17g", roc->fpr[i], roc->tpr[i], roc->thresholds[i]);
+		if (level) {
+			sb_printf(b, ",");
+			sb_csv(b, m->class_names[roc->cls]);
+			sb_printf(b, ",%s", level);
+		}
+		sb_printf(b, "\n");
+	}
+}
+
+static int write_csvs(const char *dir, const metrics *crop, const metrics *group,
+		      pl_err *err)
+{
+	sbuf cm = { 0 }, roc = { 0 };
+	int rc;
+
+	sb_printf(&cm, "level,true,predicted,count\n");
+	confusion_lines(&cm, crop, "crop");
+	sb_printf(&roc, "fpr,tpr,threshold,class,level\n");
+	for (int r = 0; r < crop->n_roc; r++)
+		roc_lines(&roc, crop, &crop->roc[r], "crop");
+	if (have_level(group)) {
+		confusion_lines(&cm, group, "group");
+		for (int r = 0; r < group->n_roc; r++)
+			roc_lines(&roc, group, &group->roc[r], "group");
+	}
+	rc = write_sbuf(dir, "confusion.csv", &cm, err);
+	if (rc == 0)
+		rc = write_sbuf(dir, "roc.csv", &roc, err);
+	free(cm.s);
+	free(roc.s);
+	return rc;
+}
+
+/* The Kubeflow metric names: "weighted_f1" -> "weighted-f1" (prefixed). */
+static json_t *kfp_metrics_of(json_t *list, const metrics *m, const char *prefix)
+{
+	for (const char *const *name = metrics_names(); *name; name++) {
+		char kfp_name[64];
+		double v;
+
+		if (metrics_get(m, *name, &v) != 0 || !isfinite(v))
+			continue;
+		snprintf(kfp_name, sizeof(kfp_name), "%s%s", prefix, *name);
+		for (char *p = kfp_name; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		json_array_append_new(list, json_pack("{s:s, s:f, s:s}", "name", kfp_name,
+						      "numberValue", v, "format", "RAW"));
+	}
+	return list;
+}
+
+static int write_kfp_metrics(const char *dir, const metrics *crop,
+			     const metrics *group, pl_err *err)
+{
+	json_t *list = kfp_metrics_of(json_array(), crop, "");
+	int rc;
+
+	if (have_level(group))
+		kfp_metrics_of(list, group, "group-");
+	json_t *root = json_pack("{s:o}", "metrics", list);
+	rc = write_json(dir, "mlpipeline-metrics.json", root, err);
+	json_decref(root);
+	return rc;
+}
+
+static json_t *kfp_schema(const char *a, const char *ta, const char *b,
+			  const char *tb, const char *c, const char *tc)
+{
+	return json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "name", a, "type", ta,
+			 "name", b, "type", tb, "name", c, "type", tc);
+}
+
+static void kfp_confusion(json_t *outputs, const metrics *m, int *failed)
+{
+	sbuf b = { 0 };
+	json_t *labels = json_array();
+
+	confusion_lines(&b, m, NULL);
+	for (int c = 0; c < m->k; c++)
+		json_array_append_new(labels, json_string(m->class_names[c]));
+	*failed |= b.failed;
+	json_array_append_new(outputs, json_pack("{s:s, s:s, s:o, s:s, s:s, s:o}",
+		"type", "confusion_matrix", "format", "csv",
+		"schema", kfp_schema("target", "CATEGORY", "predicted", "CATEGORY", "count", "NUMBER"),
+		"source", b.s ? b.s : "", "storage", "inline", "labels", labels));
+	free(b.s);
+}
+
+static void kfp_roc(json_t *outputs, const metrics *m, int *failed)
+{
+	for (int r = 0; r < m->n_roc; r++) {
+		sbuf b = { 0 };
+
+		if (!isfinite(m->roc[r].auc))
+			continue;   /* one class only: the rates are undefined */
+		roc_lines(&b, m, &m->roc[r], NULL);
+		*failed |= b.failed;
+		json_array_append_new(outputs, json_pack("{s:s, s:s, s:o, s:s, s:s}",
+			"type", "roc", "format", "csv",
+			"schema", kfp_schema("fpr", "NUMBER", "tpr", "NUMBER", "thresholds", "NUMBER"),
+			"source", b.s ? b.s : "", "storage", "inline"));
+		free(b.s);
+	}
+}
+
+static int write_kfp_ui(const char *dir, const metrics *crop, const metrics *group,
+			const char *markdown, pl_err *err)
+{
+	json_t *outputs = json_array();
+	int failed = 0, rc;
+
+	kfp_confusion(outputs, crop, &failed);
+	if (have_level(group))
+		kfp_confusion(outputs, group, &failed);
+	kfp_roc(outputs, crop, &failed);
+	json_array_append_new(outputs, json_pack("{s:s, s:s, s:s}", "type", "markdown",
+						 "storage", "inline", "source", markdown));
+	json_t *root = json_pack("{s:o}", "outputs", outputs);
+	rc = failed ? pl_errorf(err, PL_ENOMEM, "out of memory writing %s/mlpipeline-ui-metadata.json", dir)
+		    : write_json(dir, "mlpipeline-ui-metadata.json", root, err);
+	json_decref(root);
+	return rc;
+}
+
+/* ---- Markdown ---- */
+
+static void md_value(sbuf *b, double v)
+{
+	if (isfinite(v))
+		sb_printf(b, " %.4f |", v);
+	else
+		sb_printf(b, " n/a |");
+}
+
+static void md_data(sbuf *b, const metrics *crop, const metrics *group,
+		    const report_info *info)
+{
+	const char *names[] = { "train", "validation", "test" };
+	int64_t counts[] = { info->n_train, info->n_val, info->n_test };
+
+	sb_printf(b, "## Data\n\n| split | samples |\n|---|---:|\n");
+	for (int i = 0; i < 3; i++) {
+		if (counts[i] >= 0)
+			sb_printf(b, "| %s | %lld |\n", names[i], (long long)counts[i]);
+	}
+	sb_printf(b, "| evaluated | %d samples", crop->n);
+	if (have_level(group))
+		sb_printf(b, " in %d groups", group->n);
+	sb_printf(b, " |\n\n");
+}
+
+static void md_model(sbuf *b, const metrics *crop, const report_info *info)
+{
+	sb_printf(b, "## Model\n\n");
+	if (info->arch)
+		sb_printf(b, "- architecture: `%s`\n", info->arch);
+	if (info->in_c > 0)
+		sb_printf(b, "- input: %dx%dx%d (channels x height x width)\n",
+			  info->in_c, info->in_h, info->in_w);
+	sb_printf(b, "- classes (%d): ", crop->k);
+	for (int c = 0; c < crop->k; c++) {
+		sb_printf(b, "%s", c ? ", " : "");
+		sb_md(b, crop->class_names[c]);
+	}
+	sb_printf(b, "\n\n");
+}
+
+static void md_gate(sbuf *b, const metrics *crop, const metrics *group,
+		    const report_info *info)
+{
+	const metrics *m = info->gate_group_level && have_level(group) ? group : crop;
+	double v;
+
+	if (!info->gate_metric || metrics_get(m, info->gate_metric, &v) != 0)
+		return;
+	int higher = metrics_higher_is_better(info->gate_metric);
+	int passed = isfinite(v) && (higher ? v >= info->gate_min : v <= info->gate_min);
+	sb_printf(b, "## Gate\n\n%s (%s level) = ", info->gate_metric,
+		  m == group ? "group" : "sample");
+	if (isfinite(v))
+		sb_printf(b, "%.4f", v);
+	else
+		sb_printf(b, "undefined");
+	sb_printf(b, ", required %s %.4f: **%s**\n\n", higher ? ">=" : "<=",
+		  info->gate_min, passed ? "passed" : "failed");
+}
+
+static void md_headline(sbuf *b, const metrics *crop, const metrics *group)
+{
+	static const char *const rows[][2] = {
+		{ "accuracy", "accuracy" }, { "balanced_accuracy", "balanced accuracy" },
+		{ "weighted_f1", "weighted F1" }, { "macro_f1", "macro F1" },
+		{ "weighted_precision", "weighted precision" },
+		{ "weighted_recall", "weighted recall" },
+		{ "macro_precision", "macro precision" }, { "macro_recall", "macro recall" },
+		{ "auc", "ROC AUC" }, { "log_loss", "log loss" },
+	};
+	int g = have_level(group);
+
+	sb_printf(b, "## Headline metrics\n\n| metric | samples |%s\n|---|---:|%s\n",
+		  g ? " groups |" : "", g ? "---:|" : "");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+		double v;
+		sb_printf(b, "| %s |", rows[i][1]);
+		metrics_get(crop, rows[i][0], &v);
+		md_value(b, v);
+		if (g) {
+			metrics_get(group, rows[i][0], &v);
+			md_value(b, v);
+		}
+		sb_printf(b, "\n");
+	}
+	sb_printf(b, "\n");
+}
+
+/* AUC of class c's curve (binary: only the positive class has one). */
+static double class_auc(const metrics *m, int c)
+{
+	for (int r = 0; r < m->n_roc; r++)
+		if (m->roc[r].cls == c)
+			return m->roc[r].auc;
+	return NAN;
+}
+
+static void md_per_class(sbuf *b, const metrics *m, const char *level)
+{
+	sb_printf(b, "## Per-class metrics (%s)\n\n"
+		  "| class | precision | recall | F1 | support | AUC |\n"
+		  "|---|---:|---:|---:|---:|---:|\n", level);
+	for (int c = 0; c < m->k; c++) {
+		sb_printf(b, "| ");
+		sb_md(b, m->class_names[c]);
+		sb_printf(b, " |");
+		md_value(b, m->precision[c]);
+		md_value(b, m->recall[c]);
+		md_value(b, m->f1[c]);
+		sb_printf(b, " %lld |", (long long)m->support[c]);
+		md_value(b, class_auc(m, c));
+		sb_printf(b, "\n");
+	}
+	sb_printf(b, "\n");
+}
+
+static void md_confusion(sbuf *b, const metrics *m, const char *level)
+{
+	sb_printf(b, "## Confusion matrix (%s; rows = true, columns = predicted)\n\n"
+		  "| true \\ predicted |", level);
+	for (int c = 0; c < m->k; c++) {
+		sb_printf(b, " ");
+		sb_md(b, m->class_names[c]);
+		sb_printf(b, " |");
+	}
+	sb_printf(b, "\n|---|");
+	for (int c = 0; c < m->k; c++)
+		sb_printf(b, "---:|");
+	sb_printf(b, "\n");
+	for (int c = 0; c < m->k; c++) {
+		sb_printf(b, "| ");
+		sb_md(b, m->class_names[c]);
+		sb_printf(b, " |");
+		for (int j = 0; j < m->k; j++) {
+			int64_t v = m->confusion[(size_t)c * m->k + j];
+			if (v == 0)
+				sb_printf(b, " 0 |");
+			else
+				sb_printf(b, " %lld (%.1f%%) |", (long long)v,
+					  100.0 * (double)v / (double)m->support[c]);
+		}
+		sb_printf(b, "\n");
+	}
+	sb_printf(b, "\n");
+}
+
+static int cmp_p_true(const void *a, const void *b, void *level)
+{
+	const metrics *m = level;
+	double x = m->items[*(const int *)a].p_true;
+	double y = m->items[*(const int *)b].p_true;
+
+	return (x > y) - (x < y);
+}
+
+static void md_worst(sbuf *b, const metrics *m, const char *what,
+		     const char *column, int n_worst)
+{
+	int *order = malloc((size_t)m->n * sizeof(int));
+
+	if (!order) {
+		b->failed = 1;
+		return;
+	}
+	for (int i = 0; i < m->n; i++)
+		order[i] = i;
+	qsort_r(order, (size_t)m->n, sizeof(int), cmp_p_true, (void *)m);
+	if (n_worst > m->n)
+		n_worst = m->n;
+	sb_printf(b, "## Worst-classified %s\n\nThe %d %s with the lowest probability "
+		  "for their true class.\n\n| %s | true | predicted | p(true) | p(predicted) |\n"
+		  "|---|---|---|---:|---:|\n", what, n_worst, what, column);
+	for (int i = 0; i < n_worst; i++) {
+		const metrics_item *it = &m->items[order[i]];
+		sb_printf(b, "| ");
+		sb_md(b, it->name);
+		sb_printf(b, " | ");
+		sb_md(b, m->class_names[it->y_true]);
+		sb_printf(b, " | ");
+		sb_md(b, m->class_names[it->y_pred]);
+		sb_printf(b, " | %.4f | %.4f |\n", it->p_true, it->p_pred);
+	}
+	sb_printf(b, "\n");
+	free(order);
+}
+
+char *metrics_report_markdown(const metrics *crop, const metrics *group,
+			      const report_info *info)
+{
+	sbuf b = { 0 };
+	int n_worst = info->n_worst > 0 ? info->n_worst : WORST_DEFAULT;
+	int g = have_level(group);
+
+	sb_printf(&b, "# Validation report\n\n");
+	md_data(&b, crop, group, info);
+	md_model(&b, crop, info);
+	md_gate(&b, crop, group, info);
+	md_headline(&b, crop, group);
+	md_per_class(&b, crop, "samples");
+	if (g)
+		md_per_class(&b, group, "groups");
+	md_confusion(&b, crop, "samples");
+	if (g)
+		md_confusion(&b, group, "groups");
+	md_worst(&b, crop, "samples", "sample", n_worst);
+	if (g)
+		md_worst(&b, group, "groups", "group", n_worst);
+	sb_printf(&b, "Plots: `confusion.png`, `roc.png`. Numbers: `metrics.json`, "
+		  "`confusion.csv`, `roc.csv`.\n");
+	if (b.failed) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+/* ---- Plots ---- */
+
+static int write_confusion_png(const char *dir, const metrics *crop,
+			       const metrics *group, pl_err *err)
+{
+	char path[PATH_MAX];
+	plot_heatmap maps[2] = {
+		{ "Confusion matrix (samples)", crop->k, crop->confusion,
+		  (const char *const *)crop->class_names },
+	};
+	int n = 1;
+
+	if (have_level(group)) {
+		maps[n++] = (plot_heatmap){ "Confusion matrix (groups)", group->k,
+			group->confusion, (const char *const *)group->class_names };
+	}
+	snprintf(path, sizeof(path), "%s/confusion.png", dir);
+	return plot_heatmaps_png(path, maps, n, err);
+}
+
+/* One ROC panel: a curve per class, the legend giving each AUC. */
+static int roc_chart(const metrics *m, const char *title, plot_chart *chart,
+		     plot_series *series, char (*names)[96])
+{
+	int n = 0;
+
+	for (int r = 0; r < m->n_roc; r++) {
+		const metrics_roc *roc = &m->roc[r];
+		if (!isfinite(roc->auc))
+			continue;
+		snprintf(names[n], 96, "%s (AUC %.3f)", m->class_names[roc->cls], roc->auc);
+		series[n] = (plot_series){ .name = names[n], .x = roc->fpr,
+					   .y = roc->tpr, .n = roc->n_points };
+		n++;
+	}
+	*chart = (plot_chart){
+		.title = title, .x_label = "false positive rate",
+		.y_label = "true positive rate", .series = series, .n_series = n,
+		.x_min = -0.02, .x_max = 1.02, .y_min = -0.02, .y_max = 1.02,
+		.diagonal = 1,
+		.legend = n > 4 ? PLOT_LEGEND_OUTSIDE : PLOT_LEGEND_LOWER_RIGHT,
+	};
+	return n;
+}
+
+static int write_roc_png(const char *dir, const metrics *crop,
+			 const metrics *group, pl_err *err)
+{
+	char path[PATH_MAX];
+	plot_chart charts[2];
+	int k = crop->k, n = 0, rc = 0;
+	plot_series *series = calloc((size_t)k * 2, sizeof(*series));
+	char (*names)[96] = calloc((size_t)k * 2, sizeof(*names));
+
+	if (!series || !names) {
+		rc = pl_errorf(err, PL_ENOMEM, "out of memory drawing %s/roc.png", dir);
+		goto out;
+	}
+	roc_chart(crop, "ROC (samples)", &charts[n++], series, names);
+	if (have_level(group))
+		roc_chart(group, "ROC (groups)", &charts[n++], series + k, names + k);
+	snprintf(path, sizeof(path), "%s/roc.png", dir);
+	rc = plot_charts_png(path, charts, n, 640, 600, err);
+out:
+	free(series);
+	free(names);
+	return rc;
+}
+
+int metrics_write_report(const char *dir, const metrics *crop,
+			 const metrics *group, const report_info *info,
+			 pl_err *err)
+{
+	static const report_info no_info = { .n_train = -1, .n_val = -1, .n_test = -1 };
+	char *markdown = NULL;
+	int rc;
+
+	if (!info)
+		info = &no_info;
+	if (!have_level(crop))
+		return pl_errorf(err, PL_EUSAGE, "no metrics to report in '%s'", dir);
+	if (!fs_is_dir(dir))
+		return pl_errorf(err, PL_EIO, "cannot write the report into '%s': %s", dir,
+				 strerror(ENOENT));
+	markdown = metrics_report_markdown(crop, group, info);
+	if (!markdown)
+		return pl_errorf(err, PL_ENOMEM, "out of memory writing %s/report.md", dir);
+	rc = write_metrics_json(dir, crop, group, info, err);
+	if (rc == 0)
+		rc = write_csvs(dir, crop, group, err);
+	if (rc == 0)
+		rc = write_buf(dir, "report.md", markdown, strlen(markdown), err);
+	if (rc == 0)
+		rc = write_kfp_metrics(dir, crop, group, err);
+	if (rc == 0)
+		rc = write_kfp_ui(dir, crop, group, markdown, err);
+	if (rc == 0)
+		rc = write_confusion_png(dir, crop, group, err);
+	if (rc == 0)
+		rc = write_roc_png(dir, crop, group, err);
+	free(markdown);
+	return rc;
+}

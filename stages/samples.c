@@ -1,0 +1,301 @@
+/* Building the sample list from a folder per class or a CSV table. */
+#include "samples.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../io/csv.h"
+#include "../io/fs.h"
+
+/* A growable list of strings with lookup, for classes and groups. */
+typedef struct strlist { char **v; int n, cap; } strlist;
+
+static int strlist_add(strlist *l, const char *s)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 64;
+		char **v = realloc(l->v, (size_t)cap * sizeof(char *));
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	if (!(l->v[l->n] = strdup(s)))
+		return -1;
+	return l->n++;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_strs(char **v, int n)
+{
+	for (int i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void samples_free(sample_set *set)
+{
+	for (int i = 0; i < set->n; i++)
+		free_strs(set->s[i].files, set->n_channels);
+	free(set->s);
+	free_strs(set->classes, set->n_classes);
+	free_strs(set->groups, set->n_groups);
+	free_strs(set->channel_names, set->n_channels);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Appends a sample; files (n_channels strings) are copied. */
+static int add_sample(sample_set *set, int *cap, char *const *files, int label, int group)
+{
+	sample *s;
+
+	if (set->n == *cap) {
+		int ncap = *cap ? *cap * 2 : 256;
+		sample *v = realloc(set->s, (size_t)ncap * sizeof(sample));
+		if (!v)
+			return -1;
+		set->s = v;
+		*cap = ncap;
+	}
+	s = &set->s[set->n];
+	s->label = label;
+	s->group = group;
+	if (!(s->files = calloc((size_t)set->n_channels, sizeof(char *))))
+		return -1;
+	set->n++;
+	for (int k = 0; k < set->n_channels; k++)
+		if (!(s->files[k] = strdup(files[k])))
+			return -1;
+	return 0;
+}
+
+static int is_image_name(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".bmp") ||
+		       !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+/* Adds every image under root/rel (recursively, sorted) as class label. */
+static int scan_class(sample_set *set, int *cap, strlist *groups, const char *root,
+		      const char *rel, int label, pl_err *err)
+{
+	char path[PATH_MAX], child[PATH_MAX];
+	struct dirent **names = NULL;
+	int n, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
+		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", path, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		char *files[1] = { child };
+		if (rc < 0 || names[i]->d_name[0] == '.')
+			continue;
+		snprintf(child, sizeof(child), "%s/%s", rel, names[i]->d_name);
+		snprintf(path, sizeof(path), "%s/%s", root, child);
+		if (fs_is_dir(path))
+			rc = scan_class(set, cap, groups, root, child, label, err);
+		else if (is_image_name(child)) {
+			int g = strlist_add(groups, child);
+			if (g < 0 || add_sample(set, cap, files, label, g) < 0)
+				rc = pl_errorf(err, PL_ENOMEM, "out of memory listing samples");
+		}
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static int load_folders(sample_set *set, const char *root, pl_err *err)
+{
+	strlist classes = { 0 }, groups = { 0 };
+	struct dirent **names = NULL;
+	char path[PATH_MAX];
+	int n, cap = 0, rc = 0;
+
+	set->n_channels = 1;
+	if (!(set->channel_names = calloc(1, sizeof(char *))) ||
+	    !(set->channel_names[0] = strdup("image")))
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	if ((n = scandir(root, &names, NULL, alphasort)) < 0)
+		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", root, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, names[i]->d_name);
+		if (rc == 0 && names[i]->d_name[0] != '.' && fs_is_dir(path)) {
+			int label = strlist_add(&classes, names[i]->d_name);
+			rc = label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
+			     scan_class(set, &cap, &groups, root, names[i]->d_name, label, err);
+		}
+		free(names[i]);
+	}
+	free(names);
+	set->classes = classes.v;
+	set->n_classes = classes.n;
+	set->groups = groups.v;
+	set->n_groups = groups.n;
+	if (rc == 0 && set->n_classes == 0)
+		rc = pl_errorf(err, PL_EDATA, "'%s' has no class folders (expected one folder of "
+			       "images per class, or set [dataset] table)", root);
+	return rc;
+}
+
+/* Sorts and de-duplicates v (n strings), returning the new count. */
+static int sort_unique(char **v, int n)
+{
+	int out = 0;
+
+	qsort(v, (size_t)n, sizeof(char *), cmp_str);
+	for (int i = 0; i < n; i++) {
+		if (out && !strcmp(v[out - 1], v[i])) {
+			free(v[i]);
+			continue;
+		}
+		v[out++] = v[i];
+	}
+	return out;
+}
+
+static int index_of(char *const *v, int n, const char *s)
+{
+	char *const *hit = bsearch(&s, v, (size_t)n, sizeof(char *), cmp_str);
+
+	return hit ? (int)(hit - v) : -1;
+}
+
+/* Checks a table cell naming a file: relative, no "..", exists. */
+static int check_path(const csv_table *t, int row, const char *col, const char *cell,
+		      const char *root, const char *dir, char *out, size_t n, pl_err *err)
+{
+	char full[PATH_MAX];
+
+	if (!*cell || cell[0] == '/' || !strcmp(cell, "..") || strstr(cell, "../") == cell ||
+	    strstr(cell, "/../") || (strlen(cell) >= 3 && !strcmp(cell + strlen(cell) - 3, "/..")))
+		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: '%s' is not a relative "
+				 "path inside the data", csv_name(t), csv_line(t, row), col, cell);
+	snprintf(out, n, "%s%s%s", dir, *dir ? "/" : "", cell);
+	snprintf(full, sizeof(full), "%s/%s", root, out);
+	if (!fs_exists(full))
+		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: file '%s' does not exist",
+				 csv_name(t), csv_line(t, row), col, cell);
+	return 0;
+}
+
+/* Finds the table's columns: channels (comma-separated list), label, group. */
+static int table_columns(const cfg *c, const csv_table *t, sample_set *set, int *cols,
+			 int *label_col, int *group_col, pl_err *err)
+{
+	char list[512], *save = NULL;
+	const char *label = cfg_str(c, "dataset", "label_column");
+	const char *group = cfg_str(c, "dataset", "group_column");
+
+	snprintf(list, sizeof(list), "%s", cfg_str(c, "dataset", "channels"));
+	set->channel_names = calloc(16, sizeof(char *));
+	for (char *col = strtok_r(list, ", ", &save); col; col = strtok_r(NULL, ", ", &save)) {
+		if (set->n_channels == 16)
+			return pl_errorf(err, PL_EUSAGE, "[dataset] channels: more than 16 columns");
+		if ((cols[set->n_channels] = csv_column(t, col)) < 0)
+			return pl_errorf(err, PL_EDATA, "'%s' has no column '%s' (from [dataset] "
+					 "channels)", csv_name(t), col);
+		set->channel_names[set->n_channels++] = strdup(col);
+	}
+	if (!set->n_channels)
+		return pl_errorf(err, PL_EUSAGE, "[dataset] channels names no column");
+	if ((*label_col = csv_column(t, label)) < 0)
+		return pl_errorf(err, PL_EDATA, "'%s' has no label column '%s' (set [dataset] "
+				 "label_column)", csv_name(t), label);
+	*group_col = *group ? csv_column(t, group) : -1;
+	if (*group && *group_col < 0)
+		return pl_errorf(err, PL_EDATA, "'%s' has no group column '%s' (set [dataset] "
+				 "group_column)", csv_name(t), group);
+	return 0;
+}
+
+/* Collects the distinct values of column col (or of column alt when col
+ * is -1) sorted into *out. */
+static int distinct(const csv_table *t, int col, int alt, char ***out, int *n_out)
+{
+	int rows = csv_rows(t);
+	char **v = calloc((size_t)rows + 1, sizeof(char *));
+
+	if (!v)
+		return -1;
+	for (int r = 0; r < rows; r++)
+		if (!(v[r] = strdup(csv_cell(t, r, col >= 0 ? col : alt)))) {
+			free_strs(v, r);
+			return -1;
+		}
+	*n_out = sort_unique(v, rows);
+	*out = v;
+	return 0;
+}
+
+static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *err)
+{
+	char path[PATH_MAX], dir[PATH_MAX], *files[16], bufs[16][PATH_MAX];
+	int cols[16], label_col = -1, group_col = -1, cap = 0, rc;
+	const char *table = cfg_str(c, "dataset", "table");
+	csv_table *t = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", root, table);
+	snprintf(dir, sizeof(dir), "%s", table);
+	*(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = '\0';
+	if ((rc = csv_read(path, &t, err)) < 0)
+		return rc;
+	if ((rc = table_columns(c, t, set, cols, &label_col, &group_col, err)) < 0)
+		goto out;
+	if (csv_rows(t) == 0) {
+		rc = pl_errorf(err, PL_EDATA, "'%s' has no rows", csv_name(t));
+		goto out;
+	}
+	if (distinct(t, label_col, label_col, &set->classes, &set->n_classes) < 0 ||
+	    distinct(t, group_col, cols[0], &set->groups, &set->n_groups) < 0) {
+		rc = pl_errorf(err, PL_ENOMEM, "out of memory reading '%s'", csv_name(t));
+		goto out;
+	}
+	for (int r = 0; r < csv_rows(t) && rc == 0; r++) {
+		for (int k = 0; k < set->n_channels && rc == 0; k++) {
+			files[k] = bufs[k];
+			rc = check_path(t, r, set->channel_names[k], csv_cell(t, r, cols[k]), root,
+					dir, bufs[k], PATH_MAX, err);
+		}
+		if (rc == 0 && !*csv_cell(t, r, label_col))
+			rc = pl_errorf(err, PL_EDATA, "'%s' line %d: empty label", csv_name(t),
+				       csv_line(t, r));
+		if (rc == 0 && add_sample(set, &cap, files,
+					  index_of(set->classes, set->n_classes, csv_cell(t, r, label_col)),
+					  index_of(set->groups, set->n_groups,
+						   csv_cell(t, r, group_col >= 0 ? group_col : cols[0]))) < 0)
+			rc = pl_errorf(err, PL_ENOMEM, "out of memory reading '%s'", csv_name(t));
+	}
+out:
+	csv_free(t);
+	return rc;
+}
+
+int samples_load(const cfg *c, const char *root, sample_set *out, pl_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = *cfg_str(c, "dataset", "table") ? load_table(c, root, out, err) :
+	     load_folders(out, root, err);
+	if (rc == 0 && out->n == 0)
+		rc = pl_errorf(err, PL_EDATA, "no images found under '%s'", root);
+	if (rc == 0 && out->n_classes < 2)
+		rc = pl_errorf(err, PL_EDATA, "only one class ('%s') under '%s': a classifier "
+			       "needs at least two", out->classes[0], root);
+	if (rc < 0)
+		samples_free(out);
+	return rc;
+}

@@ -1,0 +1,204 @@
+/* Resolving the configured source to a local directory: synth: draws the
+ * demo plate into WS/downloads, URLs are fetched there, archives are
+ * extracted safely into WS/.tmp, directories are read in place. */
+#include "source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../io/arc.h"
+#include "../io/fetch.h"
+#include "../io/fs.h"
+#include "../io/log.h"
+#include "../io/sha.h"
+#include "hashcache.h"
+#include "synth.h"
+
+typedef enum { SRC_SYNTH, SRC_URL, SRC_ARCHIVE, SRC_DIR } source_kind;
+
+/* Works out the kind of source and the local file it is (or will be) in. */
+static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, size_t n,
+		  pl_err *err)
+{
+	const char *src = cfg_str(c, "dataset", "source");
+	char hex[SHA256_HEX], base[96] = "", *slash;
+
+	if (!*src)
+		return pl_errorf(err, PL_EUSAGE, "no data source: set [dataset] source "
+				 "(a URL, an archive, a directory or synth:plate)");
+	if (!strncmp(src, "synth:", 6)) {
+		synth_opts o;
+		int rc = synth_parse_source(src, &o, err);
+		if (rc < 0)
+			return rc;
+		*kind = SRC_SYNTH;
+		snprintf(path, n, "%s/downloads/synth-v%d-seed%llu-plates%d-%dx%d.tar.gz", ws,
+			 SYNTH_VERSION, (unsigned long long)o.seed, o.plates, o.width, o.height);
+		return 0;
+	}
+	if (fetch_is_url(src)) {
+		*kind = SRC_URL;
+		sha256_hex(src, strlen(src), hex);
+		slash = strrchr(src, '/');
+		snprintf(base, sizeof(base), "%s", slash ? slash + 1 : "source");
+		base[strcspn(base, "?#")] = '\0';
+		for (char *p = base; *p; p++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+				*p = '_';
+		snprintf(path, n, "%s/downloads/%.16s-%s", ws, hex, base[0] ? base : "source");
+		return 0;
+	}
+	snprintf(path, n, "%s", src);
+	if (fs_is_dir(src)) {
+		*kind = SRC_DIR;
+		return 0;
+	}
+	if (!fs_exists(src))
+		return pl_errorf(err, PL_EUSAGE, "[dataset] source '%s' does not exist", src);
+	if (!arc_is_archive(src))
+		return pl_errorf(err, PL_EDATA, "'%s' is neither a directory nor an archive "
+				 "(tar, tar.gz, tar.zst, zip)", src);
+	*kind = SRC_ARCHIVE;
+	return 0;
+}
+
+int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *err)
+{
+	char path[PATH_MAX], done[PATH_MAX + 8], hex[SHA256_HEX];
+	source_kind kind;
+	hashcache *hc;
+	int rc;
+
+	out[0] = '\0';
+	if ((rc = locate(c, ws, &kind, path, sizeof(path), err)) < 0)
+		return rc;
+	if (kind == SRC_SYNTH) {
+		snprintf(out, n, "synth:%s", strrchr(path, '/') + 1);
+		return 0;
+	}
+	snprintf(done, sizeof(done), "%s.done", path);
+	if (kind == SRC_URL && !fs_exists(done))
+		return 0;
+	if (!(hc = hashcache_open(ws)))
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	rc = kind == SRC_DIR ? hashcache_tree(hc, path, hex, err) : hashcache_file(hc, path, hex, err);
+	if (rc == 0) {
+		snprintf(out, n, "%s:%s", kind == SRC_DIR ? "tree" : "sha256", hex);
+		hashcache_save(hc, NULL);
+	}
+	hashcache_free(hc);
+	return rc;
+}
+
+/* Descends into the single top-level directory an archive often has. */
+static void descend(char *root, size_t n)
+{
+	char only[256] = "";
+	struct dirent *de;
+	int count = 0;
+	DIR *d = opendir(root);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && count++ == 0)
+			snprintf(only, sizeof(only), "%s", de->d_name);
+	closedir(d);
+	if (count == 1) {
+		char sub[PATH_MAX];
+		snprintf(sub, sizeof(sub), "%s/%s", root, only);
+		if (fs_is_dir(sub))
+			snprintf(root, n, "%s", sub);
+	}
+}
+
+/* Checks the optional [dataset] sha256 against the file at path. */
+static int verify(const cfg *c, const char *path, pl_err *err)
+{
+	const char *want = cfg_str(c, "dataset", "sha256");
+	char hex[SHA256_HEX];
+	int rc;
+
+	if (!*want)
+		return 0;
+	if ((rc = sha256_file(path, hex, err)) < 0)
+		return rc;
+	if (strcasecmp(hex, want))
+		return pl_errorf(err, PL_EDATA, "'%s' has sha256 %s, but [dataset] sha256 is %s",
+				 path, hex, want);
+	return 0;
+}
+
+/* Makes the archive or download at path exist: draws or fetches it. */
+static int obtain(const cfg *c, source_kind kind, const char *path,
+		  const volatile sig_atomic_t *stop, pl_err *err)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	if ((kind == SRC_SYNTH || kind == SRC_URL) && (rc = fs_mkdirs(dir, err)) < 0)
+		return rc;
+	if (kind == SRC_SYNTH && !fs_exists(path)) {
+		synth_opts o;
+		log_info("drawing the demo plate into %s", path);
+		if ((rc = synth_parse_source(cfg_str(c, "dataset", "source"), &o, err)) < 0)
+			return rc;
+		return synth_write(&o, path, err);
+	}
+	if (kind == SRC_URL) {
+		fetch_opts fo = { 0 };
+		fo.sha256 = cfg_str(c, "dataset", "sha256");
+		fo.insecure = !cfg_bool(c, "dataset", "tls_verify");
+		fo.stop = (const volatile int *)stop;
+		return fetch_url(cfg_str(c, "dataset", "source"), path, &fo, err);
+	}
+	return kind == SRC_ARCHIVE ? verify(c, path, err) : 0;
+}
+
+int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
+		source *src, pl_err *err)
+{
+	char path[PATH_MAX];
+	source_kind kind;
+	arc_limits lim = { 0 };
+	struct stat st;
+	int rc;
+
+	memset(src, 0, sizeof(*src));
+	if ((rc = locate(c, ws, &kind, path, sizeof(path), err)) < 0 ||
+	    (rc = obtain(c, kind, path, stop, err)) < 0)
+		return rc;
+	if ((rc = source_identity(c, ws, src->identity, sizeof(src->identity), err)) < 0)
+		return rc;
+	if (kind == SRC_DIR) {
+		snprintf(src->root, sizeof(src->root), "%s", path);
+		descend(src->root, sizeof(src->root));
+		return 0;
+	}
+	if (stat(path, &st) == 0)
+		src->bytes = st.st_size;
+	snprintf(src->extracted, sizeof(src->extracted), "%s/.tmp/prepare-source", ws);
+	if ((rc = fs_rmtree(src->extracted, err)) < 0 || (rc = fs_mkdirs(src->extracted, err)) < 0)
+		return rc;
+	lim.max_total_bytes = (int64_t)(cfg_float(c, "dataset", "max_archive_gb") * (1 << 30));
+	log_info("extracting %s", path);
+	if ((rc = arc_extract(path, src->extracted, &lim, err)) < 0) {
+		source_close(src);
+		return rc;
+	}
+	snprintf(src->root, sizeof(src->root), "%s", src->extracted);
+	descend(src->root, sizeof(src->root));
+	return 0;
+}
+
+void source_close(source *src)
+{
+	if (src->extracted[0])
+		fs_rmtree(src->extracted, NULL);
+	src->extracted[0] = '\0';
+}

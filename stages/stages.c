@@ -1,0 +1,8 @@
+/* The stages of pipeline in order, with what each hashes and reads. */
+#include "stages.h"
+
+const stage_def pipeline_stages[] = {
+	{ "prepare", 1, "dataset prepare", NULL, prepare_identity, prepare_run },
+};
+
+const int pipeline_n_stages = sizeof(pipeline_stages) / sizeof(pipeline_stages[0]);

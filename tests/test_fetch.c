@@ -1,0 +1,555 @@
+/* Tests for io/fetch.c against tests/http_server.py on 127.0.0.1: plain,
+ * resumed, retried, failing, stalled and redirected downloads, checksums,
+ * reuse without network I/O, file:// URLs and credential redaction. */
+#include <stddef.h>
+
+#include "check.h"
+
+#include "../io/fetch.h"
+#include "../io/log.h"
+#include "../io/sha.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static pid_t server_pid = -1;
+static int port;
+static char srv_root[] = "/tmp/plfetch-srv-XXXXXX";
+static char srv_log[PATH_MAX];
+static unsigned char data[200000];
+static const char small[] = "small file for slow servers\n";
+
+/* Short timeouts so failures are quick; callers change what they test. */
+static fetch_opts quick(void)
+{
+	fetch_opts o = { .connect_timeout_s = 5, .low_speed_time_s = 5,
+			 .max_attempts = 3, .backoff_ms = 100 };
+	return o;
+}
+
+static void url_of(char *out, size_t n, const char *path)
+{
+	snprintf(out, n, "http://127.0.0.1:%d/%s", port, path);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static int file_equals(const char *path, const void *want, size_t len)
+{
+	size_t n = 0;
+	char *got = slurp(path, &n);
+	int same = got && n == len && memcmp(got, want, len) == 0;
+
+	free(got);
+	return same;
+}
+
+static void write_bytes(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+		perror(path);
+		exit(2);
+	}
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Number of logged requests whose line contains needle (all with NULL). */
+static int requests(const char *needle)
+{
+	size_t len = 0;
+	char *log = slurp(srv_log, &len), *line, *save = NULL;
+	int n = 0;
+
+	if (!log)
+		return 0;
+	for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (!needle || strstr(line, needle))
+			n++;
+	free(log);
+	return n;
+}
+
+/* Runs fetch_url with stderr captured into a heap string (caller frees). */
+static int fetch_captured(const char *url, const char *dest, const fetch_opts *o,
+			  pl_err *err, char **captured)
+{
+	int saved = dup(2), fd = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	size_t len = 0;
+	int rc;
+
+	fflush(stderr);
+	dup2(fd, 2);
+	close(fd);
+	rc = fetch_url(url, dest, o, err);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	*captured = slurp("stderr.txt", &len);
+	return rc;
+}
+
+static void test_plain(void)
+{
+	char url[256], hex[SHA256_HEX], *done;
+	fetch_opts o = quick();
+	pl_err err = {0};
+	size_t len = 0;
+
+	url_of(url, sizeof(url), "data.bin");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	CHECK(!exists("dl.bin.part"), "part removed");
+	sha256_hex(data, sizeof(data), hex);
+	done = slurp("dl.bin.done", &len);
+	CHECK(done && strncmp(done, hex, 64) == 0, "done records the sha256: %s", done);
+	free(done);
+}
+
+static void test_resume_after_drop(void)
+{
+	char url[256], want[64];
+	fetch_opts o = quick();
+	pl_err err = {0};
+
+	url_of(url, sizeof(url), "drop/data.bin");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "content after resume");
+	CHECK(requests("/drop/data.bin") == 2, "%d requests", requests("/drop/data.bin"));
+	snprintf(want, sizeof(want), "/drop/data.bin range=bytes=%zu-", sizeof(data) / 2);
+	CHECK(requests(want) == 1, "second request resumes with '%s'", want);
+}
+
+static void test_resume_existing_part(void)
+{
+	char url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int before = requests("range=bytes=1000-");
+
+	write_bytes("dl.bin.part", data, 1000);
+	url_of(url, sizeof(url), "data.bin");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	CHECK(requests("range=bytes=1000-") == before + 1, "range request sent");
+}
+
+static void test_server_ignores_range(void)
+{
+	char url[256], junk[1000];
+	fetch_opts o = quick();
+	pl_err err = {0};
+
+	memset(junk, 'J', sizeof(junk));
+	write_bytes("dl.bin.part", junk, sizeof(junk));
+	url_of(url, sizeof(url), "norange/data.bin");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "restarted from zero");
+	CHECK(requests("/norange/data.bin range=bytes=1000-") == 1, "tried to resume");
+	CHECK(requests("/norange/data.bin range=-") == 1, "then started over");
+}
+
+static void test_flaky_then_ok(void)
+{
+	char url[256], want[300], *log_text = NULL;
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int rc;
+
+	o.max_attempts = 5;
+	url_of(url, sizeof(url), "flaky/data.bin");
+	rc = fetch_captured(url, "dl.bin", &o, &err, &log_text);
+	CHECK(rc == 0, "rc %d: %s", rc, err.msg);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	CHECK(requests("/flaky/data.bin") == 3, "%d requests", requests("/flaky/data.bin"));
+	snprintf(want, sizeof(want), "retrying in 0.1 s (attempt 2 of 5): http 500 from %s", url);
+	CHECK(log_text && strstr(log_text, want), "log lacks '%s': %s", want, log_text);
+	CHECK(log_text && strstr(log_text, "retrying in 0.2 s (attempt 3 of 5)"),
+	      "backoff doubles: %s", log_text);
+	free(log_text);
+}
+
+static void test_404_fails_fast(void)
+{
+	char url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int before = requests("/404"), rc;
+
+	url_of(url, sizeof(url), "404");
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_EDATA && err.code == PL_EDATA, "rc %d", rc);
+	CHECK(strstr(err.msg, "http 404") && strstr(err.msg, url), "%s", err.msg);
+	CHECK(requests("/404") == before + 1, "no retry");
+	CHECK(!exists("dl.bin") && !exists("dl.bin.done") && !exists("dl.bin.part"),
+	      "nothing left behind");
+}
+
+static void test_stall_times_out(void)
+{
+	char url[256];
+	fetch_opts o = { .low_speed_time_s = 2, .max_attempts = 2, .backoff_ms = 100 };
+	pl_err err = {0};
+	int rc;
+
+	url_of(url, sizeof(url), "stall/data.bin");
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_ETEMP, "rc %d: %s", rc, err.msg);
+	CHECK(strstr(err.msg, "after 2 attempts") && strstr(err.msg, url), "%s", err.msg);
+	CHECK(requests("/stall/data.bin") == 2, "%d requests", requests("/stall/data.bin"));
+	CHECK(!exists("dl.bin"), "no result");
+}
+
+static void test_drip_too_slow(void)
+{
+	char url[256];
+	fetch_opts o = { .low_speed_time_s = 2, .max_attempts = 1, .backoff_ms = 100 };
+	pl_err err = {0};
+	int rc;
+
+	url_of(url, sizeof(url), "drip/small.txt");
+	rc = fetch_url(url, "dl.txt", &o, &err);
+	CHECK(rc == -PL_ETEMP, "rc %d: %s", rc, err.msg);
+	CHECK(strstr(err.msg, "after 1 attempts"), "%s", err.msg);
+}
+
+static void test_sha_wrong(void)
+{
+	char url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int rc;
+
+	o.sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+	url_of(url, sizeof(url), "data.bin");
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_EDATA, "rc %d: %s", rc, err.msg);
+	CHECK(strstr(err.msg, "sha256 mismatch") && strstr(err.msg, o.sha256), "%s", err.msg);
+	CHECK(!exists("dl.bin") && !exists("dl.bin.part") && !exists("dl.bin.done"),
+	      "download not kept");
+}
+
+static void test_sha_right_and_rerun(void)
+{
+	char url[256], hex[SHA256_HEX];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int before;
+
+	sha256_hex(data, sizeof(data), hex);
+	for (char *p = hex; *p; p++)
+		*p = (char)(*p >= 'a' ? *p - 32 : *p);   /* case does not matter */
+	o.sha256 = hex;
+	url_of(url, sizeof(url), "data.bin");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(exists("dl.bin.done"), "marked done");
+	before = requests(NULL);
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(requests(NULL) == before, "rerun made %d requests", requests(NULL) - before);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "content kept");
+	/* a changed checksum is not satisfied by the old download */
+	o.sha256 = "1111111111111111111111111111111111111111111111111111111111111111";
+	CHECK(fetch_url(url, "dl.bin", &o, &err) == -PL_EDATA, "%s", err.msg);
+	CHECK(requests(NULL) == before + 1, "downloaded again");
+	CHECK(!exists("dl.bin") && !exists("dl.bin.done"), "mismatch not kept");
+}
+
+static void test_file_url(void)
+{
+	char url[PATH_MAX + 32];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int rc;
+
+	snprintf(url, sizeof(url), "file://%s/data.bin", srv_root);
+	CHECK(fetch_is_url(url), "file URL");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	write_bytes("f.part", data, 5000);
+	CHECK(rename("f.part", "f.bin.part") == 0, "rename");
+	CHECK_OK(fetch_url(url, "f.bin", &o, &err), &err);
+	CHECK(file_equals("f.bin", data, sizeof(data)), "resumed file URL");
+	snprintf(url, sizeof(url), "file://%s/missing.bin", srv_root);
+	rc = fetch_url(url, "m.bin", &o, &err);
+	CHECK(rc == -PL_EIO && strstr(err.msg, "missing.bin"), "rc %d: %s", rc, err.msg);
+}
+
+static void test_redact(void)
+{
+	char out[256];
+
+	fetch_redact("https://user:pa55@host.example/x?a=b@c", out, sizeof(out));
+	CHECK(strcmp(out, "https://host.example/x?a=b@c") == 0, "%s", out);
+	fetch_redact("http://token@host:8080/", out, sizeof(out));
+	CHECK(strcmp(out, "http://host:8080/") == 0, "%s", out);
+	fetch_redact("http://host/path@x", out, sizeof(out));
+	CHECK(strcmp(out, "http://host/path@x") == 0, "%s", out);
+	fetch_redact("file:///tmp/a", out, sizeof(out));
+	CHECK(strcmp(out, "file:///tmp/a") == 0, "%s", out);
+	fetch_redact("https://u:p@h/x", out, 5);
+	CHECK(strcmp(out, "http") == 0, "truncated: %s", out);
+}
+
+static void test_credentials_redacted(void)
+{
+	char url[256], shown[256], *log_text = NULL;
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int rc;
+
+	snprintf(url, sizeof(url), "http://alice:s3cretpw@127.0.0.1:%d/404", port);
+	snprintf(shown, sizeof(shown), "http://127.0.0.1:%d/404", port);
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_EDATA && strstr(err.msg, shown), "%s", err.msg);
+	CHECK(!strstr(err.msg, "s3cretpw") && !strstr(err.msg, "alice"), "%s", err.msg);
+	o.max_attempts = 5;
+	snprintf(url, sizeof(url), "http://alice:s3cretpw@127.0.0.1:%d/flaky/small.txt", port);
+	rc = fetch_captured(url, "small.txt", &o, &err, &log_text);
+	CHECK(rc == 0, "rc %d: %s", rc, err.msg);
+	CHECK(log_text && strstr(log_text, "retrying") && !strstr(log_text, "s3cretpw") &&
+	      !strstr(log_text, "alice"), "log: %s", log_text);
+	free(log_text);
+	snprintf(url, sizeof(url), "http://alice:s3cretpw@127.0.0.1:1/x");
+	o.max_attempts = 1;
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_ETEMP && !strstr(err.msg, "s3cretpw"), "%s", err.msg);
+}
+
+static void test_redirects(void)
+{
+	char url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int rc;
+
+	url_of(url, sizeof(url), "redirect/data.bin");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(file_equals("dl.bin", data, sizeof(data)), "followed");
+	url_of(url, sizeof(url), "redirect-loop");
+	rc = fetch_url(url, "loop.bin", &o, &err);
+	CHECK(rc == -PL_EDATA, "rc %d: %s", rc, err.msg);
+	CHECK(strstr(err.msg, "redirect loop") && strstr(err.msg, url), "%s", err.msg);
+}
+
+static void test_connection_refused(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t len = sizeof(addr);
+	fetch_opts o = quick();
+	char url[256];
+	pl_err err = {0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+	      getsockname(fd, (struct sockaddr *)&addr, &len) == 0, "free port");
+	close(fd);   /* nothing listens there now */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ntohs(addr.sin_port));
+	o.max_attempts = 2;
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_ETEMP && strstr(err.msg, "after 2 attempts"), "rc %d: %s", rc, err.msg);
+}
+
+static void test_reset(void)
+{
+	char url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int before = requests("/reset"), rc;
+
+	o.max_attempts = 2;
+	url_of(url, sizeof(url), "reset");
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_ETEMP, "rc %d: %s", rc, err.msg);
+	CHECK(requests("/reset") == before + 2, "retried once");
+}
+
+static void test_stop(void)
+{
+	volatile int stop = 1;
+	char url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int before = requests(NULL), rc;
+
+	o.stop = &stop;
+	url_of(url, sizeof(url), "data.bin");
+	rc = fetch_url(url, "dl.bin", &o, &err);
+	CHECK(rc == -PL_EINTR && strstr(err.msg, "interrupted"), "rc %d: %s", rc, err.msg);
+	CHECK(requests(NULL) == before, "no request made");
+}
+
+static void test_bad_input(void)
+{
+	fetch_opts o = quick();
+	pl_err err = {0};
+	char url[256];
+
+	CHECK(!fetch_is_url("ftp://host/x") && !fetch_is_url("/tmp/x") &&
+	      !fetch_is_url("synth:plate") && !fetch_is_url(NULL), "not URLs");
+	CHECK(fetch_is_url("HTTPS://host/x") && fetch_is_url("http://h/"), "URLs");
+	CHECK(fetch_url("ftp://host/x", "dl.bin", &o, &err) == -PL_EUSAGE, "%s", err.msg);
+	o.sha256 = "abc";
+	url_of(url, sizeof(url), "data.bin");
+	CHECK(fetch_url(url, "dl.bin", &o, &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "64 hex digits"), "%s", err.msg);
+}
+
+static void test_write_errors(void)
+{
+	char url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	int rc;
+
+	url_of(url, sizeof(url), "data.bin");
+	rc = fetch_url(url, "nodir/dl.bin", &o, &err);
+	CHECK(rc == -PL_EIO && strstr(err.msg, "nodir/dl.bin.part"), "rc %d: %s", rc, err.msg);
+	CHECK(symlink("/dev/full", "full.bin.part") == 0, "symlink");
+	rc = fetch_url(url, "full.bin", &o, &err);
+	CHECK(rc == -PL_EIO && strstr(err.msg, "full.bin.part"), "rc %d: %s", rc, err.msg);
+	CHECK(!exists("full.bin"), "no result");
+}
+
+static int start_server(const char *script)
+{
+	char line[32];
+	int fds[2];
+	size_t n = 0;
+
+	if (pipe(fds) != 0)
+		return -1;
+	server_pid = fork();
+	if (server_pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl("/usr/bin/python3", "python3", script, srv_root, srv_log, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (server_pid > 0 && n < sizeof(line) - 1 && read(fds[0], line + n, 1) == 1 &&
+	       line[n] != '\n')
+		n++;
+	line[n] = '\0';
+	close(fds[0]);
+	port = atoi(line);
+	return port > 0 ? 0 : -1;
+}
+
+static void find_script(char *out, size_t n)
+{
+	char exe[PATH_MAX];
+	ssize_t len;
+
+	if (getenv("PL_ROOT")) {
+		snprintf(out, n, "%s/tests/http_server.py", getenv("PL_ROOT"));
+		return;
+	}
+	/* ROOT/BUILD/tests/test_fetch -> ROOT/tests/http_server.py */
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = '\0';
+	for (int k = 0; k < 3; k++) {
+		char *slash = strrchr(exe, '/');
+
+		if (slash)
+			*slash = '\0';
+	}
+	snprintf(out, n, "%s/tests/http_server.py", exe);
+}
+
+static void fill_data(void)
+{
+	uint32_t seed = 12345;
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(data); i++) {
+		seed = seed * 1664525u + 1013904223u;
+		data[i] = (unsigned char)(seed >> 24);
+	}
+	snprintf(path, sizeof(path), "%s/data.bin", srv_root);
+	write_bytes(path, data, sizeof(data));
+	snprintf(path, sizeof(path), "%s/small.txt", srv_root);
+	write_bytes(path, small, strlen(small));
+}
+
+int main(void)
+{
+	char script[PATH_MAX], cmd[PATH_MAX + 16];
+	int status;
+
+	if (!mkdtemp(srv_root)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	snprintf(srv_log, sizeof(srv_log), "%s/requests.log", srv_root);
+	fill_data();
+	find_script(script, sizeof(script));
+	log_setup(LOG_HUMAN, 0);
+	if (start_server(script) < 0) {
+		fprintf(stderr, "cannot start %s\n", script);
+		check_failed++;
+	} else {
+		RUN(test_plain);
+		RUN(test_resume_after_drop);
+		RUN(test_resume_existing_part);
+		RUN(test_server_ignores_range);
+		RUN(test_flaky_then_ok);
+		RUN(test_404_fails_fast);
+		RUN(test_stall_times_out);
+		RUN(test_drip_too_slow);
+		RUN(test_sha_wrong);
+		RUN(test_sha_right_and_rerun);
+		RUN(test_file_url);
+		RUN(test_redact);
+		RUN(test_credentials_redacted);
+		RUN(test_redirects);
+		RUN(test_connection_refused);
+		RUN(test_reset);
+		RUN(test_stop);
+		RUN(test_bad_input);
+		RUN(test_write_errors);
+	}
+	if (server_pid > 0) {
+		kill(server_pid, SIGTERM);
+		waitpid(server_pid, &status, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", srv_root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", srv_root);
+	return check_report("test_fetch");
+}

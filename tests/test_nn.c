@@ -1,0 +1,417 @@
+/* Unit tests of nn/: numeric gradient checks of every layer, training to
+ * zero loss, model files and checkpoints, determinism, arch errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "../nn/nn_impl.h"
+
+static void fill_random(float *x, size_t n, uint64_t seed)
+{
+	uint64_t s = seed;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)(2.0 * nn_rng_uniform(&s) - 1.0);
+}
+
+/* Weighted mean loss of one training-mode pass with no update (lr 0,
+ * plain SGD); the dropout stream is reset so every pass sees one mask. */
+static double loss_at(nn_net *net, const float *x, const int *y, int n, const float *cw)
+{
+	net->drop_rng = 12345;
+	CHECK(nn_train_batch(net, x, y, n, 0.0f, cw, NULL, NULL) == 0, "%s", nn_last_error(net));
+	double s = 0.0;
+	for (int t = 0; t < net->threads; t++)
+		s += net->workers[t].loss;
+	return s / net->wsum;
+}
+
+/* Compares analytic and central-difference gradients of every parameter;
+ * returns the number of parameters outside tolerance. */
+static int grad_check(const char *arch, nn_shape in, int k, int n, int weighted)
+{
+	nn_err err = { 0 };
+	nn_net *net = nn_net_new(arch, in, k, 7, 1, n, &err);
+	CHECK(net != NULL, "%s: %s", arch, err.msg);
+	if (!net)
+		return 1;
+	nn_opt opt;
+	nn_opt_default(&opt);
+	opt.momentum = 0.0f;
+	CHECK_OK(nn_set_optimizer(net, &opt, &err), &err);
+	size_t nx = (size_t)n * in.c * in.h * in.w, P = net->n_params;
+	float *x = malloc(nx * sizeof(float)), *ana = malloc(P * sizeof(float));
+	int *y = malloc((size_t)n * sizeof(int)), bad = 0;
+	float cw[8] = { 1.0f, 2.5f, 0.5f, 1.5f, 1.0f, 3.0f, 0.7f, 1.2f };
+	fill_random(x, nx, 99);
+	fill_random(net->params, P, 5);   /* also non-trivial BN gamma/beta */
+	for (int i = 0; i < n; i++)
+		y[i] = (i * 7 + 3) % k;
+	loss_at(net, x, y, n, weighted ? cw : NULL);
+	memcpy(ana, net->workers[0].grad, P * sizeof(float));
+	/* float activations: a step too small drowns in rounding, one too big
+	 * may cross a ReLU or max-pool kink; a gradient passes when it agrees
+	 * with the central difference at either of two steps. */
+	double max_rel = 0.0;
+	for (size_t p = 0; p < P; p++) {
+		float keep = net->params[p];
+		double best = INFINITY, num = 0.0, a = ana[p];
+		for (double h = 1e-3; h < 5e-3; h *= 3) {
+			net->params[p] = keep + (float)h;
+			double lp = loss_at(net, x, y, n, weighted ? cw : NULL);
+			net->params[p] = keep - (float)h;
+			double lm = loss_at(net, x, y, n, weighted ? cw : NULL);
+			net->params[p] = keep;
+			num = (lp - lm) / (2 * h);
+			best = fmin(best, fabs(num - a) / fmax(fmax(fabs(num), fabs(a)), 1e-2));
+		}
+		max_rel = fmax(max_rel, best);
+		if (best > 2e-2) {
+			if (bad < 3)
+				fprintf(stderr, "  %s: param %zu analytic %.6g numeric %.6g\n", arch, p, a, num);
+			bad++;
+		}
+	}
+	CHECK(bad == 0, "%s: %d of %zu gradients off (max rel %.3g)", arch, bad, P, max_rel);
+	free(x);
+	free(ana);
+	free(y);
+	nn_net_free(net);
+	return bad;
+}
+
+static void test_grad_conv(void)
+{
+	grad_check("conv 4 3 stride 2 pad 1, dense", (nn_shape){ 2, 5, 7 }, 3, 4, 0);
+	grad_check("conv 3 3, dense", (nn_shape){ 2, 6, 6 }, 3, 3, 0);
+	grad_check("conv 2 1, relu, conv 3 3 pad 1, dense 5, relu, dense", (nn_shape){ 3, 5, 5 }, 4, 5, 0);
+	grad_check("conv 3 2 stride 2, conv 2 3 pad 2 stride 1, dense", (nn_shape){ 1, 7, 6 }, 2, 3, 0);
+}
+
+static void test_grad_pools(void)
+{
+	grad_check("conv 3 3 pad 1, maxpool 2, dense", (nn_shape){ 2, 6, 6 }, 3, 4, 0);
+	grad_check("conv 3 3 pad 1, maxpool 3 stride 2, dense", (nn_shape){ 1, 7, 7 }, 3, 3, 0);
+	grad_check("conv 3 3, avgpool 2 stride 1, dense", (nn_shape){ 2, 6, 5 }, 3, 4, 0);
+	grad_check("conv 4 3 pad 1, relu, gap, dense", (nn_shape){ 2, 5, 5 }, 3, 4, 0);
+}
+
+static void test_grad_bn(void)
+{
+	grad_check("conv 3 3 pad 1, bn, relu, dense", (nn_shape){ 2, 5, 5 }, 3, 6, 0);
+	grad_check("dense 6, bn, relu, dense", (nn_shape){ 1, 4, 4 }, 3, 8, 0);
+}
+
+static void test_grad_dense_ce_weights(void)
+{
+	grad_check("dense 8, relu, dense", (nn_shape){ 1, 3, 3 }, 5, 7, 1);
+	grad_check("dense 8, dropout 0.5, dense", (nn_shape){ 2, 2, 2 }, 4, 6, 1);
+}
+
+/* Class 0: bright left half; class 1: bright right half. */
+static void make_halves(float *x, int *y, int n, uint64_t seed)
+{
+	uint64_t s = seed;
+	for (int i = 0; i < n; i++) {
+		y[i] = i % 2;
+		for (int r = 0; r < 6; r++)
+			for (int c = 0; c < 6; c++)
+				x[i * 36 + r * 6 + c] = (float)(((c < 3) == (y[i] == 0) ? 1.0 : 0.0) +
+				                                0.2 * nn_rng_uniform(&s));
+	}
+}
+
+static void test_learns_separable(void)
+{
+	nn_err err = { 0 };
+	nn_net *net = nn_net_new("conv 4 3 pad 1, relu, maxpool 2, dense 8, relu, dense",
+	                         (nn_shape){ 1, 6, 6 }, 2, 3, 2, 16, &err);
+	CHECK(net != NULL, "%s", err.msg);
+	float x[16 * 36], loss = 1.0f;
+	int y[16], hits = 0;
+	make_halves(x, y, 16, 1);
+	for (int it = 0; it < 150; it++)
+		CHECK(nn_train_batch(net, x, y, 16, 0.05f, NULL, &loss, &hits) == 0, "%s", nn_last_error(net));
+	CHECK(loss < 0.01f, "loss %g after 150 steps", (double)loss);
+	CHECK(hits == 16, "%d of 16 right", hits);
+	float probs[16 * 2];
+	CHECK(nn_predict(net, x, 16, probs) == 0, "%s", nn_last_error(net));
+	int right = 0;
+	for (int i = 0; i < 16; i++)
+		right += (probs[2 * i + 1] > 0.5f) == (y[i] == 1);
+	CHECK(right == 16, "predict: %d of 16 right", right);
+	nn_net_free(net);
+}
+
+static nn_net *trained_net(const char *arch, int threads, uint64_t seed, int steps, const nn_opt *opt)
+{
+	nn_err err = { 0 };
+	nn_net *net = nn_net_new(arch, (nn_shape){ 1, 6, 6 }, 2, seed, threads, 16, &err);
+	CHECK(net != NULL, "%s", err.msg);
+	if (opt)
+		CHECK_OK(nn_set_optimizer(net, opt, &err), &err);
+	float x[16 * 36];
+	int y[16];
+	for (int it = 0; it < steps; it++) {
+		make_halves(x, y, 16, (uint64_t)it);
+		nn_train_batch(net, x, y, 16, 0.02f, NULL, NULL, NULL);
+	}
+	return net;
+}
+
+static const char *ARCH_ALL = "conv 4 3 pad 1, bn, relu, maxpool 2, dense 8, relu, dropout 0.3, dense";
+
+static void test_model_roundtrip(void)
+{
+	nn_err err = { 0 };
+	nn_net *net = trained_net(ARCH_ALL, 2, 1, 5, NULL);
+	char *names[] = { "left", "right" };
+	float mean[] = { 0.5f }, sd[] = { 0.25f };
+	nn_meta meta = { 2, names, 1, mean, sd, "{\"size\":6}" }, back = { 0 };
+	CHECK_OK(nn_model_save(net, &meta, "m.pnn", &err), &err);
+	nn_net *copy = nn_model_load("m.pnn", 1, 16, &back, &err);
+	CHECK(copy != NULL, "%s", err.msg);
+	if (!copy)
+		return;
+	float x[16 * 36], p1[32], p2[32];
+	int y[16];
+	make_halves(x, y, 16, 42);
+	CHECK(nn_predict(net, x, 16, p1) == 0, "%s", nn_last_error(net));
+	CHECK(nn_predict(copy, x, 16, p2) == 0, "%s", nn_last_error(copy));
+	CHECK(memcmp(p1, p2, sizeof(p1)) == 0, "predictions differ after reload");
+	CHECK(!strcmp(nn_arch(copy), nn_arch(net)), "arch '%s'", nn_arch(copy));
+	CHECK(back.n_classes == 2 && !strcmp(back.class_names[1], "right"), "class names");
+	CHECK(back.n_channels == 1 && back.mean[0] == 0.5f && back.std[0] == 0.25f, "normalisation");
+	CHECK(back.extra && !strcmp(back.extra, "{\"size\":6}"), "extra '%s'", back.extra ? back.extra : "");
+	nn_meta_free(&back);
+	nn_net_free(copy);
+	nn_net_free(net);
+}
+
+static int load_fails_with(const char *path, const char *needle)
+{
+	nn_err err = { 0 };
+	nn_net *net = nn_model_load(path, 1, 4, NULL, &err);
+	CHECK(net == NULL, "loaded a broken file %s", path);
+	nn_net_free(net);
+	CHECK(strstr(err.msg, needle) != NULL, "message '%s' lacks '%s'", err.msg, needle);
+	CHECK(err.code == NN_EDATA, "code %d", err.code);
+	return 0;
+}
+
+static void write_bytes(const char *path, const unsigned char *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	CHECK(f && fwrite(p, 1, n, f) == n && fclose(f) == 0, "cannot write %s", path);
+}
+
+static void test_model_broken(void)
+{
+	nn_err err = { 0 };
+	nn_net *net = trained_net(ARCH_ALL, 1, 1, 2, NULL);
+	CHECK_OK(nn_model_save(net, NULL, "m.pnn", &err), &err);
+	nn_net_free(net);
+	FILE *f = fopen("m.pnn", "rb");
+	unsigned char buf[65536];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	CHECK(n > 100 && n < sizeof(buf), "model size %zu", n);
+	buf[0] ^= 0xff;
+	write_bytes("magic.pnn", buf, n);
+	load_fails_with("magic.pnn", "wrong magic");
+	buf[0] ^= 0xff;
+	buf[8] = 2;
+	write_bytes("newer.pnn", buf, n);
+	load_fails_with("newer.pnn", "newer");
+	buf[8] = 1;
+	buf[n / 2] ^= 0x10;
+	write_bytes("flip.pnn", buf, n);
+	load_fails_with("flip.pnn", "checksum");
+	buf[n / 2] ^= 0x10;
+	write_bytes("short.pnn", buf, n - 50);
+	load_fails_with("short.pnn", "truncated");
+	write_bytes("tiny.pnn", buf, 10);
+	load_fails_with("tiny.pnn", "truncated");
+	write_bytes("ok.pnn", buf, n);
+	net = nn_model_load("ok.pnn", 1, 4, NULL, &err);
+	CHECK(net != NULL, "intact copy refused: %s", err.msg);
+	nn_net_free(net);
+	CHECK(nn_model_load("missing.pnn", 1, 4, NULL, &err) == NULL && err.code == NN_EIO &&
+	      strstr(err.msg, "missing.pnn"), "missing file: %s", err.msg);
+}
+
+static void test_checkpoint_resume(void)
+{
+	nn_err err = { 0 };
+	nn_opt opt;
+	nn_opt_default(&opt);
+	opt.kind = NN_ADAMW;
+	opt.lr = 0.01f;
+	opt.weight_decay = 0.01f;
+	nn_net *full = trained_net(ARCH_ALL, 2, 4, 8, &opt);
+	nn_net *half = trained_net(ARCH_ALL, 2, 4, 4, &opt);
+	const char blob[] = "epoch=4";
+	CHECK_OK(nn_checkpoint_save(half, blob, sizeof(blob), "c.ckpt", &err), &err);
+	nn_net_free(half);
+	nn_net *res = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 999, 2, 16, &err);
+	void *back = NULL;
+	size_t back_len = 0;
+	CHECK_OK(nn_checkpoint_load(res, "c.ckpt", &back, &back_len, &err), &err);
+	CHECK(back_len == sizeof(blob) && back && !memcmp(back, blob, back_len), "blob");
+	free(back);
+	float x[16 * 36];
+	int y[16];
+	for (int it = 4; it < 8; it++) {
+		make_halves(x, y, 16, (uint64_t)it);
+		nn_train_batch(res, x, y, 16, 0.02f, NULL, NULL, NULL);
+	}
+	CHECK(memcmp(res->params, full->params, full->n_params * sizeof(float)) == 0,
+	      "resumed weights differ from uninterrupted");
+	CHECK(memcmp(res->stats, full->stats, full->n_stats * sizeof(float)) == 0, "BN statistics differ");
+	nn_net *other = nn_net_new("dense 4, dense", (nn_shape){ 1, 6, 6 }, 2, 1, 1, 4, &err);
+	CHECK(nn_checkpoint_load(other, "c.ckpt", NULL, NULL, &err) == -NN_EDATA &&
+	      strstr(err.msg, "another network"), "mismatched net: %s", err.msg);
+	nn_net_free(other);
+	nn_net_free(res);
+	nn_net_free(full);
+}
+
+static void test_deterministic(void)
+{
+	nn_net *a = trained_net(ARCH_ALL, 2, 11, 6, NULL), *b = trained_net(ARCH_ALL, 2, 11, 6, NULL);
+	nn_net *c = trained_net(ARCH_ALL, 2, 12, 6, NULL);
+	CHECK(memcmp(a->params, b->params, a->n_params * sizeof(float)) == 0, "same seed, different weights");
+	CHECK(memcmp(a->params, c->params, a->n_params * sizeof(float)) != 0, "seed has no effect");
+	nn_net_free(a);
+	nn_net_free(b);
+	nn_net_free(c);
+	/* The thread split changes only rounding: 1 and 2 threads agree closely. */
+	a = trained_net("conv 4 3 pad 1, bn, relu, maxpool 2, dense", 1, 3, 3, NULL);
+	b = trained_net("conv 4 3 pad 1, bn, relu, maxpool 2, dense", 2, 3, 3, NULL);
+	double maxd = 0.0;
+	for (size_t i = 0; i < a->n_params; i++)
+		maxd = fmax(maxd, fabs((double)a->params[i] - b->params[i]));
+	CHECK(maxd < 1e-4, "1 vs 2 threads differ by %g", maxd);
+	nn_net_free(a);
+	nn_net_free(b);
+}
+
+static void expect_arch_error(const char *arch, const char *needle)
+{
+	nn_err err = { 0 };
+	nn_net *net = nn_net_new(arch, (nn_shape){ 1, 28, 28 }, 10, 1, 1, 4, &err);
+	CHECK(net == NULL, "'%s' accepted", arch);
+	nn_net_free(net);
+	CHECK(strstr(err.msg, needle) != NULL, "'%s': message '%s' lacks '%s'", arch, err.msg, needle);
+	CHECK(err.code == NN_EUSAGE, "code %d", err.code);
+}
+
+static void test_arch_errors(void)
+{
+	expect_arch_error("conv 8 3, maxpool 2, maxpool 2, maxpool 2, maxpool 2, maxpool 2, dense",
+	                  "layer 6 'maxpool 2': input 1x1 is smaller than the window");
+	expect_arch_error("conv 8 3, relux, dense", "layer 2 'relux': unknown layer");
+	expect_arch_error("conv 8, dense", "layer 1 'conv 8': missing size");
+	expect_arch_error("conv 8 3 pad x, dense", "layer 1 'conv 8 3 pad x': bad pad");
+	expect_arch_error("dense 5", "layer 1 'dense 5'");
+	expect_arch_error("dropout 1.5, dense", "layer 1 'dropout 1.5'");
+	expect_arch_error("conv 8 3,, dense", "layer 2 is empty");
+	expect_arch_error("conv 4 3 pad 1", "one per class");
+	nn_err err = { 0 };
+	nn_net *net = nn_net_new(" conv 32 5 pad 2 ,relu, maxpool 2, conv 64 5 pad 2, relu, maxpool 2, "
+	                         "dense 128, relu, dense", (nn_shape){ 1, 28, 28 }, 10, 1, 1, 4, &err);
+	CHECK(net != NULL, "%s", err.msg);
+	if (!net)
+		return;
+	CHECK(!strcmp(nn_arch(net), "conv 32 5 pad 2, relu, maxpool 2, conv 64 5 pad 2, relu, maxpool 2, "
+	              "dense 128, relu, dense 10"), "normalised '%s'", nn_arch(net));
+	CHECK(nn_n_params(net) == 832 + 51264 + 401536 + 1290, "params %zu", nn_n_params(net));
+	CHECK(nn_train_batch(net, NULL, NULL, 5, 0.1f, NULL, NULL, NULL) == -NN_EUSAGE &&
+	      strstr(nn_last_error(net), "1..4"), "batch too big: %s", nn_last_error(net));
+	float x[28 * 28] = { 0 };
+	int bad = 10;
+	CHECK(nn_train_batch(net, x, &bad, 1, 0.1f, NULL, NULL, NULL) == -NN_EUSAGE &&
+	      strstr(nn_last_error(net), "label 10"), "bad label: %s", nn_last_error(net));
+	nn_net_free(net);
+}
+
+static void test_schedules(void)
+{
+	nn_opt o;
+	nn_opt_default(&o);
+	o.lr = 0.1f;
+	CHECK(nn_lr_at(&o, 5, 3, 10) == 0.1f, "constant");
+	o.schedule = NN_LR_STEP;
+	o.step_epochs = 2;
+	o.step_gamma = 0.5f;
+	CHECK(fabsf(nn_lr_at(&o, 5, 0, 10) - 0.025f) < 1e-7f, "step: %g", (double)nn_lr_at(&o, 5, 0, 10));
+	o.schedule = NN_LR_COSINE;
+	o.epochs = 10;
+	CHECK(fabsf(nn_lr_at(&o, 0, 0, 10) - 0.1f) < 1e-7f, "cosine start");
+	CHECK(fabsf(nn_lr_at(&o, 5, 0, 10) - 0.05f) < 1e-6f, "cosine middle %g", (double)nn_lr_at(&o, 5, 0, 10));
+	CHECK(nn_lr_at(&o, 9, 9, 10) < 0.001f, "cosine end");
+	o.warmup_epochs = 2;
+	CHECK(fabsf(nn_lr_at(&o, 0, 0, 10) - 0.005f) < 1e-7f, "warm-up first step");
+	CHECK(fabsf(nn_lr_at(&o, 1, 9, 10) - 0.1f) < 1e-7f, "warm-up last step");
+	CHECK(fabsf(nn_lr_at(&o, 2, 0, 10) - 0.1f) < 1e-7f, "after warm-up");
+}
+
+static void test_augment(void)
+{
+	float x[2 * 9], orig[2 * 9];
+	for (int i = 0; i < 18; i++)
+		x[i] = orig[i] = (float)i;
+	uint64_t s1 = 5, s2 = 5;
+	nn_augment(x, 2, (nn_shape){ 1, 3, 3 }, &s1, 1, 1);
+	float y[18];
+	memcpy(y, orig, sizeof(y));
+	nn_augment(y, 2, (nn_shape){ 1, 3, 3 }, &s2, 1, 1);
+	CHECK(memcmp(x, y, sizeof(x)) == 0 && s1 == s2, "same seed, different augmentation");
+	for (int img = 0; img < 2; img++) {
+		float a = 0, b = 0;
+		for (int j = 0; j < 9; j++) {
+			a += x[img * 9 + j];
+			b += orig[img * 9 + j];
+		}
+		CHECK(a == b && x[img * 9 + 4] == orig[img * 9 + 4], "not a permutation around the centre");
+	}
+	float r[4] = { 1, 2, 3, 4 };
+	uint64_t s = 0;
+	int seen_change = 0;
+	for (int t = 0; t < 20; t++) {
+		float q[4];
+		memcpy(q, r, sizeof(q));
+		nn_augment(q, 1, (nn_shape){ 1, 2, 2 }, &s, 0, 1);
+		int rot = 0;
+		float cw[4][4] = { { 1, 2, 3, 4 }, { 3, 1, 4, 2 }, { 4, 3, 2, 1 }, { 2, 4, 1, 3 } };
+		for (int k = 0; k < 4; k++)
+			rot |= memcmp(q, cw[k], sizeof(q)) == 0;
+		CHECK(rot, "rotation-only result is not a rotation");
+		seen_change |= memcmp(q, r, sizeof(q)) != 0;
+	}
+	CHECK(seen_change, "rotations never applied");
+	int idx[10], sum = 0;
+	for (int i = 0; i < 10; i++)
+		idx[i] = i;
+	nn_shuffle(idx, 10, &s);
+	for (int i = 0; i < 10; i++)
+		sum += idx[i];
+	CHECK(sum == 45, "shuffle lost elements");
+}
+
+int main(void)
+{
+	RUN(test_grad_conv);
+	RUN(test_grad_pools);
+	RUN(test_grad_bn);
+	RUN(test_grad_dense_ce_weights);
+	RUN(test_learns_separable);
+	RUN(test_model_roundtrip);
+	RUN(test_model_broken);
+	RUN(test_checkpoint_resume);
+	RUN(test_deterministic);
+	RUN(test_arch_errors);
+	RUN(test_schedules);
+	RUN(test_augment);
+	return check_report("test_nn");
+}
