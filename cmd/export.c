@@ -28,7 +28,7 @@ static const char export_usage[] =
 "  --shards N              prepare shards, 1-256 [4]\n"
 "  --namespace NS          namespace of every object [kubectl's current]\n"
 "  --service-account SA    service account of the pods [namespace default]\n"
-"  --cpu Q, --memory Q     requests per container [2, 2Gi]\n"
+"  --cpu Q, --memory Q     requests per container [2, 4Gi]\n"
 "  --cpu-limit Q           cpu limit [none]\n"
 "  --memory-limit Q        memory limit [the memory request]\n"
 "  --storage Q             size of the claim (k8s) [10Gi]\n"

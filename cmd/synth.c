@@ -112,7 +112,7 @@ int cmd_synth(int argc, char **argv)
 			break;
 		case 'S':
 			if (synth_parse_size(optarg, &o.width, &o.height, &err) != 0)
-				return cmd_usage_error("synth", "--size: %s", err.msg);
+				return cmd_usage_error("synth", "%s", err.msg);
 			break;
 		case ':':
 			return cmd_usage_error("synth", "option '%s' needs a value",

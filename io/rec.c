@@ -847,6 +847,8 @@ int rec_loader_set_norm(rec_loader *l, const float *mean, const float *std)
 		fill_lut(l);
 		return 0;
 	}
+	if (!std)
+		return -1;
 	for (int ch = 0; ch < c; ch++)
 		if (!(std[ch] > 0.0f) || !isfinite(std[ch]) || !isfinite(mean[ch]))
 			return -1;

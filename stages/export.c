@@ -41,7 +41,7 @@ void export_defaults(export_opts *o)
 	o->storage = "10Gi";
 	o->storage_class = "";
 	o->cpu = "2";
-	o->memory = "2Gi";
+	o->memory = "4Gi";
 	o->cpu_limit = "";
 	o->memory_limit = "";
 	o->service_account = "";

@@ -37,7 +37,7 @@ typedef struct export_opts {
 } export_opts;
 
 /* Fills o with the defaults: image unset, pvc "pipeline-workspace",
- * workspace "demo", storage "10Gi", cpu "2", memory "2Gi", 4 shards,
+ * workspace "demo", storage "10Gi", cpu "2", memory "4Gi", 4 shards,
  * config EXPORT_CONFIG_PATH, the rest empty. */
 void export_defaults(export_opts *o);
 

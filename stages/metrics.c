@@ -25,13 +25,39 @@ typedef struct scored {
 	int positive;
 } scored;
 
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
+static int utf8_len(const unsigned char *s)
+{
+	int n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 :
+		(s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (n == 2 && s[0] < 0xc2)
+		return 0;   /* overlong */
+	for (int i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* A copy of s with bytes that are not valid UTF-8 replaced by '?', so the
+ * names can go into JSON (folder names need not be UTF-8). */
 static char *str_dup(const char *s)
 {
-	size_t len = strlen(s) + 1;
-	char *copy = malloc(len);
+	size_t len = strlen(s);
+	char *copy = malloc(len + 1);
 
-	if (copy)
-		memcpy(copy, s, len);
+	if (!copy)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		int n = utf8_len((const unsigned char *)s + i);
+		if (n == 0) {
+			copy[i++] = '?';
+			continue;
+		}
+		memcpy(copy + i, s + i, (size_t)n);
+		i += (size_t)n;
+	}
+	copy[len] = '\0';
 	return copy;
 }
 

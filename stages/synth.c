@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,7 +539,9 @@ static int draw_all(const synth_opts *o, const char *img_dir, pl_err *err)
 {
 	draw_job job = { .o = o, .img_dir = img_dir };
 	pthread_t threads[MAX_THREADS];
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t allowed;
+	long cpus = sched_getaffinity(0, sizeof(allowed), &allowed) == 0
+		    ? CPU_COUNT(&allowed) : sysconf(_SC_NPROCESSORS_ONLN);
 	int n_threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
 	int started = 0;
 

@@ -14,11 +14,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static pid_t server_pid = -1;
 static int port;
@@ -413,6 +415,34 @@ static void test_stop(void)
 	CHECK(requests(NULL) == before, "no request made");
 }
 
+static void *set_stop_later(void *arg)
+{
+	struct timespec wait = { 0, 500 * 1000000L };
+
+	nanosleep(&wait, NULL);
+	*(volatile int *)arg = 1;
+	return NULL;
+}
+
+/* A stop request during a slow transfer is seen by the progress callback. */
+static void test_stop_during_transfer(void)
+{
+	volatile int stop = 0;
+	fetch_opts o = { .low_speed_time_s = 20, .max_attempts = 1 };
+	char url[256];
+	pl_err err = {0};
+	pthread_t t;
+	int before = requests("/drip/small.txt"), rc;
+
+	o.stop = &stop;
+	url_of(url, sizeof(url), "drip/small.txt");
+	CHECK(pthread_create(&t, NULL, set_stop_later, (void *)&stop) == 0, "thread");
+	rc = fetch_url(url, "dl.txt", &o, &err);
+	pthread_join(t, NULL);
+	CHECK(rc == -PL_EINTR && strstr(err.msg, "interrupted"), "rc %d: %s", rc, err.msg);
+	CHECK(requests("/drip/small.txt") == before + 1, "one request, no retry");
+}
+
 static void test_bad_input(void)
 {
 	fetch_opts o = quick();
@@ -541,6 +571,7 @@ int main(void)
 		RUN(test_connection_refused);
 		RUN(test_reset);
 		RUN(test_stop);
+		RUN(test_stop_during_transfer);
 		RUN(test_bad_input);
 		RUN(test_write_errors);
 	}

@@ -273,6 +273,12 @@ static void test_known_values(void)
 	CHECK(fabs(m.precision[0] - 0.5) < 1e-12 && fabs(m.recall[1] - 2.0 / 3) < 1e-12, "p/r");
 	CHECK(fabs(m.auc - 1.0) < 1e-12, "auc %g", m.auc);
 	CHECK(strcmp(m.class_names[1], "class 1") == 0, "%s", m.class_names[1]);
+	metrics_release(&m);
+	const char *latin1[] = { "caf\xc3\xa9", "na\xefve\xc3" };
+	in.class_names = latin1;
+	CHECK_OK(metrics_compute(&in, &m, NULL, &err), &err);
+	CHECK(strcmp(m.class_names[0], "caf\xc3\xa9") == 0, "valid utf-8 changed");
+	CHECK(strcmp(m.class_names[1], "na?ve?") == 0, "invalid utf-8 kept: %s", m.class_names[1]);
 	CHECK(strcmp(m.items[2].name, "sample 2") == 0 && m.items[2].y_pred == 0, "item 2");
 	CHECK(metrics_get(&m, "weighted_f1", &v) == 0 && v > 0.7 && v < 0.9, "weighted_f1 %g", v);
 	CHECK(metrics_get(&m, "f2", &v) == -PL_EUSAGE, "unknown metric accepted");

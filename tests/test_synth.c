@@ -2,6 +2,7 @@
  * byte-identical output for a seed, archives, and that the images carry the
  * dose response and the two cell lines. */
 #include <dirent.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +139,7 @@ static void check_metadata(const char *path, int plates)
 	if (!csv)
 		return;
 	for (line = strtok_r(csv, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char nuc[64], nfkb[64], label[16], well[32], cell_line[16], want[32];
+		char nuc[64], nfkb[64], label[16], well[32], cell_line[16], want[64];
 		double conc;
 		int i = lines++ - 1, plate = i / 96, row = i % 96 / 12, col = i % 12;
 
@@ -346,6 +347,22 @@ static void test_deterministic(void)
 	CHECK(d1[0] && !strcmp(d1, d2), "same seed, trees differ: %s %s", d1, d2);
 	CHECK(!strcmp(d1, x), "archive and tree differ: %s %s", d1, x);
 	CHECK(d3[0] && strcmp(d1, d3) != 0, "different seeds, same tree");
+
+	/* On one CPU (one drawing thread) the output is the same. */
+	cpu_set_t all, one;
+	if (sched_getaffinity(0, sizeof(all), &all) == 0) {
+		CPU_ZERO(&one);
+		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &all)) {
+				CPU_SET(cpu, &one);
+				break;
+			}
+		CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "cannot pin to one cpu");
+		CHECK_OK(synth_write(&o1, "d4/", &err), &err);
+		CHECK(sched_setaffinity(0, sizeof(all), &all) == 0, "cannot unpin");
+		plate_digest("d4/plate", d2);
+		CHECK(!strcmp(d1, d2), "one thread gives another tree: %s %s", d1, d2);
+	}
 	CHECK(count_entries("x") == 1, "archive has %d top-level entries", count_entries("x"));
 }
 

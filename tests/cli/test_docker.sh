@@ -46,29 +46,33 @@ runtime_packages() {
 	stage_packages "$1" | awk -v s="$last" '$1 == s { print $2 }'
 }
 
-# package_of PATH: the Debian package that owns the library file at PATH.
-package_of() {
-	real=$(readlink -f "$1")
-	for p in "$1" "$real" "/usr${1#/usr}" "${1#/usr}" "/usr${real#/usr}" "${real#/usr}"; do
-		owner=$(dpkg -S "$p" 2>/dev/null | head -n 1 | cut -d: -f1)
-		[ -n "$owner" ] && { echo "$owner"; return 0; }
+# owners PATH...: "PATH PACKAGE" for each library file, asking dpkg once; a
+# file may be registered under /lib or /usr/lib, or only its target.
+owners() {
+	for p in "$@"; do
+		r=$(readlink -f "$p")
+		for q in "$p" "$r"; do echo "/usr${q#/usr}"; echo "${q#/usr}"; done
+	done | sort -u >paths.txt
+	xargs dpkg -S <paths.txt 2>/dev/null | sed 's/:[a-z0-9]*: / /' >owned.txt
+	for p in "$@"; do
+		r=$(readlink -f "$p")
+		pkg=$(awk -v a="/usr${p#/usr}" -v b="${p#/usr}" -v c="/usr${r#/usr}" -v d="${r#/usr}" \
+			'$2 == a || $2 == b || $2 == c || $2 == d { print $1; exit }' owned.txt)
+		echo "$p ${pkg:-?}"
 	done
-	return 1
 }
 
 # closure PKG...: the packages and everything they depend on, as installed here.
 closure() {
 	todo="$*"; seen=" "
 	while [ -n "$todo" ]; do
-		next=""
+		fresh=""
 		for p in $todo; do
-			case "$seen" in *" $p "*) continue ;; esac
-			seen="$seen$p "
-			deps=$(dpkg-query -W -f='${Depends}, ${Pre-Depends}' "$p" 2>/dev/null |
-				tr ',|' '\n\n' | sed 's/(.*)//; s/:any//; s/[[:space:]]//g' | grep -v '^$')
-			next="$next $deps"
+			case "$seen" in *" $p "*) ;; *) seen="$seen$p "; fresh="$fresh $p" ;; esac
 		done
-		todo=$next
+		[ -n "$fresh" ] || break
+		todo=$(dpkg-query -W -f='${Depends}, ${Pre-Depends}\n' $fresh 2>/dev/null |
+			tr ',|' '\n\n' | sed 's/(.*)//; s/:any//; s/[[:space:]]//g' | grep -v '^$' | sort -u)
 	done
 	echo "$seen"
 }
@@ -78,8 +82,9 @@ ldd "$PIPELINE" >ldd.txt 2>&1 || fail "ldd $PIPELINE: $(head -c 300 ldd.txt)"
 needed=$(readelf -d "$PIPELINE" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 check "the binary needs shared libraries" test -n "$needed"
 : >libs.txt
-awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' ldd.txt | while read -r soname path; do
-	pkg=$(package_of "$path") || pkg="?"
+awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' ldd.txt >resolved.txt
+owners $(awk '{ print $2 }' resolved.txt) >pkgs.txt
+paste -d ' ' resolved.txt pkgs.txt | while read -r soname path _ pkg; do
 	direct=0
 	for n in $needed; do [ "$n" = "$soname" ] && direct=1; done
 	echo "$soname $path $pkg $direct" >>libs.txt
@@ -115,6 +120,7 @@ check "direct libraries are installed explicitly or in the base image" \
 dropped=0
 for drop in $(awk '$4 == 1 { print $3 }' libs.txt | sort -u); do
 	case " $(runtime_packages "$dockerfile" | tr '\n' ' ') " in *" $drop "*) ;; *) continue ;; esac
+	case " $(echo $base_packages) " in *" $drop "*) continue ;; esac
 	sed "s/ $drop / /; s/ $drop\$//" "$dockerfile" >Dockerfile.$drop
 	run libs_missing Dockerfile.$drop
 	lib=$(awk -v p="$drop" '$3 == p { print $1; exit }' libs.txt)

@@ -6,7 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 
 root=${PL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-schemas=${PL_SCHEMAS:-/work/shared/schemas}
+# The schemas: PL_SCHEMAS, else a copy in the tree, else the shared one.
+schemas=${PL_SCHEMAS:-$root/tests/schemas}
+[ -f "$schemas/argo-workflows.schema.json" ] || schemas=/work/shared/schemas
 py=/usr/bin/python3
 argo_schema=$schemas/argo-workflows.schema.json
 kfp_schema=$schemas/kfp-component.schema.json
