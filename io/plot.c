@@ -628,6 +628,9 @@ static uint32_t blues_at(double t)
 	return mix(blues[i], blues[i + 1], pos - i);
 }
 
+/* Cells smaller than this get no border, numbers or class names. */
+#define HEAT_LABEL_MIN 14
+
 /* Geometry of one heat map panel. */
 typedef struct heat_layout {
 	int cell;          /* side of a cell */
@@ -641,9 +644,10 @@ static void heat_layout_of(const plot_heatmap *hm, heat_layout *lay)
 {
 	int k = hm->k;
 
-	lay->cell = k <= 4 ? 120 : k <= 8 ? 84 : k <= 16 ? 48 : 28;
+	lay->cell = k <= 4 ? 120 : k <= 8 ? 84 : k <= 16 ? 48 : k <= 40 ? 28 :
+		    k <= 1000 ? 1200 / k + 1 : 2;
 	lay->label_w = 0;
-	for (int c = 0; c < k; c++) {
+	for (int c = 0; c < k && lay->cell >= HEAT_LABEL_MIN; c++) {
 		int w = text_width(hm->labels[c], 2);
 		lay->label_w = w > lay->label_w ? w : lay->label_w;
 	}
@@ -669,6 +673,8 @@ static void heat_cell(canvas *c, int x, int y, int cell, int64_t count,
 	int scale = cell >= 84 ? 2 : 1;
 
 	fill(c, x, y, cell, cell, bg);
+	if (cell < HEAT_LABEL_MIN)
+		return;   /* too small for a border or numbers */
 	frame(c, x, y, cell, cell, C_WHITE);
 	snprintf(line1, sizeof(line1), "%lld", (long long)count);
 	snprintf(line2, sizeof(line2), "%.1f%%", 100 * frac);
@@ -706,7 +712,7 @@ static void heat_labels(canvas *c, const rect *panel, const plot_heatmap *hm,
 	int grid = k * lay->cell;
 	char name[128];
 
-	for (int i = 0; i < k; i++) {
+	for (int i = 0; i < k && lay->cell >= HEAT_LABEL_MIN; i++) {
 		int mid = i * lay->cell + lay->cell / 2;
 		class_label(name, sizeof(name), hm->labels[i], lay->label_w);
 		text(c, gx - 10, gy + mid - 7, name, 2, C_TEXT, ALIGN_RIGHT, 0);
@@ -769,8 +775,8 @@ int plot_heatmaps_png(const char *path, const plot_heatmap *maps, int n,
 	if (n < 1 || n > 8)
 		return pl_errorf(err, PL_EUSAGE, "plot '%s': %d heat maps (1..8 allowed)", path, n);
 	for (int i = 0; i < n; i++) {
-		if (maps[i].k < 1 || maps[i].k > 200)
-			return pl_errorf(err, PL_EUSAGE, "plot '%s': %d classes (1..200 allowed)",
+		if (maps[i].k < 1 || maps[i].k > 2000)
+			return pl_errorf(err, PL_EUSAGE, "plot '%s': %d classes (1..2000 allowed)",
 					 path, maps[i].k);
 		heat_layout_of(&maps[i], &lay[i]);
 		w += lay[i].w;

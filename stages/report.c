@@ -15,6 +15,7 @@
 #include "../io/plot.h"
 
 #define WORST_DEFAULT 10
+#define MD_CONFUSION_MAX 30   /* larger matrices are only in the CSV and PNG */
 
 /* A growing string; a failed allocation sets failed and stops appending. */
 typedef struct sbuf {
@@ -468,6 +469,11 @@ static void md_per_class(sbuf *b, const metrics *m, const char *level)
 
 static void md_confusion(sbuf *b, const metrics *m, const char *level)
 {
+	if (m->k > MD_CONFUSION_MAX) {
+		sb_printf(b, "## Confusion matrix (%s)\n\n%d classes: see `confusion.csv` "
+			  "and `confusion.png`.\n\n", level, m->k);
+		return;
+	}
 	sb_printf(b, "## Confusion matrix (%s; rows = true, columns = predicted)\n\n"
 		  "| true \\ predicted |", level);
 	for (int c = 0; c < m->k; c++) {

@@ -4,8 +4,6 @@
 #include "synth.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>

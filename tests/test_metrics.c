@@ -488,11 +488,45 @@ static void test_report_files(void)
 	metrics_release(&group);
 }
 
+/* One class only in the truth: AUC undefined, left out of the Kubeflow files. */
+static void test_report_one_class(void)
+{
+	static test_case tc;
+	metrics crop, group;
+	pl_err err = { 0 };
+
+	make_random(&tc, "one", 30, 2, 0.5, 0);
+	for (int i = 0; i < tc.n; i++)
+		tc.labels[i] = 0;
+	metrics_input in = input_of(&tc);
+	CHECK_OK(metrics_compute(&in, &crop, &group, &err), &err);
+	CHECK(isnan(crop.auc), "auc %g", crop.auc);
+	CHECK_OK(metrics_write_report(".", &crop, &group, NULL, &err), &err);
+	json_t *root = load_json("metrics.json");
+	CHECK(json_is_null(json_object_get(json_object_get(root, "crop"), "auc")), "auc not null");
+	CHECK(json_is_null(json_object_get(root, "group")), "group not null");
+	json_decref(root);
+	char *text = NULL;
+	size_t len = 0;
+	CHECK_OK(fs_read_file("mlpipeline-metrics.json", 0, &text, &len, &err), &err);
+	CHECK(text && !strstr(text, "\"auc\"") && strstr(text, "\"accuracy\""), "%s", text);
+	free(text);
+	CHECK_OK(fs_read_file("mlpipeline-ui-metadata.json", 0, &text, &len, &err), &err);
+	CHECK(text && !strstr(text, "\"roc\"") && strstr(text, "confusion_matrix"), "roc output");
+	free(text);
+	CHECK_OK(fs_read_file("report.md", 0, &text, &len, &err), &err);
+	CHECK(text && strstr(text, "| ROC AUC | n/a |"), "auc row");
+	free(text);
+	metrics_release(&crop);
+	metrics_release(&group);
+}
+
 int main(void)
 {
 	RUN(test_known_values);
 	RUN(test_bad_input);
 	RUN(test_against_sklearn);
 	RUN(test_report_files);
+	RUN(test_report_one_class);
 	return check_report("test_metrics");
 }

@@ -240,6 +240,26 @@ static void test_heatmap_many_classes(void)
 		CHECK(luma_variance(&im) > 100, "nearly blank");
 		img_release(&im);
 	}
+
+	/* hundreds of classes: a colour grid without labels, still bounded */
+	enum { BIG = 300 };
+	int64_t *big = calloc(BIG * BIG, sizeof(int64_t));
+	const char **big_labels = calloc(BIG, sizeof(char *));
+	for (int i = 0; big && big_labels && i < BIG; i++) {
+		big[i * BIG + i] = 10;
+		big[i * BIG + (i + 1) % BIG] = 3;
+		big_labels[i] = "class";
+	}
+	hm = (plot_heatmap){ "big", BIG, big, big_labels };
+	CHECK_OK(plot_heatmaps_png("big.png", &hm, 1, &err), &err);
+	if (decode("big.png", &im) == 0) {
+		CHECK(im.w < 4000 && im.h < 4000, "size %dx%d", im.w, im.h);
+		img_release(&im);
+	}
+	hm.k = 2001;
+	CHECK(plot_heatmaps_png("huge.png", &hm, 1, &err) == -PL_EUSAGE, "2001 classes accepted");
+	free(big);
+	free(big_labels);
 }
 
 int main(void)

@@ -147,6 +147,15 @@ done
 check "runtime stage installs no -dev package" test -z "$(runtime_packages "$dockerfile" | grep -- '-dev$')"
 check "build runs make pipeline" grep -q 'RUN make pipeline' "$dockerfile"
 check "binary copied from the build stage" grep -q '^COPY --from=build /src/pipeline /usr/local/bin/pipeline' "$dockerfile"
+# What the runtime stage copies out of the build stage must exist: the
+# binary is built there, everything else comes from the tree.
+for src in $(awk '$1 == "COPY" && $2 == "--from=build" { print $3 }' "$dockerfile"); do
+	case "$src" in
+	/src/pipeline) ok ;;
+	/src/*) check "COPY source ${src#/src/} is in the tree" test -e "$root/${src#/src/}" ;;
+	*) fail "COPY --from=build of '$src' from outside /src" ;;
+	esac
+done
 user=$(awk '$1 == "USER" { u = $2 } END { print u }' "$dockerfile")
 check "numeric non-root USER ($user)" sh -c 'case "$1" in 0|0:*|root*|"") exit 1 ;; *[!0-9:]*) exit 1 ;; esac' - "$user"
 check "ENTRYPOINT is pipeline" grep -q '^ENTRYPOINT \["pipeline"\]$' "$dockerfile"
