@@ -58,6 +58,19 @@ static const command commands[] = {
 	{ "synth", cmd_synth, "draw the built-in demo plate",
 	  "usage: pipeline synth --out FILE|DIR [--seed N] [--plates N] [--size WxH]\n\n"
 	  "Writes a BBBC014-like plate: 96 wells, two channel BMPs per well, metadata.csv.\n" },
+	{ "predict", cmd_predict, "classify images with a package",
+	  "usage: pipeline predict --package FILE [IMAGE|DIR...] [--format json|csv]\n"
+	  "                        [--channels a.bmp,b.bmp]...\n\n"
+	  "Prints one JSON object per image: {\"file\", \"label\", \"scores\": {class: p}}.\n"
+	  "A directory is searched recursively for PNG, JPEG and BMP files. A model whose\n"
+	  "samples stack several channel files takes each sample as --channels a,b.\n"
+	  "With no IMAGE, reads one image on stdin (the OpenFaaS classic watchdog's\n"
+	  "contract); for a multi-channel model it holds the channels in order, and an\n"
+	  "RGB image for a two-channel model gives its G and B channels. An image of\n"
+	  "exactly the network's input size is taken as one tile.\n\n"
+	  "  -p, --package FILE   the package (or PIPELINE_PACKAGE)\n"
+	  "  -f, --format F       json (default) or csv\n"
+	  "  -c, --channels A,B   the channel files of one sample; repeatable\n" },
 	{ "export", cmd_export, "write Kubeflow, Argo or Kubernetes manifests",
 	  "usage: pipeline export kfp|argo|k8s --image IMG [options]\n" },
 	{ "help", cmd_help, "show help for a command", "usage: pipeline help [COMMAND]\n" },

@@ -45,7 +45,7 @@ static int accepts(int code, int accepted)
 	}
 }
 
-static int set_option(const char *cmd, int code, int accepted, ws_opts *o)
+static int set_option(const char *cmd, int code, ws_opts *o)
 {
 	switch (code) {
 	case 'w': o->ws = optarg; break;
@@ -58,8 +58,6 @@ static int set_option(const char *cmd, int code, int accepted, ws_opts *o)
 	case O_FROM: o->from = optarg; break;
 	case O_UNTIL: o->until = optarg; break;
 	case O_FORCE:
-		if ((accepted & OPT_FORCE) && !optarg)
-			return cmd_usage_error(cmd, "--force needs a stage name or 'all' (--force=all)");
 		o->force = optarg ? optarg : "all";
 		break;
 	case 'n': o->dry_run = 1; break;
@@ -81,7 +79,7 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 	memset(o, 0, sizeof(*o));
 	optind = 1;
 	opterr = 0;
-	while ((code = getopt_long(argc, argv, "+w:c:s:nqvh", all_opts, NULL)) != -1) {
+	while ((code = getopt_long(argc, argv, "w:c:s:nqvh", all_opts, NULL)) != -1) {
 		if (code == 'h') {
 			cmd_print_help(cmd);
 			return -1;
@@ -91,7 +89,13 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 					       "unknown option", argv[optind - 1]);
 		if (!accepts(code, accepted))
 			return cmd_usage_error(cmd, "option '%s' does not apply here", argv[optind - 1]);
-		if ((rc = set_option(cmd, code, accepted, o)) != 0)
+		/* run's --force takes a stage as the next word; stage's --force takes none */
+		if (code == O_FORCE && !optarg && (accepted & OPT_FORCE)) {
+			if (optind >= argc || argv[optind][0] == '-')
+				return cmd_usage_error(cmd, "--force needs a stage name or 'all'");
+			optarg = argv[optind++];
+		}
+		if ((rc = set_option(cmd, code, o)) != 0)
 			return rc;
 	}
 	o->args = argv + optind;

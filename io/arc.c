@@ -570,6 +570,21 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* Everything but the name and size is fixed, so output depends on content. */
+static void normalise_entry(struct archive_entry *entry, const char *rel,
+			    int64_t size)
+{
+	archive_entry_set_pathname(entry, rel);
+	archive_entry_set_filetype(entry, AE_IFREG);
+	archive_entry_set_perm(entry, 0644);
+	archive_entry_set_size(entry, size);
+	archive_entry_set_mtime(entry, 0, 0);
+	archive_entry_set_uid(entry, 0);
+	archive_entry_set_gid(entry, 0);
+	archive_entry_set_uname(entry, "root");
+	archive_entry_set_gname(entry, "root");
+}
+
 /* Adds one input file as a normalised entry. */
 static int pack_one(struct archive *a, const char *out_path, const char *base_dir,
 		    const char *rel, pl_err *err)
@@ -599,15 +614,7 @@ static int pack_one(struct archive *a, const char *out_path, const char *base_di
 		rc = pl_errorf(err, PL_ENOMEM, "cannot pack '%s': out of memory", full);
 		goto out;
 	}
-	archive_entry_set_pathname(entry, rel);
-	archive_entry_set_filetype(entry, AE_IFREG);
-	archive_entry_set_perm(entry, 0644);
-	archive_entry_set_size(entry, st.st_size);
-	archive_entry_set_mtime(entry, 0, 0);
-	archive_entry_set_uid(entry, 0);
-	archive_entry_set_gid(entry, 0);
-	archive_entry_set_uname(entry, "root");
-	archive_entry_set_gname(entry, "root");
+	normalise_entry(entry, rel, st.st_size);
 	if (archive_write_header(a, entry) != ARCHIVE_OK) {
 		rc = pl_errorf(err, PL_EIO, "cannot write '%s': %s", out_path,
 			       arc_msg(a));

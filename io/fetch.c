@@ -286,6 +286,10 @@ static int classify(fetch_job *job, CURLcode rc, pl_err *err)
 		return ATTEMPT_DONE;
 	if (transient(rc))
 		return retry_because(job, "%s (%s)", msg);
+	if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		return pl_errorf(err, PL_EDATA, "cannot verify the TLS certificate of "
+				 "%s: %s (fix the certificate, or set tls_verify "
+				 "= false to skip the check)", job->shown, msg);
 	if (rc == CURLE_FILE_COULDNT_READ_FILE)
 		return pl_errorf(err, PL_EIO, "cannot read %s: %s", job->shown, msg);
 	return pl_errorf(err, PL_EDATA, "cannot download %s: %s", job->shown, msg);
@@ -304,7 +308,7 @@ static int attempt(fetch_job *job, pl_err *err)
 	curl_easy_setopt(job->curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)job->offset);
 	rc = curl_easy_perform(job->curl);
 	out = classify(job, rc, err);
-	closed = close_part(job, out == ATTEMPT_DONE, err);
+	closed = close_part(job, out == ATTEMPT_DONE, out < 0 ? NULL : err);
 	if (out == ATTEMPT_RESTART) {
 		log_warn("%s ignored the resume request; downloading from the start",
 			 job->shown);

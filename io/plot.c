@@ -377,26 +377,52 @@ static void data_range(const plot_chart *ch, int want_x, double *lo, double *hi)
 	}
 }
 
+static double first_tick(const axis *a)
+{
+	return ceil(a->lo / a->step - 1e-9) * a->step;
+}
+
+static int past_last_tick(const axis *a, double v)
+{
+	return v > a->hi + a->step * 1e-9;
+}
+
+/* The label of tick v, without a "-0.0" at zero. */
+static void tick_label(char *out, size_t size, const axis *a, double v)
+{
+	snprintf(out, size, "%.*f", step_decimals(a->step), fabs(v) < a->step * 1e-9 ? 0.0 : v);
+}
+
+/* The widest tick label of a, in pixels. */
+static int tick_labels_width(const axis *a)
+{
+	char label[32];
+	int w = 0;
+
+	for (double v = first_tick(a); !past_last_tick(a, v); v += a->step) {
+		tick_label(label, sizeof(label), a, v);
+		w = text_width(label, 2) > w ? text_width(label, 2) : w;
+	}
+	return w;
+}
+
 static void grid_and_ticks(canvas *c, const rect *r, const axis *ax,
 			   const axis *ay)
 {
 	char label[32];
-	int dx = step_decimals(ax->step), dy = step_decimals(ay->step);
 
-	for (double v = ceil(ax->lo / ax->step - 1e-9) * ax->step;
-	     v <= ax->hi + ax->step * 1e-9; v += ax->step) {
+	for (double v = first_tick(ax); !past_last_tick(ax, v); v += ax->step) {
 		int x = px_x(r, ax, v);
 		fill(c, x, r->y, 1, r->h, C_GRID);
 		fill(c, x, r->y + r->h, 1, 6, C_AXIS);
-		snprintf(label, sizeof(label), "%.*f", dx, fabs(v) < ax->step * 1e-9 ? 0.0 : v);
+		tick_label(label, sizeof(label), ax, v);
 		text(c, x, r->y + r->h + 10, label, 2, C_TEXT, ALIGN_CENTER, 0);
 	}
-	for (double v = ceil(ay->lo / ay->step - 1e-9) * ay->step;
-	     v <= ay->hi + ay->step * 1e-9; v += ay->step) {
+	for (double v = first_tick(ay); !past_last_tick(ay, v); v += ay->step) {
 		int y = px_y(r, ay, v);
 		fill(c, r->x, y, r->w, 1, C_GRID);
 		fill(c, r->x - 6, y, 6, 1, C_AXIS);
-		snprintf(label, sizeof(label), "%.*f", dy, fabs(v) < ay->step * 1e-9 ? 0.0 : v);
+		tick_label(label, sizeof(label), ay, v);
 		text(c, r->x - 10, y - 7, label, 2, C_TEXT, ALIGN_RIGHT, 0);
 	}
 }
@@ -441,6 +467,15 @@ static void legend_name(char *out, size_t size, const char *name)
 		snprintf(out + 38, size - 38, "..");
 }
 
+/* 1 when the series has a point to draw (all-NaN series stay out of the legend). */
+static int series_has_data(const plot_series *se)
+{
+	for (int i = 0; i < se->n; i++)
+		if (isfinite(se->x[i]) && isfinite(se->y[i]))
+			return 1;
+	return 0;
+}
+
 static int series_dashed(const plot_series *se, int index)
 {
 	return se->dashed || (!se->color && (index / 10) % 2 == 1);
@@ -456,7 +491,7 @@ static void legend_size(const plot_chart *ch, int *w, int *h)
 	if (ch->legend == PLOT_LEGEND_NONE)
 		return;
 	for (int s = 0; s < ch->n_series; s++) {
-		if (!ch->series[s].name)
+		if (!ch->series[s].name || !series_has_data(&ch->series[s]))
 			continue;
 		legend_name(name, sizeof(name), ch->series[s].name);
 		int tw = text_width(name, 2);
@@ -490,7 +525,7 @@ static void legend(canvas *c, const rect *r, const plot_chart *ch)
 		const plot_series *se = &ch->series[s];
 		uint32_t rgb = series_color(se, s);
 		int phase = 0;
-		if (!se->name)
+		if (!se->name || !series_has_data(se))
 			continue;
 		line(c, x + 10, y + 7, x + 40, y + 7, rgb, 3, series_dashed(se, s) ? &phase : NULL);
 		if (se->markers)
@@ -515,14 +550,18 @@ static int chart_width(const plot_chart *ch, int panel_w)
 static void draw_chart(canvas *c, const rect *panel, const plot_chart *ch,
 		       int base_w)
 {
-	rect r = { panel->x + 96, panel->y + 56, base_w - 96 - 28, panel->h - 56 - 84 };
+	rect r = { 0, panel->y + 56, 0, panel->h - 56 - 84 };
 	axis ax, ay;
 	double lo, hi;
 
-	data_range(ch, 1, &lo, &hi);
-	axis_fit(&ax, ch->x_min, ch->x_max, lo, hi, r.w / 110 + 1, ch->integer_x);
 	data_range(ch, 0, &lo, &hi);
 	axis_fit(&ay, ch->y_min, ch->y_max, lo, hi, r.h / 90 + 1, 0);
+	/* y title, gap, tick labels, gap, tick marks */
+	int margin = 14 + 18 + 14 + tick_labels_width(&ay) + 10;
+	r.x = panel->x + margin;
+	r.w = base_w - margin - 28;
+	data_range(ch, 1, &lo, &hi);
+	axis_fit(&ax, ch->x_min, ch->x_max, lo, hi, r.w / 110 + 1, ch->integer_x);
 	if (ch->title)
 		text_bold(c, r.x + r.w / 2, panel->y + 16, ch->title, 2, C_TEXT, ALIGN_CENTER);
 	if (ch->x_label)

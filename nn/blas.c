@@ -122,7 +122,7 @@ static void kernel_8x32(int kc, const float *ap, const float *bp, float *c, int 
 	       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00,
 	       c61 = c00, c70 = c00, c71 = c00;
 	for (int k = 0; k < kc; k++) {
-		__m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), a;
+		__m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), a;
 #define ROW(i, x0, x1) a = _mm512_set1_ps(ap[i]); \
 		x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
 		ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31)
@@ -164,33 +164,67 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
 	}
 }
 
+/* C[m x nc] += alpha * op(A)[m, k0..k0+kc) * B, B given as packed panels
+ * (kc x NR each, consecutive panels pstride floats apart). */
+static void macro_kernel(float *apack, int ta, const float *a, int lda, int m, int k0, int kc,
+                         const float *bp, size_t pstride, int nc, float alpha, float *c, int ldc)
+{
+	int mb = block_size(m, MC);
+	mb = (mb + MR - 1) / MR * MR;
+	if (mb > MC)
+		mb = MC;
+	for (int i0 = 0; i0 < m; i0 += mb) {
+		int mc = m - i0 < mb ? m - i0 : mb;
+		pack_a(a, lda, ta, i0, mc, k0, kc, apack);
+		for (int jr = 0; jr < nc; jr += NR)
+			for (int ir = 0; ir < mc; ir += MR)
+				kernel_8x32(kc, apack + (size_t)ir * kc, bp + (size_t)(jr / NR) * pstride,
+				            c + (size_t)(i0 + ir) * ldc + jr, ldc,
+				            mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, alpha);
+	}
+}
+
 static int packed_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float *c, int ldc)
 {
 	pack_buf *pb = thread_pack();
 	if (!pb)
 		return -1;
-	int kb = block_size(k, KC), mb = block_size(m, MC);
-	mb = (mb + MR - 1) / MR * MR;
-	if (mb > MC)
-		mb = MC;
+	int kb = block_size(k, KC);
 	for (int j0 = 0; j0 < n; j0 += NC) {
 		int nc = n - j0 < NC ? n - j0 : NC;
 		for (int k0 = 0; k0 < k; k0 += kb) {
 			int kc = k - k0 < kb ? k - k0 : kb;
 			pack_b(b, ldb, tb, k0, kc, j0, nc, pb->b);
-			for (int i0 = 0; i0 < m; i0 += mb) {
-				int mc = m - i0 < mb ? m - i0 : mb;
-				pack_a(a, lda, ta, i0, mc, k0, kc, pb->a);
-				for (int jr = 0; jr < nc; jr += NR)
-					for (int ir = 0; ir < mc; ir += MR)
-						kernel_8x32(kc, pb->a + (size_t)ir * kc, pb->b + (size_t)jr * kc,
-						            c + (size_t)(i0 + ir) * ldc + j0 + jr, ldc,
-						            mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, alpha);
-			}
+			macro_kernel(pb->a, ta, a, lda, m, k0, kc, pb->b, (size_t)kc * NR, nc, alpha, c + j0, ldc);
 		}
 	}
 	return 0;
+}
+
+int nn_sgemm_panel(void)
+{
+	pthread_once(&init_once, init);
+	return use_packed ? NR : 0;
+}
+
+size_t nn_sgemm_apack_floats(void)
+{
+	return (size_t)MC * KC;
+}
+
+void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *bp, float beta, float *c, int ldc, float *apack)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	scale_c(m, n, beta, c, ldc);
+	int kb = block_size(k, KC);
+	for (int k0 = 0; k0 < k; k0 += kb) {
+		int kc = k - k0 < kb ? k - k0 : kb;
+		macro_kernel(apack, trans_a, a, lda, m, k0, kc, bp + (size_t)k0 * NR, (size_t)k * NR, n,
+		             alpha, c, ldc);
+	}
 }
 
 /* Row-major C[m x n] = alpha * op(A) * op(B) + beta * C; empty products

@@ -10,7 +10,7 @@
 #include "nn_impl.h"
 
 /* Target size of a conv layer's im2col scratch per GEMM (fits in L2). */
-#define COL_BYTES (512 * 1024)
+#define COL_BYTES (1400 * 1024)
 
 void nn_opt_default(nn_opt *opt)
 {
@@ -52,7 +52,9 @@ static void plan_layers(nn_net *net)
 				break;
 		}
 		if (ly->kind == L_CONV) {
-			ly->col_per_img = (size_t)ly->in.c * ly->k * ly->k * ly->out.h * ly->out.w;
+			size_t fwd = (size_t)ly->in.c * ly->k * ly->k * ly->out.h * ly->out.w;
+			size_t dx = (size_t)ly->n_out * ly->k * ly->k * ly->in.h * ly->in.w;
+			ly->col_per_img = fwd > dx && ly->stride == 1 ? fwd : dx;
 			size_t c = COL_BYTES / (ly->col_per_img * sizeof(float));
 			ly->chunk = c < 1 ? 1 : c > 16 ? 16 : (int)c;
 		}
@@ -89,18 +91,35 @@ static void init_weights(nn_net *net, uint64_t seed)
 	}
 }
 
+/* Zeroed, 64-byte aligned (whole cache lines for the GEMM panels). */
 static void *xcalloc(size_t n, size_t size, int *fail)
 {
-	void *p = calloc(n ? n : 1, size);
+	size_t bytes = ((n ? n : 1) * size + 63) / 64 * 64;
+	void *p = aligned_alloc(64, bytes);
 	if (!p)
 		*fail = 1;
+	else
+		memset(p, 0, bytes);
 	return p;
+}
+
+/* Floats of im2col scratch a conv layer needs for one chunk: the largest
+ * of the forward, weight-gradient and input-gradient unrollings, with
+ * packed panels rounded up to 32 columns. */
+static size_t conv_scratch(const nn_layer *ly)
+{
+	size_t b = (size_t)ly->chunk, kk = (size_t)ly->in.c * ly->k * ly->k;
+	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
+	size_t fwd = kk * ((b * ohw + 31) / 32 * 32), dw = (kk + 31) / 32 * 32 * b * ohw;
+	size_t dx = (size_t)ly->n_out * ly->k * ly->k * ((b * ihw + 31) / 32 * 32);
+	size_t m = fwd > dw ? fwd : dw;
+	return m > dx ? m : dx;
 }
 
 /* Allocates one worker's scratch for share_max samples. */
 static int worker_alloc(nn_net *net, nn_worker *w)
 {
-	size_t sm = (size_t)net->share_max, max_act = shape_size(net->in), col = 1, gat = 1;
+	size_t sm = (size_t)net->share_max, max_act = shape_size(net->in), col = 1, gat = 1, wmax = 1;
 	int fail = 0;
 	w->act[0] = xcalloc(sm * shape_size(net->in), sizeof(float), &fail);
 	for (int l = 0; l < net->n_layers; l++) {
@@ -115,14 +134,18 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 			w->aux[l] = xcalloc(sm * out, sizeof(float), &fail);
 		if (ly->kind == L_BN)
 			w->part[l] = xcalloc(6 * (size_t)ly->in.c, sizeof(double), &fail);
-		if (ly->kind == L_CONV && ly->col_per_img * ly->chunk > col)
-			col = ly->col_per_img * ly->chunk;
+		if (ly->kind == L_CONV && conv_scratch(ly) > col)
+			col = conv_scratch(ly);
+		if ((ly->kind == L_CONV || ly->kind == L_DENSE) && ly->n_w > wmax)
+			wmax = ly->n_w;
 		if (ly->kind == L_DENSE && ly->in.h * ly->in.w > 1 && sm * shape_size(ly->in) > gat)
 			gat = sm * shape_size(ly->in);
 	}
 	w->gbuf[0] = xcalloc(sm * max_act, sizeof(float), &fail);
 	w->gbuf[1] = xcalloc(sm * max_act, sizeof(float), &fail);
 	w->col = xcalloc(col, sizeof(float), &fail);
+	w->apack = xcalloc(nn_sgemm_apack_floats(), sizeof(float), &fail);
+	w->wflip = xcalloc(wmax, sizeof(float), &fail);
 	w->gather = xcalloc(gat, sizeof(float), &fail);
 	w->grad = xcalloc(net->n_params, sizeof(float), &fail);
 	return fail ? -1 : 0;
@@ -141,6 +164,8 @@ static void worker_release(nn_net *net, nn_worker *w)
 	free(w->gbuf[0]);
 	free(w->gbuf[1]);
 	free(w->col);
+	free(w->apack);
+	free(w->wflip);
 	free(w->gather);
 	free(w->grad);
 }

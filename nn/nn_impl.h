@@ -40,7 +40,9 @@ typedef struct nn_worker {
 	int i0, n;              /* share of the current batch */
 	float *act[NN_MAX_LAYERS + 1];
 	float *gbuf[2];         /* ping-pong gradient buffers */
-	float *col;             /* im2col scratch */
+	float *col;             /* im2col scratch (plain or packed panels) */
+	float *apack;           /* GEMM A-panel scratch */
+	float *wflip;           /* flipped conv kernel for input gradients */
 	float *gather;          /* dense layers: input as [features][n] */
 	int32_t *argmax[NN_MAX_LAYERS];
 	float *aux[NN_MAX_LAYERS];     /* BN: x-hat; dropout: mask */
@@ -85,6 +87,14 @@ void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc);
 void nn_blas_init(void);
+/* The prepacked-B product (AVX-512 CPUs only): nn_sgemm_panel() is the
+ * panel width NR, or 0 when unavailable. bp holds B [k x n] as panels of
+ * NR columns (zero beyond n), each k x NR row-major, k*NR floats apart.
+ * apack: nn_sgemm_apack_floats() floats of scratch. */
+int nn_sgemm_panel(void);
+size_t nn_sgemm_apack_floats(void);
+void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *bp, float beta, float *c, int ldc, float *apack);
 
 /* layers.c */
 void nn_layer_forward(nn_worker *w, int l);

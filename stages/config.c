@@ -93,6 +93,8 @@ static const cfg_key schema[] = {
 
 	{ "package", "name", CFG_STR, "model", 0, 0, NULL, "package name", 0 },
 	{ "package", "version", CFG_STR, "1.0.0", 0, 0, NULL, "package version", 0 },
+	{ "package", "base_image", CFG_STR, "pipeline:latest", 0, 0, NULL,
+	  "image with the pipeline binary that the serving Dockerfile builds on", 0 },
 
 	{ "cluster", "image", CFG_STR, "pipeline:latest", 0, 0, NULL,
 	  "container image that runs the stages", CFG_RUNTIME },

@@ -323,10 +323,12 @@ static json_t *volumes(const ctx *c)
 			 "persistentVolumeClaim", "claimName", c->o->pvc);
 }
 
+/* `stage [--shard I/N] NAME`: options go before the stage name, which
+ * every getopt mode accepts. */
 static json_t *stage_args(const char *stage, const char *shard)
 {
 	if (shard)
-		return json_pack("[s, s, s, s]", "stage", stage, "--shard", shard);
+		return json_pack("[s, s, s, s]", "stage", "--shard", shard, stage);
 	return json_pack("[s, s]", "stage", stage);
 }
 
@@ -576,16 +578,18 @@ static json_t *kfp_inputs(const ctx *c, int shard)
 	return list;
 }
 
+/* `stage --workspace W --config C [--shard I/N] NAME`, options first as in
+ * stage_args. */
 static json_t *kfp_args(const char *name, int shard)
 {
 	if (shard)
-		return json_pack("[s, s, s, {s:s}, s, {s:s}, s, {s:s}]", "stage",
-				 "prepare", "--workspace", "inputValue", "workspace",
+		return json_pack("[s, s, {s:s}, s, {s:s}, s, {s:s}, s]", "stage",
+				 "--workspace", "inputValue", "workspace",
 				 "--config", "inputValue", "config",
-				 "--shard", "inputValue", "shard");
-	return json_pack("[s, s, s, {s:s}, s, {s:s}]", "stage", name,
+				 "--shard", "inputValue", "shard", "prepare");
+	return json_pack("[s, s, {s:s}, s, {s:s}, s]", "stage",
 			 "--workspace", "inputValue", "workspace",
-			 "--config", "inputValue", "config");
+			 "--config", "inputValue", "config", name);
 }
 
 /* The Kubeflow UI picks up the validate stage's files from the workspace. */

@@ -100,9 +100,15 @@ typedef struct report_info {
 
 /* Writes into the existing directory dir: metrics.json, confusion.csv,
  * roc.csv, confusion.png, roc.png, report.md, mlpipeline-metrics.json and
- * mlpipeline-ui-metadata.json. group may be NULL or have n == 0. Each file
- * is written with fs_write_file. Returns 0 or a negative PL_E* code with a
- * message naming the file. */
+ * mlpipeline-ui-metadata.json (Kubeflow Pipelines v1 output viewers:
+ * confusion matrices, one-vs-rest ROC curves, the Markdown report; metric
+ * names like "weighted-f1" and "group-weighted-f1", undefined ones left
+ * out). confusion.csv has rows level,true,predicted,count and roc.csv
+ * rows fpr,tpr,threshold,class,level (level "crop" or "group"); metrics.json
+ * nests everything under "crop" and "group" (null without groups), NaN as
+ * null. group may be NULL or have n == 0; info may be NULL. Each file is
+ * written with fs_write_file (the caller commits the directory). Returns 0
+ * or a negative PL_E* code with a message naming the file. */
 int metrics_write_report(const char *dir, const metrics *crop,
 			 const metrics *group, const report_info *info,
 			 pl_err *err);

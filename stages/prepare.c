@@ -180,10 +180,7 @@ static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 	for (int t = 0; t < r->n_tiles && rc == 0; t++) {
 		float *px = r->tiles + (size_t)t * n;
 		if (u8)
-			for (size_t k = 0; k < n; k++) {
-				u8[k] = (uint8_t)lrintf(px[k] * 255.0f);
-				px[k] = u8[k] / 255.0f;
-			}
+			prep_quantize_u8(px, u8, n);
 		if (split == SPLIT_TRAIN)
 			for (int ch = 0; ch < r->c; ch++)
 				for (size_t k = 0; k < plane; k++) {

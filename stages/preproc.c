@@ -395,3 +395,13 @@ void prep_result_release(prep_result *r)
 	r->tiles = NULL;
 	r->n_tiles = 0;
 }
+
+void prep_quantize_u8(float *px, uint8_t *out, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint8_t b = (uint8_t)lrintf(px[k] * 255.0f);
+		if (out)
+			out[k] = b;
+		px[k] = b / 255.0f;
+	}
+}

@@ -3,6 +3,8 @@
 #ifndef PL_PREPROC_H
 #define PL_PREPROC_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "../io/cfg.h"
@@ -47,5 +49,9 @@ int prep_files(const prep_opts *o, char *const *paths, int n, prep_result *out,
 	       pl_err *err);
 
 void prep_result_release(prep_result *r);
+
+/* Rounds n values in 0..1 to 8-bit steps as u8 records store them; the
+ * bytes go to out (may be NULL) and the values are replaced by byte/255. */
+void prep_quantize_u8(float *px, uint8_t *out, size_t n);
 
 #endif

@@ -16,6 +16,7 @@
 
 #define WORST_DEFAULT 10
 #define MD_CONFUSION_MAX 30   /* larger matrices are only in the CSV and PNG */
+#define LEGEND_MAX 512        /* room for any "%.40s vs %.40s (AUC %.3f)" */
 
 /* A growing string; a failed allocation sets failed and stops appending. */
 typedef struct sbuf {
@@ -88,14 +89,21 @@ static int have_level(const metrics *m)
 	return m && m->n > 0;
 }
 
+/* dir/name into path (PATH_MAX bytes); PL_EIO when it does not fit. */
+static int join_path(char *path, const char *dir, const char *name, pl_err *err)
+{
+	if (snprintf(path, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+		return pl_errorf(err, PL_EIO, "path '%s/%s' is too long", dir, name);
+	return 0;
+}
+
 static int write_buf(const char *dir, const char *name, const char *data,
 		     size_t len, pl_err *err)
 {
 	char path[PATH_MAX];
+	int rc = join_path(path, dir, name, err);
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
-		return pl_errorf(err, PL_EIO, "path '%s/%s' is too long", dir, name);
-	return fs_write_file(path, data, len, err);
+	return rc ? rc : fs_write_file(path, data, len, err);
 }
 
 static int write_sbuf(const char *dir, const char *name, sbuf *b, pl_err *err)
@@ -439,9 +447,12 @@ static void md_headline(sbuf *b, const metrics *crop, const metrics *group)
 	sb_printf(b, "\n");
 }
 
-/* AUC of class c's curve (binary: only the positive class has one). */
+/* AUC of class c against the rest; with two classes both share the one
+ * curve (the scores of class 0 are 1 - those of class 1). */
 static double class_auc(const metrics *m, int c)
 {
+	if (m->k == 2)
+		return m->auc;
 	for (int r = 0; r < m->n_roc; r++)
 		if (m->roc[r].cls == c)
 			return m->roc[r].auc;
@@ -588,13 +599,13 @@ static int write_confusion_png(const char *dir, const metrics *crop,
 		maps[n++] = (plot_heatmap){ "Confusion matrix (groups)", group->k,
 			group->confusion, (const char *const *)group->class_names };
 	}
-	snprintf(path, sizeof(path), "%s/confusion.png", dir);
-	return plot_heatmaps_png(path, maps, n, err);
+	int rc = join_path(path, dir, "confusion.png", err);
+	return rc ? rc : plot_heatmaps_png(path, maps, n, err);
 }
 
 /* One ROC panel: a curve per class, the legend giving each AUC. */
 static int roc_chart(const metrics *m, const char *title, plot_chart *chart,
-		     plot_series *series, char (*names)[96])
+		     plot_series *series, char (*names)[LEGEND_MAX])
 {
 	int n = 0;
 
@@ -602,7 +613,8 @@ static int roc_chart(const metrics *m, const char *title, plot_chart *chart,
 		const metrics_roc *roc = &m->roc[r];
 		if (!isfinite(roc->auc))
 			continue;
-		snprintf(names[n], 96, "%s (AUC %.3f)", m->class_names[roc->cls], roc->auc);
+		snprintf(names[n], LEGEND_MAX, "%.40s vs %.40s (AUC %.3f)", m->class_names[roc->cls],
+			 m->k == 2 ? m->class_names[0] : "rest", roc->auc);
 		series[n] = (plot_series){ .name = names[n], .x = roc->fpr,
 					   .y = roc->tpr, .n = roc->n_points };
 		n++;
@@ -624,7 +636,7 @@ static int write_roc_png(const char *dir, const metrics *crop,
 	plot_chart charts[2];
 	int k = crop->k, n = 0, rc = 0;
 	plot_series *series = calloc((size_t)k * 2, sizeof(*series));
-	char (*names)[96] = calloc((size_t)k * 2, sizeof(*names));
+	char (*names)[LEGEND_MAX] = calloc((size_t)k * 2, sizeof(*names));
 
 	if (!series || !names) {
 		rc = pl_errorf(err, PL_ENOMEM, "out of memory drawing %s/roc.png", dir);
@@ -633,8 +645,9 @@ static int write_roc_png(const char *dir, const metrics *crop,
 	roc_chart(crop, "ROC (samples)", &charts[n++], series, names);
 	if (have_level(group))
 		roc_chart(group, "ROC (groups)", &charts[n++], series + k, names + k);
-	snprintf(path, sizeof(path), "%s/roc.png", dir);
-	rc = plot_charts_png(path, charts, n, 640, 600, err);
+	rc = join_path(path, dir, "roc.png", err);
+	if (rc == 0)
+		rc = plot_charts_png(path, charts, n, 640, 600, err);
 out:
 	free(series);
 	free(names);

@@ -314,6 +314,8 @@ static float blur(float *im, float *tmp, int w, int h, float sigma)
 	return 1.0f / k2;
 }
 
+/* Smooth unit-variance noise: chromatin in the nuclei, granules in the
+ * cytoplasm. */
 static void make_texture(canvas *cv, rng *r, float *tex, float sigma)
 {
 	size_t n = (size_t)cv->w * cv->h;
@@ -839,14 +841,15 @@ static int apply_source_key(const char *src, const char *key, size_t key_len,
 int synth_parse_source(const char *src, synth_opts *o, pl_err *err)
 {
 	const char *p, *query;
+	size_t name_len;
 
 	synth_defaults(o);
 	if (strncmp(src, "synth:", 6) != 0)
 		return pl_errorf(err, PL_EUSAGE, "source '%s' is not a synth: source", src);
 	p = src + 6;
 	query = strchr(p, '?');
-	if (strncmp(p, "plate", query ? (size_t)(query - p) : strlen(p)) != 0 ||
-	    (query ? (size_t)(query - p) : strlen(p)) != 5)
+	name_len = query ? (size_t)(query - p) : strlen(p);
+	if (name_len != 0 && (name_len != 5 || strncmp(p, "plate", 5) != 0))
 		return pl_errorf(err, PL_EUSAGE, "source '%s': unknown demo set (the "
 				 "demo is 'synth:plate')", src);
 	for (p = query ? query + 1 : NULL; p && *p;) {

@@ -15,7 +15,7 @@
 #define SYNTH_WELLS 96        /* wells per plate: rows A-H x columns 1-12 */
 #define SYNTH_MAX_PLATES 1000
 #define SYNTH_MIN_SIDE 32
-#define SYNTH_MAX_SIDE 8192
+#define SYNTH_MAX_SIDE 4096
 
 typedef struct synth_opts {
 	uint64_t seed;       /* the same seed gives byte-identical output */
@@ -31,7 +31,7 @@ void synth_defaults(synth_opts *o);
 int synth_parse_size(const char *text, int *width, int *height, pl_err *err);
 
 /* Fills o from a source string `synth:plate[?seed=N&plates=N&size=WxH]`
- * (unset keys keep the defaults). PL_EUSAGE naming the source and the key
+ * ("synth:" alone is the same plate; unset keys keep the defaults). PL_EUSAGE naming the source and the key
  * for anything else. */
 int synth_parse_source(const char *src, synth_opts *o, pl_err *err);
 

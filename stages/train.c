@@ -339,8 +339,10 @@ out:
 /* Writes model.pnn with the best (or last) weights and what predict needs. */
 static int write_model(trainer *t, pl_err *err)
 {
-	json_t *extra = json_pack("{s:O,s:O}", "preprocess", json_object_get(t->ds.info, "preprocess"),
-				  "channel_files", json_object_get(t->ds.info, "channel_files"));
+	json_t *extra = json_pack("{s:O,s:O,s:O}", "preprocess",
+				  json_object_get(t->ds.info, "preprocess"), "channel_files",
+				  json_object_get(t->ds.info, "channel_files"), "dtype",
+				  json_object_get(t->ds.info, "dtype"));
 	nn_meta meta = { t->ds.n_classes, t->ds.classes, t->ds.c, t->ds.mean, t->ds.std, NULL };
 	nn_err e = { 0 };
 	char path[4200];

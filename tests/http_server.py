@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Test HTTP server for tests/test_fetch.c, on 127.0.0.1 only.
 
-Usage: http_server.py ROOT_DIR LOG_FILE
-Binds port 0 and prints the port on stdout. Every request is appended to
+Usage: http_server.py ROOT_DIR LOG_FILE [CERT_PEM KEY_PEM]
+With a certificate and key it speaks HTTPS. Binds port 0 and prints the port on stdout. Every request is appended to
 LOG_FILE as "GET /path range=<Range header or ->". The server stops by itself
 after 60 s without requests, or when its parent goes away.
 
@@ -21,6 +21,7 @@ Paths (NAME is a file under ROOT_DIR):
 """
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -152,6 +153,10 @@ def watchdog(parent):
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if len(sys.argv) > 4:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(sys.argv[3], sys.argv[4])
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=watchdog, args=(os.getppid(),), daemon=True).start()
     print(server.server_address[1], flush=True)
     server.serve_forever()

@@ -23,6 +23,7 @@
 #include <time.h>
 
 static pid_t server_pid = -1;
+static char server_script[PATH_MAX];
 static int port;
 static char srv_root[] = "/tmp/plfetch-srv-XXXXXX";
 static char srv_log[PATH_MAX];
@@ -477,7 +478,10 @@ static void test_write_errors(void)
 	CHECK(!exists("full.bin"), "no result");
 }
 
-static int start_server(const char *script)
+/* Starts the server script (HTTPS when cert and key are given); returns
+ * its port, or -1. */
+static int start_server(const char *script, const char *cert, const char *key,
+			pid_t *pid)
 {
 	char line[32];
 	int fds[2];
@@ -485,22 +489,63 @@ static int start_server(const char *script)
 
 	if (pipe(fds) != 0)
 		return -1;
-	server_pid = fork();
-	if (server_pid == 0) {
+	*pid = fork();
+	if (*pid == 0) {
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execl("/usr/bin/python3", "python3", script, srv_root, srv_log, (char *)NULL);
+		execl("/usr/bin/python3", "python3", script, srv_root, srv_log, cert,
+		      key, (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
-	while (server_pid > 0 && n < sizeof(line) - 1 && read(fds[0], line + n, 1) == 1 &&
+	while (*pid > 0 && n < sizeof(line) - 1 && read(fds[0], line + n, 1) == 1 &&
 	       line[n] != '\n')
 		n++;
 	line[n] = '\0';
 	close(fds[0]);
-	port = atoi(line);
-	return port > 0 ? 0 : -1;
+	return atoi(line) > 0 ? atoi(line) : -1;
+}
+
+static void stop_server(pid_t pid)
+{
+	int status;
+
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+	}
+}
+
+/* TLS is verified by default: a self-signed server is refused unless
+ * insecure is set. */
+static void test_https_verification(void)
+{
+	char cmd[512], url[256];
+	fetch_opts o = quick();
+	pl_err err = {0};
+	pid_t pid = -1;
+	int tls_port, rc;
+
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+		 "ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out cert.pem "
+		 "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+		 ">/dev/null 2>&1");
+	CHECK(system(cmd) == 0, "openssl made a certificate");
+	tls_port = start_server(server_script, "cert.pem", "key.pem", &pid);
+	CHECK(tls_port > 0, "https server started");
+	if (tls_port > 0) {
+		snprintf(url, sizeof(url), "https://127.0.0.1:%d/data.bin", tls_port);
+		o.max_attempts = 1;
+		rc = fetch_url(url, "dl.bin", &o, &err);
+		CHECK(rc == -PL_EDATA && strstr(err.msg, "certificate") && strstr(err.msg, url),
+		      "rc %d: %s", rc, err.msg);
+		CHECK(!exists("dl.bin"), "nothing kept");
+		o.insecure = 1;
+		CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+		CHECK(file_equals("dl.bin", data, sizeof(data)), "content over https");
+	}
+	stop_server(pid);
 }
 
 static void find_script(char *out, size_t n)
@@ -541,8 +586,7 @@ static void fill_data(void)
 
 int main(void)
 {
-	char script[PATH_MAX], cmd[PATH_MAX + 16];
-	int status;
+	char cmd[PATH_MAX + 16];
 
 	if (!mkdtemp(srv_root)) {
 		perror("mkdtemp");
@@ -550,10 +594,10 @@ int main(void)
 	}
 	snprintf(srv_log, sizeof(srv_log), "%s/requests.log", srv_root);
 	fill_data();
-	find_script(script, sizeof(script));
+	find_script(server_script, sizeof(server_script));
 	log_setup(LOG_HUMAN, 0);
-	if (start_server(script) < 0) {
-		fprintf(stderr, "cannot start %s\n", script);
+	if ((port = start_server(server_script, NULL, NULL, &server_pid)) < 0) {
+		fprintf(stderr, "cannot start %s\n", server_script);
 		check_failed++;
 	} else {
 		RUN(test_plain);
@@ -574,13 +618,11 @@ int main(void)
 		RUN(test_reset);
 		RUN(test_stop);
 		RUN(test_stop_during_transfer);
+		RUN(test_https_verification);
 		RUN(test_bad_input);
 		RUN(test_write_errors);
 	}
-	if (server_pid > 0) {
-		kill(server_pid, SIGTERM);
-		waitpid(server_pid, &status, 0);
-	}
+	stop_server(server_pid);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", srv_root);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", srv_root);

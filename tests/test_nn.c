@@ -86,6 +86,7 @@ static void test_grad_conv(void)
 	grad_check("conv 3 3, dense", (nn_shape){ 2, 6, 6 }, 3, 3, 0);
 	grad_check("conv 2 1, relu, conv 3 3 pad 1, dense 5, relu, dense", (nn_shape){ 3, 5, 5 }, 4, 5, 0);
 	grad_check("conv 3 2 stride 2, conv 2 3 pad 2 stride 1, dense", (nn_shape){ 1, 7, 6 }, 2, 3, 0);
+	grad_check("conv 2 1, conv 3 3 stride 2 pad 1, relu, dense", (nn_shape){ 2, 7, 7 }, 3, 3, 0);
 }
 
 static void test_grad_pools(void)

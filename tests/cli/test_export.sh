@@ -61,7 +61,7 @@ holds "argo: shard arguments" wf.json '[t["arguments"]["parameters"][0]["value"]
 holds "argo: shards run in parallel" wf.json 'all(not t.get("dependencies") and not t.get("depends") for t in tasks() if t["template"] == "prepare-shard")'
 holds "argo: prepare waits for every shard" wf.json 'sorted(task("prepare")["dependencies"]) == ["prepare-shard-0", "prepare-shard-1", "prepare-shard-2"]'
 holds "argo: stage chain" wf.json '[task(s)["dependencies"] for s in ("train", "validate", "package")] == [["prepare"], ["train"], ["validate"]]'
-holds "argo: shard template" wf.json 'tpl("prepare-shard")["container"]["args"] == ["stage", "prepare", "--shard", "{{inputs.parameters.shard}}"]'
+holds "argo: shard template" wf.json 'tpl("prepare-shard")["container"]["args"] == ["stage", "--shard", "{{inputs.parameters.shard}}", "prepare"]'
 for s in $stages; do
 	holds "argo: $s runs its stage" wf.json "tpl('$s')['container']['args'] == ['stage', '$s'] and tpl('$s')['container']['command'] == ['pipeline'] and tpl('$s')['container']['image'] == '$img'"
 done
@@ -96,11 +96,11 @@ check "kfp: five component files" test "$(ls kfp | tr '\n' ' ')" = "package.comp
 for s in prepare-shard $stages; do
 	f=kfp/$s.component.json
 	valid "kfp: $s schema" "$f" "$kfp_schema" '#/definitions/ComponentSpec'
-	holds "kfp: $s container" "$f" "d['name'] == 'pipeline $s' and d['implementation']['container']['image'] == '$img' and d['implementation']['container']['command'] == ['pipeline'] and d['implementation']['container']['args'][:2] == ['stage', '$s'.replace('-shard', '')]"
+	holds "kfp: $s container" "$f" "d['name'] == 'pipeline $s' and d['implementation']['container']['image'] == '$img' and d['implementation']['container']['command'] == ['pipeline'] and d['implementation']['container']['args'][0] == 'stage' and d['implementation']['container']['args'][-1] == '$s'.replace('-shard', '')"
 	holds "kfp: $s inputs" "$f" '{i["name"]: i.get("default") for i in d["inputs"] if i["name"] != "shard"} == {"workspace": "/workspace/bbbc014", "config": "/etc/pipeline/pipeline.ini", "set": ""}'
 	holds "kfp: $s passes its inputs" "$f" '{"inputValue": "workspace"} in d["implementation"]["container"]["args"] and {"inputValue": "config"} in d["implementation"]["container"]["args"] and d["implementation"]["container"]["env"]["PIPELINE_SET"] == {"inputValue": "set"}'
 done
-holds "kfp: prepare-shard takes shard" kfp/prepare-shard.component.json 'd["implementation"]["container"]["args"][-2:] == ["--shard", {"inputValue": "shard"}] and d["inputs"][0]["name"] == "shard" and "default" not in d["inputs"][0]'
+holds "kfp: prepare-shard takes shard" kfp/prepare-shard.component.json 'd["implementation"]["container"]["args"][-3:] == ["--shard", {"inputValue": "shard"}, "prepare"] and d["inputs"][0]["name"] == "shard" and "default" not in d["inputs"][0]'
 holds "kfp: validate outputs" kfp/validate.component.json '[o["name"] for o in d["outputs"]] == ["MLPipeline UI metadata", "MLPipeline Metrics"] and d["implementation"]["container"]["unconfigurableOutputPaths"]["MLPipeline Metrics"] == "/workspace/bbbc014/validate/mlpipeline-metrics.json"'
 run "$PIPELINE" export kfp --image "$img"
 expect_rc "kfp: needs --out" 2
@@ -127,7 +127,7 @@ for i in 1 2; do
 	holds "k8s: job $i retries only exit 75" list.json "[r['onExitCodes'] for r in d['items'][$i]['spec']['podFailurePolicy']['rules'] if 'onExitCodes' in r][0]['operator'] == 'NotIn' and [r['onExitCodes'] for r in d['items'][$i]['spec']['podFailurePolicy']['rules'] if 'onExitCodes' in r][0]['values'] == [75]"
 done
 holds "k8s: indexed prepare job" list.json 'd["items"][1]["spec"]["completionMode"] == "Indexed" and d["items"][1]["spec"]["completions"] == 5 and d["items"][1]["spec"]["parallelism"] == 5'
-holds "k8s: shard from JOB_COMPLETION_INDEX" list.json 'pod(d["items"][1])["containers"][0]["args"] == ["stage", "prepare", "--shard", "$(JOB_COMPLETION_INDEX)/5"]'
+holds "k8s: shard from JOB_COMPLETION_INDEX" list.json 'pod(d["items"][1])["containers"][0]["args"] == ["stage", "--shard", "$(JOB_COMPLETION_INDEX)/5", "prepare"]'
 holds "k8s: run job" list.json 'pod(d["items"][2])["containers"][0]["args"] == ["run"] and pod(d["items"][2])["containers"][0]["command"] == ["pipeline"] and d["items"][2]["spec"]["suspend"] is True'
 holds "k8s: run job says how to resume" list.json '"kubectl patch job pipeline-bbbc014-run" in d["items"][2]["metadata"]["annotations"]["kubernetes.io/description"]'
 run "$PIPELINE" export k8s --image "$img" --shards 2 -o k8sdir/
@@ -136,6 +136,63 @@ check "k8s: one file per object" test "$(ls k8sdir | tr '\n' ' ')" = "1-pvc.json
 holds "k8s: dir claim" k8sdir/1-pvc.json 'd["kind"] == "PersistentVolumeClaim" and "namespace" not in d["metadata"] and "storageClassName" not in d["spec"]'
 holds "k8s: dir prepare job" k8sdir/2-prepare-job.json 'd["kind"] == "Job" and d["spec"]["completions"] == 2 and "PIPELINE_SET" not in envs(pod(d)["containers"][0])'
 valid "k8s: dir container schema" k8sdir/3-run-job.json "$argo_schema" "$k8s.Container" /spec/template/spec/containers/0
+
+# ---- the exported commands work with this binary ---------------------------
+# Each container's command line and environment, with the container paths
+# mapped into this directory and --dry-run added, must get past argument
+# parsing: prepare and run succeed, later stages stop only because prepare
+# has not run yet.
+"$py" - wf.json list.json kfp "$root/pipeline.ini" "$PWD/ws" >cmds.txt <<'EOF'
+import json, os, shlex, sys
+wf, lst, kfp, ini, ws = sys.argv[1:]
+def local(v):
+    v = v.replace("/etc/pipeline/pipeline.ini", ini).replace("$(JOB_COMPLETION_INDEX)", "0")
+    return v.replace("/workspace/", ws + "/")
+def emit(name, env, args):
+    args = [args[0], "--dry-run"] + args[1:]
+    print(" ".join([shlex.quote(name)] + [shlex.quote(local(k + "=" + v)) for k, v in env]
+                   + ["--"] + [shlex.quote(local(a)) for a in args]))
+d = json.load(open(wf))
+params = {p["name"]: p["value"] for p in d["spec"]["arguments"]["parameters"]}
+def sub(v):
+    return (v.replace("{{inputs.parameters.shard}}", "0/3")
+             .replace("{{workflow.parameters.config}}", params["config"])
+             .replace("{{workflow.parameters.set}}", params["set"]))
+for t in d["spec"]["templates"]:
+    if "container" in t:
+        emit("argo-" + t["name"], [(e["name"], sub(e["value"])) for e in t["container"]["env"]],
+             [sub(a) for a in t["container"]["args"]])
+for item in json.load(open(lst))["items"][1:]:
+    c = item["spec"]["template"]["spec"]["containers"][0]
+    emit("k8s-" + c["name"], [(e["name"], e["value"]) for e in c["env"]], c["args"])
+for f in sorted(os.listdir(kfp)):
+    spec = json.load(open(os.path.join(kfp, f)))
+    values = {i["name"]: i.get("default", "0/3") for i in spec["inputs"]}
+    box = spec["implementation"]["container"]
+    val = lambda a: values[a["inputValue"]] if isinstance(a, dict) else a
+    emit("kfp-" + f.split(".")[0], [(k, val(v)) for k, v in box["env"].items()],
+         [val(a) for a in box["args"]])
+EOF
+check "exported commands listed" test "$(wc -l <cmds.txt)" -eq 12
+while read -r line; do
+	eval "set -- $line"
+	name=$1; shift
+	# VAR=VALUE... -- ARGS: run with only the manifest's PIPELINE_* variables
+	(
+		unset PIPELINE_SET PIPELINE_WORKSPACE PIPELINE_CONFIG PIPELINE_LOG_FORMAT
+		while [ "$1" != "--" ]; do export "$1"; shift; done
+		shift
+		"$PIPELINE" "$@"
+	) >cmd.out 2>cmd.err
+	rc=$?
+	case "$name" in
+	*prepare*|k8s-run)
+		if [ "$rc" -eq 0 ]; then ok; else fail "$name: exited $rc: $(head -c 400 cmd.err)"; fi ;;
+	*)
+		if grep -q "try 'pipeline help" cmd.err; then fail "$name: usage error: $(head -c 400 cmd.err)"; else ok; fi ;;
+	esac
+done <cmds.txt
+check "a dry run creates no workspace" test ! -e ws
 
 # ---- bad usage: exit 2, the message names what is wrong ---------------------
 # usage CODE TEXT ARGS...: export ARGS exits CODE and stderr names TEXT.

@@ -1,0 +1,173 @@
+/* The package stage: one reproducible <name>-<version>.tar.zst holding the
+ * model, labels, preprocessing, metrics and a manifest with the SHA-256 of
+ * every file and the fingerprints of the run (lineage), plus a Dockerfile
+ * and an OpenFaaS stack.yml serving it with `pipeline predict`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../io/arc.h"
+#include "../io/fs.h"
+#include "../io/log.h"
+#include "../io/sha.h"
+#include "stages.h"
+
+#ifndef PL_VERSION
+#define PL_VERSION "0.1.0"
+#endif
+
+/* Files of the package, in archive order (MANIFEST.json last). */
+static const char *const package_files[] = {
+	"model.pnn", "labels.txt", "metrics.json", "report.md", "MANIFEST.json"
+};
+#define N_PACKAGE_FILES (sizeof(package_files) / sizeof(package_files[0]))
+
+static int copy_in(const char *ws, const char *stage, const char *file, const char *dir,
+		   pl_err *err)
+{
+	char from[4200], to[4200];
+
+	snprintf(from, sizeof(from), "%s/%s/%s", ws, stage, file);
+	snprintf(to, sizeof(to), "%s/%s", dir, file);
+	return fs_copy_file(from, to, err);
+}
+
+static json_t *stage_record(const char *ws, const char *stage)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s/stage.json", ws, stage);
+	return json_load_file(path, 0, NULL);
+}
+
+/* MANIFEST.json: hashes of the other files, lineage, headline metrics. The
+ * creation time is validate's finish time, so the same inputs give the same
+ * bytes. */
+static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
+{
+	json_t *files = json_object(), *lineage = json_object(), *man, *val = NULL;
+	static const char *const stages[] = { "prepare", "train", "validate" };
+	char path[4200], hex[SHA256_HEX], *text;
+	int rc = 0;
+
+	for (size_t i = 0; i + 1 < N_PACKAGE_FILES && rc == 0; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, package_files[i]);
+		if ((rc = sha256_file(path, hex, err)) == 0)
+			json_object_set_new(files, package_files[i], json_string(hex));
+	}
+	for (int i = 0; i < 3; i++) {
+		json_t *rec = stage_record(ctx->ws, stages[i]);
+		json_object_set_new(lineage, stages[i], json_pack("{s:O?}", "fingerprint",
+			json_object_get(rec, "fingerprint")));
+		if (i == 2)
+			val = rec;
+		else
+			json_decref(rec);
+	}
+	man = json_pack("{s:i,s:s,s:s,s:s,s:O?,s:o,s:o,s:O?}", "format", 1,
+			"name", cfg_str(ctx->cfg, "package", "name"),
+			"version", cfg_str(ctx->cfg, "package", "version"),
+			"pipeline_version", PL_VERSION, "created", json_object_get(val, "finished"),
+			"files", files, "lineage", lineage, "metrics", json_object_get(val, "metrics"));
+	json_decref(val);
+	text = json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(man);
+	snprintf(path, sizeof(path), "%s/MANIFEST.json", dir);
+	if (rc == 0)
+		rc = text ? fs_write_file(path, text, strlen(text), err) :
+		     pl_errorf(err, PL_ENOMEM, "out of memory");
+	free(text);
+	return rc;
+}
+
+/* The Dockerfile and stack.yml that serve the package as an OpenFaaS
+ * function (classic watchdog: request body on stdin, JSON on stdout). */
+static int write_serving(stage_ctx *ctx, const char *archive, pl_err *err)
+{
+	const char *name = cfg_str(ctx->cfg, "package", "name");
+	const char *version = cfg_str(ctx->cfg, "package", "version");
+	const char *image = cfg_str(ctx->cfg, "package", "base_image");
+	char text[4096], path[4200];
+	int rc;
+
+	snprintf(text, sizeof(text),
+		 "# Serves %s %s as an OpenFaaS function: the classic watchdog forks\n"
+		 "# `pipeline predict` per request, image in the body, JSON out.\n"
+		 "FROM ghcr.io/openfaas/classic-watchdog:0.3.1 AS watchdog\n\n"
+		 "FROM %s\n"
+		 "COPY --from=watchdog /fwatchdog /usr/bin/fwatchdog\n"
+		 "COPY %s /home/app/model.tar.zst\n"
+		 "ENV fprocess=\"pipeline predict --package /home/app/model.tar.zst\"\n"
+		 "ENV content_type=\"application/json\"\n"
+		 "ENV write_debug=\"false\"\n"
+		 "EXPOSE 8080\n"
+		 "HEALTHCHECK --interval=5s CMD [ -e /tmp/.lock ] || exit 1\n"
+		 "ENTRYPOINT [\"fwatchdog\"]\n"
+		 "CMD []\n", name, version, image, archive);
+	snprintf(path, sizeof(path), "%s/Dockerfile", ctx->out_dir);
+	if ((rc = fs_write_file(path, text, strlen(text), err)) < 0)
+		return rc;
+	snprintf(text, sizeof(text),
+		 "version: 1.0\n"
+		 "provider:\n"
+		 "  name: openfaas\n"
+		 "  gateway: http://127.0.0.1:8080\n"
+		 "functions:\n"
+		 "  %s:\n"
+		 "    lang: dockerfile\n"
+		 "    handler: .\n"
+		 "    image: %s:%s\n"
+		 "    environment:\n"
+		 "      content_type: application/json\n"
+		 "      read_timeout: 30s\n"
+		 "      write_timeout: 30s\n", name, name, version);
+	snprintf(path, sizeof(path), "%s/stack.yml", ctx->out_dir);
+	return fs_write_file(path, text, strlen(text), err);
+}
+
+static int check_name(const char *what, const char *s, pl_err *err)
+{
+	if (!*s || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(s) || s[0] == '.')
+		return pl_errorf(err, PL_EUSAGE, "[package] %s '%s' may hold only lowercase letters, "
+				 "digits, '.', '-' and '_'", what, s);
+	return 0;
+}
+
+int package_run(stage_ctx *ctx, pl_err *err)
+{
+	const char *name = cfg_str(ctx->cfg, "package", "name");
+	const char *version = cfg_str(ctx->cfg, "package", "version");
+	char staging[4200], archive[512], path[4200];
+	int rc;
+
+	if ((rc = check_name("name", name, err)) < 0 || (rc = check_name("version", version, err)) < 0)
+		return rc;
+	snprintf(staging, sizeof(staging), "%s/.tmp/package-staging", ctx->ws);
+	if ((rc = fs_rmtree(staging, err)) < 0 || (rc = fs_mkdirs(staging, err)) < 0)
+		return rc;
+	rc = copy_in(ctx->ws, "train", "model.pnn", staging, err);
+	if (rc == 0)
+		rc = copy_in(ctx->ws, "prepare", "labels.txt", staging, err);
+	if (rc == 0)
+		rc = copy_in(ctx->ws, "validate", "metrics.json", staging, err);
+	if (rc == 0)
+		rc = copy_in(ctx->ws, "validate", "report.md", staging, err);
+	if (rc == 0)
+		rc = write_manifest(ctx, staging, err);
+	snprintf(archive, sizeof(archive), "%s-%s.tar.zst", name, version);
+	snprintf(path, sizeof(path), "%s/%s", ctx->out_dir, archive);
+	if (rc == 0)
+		rc = arc_pack(path, ARC_TAR_ZST, staging, package_files, N_PACKAGE_FILES, err);
+	if (rc == 0)
+		rc = write_serving(ctx, archive, err);
+	if (rc == 0) {
+		char hex[SHA256_HEX];
+		if ((rc = sha256_file(path, hex, err)) == 0) {
+			json_object_set_new(ctx->metrics, "package", json_string(archive));
+			json_object_set_new(ctx->info, "package_sha256", json_string(hex));
+			log_info("wrote %s (sha256 %.16s...)", archive, hex);
+		}
+	}
+	fs_rmtree(staging, NULL);
+	return rc;
+}

@@ -1,0 +1,225 @@
+/* Package verification, model loading and prediction for `pipeline predict`. */
+#include "serve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../io/arc.h"
+#include "../io/sha.h"
+#include "../nn/nn.h"
+#include "preproc.h"
+
+#define MAX_ENTRIES 16
+
+struct serve_pkg {
+	nn_net *net;
+	nn_meta meta;
+	prep_opts prep;
+	int n_files;
+	float *x, *probs;       /* scratch for one sample's tiles */
+	int max_tiles;
+	int quantize;           /* records were stored as u8: round like prepare did */
+};
+
+typedef struct entry { char *name; void *data; size_t len; } entry;
+typedef struct entries { entry e[MAX_ENTRIES]; int n; const char *path; } entries;
+
+static int take_entry(void *ctx, const char *name, const void *data, size_t len, pl_err *err)
+{
+	entries *es = ctx;
+
+	if (!data)
+		return pl_errorf(err, PL_EDATA, "package '%s': entry '%s' is not a regular file",
+				 es->path, name);
+	for (int i = 0; i < es->n; i++)
+		if (!strcmp(es->e[i].name, name))
+			return pl_errorf(err, PL_EDATA, "package '%s': entry '%s' appears twice",
+					 es->path, name);
+	if (es->n == MAX_ENTRIES)
+		return pl_errorf(err, PL_EDATA, "package '%s' has too many entries", es->path);
+	es->e[es->n].name = strdup(name);
+	es->e[es->n].data = malloc(len ? len : 1);
+	if (!es->e[es->n].name || !es->e[es->n].data)
+		return pl_errorf(err, PL_ENOMEM, "out of memory reading package");
+	memcpy(es->e[es->n].data, data, len);
+	es->e[es->n++].len = len;
+	return 0;
+}
+
+static entry *find_entry(entries *es, const char *name)
+{
+	for (int i = 0; i < es->n; i++)
+		if (!strcmp(es->e[i].name, name))
+			return &es->e[i];
+	return NULL;
+}
+
+/* Checks every entry against MANIFEST.json, and that nothing is missing or extra. */
+static int verify(entries *es, pl_err *err)
+{
+	entry *man = find_entry(es, "MANIFEST.json");
+	json_t *root, *files;
+	char hex[SHA256_HEX];
+	int rc = 0;
+
+	if (!man)
+		return pl_errorf(err, PL_EDATA, "package '%s' has no MANIFEST.json", es->path);
+	root = json_loadb(man->data, man->len, JSON_REJECT_DUPLICATES, NULL);
+	files = json_object_get(root, "files");
+	if (!json_is_object(files) || json_object_size(files) + 1 != (size_t)es->n)
+		rc = pl_errorf(err, PL_EDATA, "package '%s': MANIFEST.json does not list exactly "
+			       "the files of the package", es->path);
+	for (int i = 0; i < es->n && rc == 0; i++) {
+		const char *want = json_string_value(json_object_get(files, es->e[i].name));
+		if (&es->e[i] == man)
+			continue;
+		sha256_hex(es->e[i].data, es->e[i].len, hex);
+		if (!want || strcmp(want, hex))
+			rc = pl_errorf(err, PL_EDATA, "package '%s': '%s' %s", es->path, es->e[i].name,
+				       want ? "does not match its SHA-256 in MANIFEST.json (tampered or "
+				       "damaged)" : "is not listed in MANIFEST.json");
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* Loads the model from memory through an anonymous file. */
+static int load_model(serve_pkg *p, const entry *model, pl_err *err)
+{
+	char path[64];
+	nn_err e = { 0 };
+	int fd = memfd_create("model.pnn", MFD_CLOEXEC);
+
+	if (fd < 0 || write(fd, model->data, model->len) != (ssize_t)model->len) {
+		if (fd >= 0)
+			close(fd);
+		return pl_errorf(err, PL_EIO, "cannot stage the model in memory");
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	p->net = nn_model_load(path, 1, 64, &p->meta, &e);
+	close(fd);
+	if (!p->net)
+		return pl_errorf(err, PL_EDATA, "%s", e.msg);
+	return 0;
+}
+
+/* Reads the preprocessing parameters stored with the model. */
+static int load_prep(serve_pkg *p, pl_err *err)
+{
+	json_t *extra = p->meta.extra ? json_loads(p->meta.extra, 0, NULL) : NULL;
+	nn_shape s = nn_input_shape(p->net);
+	int rc;
+
+	if (!extra)
+		return pl_errorf(err, PL_EDATA, "the model carries no preprocessing parameters");
+	rc = prep_from_json(json_object_get(extra, "preprocess"), &p->prep, err);
+	p->n_files = (int)json_array_size(json_object_get(extra, "channel_files"));
+	p->quantize = !json_is_string(json_object_get(extra, "dtype")) ||
+		      !strcmp(json_string_value(json_object_get(extra, "dtype")), "u8");
+	json_decref(extra);
+	if (rc == 0 && (p->n_files < 1 || p->prep.size != s.h || s.h != s.w))
+		rc = pl_errorf(err, PL_EDATA, "the model's preprocessing does not match its input");
+	p->max_tiles = 1;
+	return rc;
+}
+
+int serve_open(const char *path, serve_pkg **out, pl_err *err)
+{
+	entries es = { .path = path };
+	arc_limits lim = { 64, (int64_t)2 << 30, (int64_t)4 << 30 };
+	serve_pkg *p = calloc(1, sizeof(*p));
+	entry *model;
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	rc = arc_foreach(path, &lim, take_entry, &es, err);
+	if (rc == 0)
+		rc = verify(&es, err);
+	if (rc == 0 && !(model = find_entry(&es, "model.pnn")))
+		rc = pl_errorf(err, PL_EDATA, "package '%s' has no model.pnn", path);
+	if (rc == 0)
+		rc = load_model(p, model, err);
+	if (rc == 0)
+		rc = load_prep(p, err);
+	for (int i = 0; i < es.n; i++) {
+		free(es.e[i].name);
+		free(es.e[i].data);
+	}
+	if (rc < 0)
+		serve_close(p);
+	else
+		*out = p;
+	return rc;
+}
+
+void serve_close(serve_pkg *p)
+{
+	if (!p)
+		return;
+	nn_net_free(p->net);
+	nn_meta_free(&p->meta);
+	free(p->x);
+	free(p->probs);
+	free(p);
+}
+
+int serve_n_classes(const serve_pkg *p) { return nn_n_classes(p->net); }
+const char *serve_class(const serve_pkg *p, int k) { return p->meta.class_names[k]; }
+int serve_n_files(const serve_pkg *p) { return p->n_files; }
+int serve_n_channels(const serve_pkg *p) { return nn_input_shape(p->net).c; }
+
+int serve_predict(serve_pkg *p, const img *ims, const char *const *names, int n, float *probs,
+		  pl_err *err)
+{
+	nn_shape s = nn_input_shape(p->net);
+	size_t plane = (size_t)s.h * s.w;
+	int k = nn_n_classes(p->net), rc;
+	prep_opts opts = p->prep;
+	prep_result r;
+
+	/* an image already of the network's input size is one tile (a crop) */
+	if (n > 0 && ims[0].w == s.w && ims[0].h == s.h)
+		opts.tile = 0;
+	if ((rc = prep_images(&opts, ims, names, n, &r, err)) < 0)
+		return rc;
+	if (r.c != s.c) {
+		prep_result_release(&r);
+		return pl_errorf(err, PL_EDATA, "'%s' gives %d channels, the model takes %d",
+				 names[0], r.c, s.c);
+	}
+	if (r.n_tiles > p->max_tiles || !p->probs) {
+		free(p->probs);
+		p->max_tiles = r.n_tiles > p->max_tiles ? r.n_tiles : p->max_tiles;
+		if (!(p->probs = malloc((size_t)p->max_tiles * k * sizeof(float)))) {
+			prep_result_release(&r);
+			return pl_errorf(err, PL_ENOMEM, "out of memory");
+		}
+	}
+	if (p->quantize)
+		prep_quantize_u8(r.tiles, NULL, (size_t)r.n_tiles * s.c * plane);
+	for (int t = 0; t < r.n_tiles; t++)
+		for (int ch = 0; ch < s.c; ch++) {
+			float *v = r.tiles + ((size_t)t * s.c + ch) * plane;
+			float m = p->meta.n_channels ? p->meta.mean[ch] : 0;
+			float sd = p->meta.n_channels ? p->meta.std[ch] : 1;
+			for (size_t i = 0; i < plane; i++)
+				v[i] = (v[i] - m) / sd;
+		}
+	if (nn_predict(p->net, r.tiles, r.n_tiles, p->probs) < 0)
+		rc = pl_errorf(err, PL_EFAIL, "%s", nn_last_error(p->net));
+	for (int c = 0; c < k && rc == 0; c++) {
+		double sum = 0;
+		for (int t = 0; t < r.n_tiles; t++)
+			sum += p->probs[t * k + c];
+		probs[c] = (float)(sum / r.n_tiles);
+	}
+	prep_result_release(&r);
+	return rc;
+}
