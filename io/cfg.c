@@ -105,7 +105,8 @@ static size_t edit_distance(const char *a, const char *b)
 }
 
 /* Writes " (did you mean 'x'?)" into out for the nearest key of section
- * (or nearest section when section is NULL), or "" when none is close. */
+ * (or nearest section when section is NULL), or "" when none is close: a
+ * small edit distance, or one name starting with the other. */
 static void suggest(const cfg *c, const char *section, const char *word, char *out, size_t n)
 {
 	const char *best = NULL;
@@ -113,10 +114,14 @@ static void suggest(const cfg *c, const char *section, const char *word, char *o
 
 	for (size_t i = 0; i < c->n; i++) {
 		const char *cand = section ? c->schema[i].key : c->schema[i].section;
+		size_t d, lc = strlen(cand), lw = strlen(word);
 		if (section && strcmp(c->schema[i].section, section))
 			continue;
-		size_t d = edit_distance(word, cand);
-		if (d < best_d || (strstr(cand, word) && d <= best_d + 2 && !best)) {
+		d = edit_distance(word, cand);
+		if (d > 2 && d * 3 > lw && lc >= 2 && lw >= 2 &&
+		    (!strncasecmp(word, cand, lc) || !strncasecmp(word, cand, lw)))
+			d = 2;
+		if (d < best_d) {
 			best_d = d;
 			best = cand;
 		}
@@ -219,6 +224,24 @@ typedef struct load_state {
 	int rc;
 } load_state;
 
+/* Checks a "[section]" line: inih reports only keys, so a misspelt section
+ * with no keys would otherwise pass unnoticed. */
+static int check_section_line(load_state *st, const char *line)
+{
+	char name[64], where[600], hint[96];
+	const char *p = line + strspn(line, " \t"), *end;
+
+	if (*p != '[' || !(end = strchr(p, ']')) || end - p - 1 >= (long)sizeof(name))
+		return 0;
+	snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
+	if (section_exists(st->c, name))
+		return 0;
+	snprintf(where, sizeof(where), "%s:%d", st->path, st->line);
+	suggest(st->c, NULL, name, hint, sizeof(hint));
+	st->rc = pl_errorf(st->err, PL_EUSAGE, "%s: unknown section [%s]%s", where, name, hint);
+	return -1;
+}
+
 /* inih's line reader: counts lines so the handler knows where it is. */
 static char *read_line(char *buf, int size, void *stream)
 {
@@ -228,6 +251,8 @@ static char *read_line(char *buf, int size, void *stream)
 	if (got) {
 		st->line++;
 		st->continuation = (buf[0] == ' ' || buf[0] == '\t') && buf[strspn(buf, " \t\r\n")];
+		if (check_section_line(st, buf) < 0)
+			return NULL;
 	}
 	return got;
 }

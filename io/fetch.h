@@ -3,6 +3,8 @@
 #ifndef PL_FETCH_H
 #define PL_FETCH_H
 
+#include <stddef.h>
+
 #include "err.h"
 
 typedef struct fetch_opts {

@@ -227,6 +227,33 @@ void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, 
 	}
 }
 
+size_t nn_sgemm_apacked_floats(int m, int k)
+{
+	return (size_t)((m + MR - 1) / MR * MR) * (size_t)k;
+}
+
+void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *ap)
+{
+	pack_a(a, lda, trans_a, 0, m, 0, k, ap);
+}
+
+void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float beta, float *c, int ldc)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	scale_c(m, n, beta, c, ldc);
+	int kb = block_size(k, KC);
+	for (int k0 = 0; k0 < k; k0 += kb) {
+		int kc = k - k0 < kb ? k - k0 : kb;
+		for (int jr = 0; jr < n; jr += NR)
+			for (int ir = 0; ir < m; ir += MR)
+				kernel_8x32(kc, ap + (size_t)ir * k + (size_t)k0 * MR,
+				            bp + (size_t)(jr / NR) * k * NR + (size_t)k0 * NR,
+				            c + (size_t)ir * ldc + jr, ldc, m - ir < MR ? m - ir : MR,
+				            n - jr < NR ? n - jr : NR, 1.0f);
+	}
+}
+
 /* Row-major C[m x n] = alpha * op(A) * op(B) + beta * C; empty products
  * only scale C, so callers need not special-case empty shares. */
 void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,

@@ -95,6 +95,11 @@ int nn_sgemm_panel(void);
 size_t nn_sgemm_apack_floats(void);
 void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *bp, float beta, float *c, int ldc, float *apack);
+/* Both operands prepacked: ap from nn_sgemm_pack_a (whole k, holds
+ * nn_sgemm_apacked_floats(m, k)), bp as for nn_sgemm_pb. C = A*B + beta*C. */
+size_t nn_sgemm_apacked_floats(int m, int k);
+void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *ap);
+void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float beta, float *c, int ldc);
 
 /* layers.c */
 void nn_layer_forward(nn_worker *w, int l);
