@@ -23,6 +23,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BIN      := $(B)/pipeline
 WS       ?= workspace/demo
 
+.SECONDARY:
 .PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz
 
 all: pipeline

@@ -2,7 +2,6 @@
  * batch. Activations are channel-major for the share, [C][n][H][W], so a
  * convolution over a chunk of images is one GEMM without transposes. */
 #include <math.h>
-#include <stddef.h>
 #include <string.h>
 #include "nn_impl.h"
 
@@ -14,253 +13,6 @@ void nn_sync(struct nn_net *net)
 {
 	if (net->threads > 1)
 		pthread_barrier_wait(&net->sync);
-}
-
-/* Geometry of a convolution as a GEMM: input planes, kernel, output size. */
-typedef struct geom { nn_shape in; int k, stride, pad, oh, ow; } geom;
-
-static geom layer_geom(const nn_layer *ly)
-{
-	return (geom){ ly->in, ly->k, ly->stride, ly->pad, ly->out.h, ly->out.w };
-}
-
-/* The input gradient of a stride-1 convolution is itself a convolution:
- * of the output gradient, padded by k-1-pad, with the flipped kernel. */
-static geom dx_geom(const nn_layer *ly)
-{
-	return (geom){ { ly->n_out, ly->out.h, ly->out.w }, ly->k, 1, ly->k - 1 - ly->pad,
-	               ly->in.h, ly->in.w };
-}
-
-/* For kernel offset (kh, kw) and output row y: *src such that output
- * column x reads src[x * stride], valid for x in [*lo, *hi). */
-static void row_span(const geom *g, const float *plane, int kh, int kw, int y,
-                     const float **src, int *lo, int *hi)
-{
-	int st = g->stride, iy = y * st - g->pad + kh;
-	*src = plane + (ptrdiff_t)iy * g->in.w + kw - g->pad;
-	if (iy < 0 || iy >= g->in.h) {
-		*lo = *hi = 0;
-		return;
-	}
-	*lo = g->pad - kw > 0 ? (g->pad - kw + st - 1) / st : 0;
-	*hi = (g->in.w + g->pad - kw + st - 1) / st;
-	if (*hi > g->ow)
-		*hi = g->ow;
-	if (*lo > *hi)
-		*lo = *hi;
-}
-
-/* d[t] = value of output column x0+t, t < len (zero outside [lo, hi)). */
-static inline void put_run(float *d, const float *src, int st, int x0, int len, int lo, int hi)
-{
-	int a = lo - x0, b = hi - x0;
-	a = a < 0 ? 0 : a > len ? len : a;
-	b = b < a ? a : b > len ? len : b;
-	for (int t = 0; t < a; t++)
-		d[t] = 0.0f;
-	if (st == 1)
-		memcpy(d + a, src + x0 + a, (size_t)(b - a) * sizeof(float));
-	else
-		for (int t = a; t < b; t++)
-			d[t] = src[(size_t)(x0 + t) * st];
-	for (int t = b; t < len; t++)
-		d[t] = 0.0f;
-}
-
-/* Unrolls images i0..i0+b of in ([C][n][H][W]) into col [C*k*k][b*oh*ow]. */
-static void im2col(const float *in, int n, const geom *g, int i0, int b, float *col)
-{
-	int k = g->k, oh = g->oh, ow = g->ow;
-	size_t hw = (size_t)g->in.h * g->in.w, ncol = (size_t)b * oh * ow;
-	for (int c = 0; c < g->in.c; c++)
-		for (int kh = 0; kh < k; kh++)
-			for (int kw = 0; kw < k; kw++) {
-				float *row = col + ((size_t)(c * k + kh) * k + kw) * ncol;
-				for (int i = 0; i < b; i++) {
-					const float *plane = in + ((size_t)c * n + i0 + i) * hw, *src;
-					for (int y = 0, lo, hi; y < oh; y++) {
-						row_span(g, plane, kh, kw, y, &src, &lo, &hi);
-						put_run(row + ((size_t)i * oh + y) * ow, src, g->stride, 0, ow, lo, hi);
-					}
-				}
-			}
-}
-
-/* im2col straight into the packed-B layout of nn_sgemm_pb: column p of
- * the [C*k*k][b*oh*ow] matrix goes to panel p / nr. */
-static void im2col_pack(const float *in, int n, const geom *g, int i0, int b, float *dst, int nr)
-{
-	int k = g->k, oh = g->oh, ow = g->ow, K = g->in.c * k * k, P = b * oh * ow;
-	size_t hw = (size_t)g->in.h * g->in.w, pstride = (size_t)K * nr;
-	for (int c = 0; c < g->in.c; c++)
-		for (int kh = 0; kh < k; kh++)
-			for (int kw = 0; kw < k; kw++) {
-				float *base = dst + (size_t)((c * k + kh) * k + kw) * nr;
-				int p = 0;
-				for (int i = 0; i < b; i++) {
-					const float *plane = in + ((size_t)c * n + i0 + i) * hw, *src;
-					for (int y = 0, lo, hi; y < oh; y++) {
-						row_span(g, plane, kh, kw, y, &src, &lo, &hi);
-						for (int x = 0; x < ow;) {
-							int r = p % nr, len = ow - x < nr - r ? ow - x : nr - r;
-							put_run(base + (size_t)(p / nr) * pstride + r, src, g->stride, x, len, lo, hi);
-							x += len;
-							p += len;
-						}
-					}
-				}
-				for (; p % nr; p++)
-					base[(size_t)(p / nr) * pstride + p % nr] = 0.0f;
-			}
-	(void)P;
-}
-
-/* The transpose, [b*oh*ow][C*k*k], packed for nn_sgemm_pb: row kk of the
- * im2col matrix becomes column kk % nr of panel kk / nr. */
-static void im2col_pack_t(const float *in, int n, const geom *g, int i0, int b, float *dst, int nr)
-{
-	int k = g->k, oh = g->oh, ow = g->ow, K = g->in.c * k * k, P = b * oh * ow;
-	size_t hw = (size_t)g->in.h * g->in.w, pstride = (size_t)P * nr;
-	float run[1024];
-	for (int kk = 0; kk < (K + nr - 1) / nr * nr; kk++) {
-		float *d = dst + (size_t)(kk / nr) * pstride + kk % nr;
-		if (kk >= K) {
-			for (int p = 0; p < P; p++)
-				d[(size_t)p * nr] = 0.0f;
-			continue;
-		}
-		int c = kk / (k * k), kh = kk / k % k, kw = kk % k;
-		for (int i = 0; i < b; i++) {
-			const float *plane = in + ((size_t)c * n + i0 + i) * hw, *src;
-			for (int y = 0, lo, hi; y < oh; y++) {
-				row_span(g, plane, kh, kw, y, &src, &lo, &hi);
-				for (int x0 = 0; x0 < ow; x0 += 1024) {
-					int len = ow - x0 < 1024 ? ow - x0 : 1024;
-					put_run(run, src, g->stride, x0, len, lo, hi);
-					for (int t = 0; t < len; t++, d += nr)
-						*d = run[t];
-				}
-			}
-		}
-	}
-}
-
-/* Adds col [C*k*k][b*oh*ow] back into images i0..i0+b of din (the inverse
- * scatter of im2col); din must be zeroed by the caller. */
-static void col2im(const float *col, int n, const geom *g, int i0, int b, float *din)
-{
-	int k = g->k, st = g->stride, oh = g->oh, ow = g->ow;
-	size_t hw = (size_t)g->in.h * g->in.w, ncol = (size_t)b * oh * ow;
-	for (int c = 0; c < g->in.c; c++)
-		for (int kh = 0; kh < k; kh++)
-			for (int kw = 0; kw < k; kw++) {
-				const float *row = col + ((size_t)(c * k + kh) * k + kw) * ncol;
-				for (int i = 0; i < b; i++) {
-					float *plane = din + ((size_t)c * n + i0 + i) * hw;
-					for (int y = 0, lo, hi; y < oh; y++) {
-						const float *src;
-						row_span(g, plane, kh, kw, y, &src, &lo, &hi);
-						float *dst = (float *)src;
-						const float *v = row + ((size_t)i * oh + y) * ow;
-						for (int x = lo; x < hi; x++)
-							dst[(size_t)x * st] += v[x];
-					}
-				}
-			}
-}
-
-/* C[m x b*oh*ow] (row stride ldc) = A[m x C*k*k] * im2col(images i0..i0+b
- * of in): the convolution of a chunk as one GEMM. */
-static void conv_gemm(nn_worker *w, const geom *g, const float *in, int n, int i0, int b,
-                      const float *a, int m, float *c, int ldc)
-{
-	int K = g->in.c * g->k * g->k, cols = b * g->oh * g->ow, nr = nn_sgemm_panel();
-	if (nr) {
-		im2col_pack(in, n, g, i0, b, w->col, nr);
-		nn_sgemm_pb(0, m, cols, K, 1.0f, a, K, w->col, 0.0f, c, ldc, w->apack);
-	} else {
-		im2col(in, n, g, i0, b, w->col);
-		nn_sgemm(0, 0, m, cols, K, 1.0f, a, K, w->col, cols, 0.0f, c, ldc);
-	}
-}
-
-static void conv_forward(nn_worker *w, const nn_layer *ly, const float *in, float *out)
-{
-	const float *wt = w->net->params + ly->w_off, *bias = w->net->params + ly->b_off;
-	int n = w->n;
-	size_t ohw = (size_t)ly->out.h * ly->out.w;
-	geom g = layer_geom(ly);
-	for (int i0 = 0; i0 < n; i0 += ly->chunk) {
-		int b = n - i0 < ly->chunk ? n - i0 : ly->chunk;
-		conv_gemm(w, &g, in, n, i0, b, wt, ly->n_out, out + i0 * ohw, (int)(n * ohw));
-	}
-	for (int c = 0; c < ly->n_out; c++) {
-		float *row = out + (size_t)c * n * ohw, bc = bias[c];
-		for (size_t j = 0; j < n * ohw; j++)
-			row[j] += bc;
-	}
-}
-
-/* W'[ci][co][k-1-kh][k-1-kw] = W[co][ci][kh][kw]: the kernel of dx_geom. */
-static void flip_kernel(const nn_layer *ly, const float *wt, float *flip)
-{
-	int k = ly->k, kk = k * k, ci_n = ly->in.c;
-	for (int co = 0; co < ly->n_out; co++)
-		for (int ci = 0; ci < ci_n; ci++)
-			for (int j = 0; j < kk; j++)
-				flip[((size_t)ci * ly->n_out + co) * kk + (kk - 1 - j)] = wt[((size_t)co * ci_n + ci) * kk + j];
-}
-
-/* dW += dy * im2col(in)^T for images i0..i0+b. */
-static void conv_dw(nn_worker *w, const nn_layer *ly, const float *in, const float *dy, int i0, int b)
-{
-	float *dw = w->grad + ly->w_off;
-	int n = w->n, K = ly->in.c * ly->k * ly->k, nr = nn_sgemm_panel();
-	size_t ohw = (size_t)ly->out.h * ly->out.w;
-	int cols = (int)(b * ohw), ldy = (int)(n * ohw);
-	geom g = layer_geom(ly);
-	if (nr) {
-		im2col_pack_t(in, n, &g, i0, b, w->col, nr);
-		nn_sgemm_pb(0, ly->n_out, K, cols, 1.0f, dy + i0 * ohw, ldy, w->col, 1.0f, dw, K, w->apack);
-	} else {
-		im2col(in, n, &g, i0, b, w->col);
-		nn_sgemm(0, 1, ly->n_out, K, cols, 1.0f, dy + i0 * ohw, ldy, w->col, cols, 1.0f, dw, K);
-	}
-}
-
-static void conv_backward(nn_worker *w, const nn_layer *ly, const float *in,
-                          const float *dy, float *dx)
-{
-	const float *wt = w->net->params + ly->w_off;
-	float *db = w->grad + ly->b_off;
-	int n = w->n, kk = ly->in.c * ly->k * ly->k;
-	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
-	geom g = layer_geom(ly), gd = dx_geom(ly);
-	for (int c = 0; c < ly->n_out; c++) {
-		const float *row = dy + (size_t)c * n * ohw;
-		float s = 0.0f;
-		for (size_t j = 0; j < n * ohw; j++)
-			s += row[j];
-		db[c] += s;
-	}
-	if (ly->need_dx && ly->stride == 1)
-		flip_kernel(ly, wt, w->wflip);
-	else if (ly->need_dx)
-		memset(dx, 0, (size_t)n * ly->in.c * ihw * sizeof(float));
-	for (int i0 = 0; i0 < n; i0 += ly->chunk) {
-		int b = n - i0 < ly->chunk ? n - i0 : ly->chunk;
-		conv_dw(w, ly, in, dy, i0, b);
-		if (!ly->need_dx)
-			continue;
-		if (ly->stride == 1) {
-			conv_gemm(w, &gd, dy, n, i0, b, w->wflip, ly->in.c, dx + i0 * ihw, (int)(n * ihw));
-			continue;
-		}
-		nn_sgemm(1, 0, kk, (int)(b * ohw), ly->n_out, 1.0f, wt, kk, dy + i0 * ohw, (int)(n * ohw),
-		         0.0f, w->col, (int)(b * ohw));
-		col2im(w->col, n, &g, i0, b, dx);
-	}
 }
 
 /* Dense layers see their input as [features][n]; with spatial extent the
@@ -519,7 +271,7 @@ void nn_layer_forward(nn_worker *w, int l)
 	float *out = w->act[l + 1];
 	size_t len = (size_t)w->n * ly->in.c * ly->in.h * ly->in.w;
 	switch (ly->kind) {
-	case L_CONV: conv_forward(w, ly, in, out); break;
+	case L_CONV: nn_conv_forward(w, l); break;
 	case L_DENSE: dense_forward(w, ly, in, out); break;
 	case L_MAXPOOL:
 	case L_AVGPOOL: pool_forward(w, l, in, out); break;
@@ -547,7 +299,7 @@ void nn_layer_backward(nn_worker *w, int l, float *dy, float *dx)
 	const float *in = w->act[l], *out = w->act[l + 1];
 	size_t len = (size_t)w->n * ly->in.c * ly->in.h * ly->in.w;
 	switch (ly->kind) {
-	case L_CONV: conv_backward(w, ly, in, dy, dx); break;
+	case L_CONV: nn_conv_backward(w, l, dy, dx); break;
 	case L_DENSE: dense_backward(w, ly, in, dy, dx); break;
 	case L_MAXPOOL:
 	case L_AVGPOOL: pool_backward(w, l, dy, dx); break;
