@@ -56,8 +56,15 @@ static const command commands[] = {
 	  "workspace's temporary files. Downloads are kept unless all stages are cleaned\n"
 	  "with --downloads.\n" },
 	{ "synth", cmd_synth, "draw the built-in demo plate",
-	  "usage: pipeline synth --out FILE|DIR [--seed N] [--plates N] [--size WxH]\n\n"
-	  "Writes a BBBC014-like plate: 96 wells, two channel BMPs per well, metadata.csv.\n" },
+	  "usage: pipeline synth --out FILE|DIR [--seed N] [--plates N] [--size WxH] [--preview PNG]\n\n"
+	  "Draws a BBBC014-like plate: 96 wells, two 8-bit channel BMPs per well (nuclei,\n"
+	  "NF-kB) with a TNF-alpha dose response across the 12 columns, two cell lines,\n"
+	  "and plate/metadata.csv. The same seed gives byte-identical output.\n\n"
+	  "  -o, --out FILE|DIR  a .tar.gz or .tar.zst archive, or DIR/ (gets DIR/plate/)\n"
+	  "      --seed N        default 1\n"
+	  "      --plates N      default 1 (wells named p01_A01 ...)\n"
+	  "      --size WxH      image size per channel, default 340x256\n"
+	  "      --preview PNG   also write three wells (low, middle, high dose) as one PNG\n" },
 	{ "predict", cmd_predict, "classify images with a package",
 	  "usage: pipeline predict --package FILE [IMAGE|DIR...] [--format json|csv]\n"
 	  "                        [--channels a.bmp,b.bmp]...\n\n"

@@ -57,6 +57,14 @@ static void plan_layers(nn_net *net)
 			ly->col_per_img = fwd > dx && ly->stride == 1 ? fwd : dx;
 			size_t c = COL_BYTES / (ly->col_per_img * sizeof(float));
 			ly->chunk = c < 1 ? 1 : c > 16 ? 16 : (int)c;
+			if (nn_conv_fast(ly) && l + 1 < net->n_layers && net->layers[l + 1].kind == L_RELU) {
+				ly->fuse = 1;
+				net->layers[l + 1].fused = 1;
+				if (l + 2 < net->n_layers && net->layers[l + 2].kind == L_MAXPOOL) {
+					ly->fuse = 2;
+					net->layers[l + 2].fused = 1;
+				}
+			}
 		}
 	}
 }
@@ -103,23 +111,11 @@ static void *xcalloc(size_t n, size_t size, int *fail)
 	return p;
 }
 
-/* Floats of im2col scratch a conv layer needs for one chunk: the largest
- * of the forward, weight-gradient and input-gradient unrollings, with
- * packed panels rounded up to 32 columns. */
-static size_t conv_scratch(const nn_layer *ly)
-{
-	size_t b = (size_t)ly->chunk, kk = (size_t)ly->in.c * ly->k * ly->k;
-	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
-	size_t fwd = kk * ((b * ohw + 31) / 32 * 32), dw = (kk + 31) / 32 * 32 * b * ohw;
-	size_t dx = (size_t)ly->n_out * ly->k * ly->k * ((b * ihw + 31) / 32 * 32);
-	size_t m = fwd > dw ? fwd : dw;
-	return m > dx ? m : dx;
-}
-
 /* Allocates one worker's scratch for share_max samples. */
 static int worker_alloc(nn_net *net, nn_worker *w)
 {
-	size_t sm = (size_t)net->share_max, max_act = shape_size(net->in), col = 1, gat = 1, wmax = 1;
+	size_t sm = (size_t)net->share_max, max_act = shape_size(net->in), gat = 1, wmax = 1;
+	nn_conv_scratch cs = { 1, 1, 1, 1 };
 	int fail = 0;
 	w->act[0] = xcalloc(sm * shape_size(net->in), sizeof(float), &fail);
 	for (int l = 0; l < net->n_layers; l++) {
@@ -127,15 +123,23 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 		size_t out = shape_size(ly->out);
 		if (out > max_act)
 			max_act = out;
-		w->act[l + 1] = ly->inplace ? w->act[l] : xcalloc(sm * out, sizeof(float), &fail);
+		if (ly->fuse == 2)   /* the conv output is never stored */
+			w->act[l + 1] = NULL;
+		else
+			w->act[l + 1] = ly->inplace ? w->act[l] : xcalloc(sm * out, sizeof(float), &fail);
 		if (ly->kind == L_MAXPOOL)
 			w->argmax[l] = xcalloc(sm * out, sizeof(int32_t), &fail);
 		if (ly->kind == L_BN || ly->kind == L_DROPOUT)
 			w->aux[l] = xcalloc(sm * out, sizeof(float), &fail);
 		if (ly->kind == L_BN)
 			w->part[l] = xcalloc(6 * (size_t)ly->in.c, sizeof(double), &fail);
-		if (ly->kind == L_CONV && conv_scratch(ly) > col)
-			col = conv_scratch(ly);
+		if (ly->kind == L_CONV) {
+			nn_conv_scratch c = nn_conv_scratch_of(ly);
+			cs.col = c.col > cs.col ? c.col : cs.col;
+			cs.pad = c.pad > cs.pad ? c.pad : cs.pad;
+			cs.tile = c.tile > cs.tile ? c.tile : cs.tile;
+			cs.wpack = c.wpack > cs.wpack ? c.wpack : cs.wpack;
+		}
 		if ((ly->kind == L_CONV || ly->kind == L_DENSE) && ly->n_w > wmax)
 			wmax = ly->n_w;
 		if (ly->kind == L_DENSE && ly->in.h * ly->in.w > 1 && sm * shape_size(ly->in) > gat)
@@ -143,7 +147,10 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 	}
 	w->gbuf[0] = xcalloc(sm * max_act, sizeof(float), &fail);
 	w->gbuf[1] = xcalloc(sm * max_act, sizeof(float), &fail);
-	w->col = xcalloc(col, sizeof(float), &fail);
+	w->col = xcalloc(cs.col, sizeof(float), &fail);
+	w->pad = xcalloc(cs.pad, sizeof(float), &fail);
+	w->tile = xcalloc(cs.tile, sizeof(float), &fail);
+	w->wpack = xcalloc(cs.wpack, sizeof(float), &fail);
 	w->apack = xcalloc(nn_sgemm_apack_floats(), sizeof(float), &fail);
 	w->wflip = xcalloc(wmax, sizeof(float), &fail);
 	w->gather = xcalloc(gat, sizeof(float), &fail);
@@ -164,6 +171,9 @@ static void worker_release(nn_net *net, nn_worker *w)
 	free(w->gbuf[0]);
 	free(w->gbuf[1]);
 	free(w->col);
+	free(w->pad);
+	free(w->tile);
+	free(w->wpack);
 	free(w->apack);
 	free(w->wflip);
 	free(w->gather);
@@ -340,21 +350,34 @@ static void set_share(nn_worker *w)
 	w->n = (int)((long)net->n * (w->tid + 1) / net->threads) - w->i0;
 }
 
+/* Loads the worker's share and runs every layer forward (fused layers
+ * run inside the convolution before them). */
+static void forward(nn_worker *w)
+{
+	load_input(w);
+	for (int l = 0; l < w->net->n_layers; l++)
+		if (!w->net->layers[l].fused)
+			nn_layer_forward(w, l);
+}
+
 static void job_train(nn_worker *w)
 {
 	nn_net *net = w->net;
 	set_share(w);
 	memset(w->grad, 0, net->n_params * sizeof(float));
 	w->rng = net->drop_rng + 0x9e3779b97f4a7c15ULL * (uint64_t)(w->tid + 1);
-	load_input(w);
-	for (int l = 0; l < net->n_layers; l++)
-		nn_layer_forward(w, l);
+	forward(w);
 	int cur = 0;
 	softmax_loss(w, w->gbuf[cur]);
 	for (int l = net->n_layers - 1; l >= net->first_param; l--) {
 		nn_layer *ly = &net->layers[l];
 		float *dy = w->gbuf[cur], *dx = ly->inplace ? dy : w->gbuf[1 - cur];
-		nn_layer_backward(w, l, dy, dx);
+		if (ly->fused && ly->kind == L_MAXPOOL) {
+			nn_pool_relu_backward(w, l, dy, dx);
+			l--;   /* the ReLU was applied inside the pooling */
+		} else {
+			nn_layer_backward(w, l, dy, dx);
+		}
 		if (!ly->inplace)
 			cur = 1 - cur;
 	}
@@ -366,11 +389,8 @@ static void job_train(nn_worker *w)
 
 static void job_infer(nn_worker *w)
 {
-	nn_net *net = w->net;
 	set_share(w);
-	load_input(w);
-	for (int l = 0; l < net->n_layers; l++)
-		nn_layer_forward(w, l);
+	forward(w);
 	softmax_loss(w, NULL);
 }
 

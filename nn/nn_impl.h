@@ -24,6 +24,8 @@ typedef struct nn_layer {
 	int inplace;            /* output aliases input (ReLU) */
 	int need_dx;            /* backward must produce the input gradient */
 	int relu_after;         /* conv/dense followed by ReLU: He initialisation */
+	int fuse;               /* conv: runs the next 1 (ReLU) or 2 (ReLU, max pool) layers too */
+	int fused;              /* ReLU / max pool run inside the conv before them */
 	int chunk;              /* conv: images per GEMM */
 	size_t col_per_img;     /* conv: im2col floats per image */
 } nn_layer;
@@ -43,6 +45,9 @@ typedef struct nn_worker {
 	float *col;             /* im2col scratch (plain or packed panels) */
 	float *apack;           /* GEMM A-panel scratch */
 	float *wflip;           /* flipped conv kernel for input gradients */
+	float *wpack;           /* packed conv kernel (A panels) */
+	float *pad;             /* padded chunk of conv input planes */
+	float *tile;            /* conv GEMM result of a chunk, rows padded to 16 */
 	float *gather;          /* dense layers: input as [features][n] */
 	int32_t *argmax[NN_MAX_LAYERS];
 	float *aux[NN_MAX_LAYERS];     /* BN: x-hat; dropout: mask */
@@ -105,6 +110,14 @@ void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float be
 void nn_layer_forward(nn_worker *w, int l);
 void nn_layer_backward(nn_worker *w, int l, float *dy, float *dx);
 void nn_sync(struct nn_net *net);
+void nn_pool_relu_backward(nn_worker *w, int l, const float *dy, float *dx);
+
+/* conv.c */
+typedef struct nn_conv_scratch { size_t col, pad, tile, wpack; } nn_conv_scratch;
+int nn_conv_fast(const nn_layer *ly);
+nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly);
+void nn_conv_forward(nn_worker *w, int l);
+void nn_conv_backward(nn_worker *w, int l, const float *dy, float *dx);
 
 /* optim.c */
 void nn_opt_update(struct nn_net *net, size_t a, size_t b);

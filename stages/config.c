@@ -170,10 +170,13 @@ void config_write_reference(FILE *f)
 				i ? "\n" : "", section);
 		}
 		fprintf(f, "| `%s` | %s", k->key, type_name(k));
-		if (k->type == CFG_ENUM)
-			fprintf(f, " `%s`", k->allowed);
+		if (k->type == CFG_ENUM) {
+			fputs(": ", f);
+			for (const char *a = k->allowed; *a; a++)   /* '|' would end the table cell */
+				fputs(*a == '|' ? ", " : (char[2]){ *a, 0 }, f);
+		}
 		if (k->type == CFG_INT || k->type == CFG_FLOAT)
 			fprintf(f, " %g..%g", k->min, k->max);
-		fprintf(f, " | `%s` | %s |\n", k->def, k->help);
+		fprintf(f, *k->def ? " | `%s` | %s |\n" : " | %s(empty) | %s |\n", k->def, k->help);
 	}
 }

@@ -95,6 +95,10 @@ static void test_grad_pools(void)
 	grad_check("conv 3 3 pad 1, maxpool 3 stride 2, dense", (nn_shape){ 1, 7, 7 }, 3, 3, 0);
 	grad_check("conv 3 3, avgpool 2 stride 1, dense", (nn_shape){ 2, 6, 5 }, 3, 4, 0);
 	grad_check("conv 4 3 pad 1, relu, gap, dense", (nn_shape){ 2, 5, 5 }, 3, 4, 0);
+	/* conv + ReLU + max pool run fused; rows wider than 16 pixels */
+	grad_check("conv 3 3 pad 1, relu, maxpool 2, dense", (nn_shape){ 2, 6, 6 }, 3, 4, 0);
+	grad_check("conv 2 3 pad 1, relu, conv 3 3 pad 1, relu, maxpool 3 stride 2, dense",
+	           (nn_shape){ 1, 5, 21 }, 3, 3, 0);
 }
 
 static void test_grad_bn(void)
