@@ -6,7 +6,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc libc6-dev make pkg-config libarchive-dev libzstd-dev libopenblas-dev \
+      gcc libc6-dev make pkg-config libarchive-dev libzstd-dev libopenblas-serial-dev \
       libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev \
       libjansson-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -19,7 +19,7 @@ FROM debian:bookworm-slim
 # checks this list against `ldd pipeline`), and CA certificates for https.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libarchive13 libzstd1 libopenblas0-pthread libcurl4 libinih1 libpng16-16 \
+      libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
       libjpeg62-turbo libjansson4 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric user: Kubernetes can check runAsNonRoot against it, and the

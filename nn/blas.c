@@ -144,6 +144,42 @@ static void kernel_8x32(int kc, const float *ap, const float *bp, float *c, int 
 	}
 }
 
+/* C[mr x nr] += A * Bp where row i of A is read in place: element k =
+ * 16 * v + x of it is ar[i][voff[v] + x]; Bp is one 32-column panel. */
+__attribute__((target("avx512f")))
+static void kernel_rows(const float *const *ar, int mr, const int *voff, int nv,
+                        const float *bp, float *c, int ldc, int nr)
+{
+	const float *a0 = ar[0], *a1 = ar[1 < mr ? 1 : 0], *a2 = ar[2 < mr ? 2 : 0],
+	            *a3 = ar[3 < mr ? 3 : 0], *a4 = ar[4 < mr ? 4 : 0], *a5 = ar[5 < mr ? 5 : 0],
+	            *a6 = ar[6 < mr ? 6 : 0], *a7 = ar[7 < mr ? 7 : 0];
+	__m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+	       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00,
+	       c61 = c00, c70 = c00, c71 = c00;
+	for (int v = 0; v < nv; v++) {
+		int off = voff[v];
+		for (int x = off; x < off + 16; x++) {
+			__m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), a;
+#define ROW(p, x0, x1) a = _mm512_set1_ps(p[x]); \
+			x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
+			ROW(a0, c00, c01) ROW(a1, c10, c11) ROW(a2, c20, c21) ROW(a3, c30, c31)
+			ROW(a4, c40, c41) ROW(a5, c50, c51) ROW(a6, c60, c61) ROW(a7, c70, c71)
+#undef ROW
+			bp += NR;
+		}
+	}
+	__m512 acc[MR][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
+	                      { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 } };
+	__mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+	__mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+	for (int i = 0; i < mr; i++) {
+		float *row = c + (size_t)i * ldc;
+		__m512 v0 = _mm512_maskz_loadu_ps(m0, row), v1 = _mm512_maskz_loadu_ps(m1, row + 16);
+		_mm512_mask_storeu_ps(row, m0, _mm512_add_ps(acc[i][0], v0));
+		_mm512_mask_storeu_ps(row + 16, m1, _mm512_add_ps(acc[i][1], v1));
+	}
+}
+
 /* Splits n into the fewest blocks of at most max, of near-equal size. */
 static int block_size(int n, int max)
 {
@@ -252,6 +288,16 @@ void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float be
 				            c + (size_t)ir * ldc + jr, ldc, m - ir < MR ? m - ir : MR,
 				            n - jr < NR ? n - jr : NR, 1.0f);
 	}
+}
+
+void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *voff,
+                   const float *bp, float *c, int ldc)
+{
+	for (int jr = 0; jr < n; jr += NR)
+		for (int ir = 0; ir < m; ir += MR)
+			kernel_rows(arows + ir, m - ir < MR ? m - ir : MR, voff, nv,
+			            bp + (size_t)(jr / NR) * nv * 16 * NR, c + (size_t)ir * ldc + jr, ldc,
+			            n - jr < NR ? n - jr : NR);
 }
 
 /* Row-major C[m x n] = alpha * op(A) * op(B) + beta * C; empty products

@@ -115,7 +115,7 @@ static void *xcalloc(size_t n, size_t size, int *fail)
 static int worker_alloc(nn_net *net, nn_worker *w)
 {
 	size_t sm = (size_t)net->share_max, max_act = shape_size(net->in), gat = 1, wmax = 1;
-	nn_conv_scratch cs = { 1, 1, 1, 1 };
+	nn_conv_scratch cs = { 1, 1, 1, 1, 1, 1 };
 	int fail = 0;
 	w->act[0] = xcalloc(sm * shape_size(net->in), sizeof(float), &fail);
 	for (int l = 0; l < net->n_layers; l++) {
@@ -139,6 +139,8 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 			cs.pad = c.pad > cs.pad ? c.pad : cs.pad;
 			cs.tile = c.tile > cs.tile ? c.tile : cs.tile;
 			cs.wpack = c.wpack > cs.wpack ? c.wpack : cs.wpack;
+			cs.pieces = c.pieces > cs.pieces ? c.pieces : cs.pieces;
+			cs.kk = c.kk > cs.kk ? c.kk : cs.kk;
 		}
 		if ((ly->kind == L_CONV || ly->kind == L_DENSE) && ly->n_w > wmax)
 			wmax = ly->n_w;
@@ -151,6 +153,9 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 	w->pad = xcalloc(cs.pad, sizeof(float), &fail);
 	w->tile = xcalloc(cs.tile, sizeof(float), &fail);
 	w->wpack = xcalloc(cs.wpack, sizeof(float), &fail);
+	w->dwt = xcalloc(wmax, sizeof(float), &fail);
+	w->voff = xcalloc(cs.pieces, sizeof(int), &fail);
+	w->arows = xcalloc(cs.kk, sizeof(float *), &fail);
 	w->apack = xcalloc(nn_sgemm_apack_floats(), sizeof(float), &fail);
 	w->wflip = xcalloc(wmax, sizeof(float), &fail);
 	w->gather = xcalloc(gat, sizeof(float), &fail);
@@ -174,6 +179,9 @@ static void worker_release(nn_net *net, nn_worker *w)
 	free(w->pad);
 	free(w->tile);
 	free(w->wpack);
+	free(w->dwt);
+	free(w->voff);
+	free((void *)w->arows);
 	free(w->apack);
 	free(w->wflip);
 	free(w->gather);

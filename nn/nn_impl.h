@@ -48,6 +48,9 @@ typedef struct nn_worker {
 	float *wpack;           /* packed conv kernel (A panels) */
 	float *pad;             /* padded chunk of conv input planes */
 	float *tile;            /* conv GEMM result of a chunk, rows padded to 16 */
+	float *dwt;             /* conv weight gradient, transposed */
+	int *voff;              /* offsets of the 16-pixel row pieces of a chunk */
+	const float **arows;    /* per kernel offset, its row of the padded chunk */
 	float *gather;          /* dense layers: input as [features][n] */
 	int32_t *argmax[NN_MAX_LAYERS];
 	float *aux[NN_MAX_LAYERS];     /* BN: x-hat; dropout: mask */
@@ -105,15 +108,20 @@ void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, 
 size_t nn_sgemm_apacked_floats(int m, int k);
 void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *ap);
 void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float beta, float *c, int ldc);
+/* C[m x n] += A * B, k = 16 * nv, where row i of A is read in place:
+ * A[i][16 v + x] = arows[i][voff[v] + x]; bp as for nn_sgemm_pb. */
+void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *voff,
+                   const float *bp, float *c, int ldc);
 
 /* layers.c */
 void nn_layer_forward(nn_worker *w, int l);
 void nn_layer_backward(nn_worker *w, int l, float *dy, float *dx);
 void nn_sync(struct nn_net *net);
 void nn_pool_relu_backward(nn_worker *w, int l, const float *dy, float *dx);
+float nn_sum(const float *x, size_t n);
 
 /* conv.c */
-typedef struct nn_conv_scratch { size_t col, pad, tile, wpack; } nn_conv_scratch;
+typedef struct nn_conv_scratch { size_t col, pad, tile, wpack, pieces, kk; } nn_conv_scratch;
 int nn_conv_fast(const nn_layer *ly);
 nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly);
 void nn_conv_forward(nn_worker *w, int l);

@@ -3,7 +3,7 @@
 # when all are present. Usage: install-deps.sh [build|test|bench]...
 set -eu
 
-build="gcc make pkg-config libarchive-dev libzstd-dev libopenblas-dev
+build="gcc make pkg-config libarchive-dev libzstd-dev libopenblas-serial-dev
 libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev
 libjansson-dev libssl-dev"
 test="$build clang libclang-rt-14-dev python3 python3-pil python3-sklearn

@@ -101,7 +101,7 @@ static int load_model(serve_pkg *p, const entry *model, pl_err *err)
 		return pl_errorf(err, PL_EIO, "cannot stage the model in memory");
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	p->net = nn_model_load(path, 1, 64, &p->meta, &e);
+	p->net = nn_model_load(path, 1, 16, &p->meta, &e);
 	close(fd);
 	if (!p->net)
 		return pl_errorf(err, PL_EDATA, "%s", e.msg);

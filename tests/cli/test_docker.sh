@@ -139,7 +139,7 @@ check "install-deps.sh lists build packages" test -n "$wanted"
 for p in $wanted; do
 	case "$build" in *" $p "*) ok ;; *) fail "build stage does not install $p" ;; esac
 done
-for p in libarchive13 libzstd1 libopenblas0-pthread libcurl4 libinih1 libpng16-16 \
+for p in libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
 	libjpeg62-turbo libjansson4 libssl3 ca-certificates; do
 	case " $(runtime_packages "$dockerfile" | tr '\n' ' ') " in
 	*" $p "*) ok ;; *) fail "runtime stage does not install $p" ;; esac
