@@ -29,7 +29,7 @@ BIN      := $(B)/pipeline
 WS       ?= workspace/demo
 
 .SECONDARY:
-.PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz
+.PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz lint
 
 all: pipeline
 
@@ -77,6 +77,11 @@ asan: test-deps
 bench: bench-deps
 	@$(MAKE) --no-print-directory pipeline
 	@scripts/bench.sh
+
+# Static analysis: cppcheck's warning and portability checks over the sources.
+lint:
+	cppcheck --quiet --enable=warning,portability --inline-suppr --error-exitcode=1 \
+		-D_GNU_SOURCE --std=c11 cmd io nn stages
 
 clean:
 	rm -rf build build-asan pipeline

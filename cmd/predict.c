@@ -142,11 +142,16 @@ static int predict_stdin(predict_opts *o, pl_err *err)
 	if (!buf)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	while ((got = fread(buf + len, 1, cap - len, stdin)) > 0) {
+		char *bigger = NULL;
 		len += got;
-		if (len == cap && (cap > (256u << 20) || !(buf = realloc(buf, cap *= 2)))) {
+		if (len < cap)
+			continue;
+		if (cap > (256u << 20) || !(bigger = realloc(buf, cap * 2))) {
 			free(buf);
 			return pl_errorf(err, PL_EDATA, "the image on stdin is too large");
 		}
+		buf = bigger;
+		cap *= 2;
 	}
 	rc = len ? img_decode_mem(buf, len, "stdin", NULL, &im, err) :
 	     pl_errorf(err, PL_EUSAGE, "no image on stdin (give IMAGE arguments, or send a PNG, "

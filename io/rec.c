@@ -550,12 +550,13 @@ static int read_footer(rec_reader *r, uint64_t size, size_t cbuf_cap,
 	uint64_t count, footer_off, index_len;
 	int rc;
 
-	if (size >= HDR_SIZE + 8 + TRAILER_SIZE) {
-		rc = read_at(r, t, sizeof(t), size - TRAILER_SIZE, err);
-		if (rc < 0)
-			return rc;
-	}
-	if (size < HDR_SIZE + 8 + TRAILER_SIZE || memcmp(t + 24, END_MAGIC, 8) != 0)
+	if (size < HDR_SIZE + 8 + TRAILER_SIZE)
+		return pl_errorf(err, PL_EDATA, "shard '%s' is truncated or was not "
+				 "closed (no footer); run prepare again", r->path);
+	rc = read_at(r, t, sizeof(t), size - TRAILER_SIZE, err);
+	if (rc < 0)
+		return rc;
+	if (memcmp(t + 24, END_MAGIC, 8) != 0)
 		return pl_errorf(err, PL_EDATA, "shard '%s' is truncated or was not "
 				 "closed (no footer); run prepare again", r->path);
 	if (crc_bad(get_u32(t + 20), rec_crc32c(0, t, 20)))

@@ -243,6 +243,13 @@ int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err)
 		    (rc = shape_layer(ly, s, net->n_classes, n + 1, text, err)) != 0)
 			goto out;
 		layer_text(ly);
+		if ((size_t)ly->out.c * ly->out.h * ly->out.w > NN_MAX_ACT ||
+		    (ly->kind == L_CONV && (size_t)ly->in.c * ly->k * ly->k > NN_MAX_ACT) ||
+		    (ly->kind == L_DENSE && (size_t)ly->in.c * ly->in.h * ly->in.w * ly->n_out > NN_MAX_ACT)) {
+			rc = nn_errorf(err, NN_EUSAGE, "layer %d '%s': too large (more than %d values per "
+			               "sample or weights)", n + 1, text, NN_MAX_ACT);
+			goto out;
+		}
 		cap += strlen(ly->text) + 2;
 		s = ly->out;
 		n++;

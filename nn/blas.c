@@ -18,7 +18,7 @@
 #define MC 128      /* rows of A packed at once (L2) */
 #define NC 2048     /* columns of B packed at once */
 
-static int use_packed;
+static int use_packed, have_avx512;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t pack_key;
 
@@ -35,9 +35,8 @@ static void pack_free(void *p)
 static void init(void)
 {
 	__builtin_cpu_init();
-	use_packed = __builtin_cpu_supports("avx512f") && getenv("NN_BLAS_OPENBLAS") == NULL;
-	if (pthread_key_create(&pack_key, pack_free) != 0)
-		use_packed = 0;
+	have_avx512 = __builtin_cpu_supports("avx512f") && pthread_key_create(&pack_key, pack_free) == 0;
+	use_packed = have_avx512;
 }
 
 /* nn runs its own threads, each on a share of the batch; BLAS must not
@@ -46,6 +45,12 @@ void nn_blas_init(void)
 {
 	pthread_once(&init_once, init);
 	openblas_set_num_threads(1);
+}
+
+void nn_blas_portable(int portable)
+{
+	pthread_once(&init_once, init);
+	use_packed = have_avx512 && !portable;
 }
 
 /* This thread's packing buffers (allocated on first use, freed at exit). */
@@ -180,6 +185,35 @@ static void kernel_rows(const float *const *ar, int mr, const int *voff, int nv,
 	}
 }
 
+/* C[mr x nr] += Ap * B where B's two 16-column halves are read in place:
+ * row k of them is s0 + koff[k] and s1 + koff[k]. */
+__attribute__((target("avx512f")))
+static void kernel_8x32_inplace(int kc, const float *ap, const float *s0, const float *s1,
+                                const int *koff, float *c, int ldc, int mr, int nr)
+{
+	__m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+	       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00,
+	       c61 = c00, c70 = c00, c71 = c00;
+	for (int k = 0; k < kc; k++) {
+		__m512 b0 = _mm512_loadu_ps(s0 + koff[k]), b1 = _mm512_loadu_ps(s1 + koff[k]), a;
+#define ROW(i, x0, x1) a = _mm512_set1_ps(ap[i]); \
+		x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
+		ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31)
+		ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71)
+#undef ROW
+		ap += MR;
+	}
+	__m512 acc[MR][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
+	                      { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 } };
+	__mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+	__mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+	for (int i = 0; i < mr; i++) {
+		float *row = c + (size_t)i * ldc;
+		_mm512_mask_storeu_ps(row, m0, acc[i][0]);
+		_mm512_mask_storeu_ps(row + 16, m1, acc[i][1]);
+	}
+}
+
 /* Splits n into the fewest blocks of at most max, of near-equal size. */
 static int block_size(int n, int max)
 {
@@ -298,6 +332,17 @@ void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *v
 			kernel_rows(arows + ir, m - ir < MR ? m - ir : MR, voff, nv,
 			            bp + (size_t)(jr / NR) * nv * 16 * NR, c + (size_t)ir * ldc + jr, ldc,
 			            n - jr < NR ? n - jr : NR);
+}
+
+void nn_sgemm_pieces(int m, int n, int k, const float *ap, const float *const *pieces,
+                     const int *koff, float *c, int ldc)
+{
+	for (int jr = 0; jr < n; jr += NR) {
+		const float *s0 = pieces[jr / 16], *s1 = jr + 16 < n ? pieces[jr / 16 + 1] : s0;
+		for (int ir = 0; ir < m; ir += MR)
+			kernel_8x32_inplace(k, ap + (size_t)ir * k, s0, s1, koff, c + (size_t)ir * ldc + jr, ldc,
+			                    m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR);
+	}
 }
 
 /* Row-major C[m x n] = alpha * op(A) * op(B) + beta * C; empty products

@@ -5,6 +5,7 @@
  * pass that reads the result; elsewhere im2col + nn_sgemm (OpenBLAS). The
  * input gradient of a stride-1 convolution is computed as the convolution
  * of the output gradient with the flipped kernel, so no col2im is needed. */
+#include <immintrin.h>
 #include <stddef.h>
 #include <string.h>
 #include "nn_impl.h"
@@ -240,45 +241,24 @@ static void pad_chunk(const float *in, int n, const geom *g, int i0, int b, floa
 		}
 }
 
-/* Packs the B panels (32 columns = two 16-pixel row pieces) of the
- * convolution of a padded chunk: column block v is output row piece
- * (i, y, u), and row kk = (c, kh, kw) of it reads 16 contiguous floats. */
-static void pack_rows(const float *pad, const geom *g, int b, float *bp)
-{
-	rows r = rows_of(g, b);
-	int k = g->k, K = g->in.c * k * k, per_row = r.owp / 16;
-	size_t cstride = (size_t)b * r.ph * r.pw;
-	for (int q = 0; q < (r.v + 1) / 2; q++) {
-		const float *src[2] = { NULL, NULL };
-		for (int h = 0; h < 2; h++) {
-			int v = 2 * q + h;
-			if (v >= r.v)
-				continue;
-			int u = v % per_row, y = v / per_row % g->oh, i = v / per_row / g->oh;
-			src[h] = pad + ((size_t)i * r.ph + y) * r.pw + 16 * u;
-		}
-		float *dst = bp + (size_t)q * K * 32;
-		for (int c = 0; c < g->in.c; c++)
-			for (int kh = 0; kh < k; kh++)
-				for (int kw = 0; kw < k; kw++, dst += 32) {
-					size_t off = c * cstride + (size_t)kh * r.pw + kw;
-					memcpy(dst, src[0] + off, 16 * sizeof(float));
-					if (src[1])
-						memcpy(dst + 16, src[1] + off, 16 * sizeof(float));
-					else
-						memset(dst + 16, 0, 16 * sizeof(float));
-				}
-	}
-}
-
-/* tile [m][b*oh*owp] = packed A * convolution columns of images i0..i0+b. */
+/* tile [m][b*oh*owp] = packed A * convolution columns of images i0..i0+b,
+ * the columns read in place from the padded chunk. */
 static void conv_tile(nn_worker *w, const geom *g, const float *in, int n, int i0, int b,
                       const float *ap, int m)
 {
 	rows r = rows_of(g, b);
+	int k = g->k, per_row = r.owp / 16;
+	size_t cstride = (size_t)b * r.ph * r.pw;
 	pad_chunk(in, n, g, i0, b, w->pad);
-	pack_rows(w->pad, g, b, w->col);
-	nn_sgemm_pp(m, r.v * 16, g->in.c * g->k * g->k, ap, w->col, 0.0f, w->tile, r.v * 16);
+	for (int v = 0; v < r.v; v++) {
+		int u = v % per_row, y = v / per_row % g->oh, i = v / per_row / g->oh;
+		w->pieces[v] = w->pad + ((size_t)i * r.ph + y) * r.pw + 16 * u;
+	}
+	for (int c = 0, kk = 0; c < g->in.c; c++)
+		for (int kh = 0; kh < k; kh++)
+			for (int kw = 0; kw < k; kw++)
+				w->koff[kk++] = (int)(c * cstride + (size_t)kh * r.pw + kw);
+	nn_sgemm_pieces(m, r.v * 16, g->in.c * k * k, ap, w->pieces, w->koff, w->tile, r.v * 16);
 }
 
 /* Writes the tile of a chunk to out ([m][n][oh][ow]) adding bias (may be
@@ -302,6 +282,46 @@ static void tile_store(const float *tile, const geom *g, int m, int b, int n, in
 	}
 }
 
+/* The 2x2, stride-2 case of tile_pool for one plane (t: rows of owp
+ * floats): 16 outputs per step from four even/odd de-interleaved vectors;
+ * ties keep the first in scan order, as the generic loop does. */
+__attribute__((target("avx512f")))
+static void pool2_plane(const float *t, int owp, int ow, int poh, int pow_, float bias,
+                        float *out, int32_t *am)
+{
+	const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+	const __m512i lane2 = _mm512_slli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+	                                                         3, 2, 1, 0), 1);
+	const __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+	for (int py = 0; py < poh; py++) {
+		const float *r0 = t + (size_t)2 * py * owp, *r1 = r0 + owp;
+		for (int px = 0; px < pow_; px += 16) {
+			__m512 a0 = _mm512_loadu_ps(r0 + 2 * px), a1 = _mm512_loadu_ps(r0 + 2 * px + 16);
+			__m512 c0 = _mm512_loadu_ps(r1 + 2 * px), c1 = _mm512_loadu_ps(r1 + 2 * px + 16);
+			__m512 best = _mm512_permutex2var_ps(a0, even, a1), v;
+			__m512i idx = _mm512_add_epi32(_mm512_set1_epi32(2 * py * ow + 2 * px), lane2);
+			__mmask16 gt;
+			v = _mm512_permutex2var_ps(a0, odd, a1);
+			gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+			best = _mm512_mask_blend_ps(gt, best, v);
+			__m512i bi = _mm512_mask_blend_epi32(gt, idx, _mm512_add_epi32(idx, _mm512_set1_epi32(1)));
+			v = _mm512_permutex2var_ps(c0, even, c1);
+			gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+			best = _mm512_mask_blend_ps(gt, best, v);
+			bi = _mm512_mask_blend_epi32(gt, bi, _mm512_add_epi32(idx, _mm512_set1_epi32(ow)));
+			v = _mm512_permutex2var_ps(c0, odd, c1);
+			gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+			best = _mm512_mask_blend_ps(gt, best, v);
+			bi = _mm512_mask_blend_epi32(gt, bi, _mm512_add_epi32(idx, _mm512_set1_epi32(ow + 1)));
+			int left = pow_ - px;
+			__mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+			_mm512_mask_storeu_ps(out + (size_t)py * pow_ + px, m, _mm512_max_ps(_mm512_add_ps(best, b), zero));
+			_mm512_mask_storeu_epi32(am + (size_t)py * pow_ + px, m, bi);
+		}
+	}
+}
+
 /* Bias, ReLU and max pooling of a chunk's tile straight into the pooling
  * layer's output, keeping the arg-max (index in the conv output plane). */
 static void tile_pool(nn_worker *w, int l, const geom *g, int b, int i0)
@@ -317,6 +337,10 @@ static void tile_pool(nn_worker *w, int l, const geom *g, int b, int i0)
 		for (int i = 0; i < b; i++) {
 			const float *t = w->tile + c * ld + (size_t)i * g->oh * r.owp;
 			size_t o = ((size_t)c * n + i0 + i) * phw;
+			if (pk == 2 && ps == 2) {
+				pool2_plane(t, r.owp, g->ow, poh, pow_, bias[c], out + o, am + o);
+				continue;
+			}
 			for (int py = 0; py < poh; py++)
 				for (int px = 0; px < pow_; px++) {
 					int y0 = py * ps, x0 = px * ps, best = y0 * g->ow + x0;
@@ -435,7 +459,7 @@ void nn_conv_backward(nn_worker *w, int l, const float *dy, float *dx)
 	int n = w->n, kk = ly->in.c * ly->k * ly->k, fast = nn_conv_fast(ly);
 	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
 	geom g = layer_geom(ly), gd = dx_geom(ly);
-	for (int c = 0; c < ly->n_out; c++)
+	for (int c = 0; c < ly->n_out && ly->fuse != 2; c++)   /* fused: summed by the pooling */
 		db[c] += nn_sum(dy + (size_t)c * n * ohw, n * ohw);
 	if (ly->need_dx && ly->stride == 1) {
 		flip_kernel(ly, wt, w->wflip);
@@ -474,6 +498,58 @@ void nn_conv_backward(nn_worker *w, int l, const float *dy, float *dx)
 	}
 }
 
+/* One plane of nn_pool_relu_backward with non-overlapping windows (the
+ * arg-maxes of a plane are distinct, so a scatter has no conflicts);
+ * returns the plane's sum of passed gradients in fixed lane order. */
+__attribute__((target("avx512f")))
+static float unpool_plane(const float *out, const float *dy, const int32_t *am, size_t ohw, float *dx)
+{
+	__m512 acc = _mm512_setzero_ps();
+	size_t j = 0;
+	for (; j < ohw; j += 16) {
+		__mmask16 m = ohw - j >= 16 ? 0xffff : (__mmask16)((1u << (ohw - j)) - 1);
+		__m512 o = _mm512_maskz_loadu_ps(m, out + j), g = _mm512_maskz_loadu_ps(m, dy + j);
+		__m512i idx = _mm512_maskz_loadu_epi32(m, am + j);
+		m = _mm512_mask_cmp_ps_mask(m, o, _mm512_setzero_ps(), _CMP_GT_OQ);
+		_mm512_mask_i32scatter_ps(dx, m, idx, g, 4);
+		acc = _mm512_mask_add_ps(acc, m, acc, g);
+	}
+	float lane[16], s = 0.0f;
+	_mm512_storeu_ps(lane, acc);
+	for (int t = 0; t < 16; t++)
+		s += lane[t];
+	return s;
+}
+
+/* Backward of a max pool whose ReLU input ran fused in the conv at l-2:
+ * dx (the conv output gradient) gets dy at each window's arg-max where the
+ * pooled value is positive; the conv's bias gradient is summed here too. */
+void nn_pool_relu_backward(nn_worker *w, int l, const float *dy, float *dx)
+{
+	const nn_layer *ly = &w->net->layers[l];
+	size_t ihw = (size_t)ly->in.h * ly->in.w, ohw = (size_t)ly->out.h * ly->out.w;
+	const float *out = w->act[l + 1];
+	const int32_t *am = w->argmax[l];
+	float *db = w->grad + w->net->layers[l - 2].b_off;
+	memset(dx, 0, (size_t)w->n * ly->in.c * ihw * sizeof(float));
+	for (int c = 0; c < ly->in.c; c++) {
+		float sum = 0.0f;
+		for (int i = 0; i < w->n; i++) {
+			size_t p = (size_t)c * w->n + i;
+			if (ly->stride >= ly->k) {
+				sum += unpool_plane(out + p * ohw, dy + p * ohw, am + p * ohw, ohw, dx + p * ihw);
+				continue;
+			}
+			for (size_t j = 0; j < ohw; j++)
+				if (out[p * ohw + j] > 0.0f) {
+					dx[p * ihw + am[p * ohw + j]] += dy[p * ohw + j];
+					sum += dy[p * ohw + j];
+				}
+		}
+		db[c] += sum;
+	}
+}
+
 /* Scratch floats layer ly needs per worker (for its chunk size). */
 nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly)
 {
@@ -494,12 +570,12 @@ nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly)
 		size_t padf = (size_t)ly->in.c * b * r.ph * r.pw, padd = (size_t)ly->n_out * b * rd.ph * rd.pw;
 		s.pad = padf > padd ? padf : padd;
 		size_t tf = (size_t)ly->n_out * r.v * 16, td = (size_t)ly->in.c * rd.v * 16;
-		s.tile = tf > td ? tf : td;
+		s.tile = (tf > td ? tf : td) + 32;   /* pooling reads a vector past a row */
 		size_t af = nn_sgemm_apacked_floats(ly->n_out, (int)kk);
 		size_t ad = nn_sgemm_apacked_floats(ly->in.c, (int)kd);
 		s.wpack = af > ad ? af : ad;
-		s.pieces = (size_t)r.v;
-		s.kk = kk;
+		s.pieces = (size_t)(r.v > rd.v ? r.v : rd.v);
+		s.kk = kk > kd ? kk : kd;
 		size_t dyt = (size_t)(ly->n_out + 31) / 32 * 32 * r.v * 16;
 		s.col = s.col > dyt ? s.col : dyt;
 	}

@@ -142,23 +142,6 @@ static void pool_backward(nn_worker *w, int l, const float *dy, float *dx)
 	}
 }
 
-/* Backward of a max pool whose ReLU input ran fused in the conv before:
- * dx (the conv output gradient) gets dy at each window's arg-max where
- * the pooled value is positive. */
-void nn_pool_relu_backward(nn_worker *w, int l, const float *dy, float *dx)
-{
-	const nn_layer *ly = &w->net->layers[l];
-	size_t planes = (size_t)w->n * ly->in.c, ihw = (size_t)ly->in.h * ly->in.w;
-	size_t ohw = (size_t)ly->out.h * ly->out.w;
-	const float *out = w->act[l + 1];
-	const int32_t *am = w->argmax[l];
-	memset(dx, 0, planes * ihw * sizeof(float));
-	for (size_t p = 0; p < planes; p++)
-		for (size_t j = 0; j < ohw; j++)
-			if (out[p * ohw + j] > 0.0f)
-				dx[p * ihw + am[p * ohw + j]] += dy[p * ohw + j];
-}
-
 static void gap_forward(nn_worker *w, const nn_layer *ly, const float *in, float *out)
 {
 	size_t planes = (size_t)w->n * ly->in.c, hw = (size_t)ly->in.h * ly->in.w;

@@ -3,6 +3,7 @@
  * share of the batch; per-thread gradients are summed in thread order, so a
  * given seed and thread count always give the same weights. */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,8 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 	w->dwt = xcalloc(wmax, sizeof(float), &fail);
 	w->voff = xcalloc(cs.pieces, sizeof(int), &fail);
 	w->arows = xcalloc(cs.kk, sizeof(float *), &fail);
+	w->pieces = xcalloc(cs.pieces, sizeof(float *), &fail);
+	w->koff = xcalloc(cs.kk, sizeof(int), &fail);
 	w->apack = xcalloc(nn_sgemm_apack_floats(), sizeof(float), &fail);
 	w->wflip = xcalloc(wmax, sizeof(float), &fail);
 	w->gather = xcalloc(gat, sizeof(float), &fail);
@@ -182,6 +185,8 @@ static void worker_release(nn_net *net, nn_worker *w)
 	free(w->dwt);
 	free(w->voff);
 	free((void *)w->arows);
+	free((void *)w->pieces);
+	free(w->koff);
 	free(w->apack);
 	free(w->wflip);
 	free(w->gather);
@@ -228,6 +233,16 @@ static int start_pool(nn_net *net, nn_err *err)
 	return 0;
 }
 
+/* CPUs this process may run on (its affinity mask, as containers set). */
+static int cpu_count(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
 nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
                    int threads, int max_batch, nn_err *err)
 {
@@ -236,10 +251,12 @@ nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
 		nn_errorf(err, NN_ENOMEM, "out of memory");
 		return NULL;
 	}
-	if (in.c < 1 || in.h < 1 || in.w < 1 || n_classes < 2 || max_batch < 1 || threads < 0) {
+	if (in.c < 1 || in.h < 1 || in.w < 1 || in.c > NN_MAX_SIDE || in.h > NN_MAX_SIDE ||
+	    in.w > NN_MAX_SIDE || (size_t)in.c * in.h * in.w > NN_MAX_ACT || n_classes < 2 ||
+	    n_classes > NN_MAX_SIDE || max_batch < 1 || max_batch > NN_MAX_SIDE || threads < 0) {
 		nn_errorf(err, NN_EUSAGE, "bad network input %dx%dx%d, %d classes, batch %d, threads %d "
-		          "(need positive sizes and at least 2 classes)", in.c, in.h, in.w, n_classes,
-		          max_batch, threads);
+		          "(need sizes 1..%d, 2..%d classes)", in.c, in.h, in.w, n_classes,
+		          max_batch, threads, NN_MAX_SIDE, NN_MAX_SIDE);
 		goto fail;
 	}
 	net->in = in;
@@ -248,7 +265,7 @@ nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
 		goto fail;
 	plan_layers(net);
 	if (threads == 0)
-		threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+		threads = cpu_count();
 	threads = threads < 1 ? 1 : threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads;
 	net->threads = threads < max_batch ? threads : max_batch;
 	net->max_batch = max_batch;

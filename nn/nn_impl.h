@@ -8,6 +8,8 @@
 
 #define NN_MAX_LAYERS 64
 #define NN_MAX_THREADS 64
+#define NN_MAX_ACT (1 << 28)    /* floats per sample of one layer, or its weights */
+#define NN_MAX_SIDE 65536       /* input channels, height, width */
 
 enum { L_CONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_RELU, L_BN, L_DROPOUT };
 
@@ -51,6 +53,8 @@ typedef struct nn_worker {
 	float *dwt;             /* conv weight gradient, transposed */
 	int *voff;              /* offsets of the 16-pixel row pieces of a chunk */
 	const float **arows;    /* per kernel offset, its row of the padded chunk */
+	const float **pieces;   /* per 16-pixel row piece, its start in the padded chunk */
+	int *koff;              /* per kernel offset (c, kh, kw), its offset in the chunk */
 	float *gather;          /* dense layers: input as [features][n] */
 	int32_t *argmax[NN_MAX_LAYERS];
 	float *aux[NN_MAX_LAYERS];     /* BN: x-hat; dropout: mask */
@@ -95,6 +99,8 @@ void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc);
 void nn_blas_init(void);
+/* Tests: portable non-zero forces the OpenBLAS path for nets built after. */
+void nn_blas_portable(int portable);
 /* The prepacked-B product (AVX-512 CPUs only): nn_sgemm_panel() is the
  * panel width NR, or 0 when unavailable. bp holds B [k x n] as panels of
  * NR columns (zero beyond n), each k x NR row-major, k*NR floats apart.
@@ -108,6 +114,11 @@ void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, 
 size_t nn_sgemm_apacked_floats(int m, int k);
 void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *ap);
 void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float beta, float *c, int ldc);
+/* C[m x n] = A * B (n a multiple of 16), ap from nn_sgemm_pack_a, with B
+ * read in place: column block j (16 columns) of row kk is the 16 floats at
+ * pieces[j] + koff[kk]. */
+void nn_sgemm_pieces(int m, int n, int k, const float *ap, const float *const *pieces,
+                     const int *koff, float *c, int ldc);
 /* C[m x n] += A * B, k = 16 * nv, where row i of A is read in place:
  * A[i][16 v + x] = arows[i][voff[v] + x]; bp as for nn_sgemm_pb. */
 void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *voff,

@@ -208,9 +208,21 @@ static void ctx_init(stage_ctx *ctx, const stage_def *def, const char *ws, const
 	ctx->ws = ws;
 	ctx->cfg = c;
 	ctx->name = def->name;
+	ctx->def = def;
 	snprintf(ctx->out_dir, sizeof(ctx->out_dir), "%s/.tmp/%s", ws, def->name);
 	if (def->upstream)
 		snprintf(ctx->up_dir, sizeof(ctx->up_dir), "%s/%s", ws, def->upstream);
+}
+
+int engine_fingerprint(stage_ctx *ctx, pl_err *err)
+{
+	json_t *config = NULL;
+	char data[512];
+	int rc = fingerprint(ctx->def, ctx, ctx->up_fingerprint, ctx->fingerprint, &config,
+			     data, sizeof(data), err);
+
+	json_decref(config);
+	return rc;
 }
 
 /* Computes the status of stage i given the fingerprint of its upstream. */
@@ -429,12 +441,17 @@ static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp
 	ctx_init(&ctx, def, o->ws, o->cfg);
 	ctx.stop = o->stop;
 	ctx.shard = o->shard;
+	snprintf(ctx.fingerprint, sizeof(ctx.fingerprint), "%s", s->fingerprint);
+	snprintf(ctx.up_fingerprint, sizeof(ctx.up_fingerprint), "%s", up_fp);
 	ctx.metrics = json_object();
 	ctx.info = json_object();
 	iso_now(started, sizeof(started));
 	log_set_stage(def->name);
-	log_info("running (%s)", s->reason);
-	rc = prepare_tmp(&ctx, s->fingerprint, err);
+	if (ctx.shard)
+		log_info("running shard %s (%s)", ctx.shard, s->reason);
+	else
+		log_info("running (%s)", s->reason);
+	rc = ctx.shard ? 0 : prepare_tmp(&ctx, s->fingerprint, err);
 	if (rc == 0)
 		rc = def->run(&ctx, err);
 	if (rc == 0 && !s->fingerprint[0]) {
@@ -450,11 +467,13 @@ static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp
 	if (rc == 0 && !ctx.shard)
 		rc = commit(o->ws, def->name, ctx.out_dir, err);
 	if (rc == 0) {
-		clear_failure(o->ws, def->name);
+		if (!ctx.shard)
+			clear_failure(o->ws, def->name);
 		s->state = ST_RAN;
 		log_info("done in %.1f s", log_now() - t0);
 	} else {
-		record_failure(o->ws, def->name, s->fingerprint, err);
+		if (!ctx.shard)
+			record_failure(o->ws, def->name, s->fingerprint, err);
 		s->state = ST_FAILED;
 		pl_errprefix(err, "%s: ", def->name);
 		snprintf(s->reason, sizeof(s->reason), "failed: %s", err->msg);

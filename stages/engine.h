@@ -24,6 +24,10 @@ typedef struct stage_ctx {
 	json_t *info;                 /* more fields for stage.json (object) */
 	const volatile sig_atomic_t *stop;  /* non-zero: stop soon, return PL_EINTR */
 	const char *shard;            /* "I/N" for a sharded prepare, else NULL */
+	char fingerprint[SHA256_HEX]; /* this run's fingerprint, "" while the input
+				       * data identity is unknown (engine_fingerprint) */
+	const struct stage_def *def;  /* this stage */
+	char up_fingerprint[SHA256_HEX];  /* the upstream stage's fingerprint */
 } stage_ctx;
 
 typedef struct stage_def {
@@ -65,7 +69,15 @@ typedef struct engine_opts {
 	const volatile sig_atomic_t *stop;
 } engine_opts;
 
-/* Runs the stages defs[0..n) in order as opts says. st (n entries) gets
+/* Computes ctx's stage fingerprint now into ctx->fingerprint (for a stage
+ * whose data identity became known while running, e.g. after a download);
+ * it stays "" when the identity is still unknown. */
+int engine_fingerprint(stage_ctx *ctx, pl_err *err);
+
+/* Runs the stages defs[0..n) in order as opts says. With opts->shard the
+ * one stage selected runs as that shard: no workspace lock is expected, its
+ * work is not committed as the stage's result and failures are not
+ * recorded (the stage keeps its shard parts itself). st (n entries) gets
  * what happened to each; release with engine_status_release. Returns 0, or
  * the failing stage's error (message prefixed with the stage name). */
 int engine_run(const stage_def *defs, int n, const engine_opts *opts,

@@ -1,8 +1,13 @@
 /* The prepare stage: source -> samples -> split -> decoded, preprocessed
  * tiles -> record shards per split, with statistics for standardisation
  * computed on the training split only. Decoding runs on all cores in
- * batches; records are written in sample order, so the output does not
- * depend on the thread count. */
+ * batches; records are written in sample order and the statistics are
+ * summed per sample, then over samples in order, so the output depends
+ * neither on the thread count nor on how many shard parts did the work. */
+#include "prepare.h"
+
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,6 +41,10 @@ typedef struct prep_job {
 	long long tiles[N_SPLITS], samples[N_SPLITS], bytes_in;
 	long long *class_tiles;  /* n_classes x N_SPLITS */
 	json_t *skipped;
+	int lo, hi;              /* the samples processed: [lo, hi) */
+	char part_dir[4200];     /* building a shard part here ("" otherwise): */
+	rec_writer *part;        /* its records, all splits in sample order */
+	json_t *part_samples;    /* per sample: [split, shard, label, tiles, sums] */
 	/* the batch being decoded */
 	int batch_lo, batch_n, next;
 	prep_result *results;
@@ -144,12 +153,18 @@ static void *decode_worker(void *arg)
 	}
 }
 
-/* Opens every shard writer once the channel count is known. */
+/* Opens every shard writer (or the part's one writer) once the channel
+ * count is known. */
 static int open_writers(prep_job *j, int c, pl_err *err)
 {
 	char name[64], path[4200];
 
 	j->c = c;
+	if (j->part_dir[0]) {
+		snprintf(path, sizeof(path), "%s/records.rec.zst", j->part_dir);
+		j->part = rec_writer_open(path, j->dtype, c, j->po.size, j->po.size, 1, err);
+		return j->part ? 0 : -err->code;
+	}
 	for (int s = 0; s < N_SPLITS; s++)
 		for (int k = 0; k < j->n_shards; k++) {
 			rec_shard_name(name, sizeof(name), split_names[s], k, j->n_shards);
@@ -161,6 +176,32 @@ static int open_writers(prep_job *j, int c, pl_err *err)
 	return 0;
 }
 
+/* Adds one sample's tiles and pixel sums (training split only) to the
+ * totals, in sample order; a part also notes them for the assembly. */
+static void account(prep_job *j, int split, int shard, int label, int n_tiles,
+		    const double *sum, const double *sumsq)
+{
+	char text[16 * 2 * 32] = "";
+	size_t len = 0;
+
+	if (split == SPLIT_TRAIN) {
+		for (int ch = 0; ch < j->c; ch++) {
+			j->sum[ch] += sum[ch];
+			j->sumsq[ch] += sumsq[ch];
+		}
+		j->n_px += (double)n_tiles * j->po.size * j->po.size;
+	}
+	j->tiles[split] += n_tiles;
+	j->class_tiles[label * N_SPLITS + split] += n_tiles;
+	if (!j->part_samples)
+		return;
+	for (int ch = 0; split == SPLIT_TRAIN && ch < 2 * j->c; ch++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%a", len ? " " : "",
+					ch < j->c ? sum[ch] : sumsq[ch - j->c]);
+	json_array_append_new(j->part_samples, json_pack("[i,i,i,i,s]", split, shard, label,
+							 n_tiles, text));
+}
+
 /* Writes the tiles of sample i (result r) to its shard. */
 static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 {
@@ -168,6 +209,8 @@ static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 	size_t n = (size_t)r->c * j->po.size * j->po.size, plane = (size_t)j->po.size * j->po.size;
 	uint8_t *u8 = j->dtype == REC_U8 ? malloc(n) : NULL;
 	int split = j->split[i], rc = 0;
+	rec_writer *w = j->part ? j->part : j->writers[split][j->shard[i]];
+	double sum[16] = { 0 }, sumsq[16] = { 0 };
 	char name[4200];
 
 	if (j->dtype == REC_U8 && !u8)
@@ -185,17 +228,15 @@ static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 			for (int ch = 0; ch < r->c; ch++)
 				for (size_t k = 0; k < plane; k++) {
 					double v = px[ch * plane + k];
-					j->sum[ch] += v;
-					j->sumsq[ch] += v * v;
+					sum[ch] += v;
+					sumsq[ch] += v * v;
 				}
 		snprintf(name, sizeof(name), r->n_tiles > 1 ? "%s#%d" : "%s", s->files[0], t);
-		rc = rec_write(j->writers[split][j->shard[i]], s->label, s->group, name,
+		rc = rec_write(w, s->label, s->group, name,
 			       u8 ? (const void *)u8 : (const void *)px, err);
 	}
-	if (split == SPLIT_TRAIN)
-		j->n_px += (double)r->n_tiles * plane;
-	j->tiles[split] += r->n_tiles;
-	j->class_tiles[s->label * N_SPLITS + split] += r->n_tiles;
+	if (rc == 0)
+		account(j, split, j->shard[i], s->label, r->n_tiles, sum, sumsq);
 	free(u8);
 	return rc;
 }
@@ -213,6 +254,9 @@ static int finish_sample(prep_job *j, int i, prep_result *r, pl_err *e, pl_err *
 		log_warn("skipping sample %d: %s", i, e->msg);
 		json_array_append_new(j->skipped, json_pack("{s:s,s:s}", "file",
 							    j->set->s[i].files[0], "reason", e->msg));
+		if (j->part_samples)
+			json_array_append_new(j->part_samples, json_pack("[i,i,i,i,s]", j->split[i],
+				j->shard[i], j->set->s[i].label, -1, ""));
 		return 0;
 	}
 	if (!j->c) {
@@ -230,14 +274,16 @@ static int process_all(prep_job *j, int n_threads, pl_err *err)
 	pthread_t tids[64];
 	log_progress prog;
 
+	free(j->results);
+	free(j->errs);
 	j->results = calloc((size_t)batch, sizeof(prep_result));
 	j->errs = calloc((size_t)batch, sizeof(pl_err));
 	if (!j->results || !j->errs)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	log_progress_start(&prog, "decoding", j->set->n, "images");
-	for (int lo = 0; lo < j->set->n && rc == 0; lo += batch) {
+	log_progress_start(&prog, "decoding", j->hi - j->lo, "images");
+	for (int lo = j->lo; lo < j->hi && rc == 0; lo += batch) {
 		j->batch_lo = lo;
-		j->batch_n = j->set->n - lo < batch ? j->set->n - lo : batch;
+		j->batch_n = j->hi - lo < batch ? j->hi - lo : batch;
 		j->next = 0;
 		memset(j->errs, 0, (size_t)batch * sizeof(pl_err));
 		int started = 0;
@@ -252,7 +298,7 @@ static int process_all(prep_job *j, int n_threads, pl_err *err)
 				rc = finish_sample(j, lo + k, &j->results[k], &j->errs[k], err);
 			prep_result_release(&j->results[k]);
 		}
-		log_progress_update(&prog, lo + j->batch_n);
+		log_progress_update(&prog, lo - j->lo + j->batch_n);
 		if (rc == 0 && j->ctx->stop && *j->ctx->stop)
 			rc = pl_errorf(err, PL_EINTR, "interrupted");
 	}
@@ -367,95 +413,3 @@ static int write_stats(prep_job *j, const source *src, long long bytes_out, doub
 	return rc;
 }
 
-static void job_free(prep_job *j)
-{
-	for (int s = 0; s < N_SPLITS; s++)
-		for (int k = 0; k < j->n_shards; k++)
-			rec_writer_abort(j->writers[s][k]);
-	free(j->split);
-	free(j->shard);
-	free(j->class_tiles);
-	free(j->results);
-	free(j->errs);
-	json_decref(j->skipped);
-	pthread_mutex_destroy(&j->mu);
-}
-
-static int run_job(prep_job *j, const source *src, pl_err *err)
-{
-	long threads = cfg_int(j->ctx->cfg, "prepare", "threads");
-	json_t *splits = json_object(), *dataset;
-	long long bytes_out = 0;
-	double t0 = log_now();
-	int rc;
-
-	if (threads <= 0)
-		threads = sysconf(_SC_NPROCESSORS_ONLN);
-	threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
-	log_info("%d samples of %d channel file(s) in %d classes, %d groups; %lld train, "
-		 "%lld val, %lld test", j->set->n, j->set->n_channels, j->set->n_classes,
-		 j->set->n_groups, j->samples[0], j->samples[1], j->samples[2]);
-	rc = process_all(j, (int)threads, err);
-	if (rc == 0 && !j->c)
-		rc = pl_errorf(err, PL_EDATA, "every image was skipped as unreadable");
-	if (rc == 0)
-		rc = close_writers(j, splits, &bytes_out, err);
-	if (rc == 0)
-		rc = write_lines(j->ctx->out_dir, "labels.txt", j->set->classes, j->set->n_classes, err);
-	if (rc == 0)
-		rc = write_lines(j->ctx->out_dir, "groups.txt", j->set->groups, j->set->n_groups, err);
-	if (rc == 0) {
-		dataset = dataset_json(j, splits);
-		rc = write_json(j->ctx->out_dir, "dataset.json", dataset, err);
-		json_decref(dataset);
-	}
-	j->bytes_in = src->bytes;
-	if (rc == 0)
-		rc = write_stats(j, src, bytes_out, log_now() - t0, err);
-	json_decref(splits);
-	return rc;
-}
-
-int prepare_run(stage_ctx *ctx, pl_err *err)
-{
-	prep_job j = { 0 };
-	sample_set set = { 0 };
-	source src = { 0 };
-	int rc;
-
-	pthread_mutex_init(&j.mu, NULL);
-	j.ctx = ctx;
-	j.set = &set;
-	j.n_shards = (int)cfg_int(ctx->cfg, "prepare", "shards");
-	j.dtype = cfg_word_in(cfg_str(ctx->cfg, "prepare", "dtype"), "f32") ? REC_F32 : REC_U8;
-	j.skipped = json_array();
-	if (j.n_shards > 64)
-		j.n_shards = 64;
-	if ((rc = prep_from_cfg(ctx->cfg, &j.po, err)) < 0 ||
-	    (rc = source_open(ctx->cfg, ctx->ws, ctx->stop, &src, err)) < 0)
-		goto out;
-	snprintf(j.root, sizeof(j.root), "%s", src.root);
-	if ((rc = samples_load(ctx->cfg, src.root, &set, err)) < 0)
-		goto out;
-	j.split = calloc((size_t)set.n, sizeof(int));
-	j.shard = calloc((size_t)set.n, sizeof(int));
-	j.class_tiles = calloc((size_t)set.n_classes * N_SPLITS, sizeof(long long));
-	if (!j.split || !j.shard || !j.class_tiles) {
-		rc = pl_errorf(err, PL_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = assign_splits(&j, err)) < 0)
-		goto out;
-	assign_shards(&j);
-	rc = run_job(&j, &src, err);
-out:
-	job_free(&j);
-	samples_free(&set);
-	source_close(&src);
-	return rc;
-}
-
-int prepare_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
-{
-	return source_identity(ctx->cfg, ctx->ws, out, n, err);
-}

@@ -99,6 +99,8 @@ static void test_grad_pools(void)
 	grad_check("conv 3 3 pad 1, relu, maxpool 2, dense", (nn_shape){ 2, 6, 6 }, 3, 4, 0);
 	grad_check("conv 2 3 pad 1, relu, conv 3 3 pad 1, relu, maxpool 3 stride 2, dense",
 	           (nn_shape){ 1, 5, 21 }, 3, 3, 0);
+	grad_check("conv 2 3 pad 1, relu, maxpool 2, dense", (nn_shape){ 1, 5, 37 }, 2, 3, 0);
+	grad_check("conv 2 3, relu, maxpool 2 stride 1, dense", (nn_shape){ 1, 5, 6 }, 2, 3, 0);
 }
 
 static void test_grad_bn(void)
@@ -301,6 +303,32 @@ static void test_deterministic(void)
 	nn_net_free(b);
 }
 
+/* Batches smaller than the thread count, and predictions in pieces of
+ * max_batch, agree with one whole batch. */
+static void test_small_batches(void)
+{
+	nn_err err = { 0 };
+	nn_net *net = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 5, 2, 16, &err);
+	nn_net *small = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 5, 2, 3, &err);
+	CHECK(net && small, "%s", err.msg);
+	if (!net || !small)
+		return;
+	float x[16 * 36], loss = -1.0f, p1[32], p2[32];
+	int y[16];
+	make_halves(x, y, 16, 3);
+	CHECK(nn_train_batch(net, x, y, 1, 0.01f, NULL, &loss, NULL) == 0 && isfinite(loss) && loss > 0.0f,
+	      "one-sample batch on two threads: %s, loss %g", nn_last_error(net), (double)loss);
+	memcpy(small->params, net->params, net->n_params * sizeof(float));
+	memcpy(small->stats, net->stats, net->n_stats * sizeof(float));
+	CHECK(nn_predict(net, x, 16, p1) == 0 && nn_predict(small, x, 16, p2) == 0, "predict");
+	double maxd = 0.0;
+	for (int i = 0; i < 32; i++)
+		maxd = fmax(maxd, fabs((double)p1[i] - p2[i]));
+	CHECK(maxd < 1e-6, "pieces of 3 differ from one batch by %g", maxd);
+	nn_net_free(net);
+	nn_net_free(small);
+}
+
 static void expect_arch_error(const char *arch, const char *needle)
 {
 	nn_err err = { 0 };
@@ -406,15 +434,21 @@ static void test_augment(void)
 
 int main(void)
 {
-	RUN(test_grad_conv);
-	RUN(test_grad_pools);
-	RUN(test_grad_bn);
-	RUN(test_grad_dense_ce_weights);
+	/* Every check on both GEMM paths: the packed AVX-512 one (where the CPU
+	 * has it) and the portable OpenBLAS one. */
+	for (int portable = 1; portable >= 0; portable--) {
+		nn_blas_portable(portable);
+		RUN(test_grad_conv);
+		RUN(test_grad_pools);
+		RUN(test_grad_bn);
+		RUN(test_grad_dense_ce_weights);
+		RUN(test_checkpoint_resume);
+		RUN(test_deterministic);
+		RUN(test_small_batches);
+	}
 	RUN(test_learns_separable);
 	RUN(test_model_roundtrip);
 	RUN(test_model_broken);
-	RUN(test_checkpoint_resume);
-	RUN(test_deterministic);
 	RUN(test_arch_errors);
 	RUN(test_schedules);
 	RUN(test_augment);

@@ -1,0 +1,25 @@
+/* Sharded prepare: `pipeline stage prepare --shard I/N` builds part I of N
+ * (samples [n*I/N, n*(I+1)/N)) in WS/.tmp/prepare-shards/FINGERPRINT/I-of-N,
+ * committed on its own with one rename; prepare without --shard assembles
+ * the parts (doing the missing ones itself) into the same bytes a single
+ * process writes. */
+#ifndef PL_PREPARE_H
+#define PL_PREPARE_H
+
+#include <jansson.h>
+
+#include "../io/err.h"
+
+/* Parses "I/N" into *index and *count (0 <= I < N <= PREPARE_MAX_PARTS);
+ * "/N" takes I from JOB_COMPLETION_INDEX (set in the pods of an Indexed
+ * Job). PL_EUSAGE naming the text when it is not valid. */
+#define PREPARE_MAX_PARTS 10000
+int prepare_parse_shard(const char *text, int *index, int *count, pl_err *err);
+
+/* The shard parts kept for prepare's fingerprint fp in workspace ws, or NULL
+ * when there are none: {"count": N, "done": D, "parts": [{"shard": "I/N",
+ * "state": "done", "tiles", "mib", "elapsed_s", "host"} or {"shard": "I/N",
+ * "state": "missing"}, ...]} for the set of parts the assembly would use. */
+json_t *prepare_shard_status(const char *ws, const char *fp);
+
+#endif
