@@ -44,7 +44,14 @@ static const command commands[] = {
 	  "done or cached, so a retried container does no work twice. Reads\n"
 	  "PIPELINE_WORKSPACE, PIPELINE_CONFIG, PIPELINE_SET and PIPELINE_LOG_FORMAT;\n"
 	  "logs JSON lines by default when stderr is not a terminal.\n"
-	  "Stages: prepare, train, validate, package.\n" },
+	  "Stages: prepare, train, validate, package.\n\n"
+	  "  --shard I/N   prepare only: do share I (0 .. N-1) of the samples into a part\n"
+	  "                of its own, so that N processes (an Indexed Job's pods) share\n"
+	  "                the work over one workspace, without the workspace lock. With\n"
+	  "                --shard /N, I is taken from JOB_COMPLETION_INDEX. A part already\n"
+	  "                done exits 0 at once. `pipeline stage prepare` without --shard\n"
+	  "                (or `pipeline run`) then assembles the parts, doing any missing\n"
+	  "                one itself; the result equals a single-process prepare.\n" },
 	{ "status", cmd_status, "show what is done, cached, stale or failed, and why",
 	  "usage: pipeline status --workspace DIR [--config FILE] [--set sec.key=value]... [--json]\n\n"
 	  "For each stage: its state (cached, stale, never run, failed) and the reason\n"

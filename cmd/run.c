@@ -2,14 +2,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../stages/prepare.h"
 #include "../stages/stages.h"
 #include "cmd.h"
 #include "opts.h"
 
-/* Runs the engine under the workspace lock and reports; shared by run and stage. */
+/* Runs the engine and reports; shared by run and stage. Whole stages run
+ * under the workspace lock; shards of prepare run at once without it (each
+ * commits its own part). */
 static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int json_default)
 {
-	stage_status st[8];
+	stage_status st[8] = { 0 };
 	pl_err err = { 0 };
 	cfg *c = NULL;
 	int lock_fd = -1, rc;
@@ -19,7 +22,7 @@ static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int json_def
 	eo->ws = o->ws;
 	eo->cfg = c;
 	eo->stop = opts_stop_flag();
-	rc = o->dry_run ? 0 : engine_lock(o->ws, &lock_fd, &err);
+	rc = o->dry_run || eo->shard ? 0 : engine_lock(o->ws, &lock_fd, &err);
 	if (rc == 0)
 		rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, &err);
 	engine_status_release(st, pipeline_n_stages);
@@ -48,6 +51,9 @@ int cmd_run(int argc, char **argv)
 int cmd_stage(int argc, char **argv)
 {
 	engine_opts eo = { 0 };
+	char shard[32];
+	pl_err err = { 0 };
+	int index, count;
 	ws_opts o;
 	int rc = opts_parse("stage", argc, argv, OPT_FORCE_FLAG | OPT_DRY | OPT_SHARD, &o);
 
@@ -61,6 +67,13 @@ int cmd_stage(int argc, char **argv)
 	eo.from = eo.until = o.args[0];
 	eo.force = o.force ? o.args[0] : NULL;
 	eo.dry_run = o.dry_run;
-	eo.shard = o.shard;
+	if (o.shard && strcmp(o.args[0], "prepare"))
+		return cmd_usage_error("stage", "--shard applies to prepare only, not '%s'", o.args[0]);
+	if (o.shard && prepare_parse_shard(o.shard, &index, &count, &err) < 0)
+		return cmd_usage_error("stage", "%s", err.msg);
+	if (o.shard) {
+		snprintf(shard, sizeof(shard), "%d/%d", index, count);
+		eo.shard = shard;
+	}
 	return run_engine("stage", &o, &eo, 1);
 }

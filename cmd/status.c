@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "../stages/prepare.h"
 #include "../stages/stages.h"
 #include "cmd.h"
 #include "opts.h"
@@ -52,7 +53,76 @@ static void print_table(const stage_status *st, int n)
 	}
 }
 
-static void print_json(const stage_status *st, int n, const char *ws)
+/* Appends " ARG" to out, quoted for a POSIX shell when it needs it. */
+static size_t shell_arg(char *out, size_t len, size_t n, const char *arg)
+{
+	if (*arg && !arg[strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				"0123456789_./=:,@%+-")])
+		return len + (size_t)snprintf(out + len, len < n ? n - len : 0, " %s", arg);
+	len += (size_t)snprintf(out + len, len < n ? n - len : 0, " '");
+	for (; *arg && len < n; arg++)
+		len += (size_t)snprintf(out + len, n - len, *arg == '\'' ? "'\\''" : "%c", *arg);
+	return len + (size_t)snprintf(out + len, len < n ? n - len : 0, "'");
+}
+
+/* The command that redoes shard (I/N) with this status's workspace and
+ * configuration options, so that it computes the same fingerprint. */
+static void redo_command(const ws_opts *o, const char *shard, char *out, size_t n)
+{
+	size_t len = (size_t)snprintf(out, n, "pipeline stage prepare --shard %s --workspace", shard);
+
+	len = shell_arg(out, len, n, o->ws);
+	if (o->config && len < n) {
+		len += (size_t)snprintf(out + len, n - len, " --config");
+		len = shell_arg(out, len, n, o->config);
+	}
+	for (int i = 0; i < o->n_sets && len < n; i++) {
+		len += (size_t)snprintf(out + len, n - len, " --set");
+		len = shell_arg(out, len, n, o->sets[i]);
+	}
+}
+
+/* prepare's shard parts (NULL when none): each missing one gets "redo". */
+static json_t *shard_parts(const stage_status *st, const ws_opts *o)
+{
+	json_t *parts = st[0].state == ST_CACHED ? NULL :
+			prepare_shard_status(o->ws, st[0].fingerprint), *p;
+	char cmd[4096];
+	size_t i;
+
+	json_array_foreach(json_object_get(parts, "parts"), i, p)
+		if (!strcmp(json_string_value(json_object_get(p, "state")), "missing")) {
+			redo_command(o, json_string_value(json_object_get(p, "shard")), cmd, sizeof(cmd));
+			json_object_set_new(p, "redo", json_string(cmd));
+		}
+	return parts;
+}
+
+static void print_shards(const json_t *parts)
+{
+	const json_t *p;
+	size_t i;
+
+	if (!parts)
+		return;
+	printf("\nprepare shards: %lld of %lld done\n",
+	       (long long)json_integer_value(json_object_get(parts, "done")),
+	       (long long)json_integer_value(json_object_get(parts, "count")));
+	json_array_foreach(json_object_get(parts, "parts"), i, p) {
+		const char *shard = json_string_value(json_object_get(p, "shard"));
+		if (json_object_get(p, "redo"))
+			printf("  %-9s missing   redo: %s\n", shard,
+			       json_string_value(json_object_get(p, "redo")));
+		else
+			printf("  %-9s done      %lld tiles, %.2f MiB, %.1f s, host %s\n", shard,
+			       (long long)json_integer_value(json_object_get(p, "tiles")),
+			       json_number_value(json_object_get(p, "mib")),
+			       json_number_value(json_object_get(p, "elapsed_s")),
+			       json_string_value(json_object_get(p, "host")));
+	}
+}
+
+static void print_json(const stage_status *st, int n, const char *ws, json_t *parts)
 {
 	json_t *stages = json_array();
 	char *text;
@@ -67,6 +137,8 @@ static void print_json(const stage_status *st, int n, const char *ws)
 			"elapsed_s", json_object_get(rec, "elapsed_s"),
 			"metrics", json_object_get(rec, "metrics")));
 	}
+	if (parts)
+		json_object_set(json_array_get(stages, 0), "shards", parts);
 	text = json_dumps(json_pack("{s:s,s:o}", "workspace", ws, "stages", stages),
 			  JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (text)
@@ -76,7 +148,7 @@ static void print_json(const stage_status *st, int n, const char *ws)
 
 int cmd_status(int argc, char **argv)
 {
-	stage_status st[8];
+	stage_status st[8] = { 0 };
 	pl_err err = { 0 };
 	cfg *c = NULL;
 	ws_opts o;
@@ -90,10 +162,14 @@ int cmd_status(int argc, char **argv)
 		return rc;
 	rc = engine_status(pipeline_stages, pipeline_n_stages, o.ws, c, st, &err);
 	if (rc == 0) {
-		if (o.json)
-			print_json(st, pipeline_n_stages, o.ws);
-		else
+		json_t *parts = shard_parts(st, &o);
+		if (o.json) {
+			print_json(st, pipeline_n_stages, o.ws, parts);
+		} else {
 			print_table(st, pipeline_n_stages);
+			print_shards(parts);
+		}
+		json_decref(parts);
 		engine_status_release(st, pipeline_n_stages);
 	}
 	cfg_free(c);

@@ -263,6 +263,8 @@ static int on_value(void *user, const char *section, const char *key, const char
 	char where[600];
 	long i;
 
+	if (st->rc < 0)      /* inih goes on after an error: keep the first one */
+		return 0;
 	snprintf(where, sizeof(where), "%s:%d", st->path, st->line);
 	i = find_key(st->c, section, key);
 	if (i >= 0 && st->continuation) {

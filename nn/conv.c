@@ -1,12 +1,13 @@
 /* Convolution layers. Two paths: on CPUs with the packed GEMM (AVX-512),
- * stride-1 convolutions pad a chunk of images once and pack the GEMM's B
- * panels straight from it, 16 output pixels of one row per vector (rows
- * rounded up to 16 columns), with bias, ReLU and max pooling fused into the
- * pass that reads the result; elsewhere im2col + nn_sgemm (OpenBLAS). The
- * input gradient of a stride-1 convolution is computed as the convolution
- * of the output gradient with the flipped kernel, so no col2im is needed. */
+ * stride-1 convolutions pad a chunk of images once and the GEMM reads the
+ * unrolled input in place from it, 16 output pixels of one row per vector
+ * (rows rounded up to 16 columns), with bias, ReLU and max pooling fused
+ * into the pass over the result; elsewhere im2col + nn_sgemm (OpenBLAS).
+ * The input gradient of a stride-1 convolution is the convolution of the
+ * output gradient with the flipped kernel, so no col2im is needed. */
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include "nn_impl.h"
 
@@ -206,7 +207,8 @@ static void conv_dw(nn_worker *w, const nn_layer *ly, const float *in, const flo
 	}
 }
 
-/* Whether layer ly runs on the padded-rows path. */
+/* Whether layer ly can run on the padded-rows path (decided once, when
+ * the net is planned: ly->fast). */
 int nn_conv_fast(const nn_layer *ly)
 {
 	return ly->stride == 1 && nn_sgemm_panel() == 32;
@@ -360,43 +362,74 @@ static void tile_pool(nn_worker *w, int l, const geom *g, int b, int i0)
 		}
 }
 
+/* Transposes the 16x16 block in r (rows) in place: unpack pairs of
+ * floats, then of doubles, then regroup 128-bit lanes. */
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512 r[16])
+{
+	__m512 s[16], u[16];
+	for (int i = 0; i < 16; i += 2) {
+		s[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+		s[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int g = 0; g < 16; g += 4) {
+		__m512d s0 = _mm512_castps_pd(s[g]), s1 = _mm512_castps_pd(s[g + 1]);
+		__m512d s2 = _mm512_castps_pd(s[g + 2]), s3 = _mm512_castps_pd(s[g + 3]);
+		u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(s0, s2));
+		u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(s0, s2));
+		u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(s1, s3));
+		u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(s1, s3));
+	}
+	for (int c = 0; c < 4; c++) {
+		__m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), w = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+		__m512 v2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee), w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+		r[c] = _mm512_shuffle_f32x4(v, w, 0x88);
+		r[4 + c] = _mm512_shuffle_f32x4(v, w, 0xdd);
+		r[8 + c] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+		r[12 + c] = _mm512_shuffle_f32x4(v2, w2, 0xdd);
+	}
+}
+
 /* Packs dy^T of images i0..i0+b for the weight gradient: panels of 32
  * output channels, one row per pixel of the row-padded layout (zero in
- * the padding columns). */
+ * the padding columns), built from 16x16 transposed blocks. */
+__attribute__((target("avx512f")))
 static void pack_dy_t(const float *dy, int n, const nn_layer *ly, const rows *r, int i0, int b, float *bp)
 {
 	int oh = ly->out.h, ow = ly->out.w, m = ly->n_out, np = r->v * 16;
-	size_t ohw = (size_t)oh * ow;
-	for (int q = 0; q < (m + 31) / 32; q++)
-		for (int j = 0; j < 32; j++) {
-			float *d = bp + (size_t)q * np * 32 + j;
-			int co = 32 * q + j;
-			if (co >= m) {
-				for (int p = 0; p < np; p++)
-					d[(size_t)p * 32] = 0.0f;
-				continue;
-			}
-			const float *src = dy + ((size_t)co * n + i0) * ohw;
-			for (int row = 0; row < b * oh; row++, src += ow) {
-				for (int x = 0; x < ow; x++)
-					d[(size_t)x * 32] = src[x];
-				for (int x = ow; x < r->owp; x++)
-					d[(size_t)x * 32] = 0.0f;
-				d += (size_t)r->owp * 32;
+	size_t ohw = (size_t)oh * ow, cs = (size_t)n * ohw;
+	for (int co0 = 0; co0 < (m + 31) / 32 * 32; co0 += 16) {
+		float *d = bp + (size_t)(co0 / 32) * np * 32 + co0 % 32;
+		int valid = m - co0 < 0 ? 0 : m - co0 > 16 ? 16 : m - co0;
+		for (int row = 0; row < b * oh; row++) {
+			const float *src = dy + (size_t)i0 * ohw + (size_t)row * ow;
+			for (int x0 = 0; x0 < r->owp; x0 += 16, d += 16 * 32) {
+				__m512 blk[16];
+				int left = ow - x0;
+				__mmask16 xm = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+				for (int j = 0; j < 16; j++)
+					blk[j] = j < valid ? _mm512_maskz_loadu_ps(xm, src + (size_t)(co0 + j) * cs + x0)
+					                   : _mm512_setzero_ps();
+				transpose16(blk);
+				for (int x = 0; x < 16; x++)
+					_mm512_storeu_ps(d + (size_t)x * 32, blk[x]);
 			}
 		}
+	}
 }
 
-/* dW^T [kk][co] += im2col(in) * dy^T for images i0..i0+b, reading the
- * unrolled input in place from the padded chunk. */
-static void conv_dw_fast(nn_worker *w, const nn_layer *ly, const float *dy, int i0, int b, const float *in)
+/* dW^T [kk][co] += im2col(in) * dy^T for images i0..i0+b of the share,
+ * (in), reading the unrolled input in place from the padded chunk; their
+ * output gradient is images di0..di0+b of dy, which holds dn images. */
+static void conv_dw_fast(nn_worker *w, const nn_layer *ly, const float *in, const float *dy,
+                         int dn, int di0, int i0, int b)
 {
 	geom g = layer_geom(ly);
 	rows r = rows_of(&g, b);
 	int k = ly->k, per_row = r.owp / 16;
 	size_t cstride = (size_t)b * r.ph * r.pw;
 	pad_chunk(in, w->n, &g, i0, b, w->pad);
-	pack_dy_t(dy, w->n, ly, &r, i0, b, w->col);
+	pack_dy_t(dy, dn, ly, &r, di0, b, w->col);
 	for (int v = 0; v < r.v; v++) {
 		int u = v % per_row, y = v / per_row % g.oh, i = v / per_row / g.oh;
 		w->voff[v] = (int)(((size_t)i * r.ph + y) * r.pw + 16 * u);
@@ -430,7 +463,7 @@ static void conv_forward_fast(nn_worker *w, int l)
 void nn_conv_forward(nn_worker *w, int l)
 {
 	const nn_layer *ly = &w->net->layers[l];
-	if (nn_conv_fast(ly)) {
+	if (ly->fast) {
 		conv_forward_fast(w, l);
 		return;
 	}
@@ -450,51 +483,77 @@ void nn_conv_forward(nn_worker *w, int l)
 	}
 }
 
-/* Runs conv layer l backward: dy is the gradient of its output. */
+static void unpool_chunk(nn_worker *w, int l, const float *dy, int i0, int b, float *dst, float *db);
+
+/* Backward on the padded-rows path. With the pooling fused (fuse 2), dy
+ * is the gradient of the pooled output and each chunk's conv output
+ * gradient is rebuilt from it in w->dchunk, where it stays in cache. */
+static void conv_backward_fast(nn_worker *w, int l, const float *dy, float *dx)
+{
+	const nn_layer *ly = &w->net->layers[l];
+	float *db = w->grad + ly->b_off, *dw = w->grad + ly->w_off;
+	int n = w->n, kk = ly->in.c * ly->k * ly->k, kd = ly->n_out * ly->k * ly->k;
+	size_t ohw = (size_t)ly->out.h * ly->out.w;
+	geom gd = dx_geom(ly);
+	for (int c = 0; c < ly->n_out && ly->fuse != 2; c++)
+		db[c] += nn_sum(dy + (size_t)c * n * ohw, n * ohw);
+	if (ly->need_dx) {
+		flip_kernel(ly, w->net->params + ly->w_off, w->wflip);
+		nn_sgemm_pack_a(0, ly->in.c, kd, w->wflip, kd, w->wpack);
+	}
+	memset(w->dwt, 0, (size_t)kk * ly->n_out * sizeof(float));
+	for (int i0 = 0; i0 < n; i0 += ly->chunk) {
+		int b = n - i0 < ly->chunk ? n - i0 : ly->chunk, dn = n, di0 = i0;
+		const float *g = dy;
+		if (ly->fuse == 2) {
+			unpool_chunk(w, l + 2, dy, i0, b, w->dchunk, db);
+			g = w->dchunk;
+			dn = b;
+			di0 = 0;
+		}
+		conv_dw_fast(w, ly, w->act[l], g, dn, di0, i0, b);
+		if (ly->need_dx) {
+			conv_tile(w, &gd, g, dn, di0, b, w->wpack, ly->in.c);
+			tile_store(w->tile, &gd, ly->in.c, b, n, i0, NULL, 0, dx);
+		}
+	}
+	for (int co = 0; co < ly->n_out; co++)
+		for (int j = 0; j < kk; j++)
+			dw[(size_t)co * kk + j] += w->dwt[(size_t)j * ly->n_out + co];
+}
+
+/* Runs conv layer l backward: dy is the gradient of its output, or with
+ * the ReLU and pooling fused (fuse 2) of the pooling's output. */
 void nn_conv_backward(nn_worker *w, int l, const float *dy, float *dx)
 {
 	const nn_layer *ly = &w->net->layers[l];
+	if (ly->fast) {
+		conv_backward_fast(w, l, dy, dx);
+		return;
+	}
 	const float *wt = w->net->params + ly->w_off, *in = w->act[l];
 	float *db = w->grad + ly->b_off;
-	int n = w->n, kk = ly->in.c * ly->k * ly->k, fast = nn_conv_fast(ly);
+	int n = w->n, kk = ly->in.c * ly->k * ly->k;
 	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
 	geom g = layer_geom(ly), gd = dx_geom(ly);
-	for (int c = 0; c < ly->n_out && ly->fuse != 2; c++)   /* fused: summed by the pooling */
+	for (int c = 0; c < ly->n_out; c++)
 		db[c] += nn_sum(dy + (size_t)c * n * ohw, n * ohw);
-	if (ly->need_dx && ly->stride == 1) {
+	if (ly->need_dx && ly->stride == 1)
 		flip_kernel(ly, wt, w->wflip);
-		if (fast)
-			nn_sgemm_pack_a(0, ly->in.c, ly->n_out * ly->k * ly->k, w->wflip,
-			                ly->n_out * ly->k * ly->k, w->wpack);
-	} else if (ly->need_dx) {
+	else if (ly->need_dx)
 		memset(dx, 0, (size_t)n * ly->in.c * ihw * sizeof(float));
-	}
-	if (fast)
-		memset(w->dwt, 0, (size_t)kk * ly->n_out * sizeof(float));
 	for (int i0 = 0; i0 < n; i0 += ly->chunk) {
 		int b = n - i0 < ly->chunk ? n - i0 : ly->chunk;
-		if (fast)
-			conv_dw_fast(w, ly, dy, i0, b, in);
-		else
-			conv_dw(w, ly, in, dy, i0, b);
+		conv_dw(w, ly, in, dy, i0, b);
 		if (!ly->need_dx)
 			continue;
-		if (fast) {
-			conv_tile(w, &gd, dy, n, i0, b, w->wpack, ly->in.c);
-			tile_store(w->tile, &gd, ly->in.c, b, n, i0, NULL, 0, dx);
-		} else if (ly->stride == 1) {
+		if (ly->stride == 1) {
 			conv_gemm(w, &gd, dy, n, i0, b, w->wflip, ly->in.c, dx + i0 * ihw, (int)(n * ihw));
 		} else {
 			nn_sgemm(1, 0, kk, (int)(b * ohw), ly->n_out, 1.0f, wt, kk, dy + i0 * ohw,
 			         (int)(n * ohw), 0.0f, w->col, (int)(b * ohw));
 			col2im(w->col, n, &g, i0, b, dx);
 		}
-	}
-	if (fast) {
-		float *dw = w->grad + ly->w_off;
-		for (int co = 0; co < ly->n_out; co++)
-			for (int j = 0; j < kk; j++)
-				dw[(size_t)co * kk + j] += w->dwt[(size_t)j * ly->n_out + co];
 	}
 }
 
@@ -521,28 +580,83 @@ static float unpool_plane(const float *out, const float *dy, const int32_t *am, 
 	return s;
 }
 
-/* Backward of a max pool whose ReLU input ran fused in the conv at l-2:
- * dx (the conv output gradient) gets dy at each window's arg-max where the
- * pooled value is positive; the conv's bias gradient is summed here too. */
-void nn_pool_relu_backward(nn_worker *w, int l, const float *dy, float *dx)
+/* The 2x2, stride-2 case for one plane: writes all of dx (no clearing
+ * needed) by routing each passed gradient to its window position with
+ * masks and re-interleaving even and odd columns; returns the plane's sum
+ * of passed gradients in fixed lane order. */
+__attribute__((target("avx512f")))
+static float unpool2_plane(const float *out, const float *dy, const int32_t *am, int oh, int ow,
+                           int poh, int pow_, float *dx)
+{
+	const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+	const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+	const __m512i lane2 = _mm512_slli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+	                                                         3, 2, 1, 0), 1);
+	const __m512 zero = _mm512_setzero_ps();
+	__m512 acc = zero;
+	for (int py = 0; py < poh; py++) {
+		float *r0 = dx + (size_t)2 * py * ow, *r1 = r0 + ow;
+		for (int px = 0; 2 * px < ow; px += 16) {
+			int left = pow_ - px;
+			__mmask16 m = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+			size_t j = (size_t)py * pow_ + px;
+			m = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, out + j), zero, _CMP_GT_OQ);
+			__m512 g = _mm512_maskz_loadu_ps(m, dy + j);
+			acc = _mm512_add_ps(acc, g);
+			__m512i pos = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, am + j),
+			                               _mm512_add_epi32(_mm512_set1_epi32(2 * py * ow + 2 * px), lane2));
+			__m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(pos, _mm512_set1_epi32(0)), g);
+			__m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(pos, _mm512_set1_epi32(1)), g);
+			__m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(pos, _mm512_set1_epi32(ow)), g);
+			__m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(pos, _mm512_set1_epi32(ow + 1)), g);
+			int w0 = ow - 2 * px, w1 = w0 - 16;
+			__mmask16 s0 = w0 >= 16 ? 0xffff : (__mmask16)((1u << w0) - 1);
+			__mmask16 s1 = w1 >= 16 ? 0xffff : w1 <= 0 ? 0 : (__mmask16)((1u << w1) - 1);
+			_mm512_mask_storeu_ps(r0 + 2 * px, s0, _mm512_permutex2var_ps(e0, lo, o0));
+			_mm512_mask_storeu_ps(r0 + 2 * px + 16, s1, _mm512_permutex2var_ps(e0, hi, o0));
+			_mm512_mask_storeu_ps(r1 + 2 * px, s0, _mm512_permutex2var_ps(e1, lo, o1));
+			_mm512_mask_storeu_ps(r1 + 2 * px + 16, s1, _mm512_permutex2var_ps(e1, hi, o1));
+		}
+	}
+	if (oh > 2 * poh)
+		memset(dx + (size_t)2 * poh * ow, 0, (size_t)(oh - 2 * poh) * ow * sizeof(float));
+	float lane[16], s = 0.0f;
+	_mm512_storeu_ps(lane, acc);
+	for (int t = 0; t < 16; t++)
+		s += lane[t];
+	return s;
+}
+
+/* Backward of max pool l (images i0..i0+b) whose ReLU input ran fused in
+ * the conv before: dst ([C][b][H][W], the conv output gradient) gets dy at
+ * each window's arg-max where the pooled value is positive; db (the conv's
+ * bias gradient) gets the per-channel sums. */
+static void unpool_chunk(nn_worker *w, int l, const float *dy, int i0, int b, float *dst, float *db)
 {
 	const nn_layer *ly = &w->net->layers[l];
 	size_t ihw = (size_t)ly->in.h * ly->in.w, ohw = (size_t)ly->out.h * ly->out.w;
 	const float *out = w->act[l + 1];
 	const int32_t *am = w->argmax[l];
-	float *db = w->grad + w->net->layers[l - 2].b_off;
-	memset(dx, 0, (size_t)w->n * ly->in.c * ihw * sizeof(float));
+	int pool2 = ly->k == 2 && ly->stride == 2;
+	if (!pool2)
+		memset(dst, 0, (size_t)b * ly->in.c * ihw * sizeof(float));
 	for (int c = 0; c < ly->in.c; c++) {
 		float sum = 0.0f;
-		for (int i = 0; i < w->n; i++) {
-			size_t p = (size_t)c * w->n + i;
+		for (int i = 0; i < b; i++) {
+			size_t p = (size_t)c * w->n + i0 + i;
+			float *d = dst + ((size_t)c * b + i) * ihw;
+			if (pool2) {
+				sum += unpool2_plane(out + p * ohw, dy + p * ohw, am + p * ohw, ly->in.h, ly->in.w,
+				                     ly->out.h, ly->out.w, d);
+				continue;
+			}
 			if (ly->stride >= ly->k) {
-				sum += unpool_plane(out + p * ohw, dy + p * ohw, am + p * ohw, ohw, dx + p * ihw);
+				sum += unpool_plane(out + p * ohw, dy + p * ohw, am + p * ohw, ohw, d);
 				continue;
 			}
 			for (size_t j = 0; j < ohw; j++)
 				if (out[p * ohw + j] > 0.0f) {
-					dx[p * ihw + am[p * ohw + j]] += dy[p * ohw + j];
+					d[am[p * ohw + j]] += dy[p * ohw + j];
 					sum += dy[p * ohw + j];
 				}
 		}
@@ -553,7 +667,7 @@ void nn_pool_relu_backward(nn_worker *w, int l, const float *dy, float *dx)
 /* Scratch floats layer ly needs per worker (for its chunk size). */
 nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly)
 {
-	nn_conv_scratch s = { 0, 0, 0, 0, 0, 0 };
+	nn_conv_scratch s = { 0, 0, 0, 0, 0, 0, 0 };
 	size_t b = (size_t)ly->chunk, kk = (size_t)ly->in.c * ly->k * ly->k;
 	size_t kd = (size_t)ly->n_out * ly->k * ly->k;
 	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
@@ -561,7 +675,7 @@ nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly)
 	size_t dx = kd * ((b * ihw + 31) / 32 * 32);
 	s.col = fwd > dw ? fwd : dw;
 	s.col = s.col > dx ? s.col : dx;
-	if (nn_conv_fast(ly)) {
+	if (ly->fast) {
 		geom g = layer_geom(ly), gd = dx_geom(ly);
 		rows r = rows_of(&g, ly->chunk), rd = rows_of(&gd, ly->chunk);
 		size_t pf = kk * (size_t)(r.v + 1) * 16, pd = kd * (size_t)(rd.v + 1) * 16;
@@ -575,6 +689,7 @@ nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly)
 		size_t ad = nn_sgemm_apacked_floats(ly->in.c, (int)kd);
 		s.wpack = af > ad ? af : ad;
 		s.pieces = (size_t)(r.v > rd.v ? r.v : rd.v);
+		s.dchunk = ly->fuse == 2 ? (size_t)ly->n_out * b * ly->out.h * ly->out.w : 0;
 		s.kk = kk > kd ? kk : kd;
 		size_t dyt = (size_t)(ly->n_out + 31) / 32 * 32 * r.v * 16;
 		s.col = s.col > dyt ? s.col : dyt;

@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include "nn_impl.h"
 
-/* Target size of a conv layer's im2col scratch per GEMM (fits in L2). */
-#define COL_BYTES (1400 * 1024)
+/* Target size of a conv layer's scratch per chunk of images (in L2). */
+#define CHUNK_BYTES (512 * 1024)
 
 void nn_opt_default(nn_opt *opt)
 {
@@ -31,6 +31,21 @@ void nn_opt_default(nn_opt *opt)
 static size_t shape_size(nn_shape s)
 {
 	return (size_t)s.c * s.h * s.w;
+}
+
+/* Images per GEMM of a conv layer: as many as keep its per-chunk scratch
+ * (unrolled input, or padded input and results) near CHUNK_BYTES. */
+static int conv_chunk(const nn_layer *ly)
+{
+	size_t kk = (size_t)ly->in.c * ly->k * ly->k, ohw = (size_t)ly->out.h * ly->out.w;
+	size_t per_img = kk * ohw;
+	if (ly->fast) {
+		size_t owp = (size_t)(ly->out.w + 15) / 16 * 16, ph = (size_t)ly->out.h + ly->k - 1;
+		per_img = (size_t)ly->in.c * ph * (owp + ly->k - 1) +
+		          (size_t)((ly->n_out + 31) / 32 * 32 * 2) * ly->out.h * owp;
+	}
+	size_t c = CHUNK_BYTES / (per_img * sizeof(float));
+	return c < 1 ? 1 : c > 16 ? 16 : (int)c;
 }
 
 /* Sets per-layer flags: in-place ReLU, which layers need an input
@@ -53,12 +68,9 @@ static void plan_layers(nn_net *net)
 				break;
 		}
 		if (ly->kind == L_CONV) {
-			size_t fwd = (size_t)ly->in.c * ly->k * ly->k * ly->out.h * ly->out.w;
-			size_t dx = (size_t)ly->n_out * ly->k * ly->k * ly->in.h * ly->in.w;
-			ly->col_per_img = fwd > dx && ly->stride == 1 ? fwd : dx;
-			size_t c = COL_BYTES / (ly->col_per_img * sizeof(float));
-			ly->chunk = c < 1 ? 1 : c > 16 ? 16 : (int)c;
-			if (nn_conv_fast(ly) && l + 1 < net->n_layers && net->layers[l + 1].kind == L_RELU) {
+			ly->fast = nn_conv_fast(ly);
+			ly->chunk = conv_chunk(ly);
+			if (ly->fast && l + 1 < net->n_layers && net->layers[l + 1].kind == L_RELU) {
 				ly->fuse = 1;
 				net->layers[l + 1].fused = 1;
 				if (l + 2 < net->n_layers && net->layers[l + 2].kind == L_MAXPOOL) {
@@ -116,7 +128,7 @@ static void *xcalloc(size_t n, size_t size, int *fail)
 static int worker_alloc(nn_net *net, nn_worker *w)
 {
 	size_t sm = (size_t)net->share_max, max_act = shape_size(net->in), gat = 1, wmax = 1;
-	nn_conv_scratch cs = { 1, 1, 1, 1, 1, 1 };
+	nn_conv_scratch cs = { 1, 1, 1, 1, 1, 1, 1 };
 	int fail = 0;
 	w->act[0] = xcalloc(sm * shape_size(net->in), sizeof(float), &fail);
 	for (int l = 0; l < net->n_layers; l++) {
@@ -142,6 +154,7 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 			cs.wpack = c.wpack > cs.wpack ? c.wpack : cs.wpack;
 			cs.pieces = c.pieces > cs.pieces ? c.pieces : cs.pieces;
 			cs.kk = c.kk > cs.kk ? c.kk : cs.kk;
+			cs.dchunk = c.dchunk > cs.dchunk ? c.dchunk : cs.dchunk;
 		}
 		if ((ly->kind == L_CONV || ly->kind == L_DENSE) && ly->n_w > wmax)
 			wmax = ly->n_w;
@@ -159,6 +172,7 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 	w->arows = xcalloc(cs.kk, sizeof(float *), &fail);
 	w->pieces = xcalloc(cs.pieces, sizeof(float *), &fail);
 	w->koff = xcalloc(cs.kk, sizeof(int), &fail);
+	w->dchunk = xcalloc(cs.dchunk, sizeof(float), &fail);
 	w->apack = xcalloc(nn_sgemm_apack_floats(), sizeof(float), &fail);
 	w->wflip = xcalloc(wmax, sizeof(float), &fail);
 	w->gather = xcalloc(gat, sizeof(float), &fail);
@@ -187,6 +201,7 @@ static void worker_release(nn_net *net, nn_worker *w)
 	free((void *)w->arows);
 	free((void *)w->pieces);
 	free(w->koff);
+	free(w->dchunk);
 	free(w->apack);
 	free(w->wflip);
 	free(w->gather);
@@ -398,8 +413,8 @@ static void job_train(nn_worker *w)
 		nn_layer *ly = &net->layers[l];
 		float *dy = w->gbuf[cur], *dx = ly->inplace ? dy : w->gbuf[1 - cur];
 		if (ly->fused && ly->kind == L_MAXPOOL) {
-			nn_pool_relu_backward(w, l, dy, dx);
-			l--;   /* the ReLU was applied inside the pooling */
+			nn_conv_backward(w, l - 2, dy, dx);
+			l -= 2;   /* the ReLU and the conv ran together with the pooling */
 		} else {
 			nn_layer_backward(w, l, dy, dx);
 		}

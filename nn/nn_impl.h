@@ -26,10 +26,10 @@ typedef struct nn_layer {
 	int inplace;            /* output aliases input (ReLU) */
 	int need_dx;            /* backward must produce the input gradient */
 	int relu_after;         /* conv/dense followed by ReLU: He initialisation */
+	int fast;               /* conv: padded-rows path (AVX-512, stride 1) */
 	int fuse;               /* conv: runs the next 1 (ReLU) or 2 (ReLU, max pool) layers too */
 	int fused;              /* ReLU / max pool run inside the conv before them */
 	int chunk;              /* conv: images per GEMM */
-	size_t col_per_img;     /* conv: im2col floats per image */
 } nn_layer;
 
 /* A contiguous run of parameters and whether weight decay applies to it. */
@@ -55,6 +55,7 @@ typedef struct nn_worker {
 	const float **arows;    /* per kernel offset, its row of the padded chunk */
 	const float **pieces;   /* per 16-pixel row piece, its start in the padded chunk */
 	int *koff;              /* per kernel offset (c, kh, kw), its offset in the chunk */
+	float *dchunk;          /* conv output gradient of a chunk (pooling fused) */
 	float *gather;          /* dense layers: input as [features][n] */
 	int32_t *argmax[NN_MAX_LAYERS];
 	float *aux[NN_MAX_LAYERS];     /* BN: x-hat; dropout: mask */
@@ -128,11 +129,10 @@ void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *v
 void nn_layer_forward(nn_worker *w, int l);
 void nn_layer_backward(nn_worker *w, int l, float *dy, float *dx);
 void nn_sync(struct nn_net *net);
-void nn_pool_relu_backward(nn_worker *w, int l, const float *dy, float *dx);
 float nn_sum(const float *x, size_t n);
 
 /* conv.c */
-typedef struct nn_conv_scratch { size_t col, pad, tile, wpack, pieces, kk; } nn_conv_scratch;
+typedef struct nn_conv_scratch { size_t col, pad, tile, wpack, pieces, kk, dchunk; } nn_conv_scratch;
 int nn_conv_fast(const nn_layer *ly);
 nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly);
 void nn_conv_forward(nn_worker *w, int l);

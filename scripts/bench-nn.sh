@@ -25,7 +25,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 median() { sort -g "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-peak=$(OPENBLAS_NUM_THREADS=2 "$bench" peak)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the figures assume an otherwise idle machine)"
+peaks=$(OPENBLAS_NUM_THREADS=2 "$bench" peak)
+peak=${peaks% *}
+nnpeak=${peaks#* }
 i=1
 while [ "$i" -le "$rounds" ]; do
 	"$bench" train "$secs" >"$tmp/out"
@@ -44,10 +47,12 @@ ni=$(median "$tmp/nn_infer"); ti=$(median "$tmp/torch_infer")
 # Training FLOPs per image of the reference net: forward of every layer,
 # backward weight and input gradients (none for the first layer's input).
 mflop=65.136
-awk -v nt="$nt" -v tt="$tt" -v ni="$ni" -v ti="$ti" -v peak="$peak" -v mf="$mflop" 'BEGIN {
+awk -v nt="$nt" -v tt="$tt" -v ni="$ni" -v ti="$ti" -v peak="$peak" -v nnpeak="$nnpeak" -v mf="$mflop" 'BEGIN {
 	printf "training   (batch 64):  nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", nt, tt, nt / tt
 	printf "inference  (batch 256): nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", ni, ti, ni / ti
-	printf "sgemm peak (2 threads): %.1f GFLOP/s; nn training = %.1f GFLOP/s = %.0f%% of peak (limit %.0f img/s)\n",
-		peak, nt * mf / 1000, 100 * nt * mf / 1000 / peak, peak * 1000 / mf
+	printf "sgemm peak (2 threads, 2048^3): OpenBLAS %.1f GFLOP/s, nn_sgemm %.1f GFLOP/s\n", peak, nnpeak
+	printf "nn training = %.1f GFLOP/s (%.1f MFLOP/img) = %.0f%% of the OpenBLAS peak (limit %.0f img/s), %.0f%% of nn_sgemm'"'"'s (limit %.0f img/s)\n",
+		nt * mf / 1000, mf, 100 * nt * mf / 1000 / peak, peak * 1000 / mf, 100 * nt * mf / 1000 / nnpeak, nnpeak * 1000 / mf
 }'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 tail -n 1 "$tmp/rss" | awk '{ printf "nn training peak RSS %.1f MiB; model + batch activations + im2col scratch %.1f MiB\n", $1 / 1024, $2 / 1024 }'
