@@ -182,6 +182,23 @@ static json_t *level_json(const metrics *m)
 	return o;
 }
 
+/* Each group's call: its name, true and predicted class, the probability
+ * of the true class and its number of samples. Samples are left out: there
+ * may be millions, and their calls are in predictions of their groups. */
+static json_t *items_json(const metrics *m)
+{
+	json_t *items = json_array();
+
+	for (int i = 0; i < m->n; i++) {
+		const metrics_item *it = &m->items[i];
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:o, s:i}",
+			"name", it->name ? it->name : "", "true", m->class_names[it->y_true],
+			"predicted", m->class_names[it->y_pred], "p_true", jnum(it->p_true),
+			"samples", it->n_members));
+	}
+	return items;
+}
+
 static json_t *count_or_null(int64_t n)
 {
 	return n >= 0 ? json_integer(n) : json_null();
@@ -206,6 +223,8 @@ static int write_metrics_json(const char *dir, const metrics *crop,
 		"test", count_or_null(info->n_test)));
 	json_object_set_new(root, "crop", level_json(crop));
 	json_object_set_new(root, "group", have_level(group) ? level_json(group) : json_null());
+	if (have_level(group))
+		json_object_set_new(json_object_get(root, "group"), "items", items_json(group));
 	rc = write_json(dir, "metrics.json", root, err);
 	json_decref(root);
 	return rc;

@@ -124,9 +124,15 @@ print("auc", abs(auc - g["auc"]) < 1e-4, auc, g["auc"])
 scores = [r["scores"][pos] for r in rows]
 print("thresholds", all(any(abs(t - s) < 1e-4 for s in scores)
                         for t in g["roc"][0]["thresholds"] if t <= 1))
+# Well by well: the same call and the same probability of the true class.
+byname = {"plate/images/%s_nuclei.bmp" % it["name"]: it for it in g["items"]}
+print("perwell", len(byname) == len(rows) and all(
+    r["label"] == byname[r["file"]]["predicted"] and
+    abs(r["scores"][byname[r["file"]]["true"]] - byname[r["file"]]["p_true"]) < 1e-4
+    for r in rows))
 EOF
 "$py" agree.py "$ws/validate/metrics.json" testwells.txt wells.jsonl >agree.txt 2>&1
-for k in rows files sums argmax accuracy confusion logloss auc thresholds; do
+for k in rows files sums argmax accuracy confusion logloss auc thresholds perwell; do
 	expect_in "predict = validate per well: $k" agree.txt "$k True"
 done
 
