@@ -185,11 +185,11 @@ static void kernel_rows(const float *const *ar, int mr, const int *voff, int nv,
 	}
 }
 
-/* C[mr x nr] += Ap * B where B's two 16-column halves are read in place:
- * row k of them is s0 + koff[k] and s1 + koff[k]. */
+/* C[mr x nr] = Ap * B (+ C when add) where B's two 16-column halves are
+ * read in place: row k of them is s0 + koff[k] and s1 + koff[k]. */
 __attribute__((target("avx512f")))
 static void kernel_8x32_inplace(int kc, const float *ap, const float *s0, const float *s1,
-                                const int *koff, float *c, int ldc, int mr, int nr)
+                                const int *koff, int add, float *c, int ldc, int mr, int nr)
 {
 	__m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
 	       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00,
@@ -209,6 +209,10 @@ static void kernel_8x32_inplace(int kc, const float *ap, const float *s0, const 
 	__mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
 	for (int i = 0; i < mr; i++) {
 		float *row = c + (size_t)i * ldc;
+		if (add) {
+			acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, row));
+			acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, row + 16));
+		}
 		_mm512_mask_storeu_ps(row, m0, acc[i][0]);
 		_mm512_mask_storeu_ps(row + 16, m1, acc[i][1]);
 	}
@@ -324,24 +328,30 @@ void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float be
 	}
 }
 
+/* Pieces of 16 k per block of nn_sgemm_rows: a 32 KiB B block stays in L1. */
+#define ROWS_KB 16
+
 void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *voff,
                    const float *bp, float *c, int ldc)
 {
-	for (int jr = 0; jr < n; jr += NR)
-		for (int ir = 0; ir < m; ir += MR)
-			kernel_rows(arows + ir, m - ir < MR ? m - ir : MR, voff, nv,
-			            bp + (size_t)(jr / NR) * nv * 16 * NR, c + (size_t)ir * ldc + jr, ldc,
-			            n - jr < NR ? n - jr : NR);
+	for (int v0 = 0; v0 < nv; v0 += ROWS_KB) {
+		int vb = nv - v0 < ROWS_KB ? nv - v0 : ROWS_KB;
+		for (int jr = 0; jr < n; jr += NR)
+			for (int ir = 0; ir < m; ir += MR)
+				kernel_rows(arows + ir, m - ir < MR ? m - ir : MR, voff + v0, vb,
+				            bp + ((size_t)(jr / NR) * nv + v0) * 16 * NR, c + (size_t)ir * ldc + jr,
+				            ldc, n - jr < NR ? n - jr : NR);
+	}
 }
 
 void nn_sgemm_pieces(int m, int n, int k, const float *ap, const float *const *pieces,
-                     const int *koff, float *c, int ldc)
+                     const int *koff, int add, float *c, int ldc)
 {
 	for (int jr = 0; jr < n; jr += NR) {
 		const float *s0 = pieces[jr / 16], *s1 = jr + 16 < n ? pieces[jr / 16 + 1] : s0;
 		for (int ir = 0; ir < m; ir += MR)
-			kernel_8x32_inplace(k, ap + (size_t)ir * k, s0, s1, koff, c + (size_t)ir * ldc + jr, ldc,
-			                    m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR);
+			kernel_8x32_inplace(k, ap + (size_t)ir * k, s0, s1, koff, add, c + (size_t)ir * ldc + jr,
+			                    ldc, m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR);
 	}
 }
 

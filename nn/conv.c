@@ -260,7 +260,7 @@ static void conv_tile(nn_worker *w, const geom *g, const float *in, int n, int i
 		for (int kh = 0; kh < k; kh++)
 			for (int kw = 0; kw < k; kw++)
 				w->koff[kk++] = (int)(c * cstride + (size_t)kh * r.pw + kw);
-	nn_sgemm_pieces(m, r.v * 16, g->in.c * k * k, ap, w->pieces, w->koff, w->tile, r.v * 16);
+	nn_sgemm_pieces(m, r.v * 16, g->in.c * k * k, ap, w->pieces, w->koff, 0, w->tile, r.v * 16);
 }
 
 /* Writes the tile of a chunk to out ([m][n][oh][ow]) adding bias (may be

@@ -115,11 +115,11 @@ void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, 
 size_t nn_sgemm_apacked_floats(int m, int k);
 void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *ap);
 void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float beta, float *c, int ldc);
-/* C[m x n] = A * B (n a multiple of 16), ap from nn_sgemm_pack_a, with B
- * read in place: column block j (16 columns) of row kk is the 16 floats at
- * pieces[j] + koff[kk]. */
+/* C[m x n] = A * B (+ C when add), ap from nn_sgemm_pack_a, with B read
+ * in place: column block j (16 columns; the last may be partial, but 16
+ * floats are read) of row kk is the 16 floats at pieces[j] + koff[kk]. */
 void nn_sgemm_pieces(int m, int n, int k, const float *ap, const float *const *pieces,
-                     const int *koff, float *c, int ldc);
+                     const int *koff, int add, float *c, int ldc);
 /* C[m x n] += A * B, k = 16 * nv, where row i of A is read in place:
  * A[i][16 v + x] = arows[i][voff[v] + x]; bp as for nn_sgemm_pb. */
 void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *voff,

@@ -93,10 +93,30 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 	return rc;
 }
 
-/* Descends into the single top-level directory an archive often has. */
-static void descend(char *root, size_t n)
+/* Returns 1 when dir has a subdirectory (hidden ones aside). */
+static int has_subdir(const char *dir)
 {
-	char only[256] = "";
+	char path[PATH_MAX];
+	struct dirent *de;
+	int found = 0;
+	DIR *d = opendir(dir);
+
+	while (d && !found && (de = readdir(d))) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		found = de->d_name[0] != '.' && fs_is_dir(path);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Descends into the single top-level directory an archive often has: when
+ * the root holds nothing else and the data is in there (the table, or the
+ * class folders), not when that directory is itself the only class. */
+static void descend(const cfg *c, char *root, size_t n)
+{
+	const char *table = cfg_str(c, "dataset", "table");
+	char only[256] = "", sub[PATH_MAX], path[PATH_MAX];
 	struct dirent *de;
 	int count = 0;
 	DIR *d = opendir(root);
@@ -107,12 +127,12 @@ static void descend(char *root, size_t n)
 		if (de->d_name[0] != '.' && count++ == 0)
 			snprintf(only, sizeof(only), "%s", de->d_name);
 	closedir(d);
-	if (count == 1) {
-		char sub[PATH_MAX];
-		snprintf(sub, sizeof(sub), "%s/%s", root, only);
-		if (fs_is_dir(sub))
-			snprintf(root, n, "%s", sub);
-	}
+	snprintf(sub, sizeof(sub), "%s/%s", root, only);
+	snprintf(path, sizeof(path), "%s/%s", root, table);
+	if (count != 1 || !fs_is_dir(sub) || (*table && fs_exists(path)) ||
+	    (!*table && !has_subdir(sub)))
+		return;
+	snprintf(root, n, "%s", sub);
 }
 
 /* Checks the optional [dataset] sha256 against the file at path. */
@@ -177,7 +197,7 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 		return rc;
 	if (kind == SRC_DIR) {
 		snprintf(src->root, sizeof(src->root), "%s", path);
-		descend(src->root, sizeof(src->root));
+		descend(c, src->root, sizeof(src->root));
 		return 0;
 	}
 	if (stat(path, &st) == 0)
@@ -192,7 +212,7 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 		return rc;
 	}
 	snprintf(src->root, sizeof(src->root), "%s", src->extracted);
-	descend(src->root, sizeof(src->root));
+	descend(c, src->root, sizeof(src->root));
 	return 0;
 }
 
