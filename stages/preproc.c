@@ -8,6 +8,14 @@
 
 #include "synth.h"
 
+/* Branch-free clamps the compiler vectorises (fminf/fmaxf are calls that
+ * care about NaN, which decoded pixels never are). */
+static inline float clampf(float v, float lo, float hi)
+{
+	v = v < lo ? lo : v;
+	return v > hi ? hi : v;
+}
+
 /* A planar float image with a per-plane maximum value. */
 typedef struct planes {
 	int c, w, h;
@@ -246,7 +254,7 @@ static float quantile(const float *v, size_t n, float lo, float hi, double q)
 	if (span <= 0)
 		return lo;
 	for (size_t i = 0; i < n; i++)
-		hist[(int)fminf(4095, (v[i] - lo) / span * 4096)]++;
+		hist[(int)clampf((v[i] - lo) / span * 4096, 0, 4095)]++;
 	for (int b = 0; b < 4096; b++) {
 		seen += hist[b];
 		if (seen > want)
@@ -264,19 +272,19 @@ static void transform_plane(const prep_opts *o, float *v, size_t n, float vmax)
 	for (int t = 0; t < o->n_ops; t++) {
 		if (o->ops[t] == PREP_ANSCOMBE) {
 			for (size_t i = 0; i < n; i++)
-				v[i] = 2.0f * sqrtf(fmaxf(v[i], 0) + 0.375f);
+				v[i] = 2.0f * sqrtf((v[i] > 0 ? v[i] : 0) + 0.375f);
 			lo = 2.0f * sqrtf(0.375f);
 			hi = 2.0f * sqrtf(vmax + 0.375f);
 		} else {
 			float mn = v[0], mx = v[0];
 			for (size_t i = 1; i < n; i++) {
-				mn = fminf(mn, v[i]);
-				mx = fmaxf(mx, v[i]);
+				mn = v[i] < mn ? v[i] : mn;
+				mx = v[i] > mx ? v[i] : mx;
 			}
 			if (o->ops[t] == PREP_CLIP) {
 				float a = quantile(v, n, mn, mx, 0.01), b = quantile(v, n, mn, mx, 0.99);
 				for (size_t i = 0; i < n; i++)
-					v[i] = fminf(fmaxf(v[i], a), b);
+					v[i] = clampf(v[i], a, b);
 				mn = a;
 				mx = b;
 			}
@@ -285,7 +293,7 @@ static void transform_plane(const prep_opts *o, float *v, size_t n, float vmax)
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		v[i] = hi > lo ? fminf(fmaxf((v[i] - lo) / (hi - lo), 0), 1) : 0;
+		v[i] = hi > lo ? clampf((v[i] - lo) / (hi - lo), 0, 1) : 0;
 }
 
 /* Cuts tile t of side `side` from p (or takes the whole image when side is
