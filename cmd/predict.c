@@ -45,12 +45,13 @@ static void print_result(predict_opts *o, const char *name, const float *probs)
 	json_t *scores = json_object();
 	for (int c = 0; c < k; c++)
 		json_object_set_new(scores, serve_class(o->pkg, c), json_real(round(probs[c] * 1e6) / 1e6));
-	char *text = json_dumps(json_pack("{s:s,s:s,s:o}", "file", name, "label",
-					  serve_class(o->pkg, best), "scores", scores),
-				JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	json_t *row = json_pack("{s:s,s:s,s:o}", "file", name, "label", serve_class(o->pkg, best),
+				"scores", scores);
+	char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	if (text)
 		puts(text);
 	free(text);
+	json_decref(row);
 	o->rows++;
 }
 

@@ -124,7 +124,7 @@ static void print_shards(const json_t *parts)
 
 static void print_json(const stage_status *st, int n, const char *ws, json_t *parts)
 {
-	json_t *stages = json_array();
+	json_t *stages = json_array(), *doc;
 	char *text;
 
 	for (int i = 0; i < n; i++) {
@@ -139,8 +139,9 @@ static void print_json(const stage_status *st, int n, const char *ws, json_t *pa
 	}
 	if (parts)
 		json_object_set(json_array_get(stages, 0), "shards", parts);
-	text = json_dumps(json_pack("{s:s,s:o}", "workspace", ws, "stages", stages),
-			  JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	doc = json_pack("{s:s,s:o}", "workspace", ws, "stages", stages);
+	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(doc);
 	if (text)
 		puts(text);
 	free(text);

@@ -220,6 +220,7 @@ typedef struct load_state {
 	FILE *f;
 	int line;             /* lines read so far */
 	int continuation;     /* the last line read began with whitespace */
+	char last_key[64];    /* key of the last value line, "" after a section header */
 	pl_err *err;
 	int rc;
 } load_state;
@@ -234,6 +235,7 @@ static int check_section_line(load_state *st, const char *line)
 	if (*p != '[' || !(end = strchr(p, ']')) || end - p - 1 >= (long)sizeof(name))
 		return 0;
 	snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
+	st->last_key[0] = '\0';
 	if (section_exists(st->c, name))
 		return 0;
 	snprintf(where, sizeof(where), "%s:%d", st->path, st->line);
@@ -267,7 +269,9 @@ static int on_value(void *user, const char *section, const char *key, const char
 		return 0;
 	snprintf(where, sizeof(where), "%s:%d", st->path, st->line);
 	i = find_key(st->c, section, key);
-	if (i >= 0 && st->continuation) {
+	int continues = st->continuation && !strcmp(st->last_key, key);
+	snprintf(st->last_key, sizeof(st->last_key), "%s", key);
+	if (i >= 0 && continues) {
 		/* a continuation line: append to the value of the key above */
 		size_t len = strlen(st->c->values[i]) + strlen(value) + 2;
 		char *joined = malloc(len);

@@ -1,10 +1,13 @@
-/* The single BLAS seam of nn: every matrix product goes through nn_sgemm.
- * On CPUs with AVX-512 a packed GEMM with an 8x32 register-blocked kernel
- * runs here (the distribution's OpenBLAS picks its AVX2 kernels on such
- * CPUs and reaches about half their peak); elsewhere OpenBLAS does the work.
- * The packed path sums every element over k in one fixed order whatever
- * the other dimensions, so a sample's result does not depend on the batch
- * it came in. */
+/* The single BLAS seam of nn: every matrix product goes through this file.
+ * nn_sgemm is the general product: OpenBLAS, or on CPUs with AVX-512 a
+ * packed GEMM with an 8x32 register-blocked kernel (the distribution's
+ * OpenBLAS runs its AVX2 kernels there, at about half the speed). The other
+ * entry points serve the conv and dense layers on AVX-512 CPUs: B packed
+ * by the caller (nn_sgemm_pb, nn_sgemm_pp), or an operand read in place
+ * through tables of rows or 16-float pieces (nn_sgemm_rows,
+ * nn_sgemm_pieces), which saves the copies of im2col and packing. All sum
+ * every element over k in one fixed order whatever the other dimensions,
+ * so a sample's result does not depend on the batch it came in. */
 #include <cblas.h>
 #include <immintrin.h>
 #include <pthread.h>
@@ -18,7 +21,9 @@
 #define MC 128      /* rows of A packed at once (L2) */
 #define NC 2048     /* columns of B packed at once */
 
-static int use_packed, have_avx512;
+/* 2: AVX-512 kernels, 1: AVX2+FMA kernels (conv/dense paths; nn_sgemm
+ * stays on OpenBLAS), 0: OpenBLAS only. */
+static int level, best_level;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t pack_key;
 
@@ -35,8 +40,11 @@ static void pack_free(void *p)
 static void init(void)
 {
 	__builtin_cpu_init();
-	have_avx512 = __builtin_cpu_supports("avx512f") && pthread_key_create(&pack_key, pack_free) == 0;
-	use_packed = have_avx512;
+	if (__builtin_cpu_supports("avx512f") && pthread_key_create(&pack_key, pack_free) == 0)
+		best_level = 2;
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		best_level = 1;
+	level = best_level;
 }
 
 /* nn runs its own threads, each on a share of the batch; BLAS must not
@@ -47,10 +55,16 @@ void nn_blas_init(void)
 	openblas_set_num_threads(1);
 }
 
-void nn_blas_portable(int portable)
+void nn_blas_level(int max_level)
 {
 	pthread_once(&init_once, init);
-	use_packed = have_avx512 && !portable;
+	level = max_level < best_level ? max_level : best_level;
+}
+
+int nn_simd_level(void)
+{
+	pthread_once(&init_once, init);
+	return level;
 }
 
 /* This thread's packing buffers (allocated on first use, freed at exit). */
@@ -218,6 +232,114 @@ static void kernel_8x32_inplace(int kc, const float *ap, const float *s0, const 
 	}
 }
 
+/* AVX2 + FMA versions of the three kernels: the same panels and tables,
+ * three rows of C (12 accumulators of 8 floats) per pass. */
+#define ACC3 __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, \
+	c11 = c00, c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, a, b0, b1
+/* Half a row pass: two B vectors (columns h*16 .. h*16+15) into three rows;
+ * the A value is broadcast again per half, so 12 accumulators, 2 B and 1 A
+ * fit the 16 registers. */
+#define HALF3(q, p0, p1, p2, x0, x1, y0, y1, z0, z1) \
+	b0 = _mm256_loadu_ps(q); b1 = _mm256_loadu_ps((q) + 8); \
+	a = _mm256_broadcast_ss(p0); x0 = _mm256_fmadd_ps(a, b0, x0); x1 = _mm256_fmadd_ps(a, b1, x1); \
+	a = _mm256_broadcast_ss(p1); y0 = _mm256_fmadd_ps(a, b0, y0); y1 = _mm256_fmadd_ps(a, b1, y1); \
+	a = _mm256_broadcast_ss(p2); z0 = _mm256_fmadd_ps(a, b0, z0); z1 = _mm256_fmadd_ps(a, b1, z1);
+#define FMA3(q0, q1, p0, p1, p2) HALF3(q0, p0, p1, p2, c00, c01, c10, c11, c20, c21) \
+	__asm__ volatile("" ::: "memory"); /* reload, do not keep, the A values */ \
+	HALF3(q1, p0, p1, p2, c02, c03, c12, c13, c22, c23)
+#define ACC_OUT(acc) do { __m256 t_[3][4] = { { c00, c01, c02, c03 }, { c10, c11, c12, c13 }, \
+	{ c20, c21, c22, c23 } }; memcpy(acc, t_, sizeof(t_)); } while (0)
+
+/* C[rows x nr] = alpha * acc (+ C when add), masked to nr columns. */
+__attribute__((target("avx2,fma")))
+static void store3(__m256 acc[3][4], int rows, float *c, int ldc, int nr, float alpha, int add)
+{
+	const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	for (int j = 0; j < 4 && nr > 8 * j; j++) {
+		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8 * j), lanes);
+		for (int i = 0; i < rows; i++) {
+			float *p = c + (size_t)i * ldc + 8 * j;
+			__m256 v = _mm256_mul_ps(acc[i][j], _mm256_set1_ps(alpha));
+			if (add)
+				v = _mm256_add_ps(v, _mm256_maskload_ps(p, m));
+			_mm256_maskstore_ps(p, m, v);
+		}
+	}
+}
+
+/* acc = rows (<= 3) of an MR-row A panel (starting at ap) times packed B. */
+__attribute__((target("avx2,fma")))
+static void kern3_packed(int kc, const float *ap, int rows, const float *bp, __m256 acc[3][4])
+{
+	int o1 = rows > 1, o2 = rows > 2 ? 2 : o1;
+	ACC3;
+	for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
+		FMA3(bp, bp + 16, ap, ap + o1, ap + o2)
+	}
+	ACC_OUT(acc);
+}
+
+/* acc = rows (<= 3) of A read in place through ar / voff, times packed B. */
+__attribute__((target("avx2,fma")))
+static void kern3_rows(const float *const *ar, int rows, const int *voff, int nv, const float *bp,
+                       __m256 acc[3][4])
+{
+	const float *a0 = ar[0], *a1 = ar[rows > 1], *a2 = ar[rows > 2 ? 2 : rows > 1];
+	ACC3;
+	for (int v = 0; v < nv; v++)
+		for (int x = voff[v]; x < voff[v] + 16; x++, bp += NR) {
+			FMA3(bp, bp + 16, a0 + x, a1 + x, a2 + x)
+		}
+	ACC_OUT(acc);
+}
+
+/* acc = rows (<= 3) of an MR-row A panel times B read in place. */
+__attribute__((target("avx2,fma")))
+static void kern3_pieces(int kc, const float *ap, int rows, const float *s0, const float *s1,
+                         const int *koff, __m256 acc[3][4])
+{
+	int o1 = rows > 1, o2 = rows > 2 ? 2 : o1;
+	ACC3;
+	for (int k = 0; k < kc; k++, ap += MR) {
+		FMA3(s0 + koff[k], s1 + koff[k], ap, ap + o1, ap + o2)
+	}
+	ACC_OUT(acc);
+}
+#undef ACC3
+#undef HALF3
+#undef FMA3
+#undef ACC_OUT
+
+static void kernel_8x32_avx2(int kc, const float *ap, const float *bp, float *c, int ldc,
+                             int mr, int nr, float alpha)
+{
+	__m256 acc[3][4];
+	for (int r = 0; r < mr; r += 3) {
+		kern3_packed(kc, ap + r, mr - r < 3 ? mr - r : 3, bp, acc);
+		store3(acc, mr - r < 3 ? mr - r : 3, c + (size_t)r * ldc, ldc, nr, alpha, 1);
+	}
+}
+
+static void kernel_rows_avx2(const float *const *ar, int mr, const int *voff, int nv,
+                             const float *bp, float *c, int ldc, int nr)
+{
+	__m256 acc[3][4];
+	for (int r = 0; r < mr; r += 3) {
+		kern3_rows(ar + r, mr - r < 3 ? mr - r : 3, voff, nv, bp, acc);
+		store3(acc, mr - r < 3 ? mr - r : 3, c + (size_t)r * ldc, ldc, nr, 1.0f, 1);
+	}
+}
+
+static void kernel_8x32_inplace_avx2(int kc, const float *ap, const float *s0, const float *s1,
+                                     const int *koff, int add, float *c, int ldc, int mr, int nr)
+{
+	__m256 acc[3][4];
+	for (int r = 0; r < mr; r += 3) {
+		kern3_pieces(kc, ap + r, mr - r < 3 ? mr - r : 3, s0, s1, koff, acc);
+		store3(acc, mr - r < 3 ? mr - r : 3, c + (size_t)r * ldc, ldc, nr, 1.0f, add);
+	}
+}
+
 /* Splits n into the fewest blocks of at most max, of near-equal size. */
 static int block_size(int n, int max)
 {
@@ -252,9 +374,10 @@ static void macro_kernel(float *apack, int ta, const float *a, int lda, int m, i
 		pack_a(a, lda, ta, i0, mc, k0, kc, apack);
 		for (int jr = 0; jr < nc; jr += NR)
 			for (int ir = 0; ir < mc; ir += MR)
-				kernel_8x32(kc, apack + (size_t)ir * kc, bp + (size_t)(jr / NR) * pstride,
-				            c + (size_t)(i0 + ir) * ldc + jr, ldc,
-				            mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, alpha);
+				(level == 2 ? kernel_8x32 : kernel_8x32_avx2)(
+					kc, apack + (size_t)ir * kc, bp + (size_t)(jr / NR) * pstride,
+					c + (size_t)(i0 + ir) * ldc + jr, ldc,
+					mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, alpha);
 	}
 }
 
@@ -279,7 +402,7 @@ static int packed_sgemm(int ta, int tb, int m, int n, int k, float alpha, const 
 int nn_sgemm_panel(void)
 {
 	pthread_once(&init_once, init);
-	return use_packed ? NR : 0;
+	return level >= 1 ? NR : 0;
 }
 
 size_t nn_sgemm_apack_floats(void)
@@ -311,23 +434,6 @@ void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *
 	pack_a(a, lda, trans_a, 0, m, 0, k, ap);
 }
 
-void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float beta, float *c, int ldc)
-{
-	if (m <= 0 || n <= 0)
-		return;
-	scale_c(m, n, beta, c, ldc);
-	int kb = block_size(k, KC);
-	for (int k0 = 0; k0 < k; k0 += kb) {
-		int kc = k - k0 < kb ? k - k0 : kb;
-		for (int jr = 0; jr < n; jr += NR)
-			for (int ir = 0; ir < m; ir += MR)
-				kernel_8x32(kc, ap + (size_t)ir * k + (size_t)k0 * MR,
-				            bp + (size_t)(jr / NR) * k * NR + (size_t)k0 * NR,
-				            c + (size_t)ir * ldc + jr, ldc, m - ir < MR ? m - ir : MR,
-				            n - jr < NR ? n - jr : NR, 1.0f);
-	}
-}
-
 /* Pieces of 16 k per block of nn_sgemm_rows: a 32 KiB B block stays in L1. */
 #define ROWS_KB 16
 
@@ -338,7 +444,8 @@ void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *v
 		int vb = nv - v0 < ROWS_KB ? nv - v0 : ROWS_KB;
 		for (int jr = 0; jr < n; jr += NR)
 			for (int ir = 0; ir < m; ir += MR)
-				kernel_rows(arows + ir, m - ir < MR ? m - ir : MR, voff + v0, vb,
+				(level == 2 ? kernel_rows : kernel_rows_avx2)(
+					arows + ir, m - ir < MR ? m - ir : MR, voff + v0, vb,
 				            bp + ((size_t)(jr / NR) * nv + v0) * 16 * NR, c + (size_t)ir * ldc + jr,
 				            ldc, n - jr < NR ? n - jr : NR);
 	}
@@ -350,8 +457,9 @@ void nn_sgemm_pieces(int m, int n, int k, const float *ap, const float *const *p
 	for (int jr = 0; jr < n; jr += NR) {
 		const float *s0 = pieces[jr / 16], *s1 = jr + 16 < n ? pieces[jr / 16 + 1] : s0;
 		for (int ir = 0; ir < m; ir += MR)
-			kernel_8x32_inplace(k, ap + (size_t)ir * k, s0, s1, koff, add, c + (size_t)ir * ldc + jr,
-			                    ldc, m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR);
+			(level == 2 ? kernel_8x32_inplace : kernel_8x32_inplace_avx2)(
+				k, ap + (size_t)ir * k, s0, s1, koff, add, c + (size_t)ir * ldc + jr,
+				ldc, m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR);
 	}
 }
 
@@ -364,7 +472,7 @@ void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	if (m <= 0 || n <= 0)
 		return;
 	pthread_once(&init_once, init);
-	if (k <= 0 || use_packed) {
+	if (k <= 0 || level == 2) {
 		scale_c(m, n, beta, c, ldc);
 		if (k <= 0 || packed_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc) == 0)
 			return;

@@ -1,4 +1,4 @@
-/* Convolution layers. Two paths: on CPUs with the packed GEMM (AVX-512),
+/* Convolution layers. Two paths: on CPUs with AVX-512 or AVX2 + FMA,
  * stride-1 convolutions pad a chunk of images once and the GEMM reads the
  * unrolled input in place from it, 16 output pixels of one row per vector
  * (rows rounded up to 16 columns), with bias, ReLU and max pooling fused
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "nn_impl.h"
+#include "simd.h"
 
 /* Geometry of a convolution as a GEMM: input planes, kernel, output size. */
 typedef struct geom { nn_shape in; int k, stride, pad, oh, ow; } geom;
@@ -29,7 +30,7 @@ static geom dx_geom(const nn_layer *ly)
 
 /* For kernel offset (kh, kw) and output row y: *src such that output
  * column x reads src[x * stride], valid for x in [*lo, *hi). */
-static void row_span(const geom *g, const float *plane, int kh, int kw, int y,
+static inline void row_span(const geom *g, const float *plane, int kh, int kw, int y,
                      const float **src, int *lo, int *hi)
 {
 	int st = g->stride, iy = y * st - g->pad + kh;
@@ -339,7 +340,7 @@ static void tile_pool(nn_worker *w, int l, const geom *g, int b, int i0)
 		for (int i = 0; i < b; i++) {
 			const float *t = w->tile + c * ld + (size_t)i * g->oh * r.owp;
 			size_t o = ((size_t)c * n + i0 + i) * phw;
-			if (pk == 2 && ps == 2) {
+			if (pk == 2 && ps == 2 && nn_simd_level() == 2) {
 				pool2_plane(t, r.owp, g->ow, poh, pow_, bias[c], out + o, am + o);
 				continue;
 			}
@@ -362,34 +363,6 @@ static void tile_pool(nn_worker *w, int l, const geom *g, int b, int i0)
 		}
 }
 
-/* Transposes the 16x16 block in r (rows) in place: unpack pairs of
- * floats, then of doubles, then regroup 128-bit lanes. */
-__attribute__((target("avx512f")))
-static inline void transpose16(__m512 r[16])
-{
-	__m512 s[16], u[16];
-	for (int i = 0; i < 16; i += 2) {
-		s[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-		s[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-	}
-	for (int g = 0; g < 16; g += 4) {
-		__m512d s0 = _mm512_castps_pd(s[g]), s1 = _mm512_castps_pd(s[g + 1]);
-		__m512d s2 = _mm512_castps_pd(s[g + 2]), s3 = _mm512_castps_pd(s[g + 3]);
-		u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(s0, s2));
-		u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(s0, s2));
-		u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(s1, s3));
-		u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(s1, s3));
-	}
-	for (int c = 0; c < 4; c++) {
-		__m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), w = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-		__m512 v2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee), w2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
-		r[c] = _mm512_shuffle_f32x4(v, w, 0x88);
-		r[4 + c] = _mm512_shuffle_f32x4(v, w, 0xdd);
-		r[8 + c] = _mm512_shuffle_f32x4(v2, w2, 0x88);
-		r[12 + c] = _mm512_shuffle_f32x4(v2, w2, 0xdd);
-	}
-}
-
 /* Packs dy^T of images i0..i0+b for the weight gradient: panels of 32
  * output channels, one row per pixel of the row-padded layout (zero in
  * the padding columns), built from 16x16 transposed blocks. */
@@ -410,11 +383,26 @@ static void pack_dy_t(const float *dy, int n, const nn_layer *ly, const rows *r,
 				for (int j = 0; j < 16; j++)
 					blk[j] = j < valid ? _mm512_maskz_loadu_ps(xm, src + (size_t)(co0 + j) * cs + x0)
 					                   : _mm512_setzero_ps();
-				transpose16(blk);
+				nn_transpose16(blk);
 				for (int x = 0; x < 16; x++)
 					_mm512_storeu_ps(d + (size_t)x * 32, blk[x]);
 			}
 		}
+	}
+}
+
+/* pack_dy_t without AVX-512: the same layout, one channel at a time. */
+static void pack_dy_t_scalar(const float *dy, int n, const nn_layer *ly, const rows *r, int i0, int b,
+                             float *bp)
+{
+	int oh = ly->out.h, ow = ly->out.w, m = ly->n_out, np = r->v * 16;
+	size_t ohw = (size_t)oh * ow;
+	for (int co = 0; co < (m + 31) / 32 * 32; co++) {
+		float *d = bp + (size_t)(co / 32) * np * 32 + co % 32;
+		const float *src = dy + ((size_t)co * n + i0) * ohw;
+		for (int row = 0; row < b * oh; row++, src += ow)
+			for (int x = 0; x < r->owp; x++, d += 32)
+				*d = co < m && x < ow ? src[x] : 0.0f;
 	}
 }
 
@@ -429,7 +417,10 @@ static void conv_dw_fast(nn_worker *w, const nn_layer *ly, const float *in, cons
 	int k = ly->k, per_row = r.owp / 16;
 	size_t cstride = (size_t)b * r.ph * r.pw;
 	pad_chunk(in, w->n, &g, i0, b, w->pad);
-	pack_dy_t(dy, dn, ly, &r, di0, b, w->col);
+	if (nn_simd_level() == 2)
+		pack_dy_t(dy, dn, ly, &r, di0, b, w->col);
+	else
+		pack_dy_t_scalar(dy, dn, ly, &r, di0, b, w->col);
 	for (int v = 0; v < r.v; v++) {
 		int u = v % per_row, y = v / per_row % g.oh, i = v / per_row / g.oh;
 		w->voff[v] = (int)(((size_t)i * r.ph + y) * r.pw + 16 * u);
@@ -637,7 +628,7 @@ static void unpool_chunk(nn_worker *w, int l, const float *dy, int i0, int b, fl
 	size_t ihw = (size_t)ly->in.h * ly->in.w, ohw = (size_t)ly->out.h * ly->out.w;
 	const float *out = w->act[l + 1];
 	const int32_t *am = w->argmax[l];
-	int pool2 = ly->k == 2 && ly->stride == 2;
+	int simd = nn_simd_level() == 2, pool2 = simd && ly->k == 2 && ly->stride == 2;
 	if (!pool2)
 		memset(dst, 0, (size_t)b * ly->in.c * ihw * sizeof(float));
 	for (int c = 0; c < ly->in.c; c++) {
@@ -650,7 +641,7 @@ static void unpool_chunk(nn_worker *w, int l, const float *dy, int i0, int b, fl
 				                     ly->out.h, ly->out.w, d);
 				continue;
 			}
-			if (ly->stride >= ly->k) {
+			if (simd && ly->stride >= ly->k) {
 				sum += unpool_plane(out + p * ohw, dy + p * ohw, am + p * ohw, ohw, d);
 				continue;
 			}
@@ -671,28 +662,25 @@ nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly)
 	size_t b = (size_t)ly->chunk, kk = (size_t)ly->in.c * ly->k * ly->k;
 	size_t kd = (size_t)ly->n_out * ly->k * ly->k;
 	size_t ohw = (size_t)ly->out.h * ly->out.w, ihw = (size_t)ly->in.h * ly->in.w;
-	size_t fwd = kk * ((b * ohw + 31) / 32 * 32), dw = (kk + 31) / 32 * 32 * b * ohw;
-	size_t dx = kd * ((b * ihw + 31) / 32 * 32);
-	s.col = fwd > dw ? fwd : dw;
-	s.col = s.col > dx ? s.col : dx;
-	if (ly->fast) {
-		geom g = layer_geom(ly), gd = dx_geom(ly);
-		rows r = rows_of(&g, ly->chunk), rd = rows_of(&gd, ly->chunk);
-		size_t pf = kk * (size_t)(r.v + 1) * 16, pd = kd * (size_t)(rd.v + 1) * 16;
-		s.col = s.col > pf ? s.col : pf;
-		s.col = s.col > pd ? s.col : pd;
-		size_t padf = (size_t)ly->in.c * b * r.ph * r.pw, padd = (size_t)ly->n_out * b * rd.ph * rd.pw;
-		s.pad = padf > padd ? padf : padd;
-		size_t tf = (size_t)ly->n_out * r.v * 16, td = (size_t)ly->in.c * rd.v * 16;
-		s.tile = (tf > td ? tf : td) + 32;   /* pooling reads a vector past a row */
-		size_t af = nn_sgemm_apacked_floats(ly->n_out, (int)kk);
-		size_t ad = nn_sgemm_apacked_floats(ly->in.c, (int)kd);
-		s.wpack = af > ad ? af : ad;
-		s.pieces = (size_t)(r.v > rd.v ? r.v : rd.v);
-		s.dchunk = ly->fuse == 2 ? (size_t)ly->n_out * b * ly->out.h * ly->out.w : 0;
-		s.kk = kk > kd ? kk : kd;
-		size_t dyt = (size_t)(ly->n_out + 31) / 32 * 32 * r.v * 16;
-		s.col = s.col > dyt ? s.col : dyt;
+	if (!ly->fast) {   /* im2col (packed in 32-column panels on AVX-512) */
+		size_t fwd = kk * ((b * ohw + 31) / 32 * 32), dw = (kk + 31) / 32 * 32 * b * ohw;
+		size_t dx = kd * ((b * ihw + 31) / 32 * 32);
+		s.col = fwd > dw ? fwd : dw;
+		s.col = s.col > dx ? s.col : dx;
+		return s;
 	}
+	geom g = layer_geom(ly), gd = dx_geom(ly);
+	rows r = rows_of(&g, ly->chunk), rd = rows_of(&gd, ly->chunk);
+	s.col = (size_t)(ly->n_out + 31) / 32 * 32 * r.v * 16;   /* dy^T panels */
+	size_t padf = (size_t)ly->in.c * b * r.ph * r.pw, padd = (size_t)ly->n_out * b * rd.ph * rd.pw;
+	s.pad = padf > padd ? padf : padd;
+	size_t tf = (size_t)ly->n_out * r.v * 16, td = (size_t)ly->in.c * rd.v * 16;
+	s.tile = (tf > td ? tf : td) + 32;   /* pooling reads a vector past a row */
+	size_t af = nn_sgemm_apacked_floats(ly->n_out, (int)kk);
+	size_t ad = nn_sgemm_apacked_floats(ly->in.c, (int)kd);
+	s.wpack = af > ad ? af : ad;
+	s.pieces = (size_t)(r.v > rd.v ? r.v : rd.v);
+	s.kk = kk > kd ? kk : kd;
+	s.dchunk = ly->fuse == 2 ? (size_t)ly->n_out * b * ohw : 0;
 	return s;
 }

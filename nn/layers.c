@@ -32,54 +32,28 @@ float nn_sum(const float *x, size_t n)
 	return s;
 }
 
-/* Dense layers see their input as [features][n]; with spatial extent the
- * channel-major activations are gathered into that order first. */
-static const float *dense_input(nn_worker *w, const nn_layer *ly, const float *in)
+/* *sa = sum of a[j], *sab = sum of a[j] * b[j] (b NULL: a[j] squared), in
+ * double over 8 interleaved lanes: vectorisable and in a fixed order. */
+static void sums2(const float *a, const float *b, size_t n, double *sa, double *sab)
 {
-	int n = w->n;
-	size_t hw = (size_t)ly->in.h * ly->in.w;
-	if (hw == 1)
-		return in;
-	for (int c = 0; c < ly->in.c; c++)
-		for (int i = 0; i < n; i++)
-			for (size_t p = 0; p < hw; p++)
-				w->gather[((size_t)c * hw + p) * n + i] = in[((size_t)c * n + i) * hw + p];
-	return w->gather;
-}
-
-static void dense_forward(nn_worker *w, const nn_layer *ly, const float *in, float *out)
-{
-	const float *wt = w->net->params + ly->w_off, *bias = w->net->params + ly->b_off;
-	int n = w->n, nin = ly->in.c * ly->in.h * ly->in.w;
-	const float *x = dense_input(w, ly, in);
-	nn_sgemm(0, 0, ly->n_out, n, nin, 1.0f, wt, nin, x, n, 0.0f, out, n);
-	for (int o = 0; o < ly->n_out; o++)
-		for (int i = 0; i < n; i++)
-			out[(size_t)o * n + i] += bias[o];
-}
-
-static void dense_backward(nn_worker *w, const nn_layer *ly, const float *in,
-                           const float *dy, float *dx)
-{
-	const float *wt = w->net->params + ly->w_off;
-	float *dw = w->grad + ly->w_off, *db = w->grad + ly->b_off;
-	int n = w->n, nin = ly->in.c * ly->in.h * ly->in.w;
-	size_t hw = (size_t)ly->in.h * ly->in.w;
-	for (int o = 0; o < ly->n_out; o++)
-		db[o] += nn_sum(dy + (size_t)o * n, (size_t)n);
-	const float *x = dense_input(w, ly, in);
-	nn_sgemm(0, 1, ly->n_out, nin, n, 1.0f, dy, n, x, n, 1.0f, dw, nin);
-	if (!ly->need_dx)
-		return;
-	if (hw == 1) {
-		nn_sgemm(1, 0, nin, n, ly->n_out, 1.0f, wt, nin, dy, n, 0.0f, dx, n);
-		return;
+	double la[8] = { 0 }, lab[8] = { 0 };
+	size_t j = 0;
+	if (!b)
+		b = a;
+	for (; j + 8 <= n; j += 8)
+		for (int t = 0; t < 8; t++) {
+			la[t] += a[j + t];
+			lab[t] += (double)a[j + t] * b[j + t];
+		}
+	for (; j < n; j++) {
+		la[j % 8] += a[j];
+		lab[j % 8] += (double)a[j] * b[j];
 	}
-	nn_sgemm(1, 0, nin, n, ly->n_out, 1.0f, wt, nin, dy, n, 0.0f, w->gather, n);
-	for (int c = 0; c < ly->in.c; c++)
-		for (int i = 0; i < n; i++)
-			for (size_t p = 0; p < hw; p++)
-				dx[((size_t)c * n + i) * hw + p] = w->gather[((size_t)c * hw + p) * n + i];
+	*sa = *sab = 0.0;
+	for (int t = 0; t < 8; t++) {
+		*sa += la[t];
+		*sab += lab[t];
+	}
 }
 
 /* Max and average pooling, per plane; max pooling keeps the arg-max. */
@@ -173,16 +147,8 @@ static void bn_forward_train(nn_worker *w, int l, const float *in, float *out)
 	int C = ly->in.c;
 	size_t len = (size_t)w->n * ly->in.h * ly->in.w;
 	double *part = w->part[l], cnt = (double)net->n * ly->in.h * ly->in.w;
-	for (int c = 0; c < C; c++) {
-		const float *x = in + c * len;
-		double s = 0.0, q = 0.0;
-		for (size_t j = 0; j < len; j++) {
-			s += x[j];
-			q += (double)x[j] * x[j];
-		}
-		part[2 * c] = s;
-		part[2 * c + 1] = q;
-	}
+	for (int c = 0; c < C; c++)
+		sums2(in + c * len, NULL, len, &part[2 * c], &part[2 * c + 1]);
 	nn_sync(net);
 	const float *gamma = net->params + ly->w_off, *beta = net->params + ly->b_off;
 	float *xhat = w->aux[l], *rmean = net->stats + ly->s_off, *rvar = rmean + C;
@@ -235,11 +201,8 @@ static void bn_backward(nn_worker *w, int l, const float *dy, float *dx)
 	double *part = w->part[l], cnt = (double)net->n * ly->in.h * ly->in.w;
 	const float *xhat = w->aux[l], *gamma = net->params + ly->w_off;
 	for (int c = 0; c < C; c++) {
-		double sd = 0.0, sdx = 0.0;
-		for (size_t j = 0; j < len; j++) {
-			sd += dy[c * len + j];
-			sdx += (double)dy[c * len + j] * xhat[c * len + j];
-		}
+		double sd, sdx;
+		sums2(dy + c * len, xhat + c * len, len, &sd, &sdx);
 		part[4 * C + 2 * c] = sd;
 		part[4 * C + 2 * c + 1] = sdx;
 		w->grad[ly->w_off + c] += (float)sdx;
@@ -285,7 +248,7 @@ void nn_layer_forward(nn_worker *w, int l)
 	size_t len = (size_t)w->n * ly->in.c * ly->in.h * ly->in.w;
 	switch (ly->kind) {
 	case L_CONV: nn_conv_forward(w, l); break;
-	case L_DENSE: dense_forward(w, ly, in, out); break;
+	case L_DENSE: nn_dense_forward(w, l); break;
 	case L_MAXPOOL:
 	case L_AVGPOOL: pool_forward(w, l, in, out); break;
 	case L_GAP: gap_forward(w, ly, in, out); break;
@@ -309,11 +272,11 @@ void nn_layer_forward(nn_worker *w, int l)
 void nn_layer_backward(nn_worker *w, int l, float *dy, float *dx)
 {
 	const nn_layer *ly = &w->net->layers[l];
-	const float *in = w->act[l], *out = w->act[l + 1];
+	const float *out = w->act[l + 1];
 	size_t len = (size_t)w->n * ly->in.c * ly->in.h * ly->in.w;
 	switch (ly->kind) {
 	case L_CONV: nn_conv_backward(w, l, dy, dx); break;
-	case L_DENSE: dense_backward(w, ly, in, dy, dx); break;
+	case L_DENSE: nn_dense_backward(w, l, dy, dx); break;
 	case L_MAXPOOL:
 	case L_AVGPOOL: pool_backward(w, l, dy, dx); break;
 	case L_GAP: gap_backward(w, ly, dy, dx); break;

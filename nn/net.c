@@ -67,6 +67,8 @@ static void plan_layers(nn_net *net)
 			if (k == L_RELU || k == L_CONV || k == L_DENSE)
 				break;
 		}
+		if (ly->kind == L_DENSE)
+			ly->fast = nn_sgemm_panel() == 32;
 		if (ly->kind == L_CONV) {
 			ly->fast = nn_conv_fast(ly);
 			ly->chunk = conv_chunk(ly);
@@ -146,8 +148,9 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 			w->aux[l] = xcalloc(sm * out, sizeof(float), &fail);
 		if (ly->kind == L_BN)
 			w->part[l] = xcalloc(6 * (size_t)ly->in.c, sizeof(double), &fail);
-		if (ly->kind == L_CONV) {
-			nn_conv_scratch c = nn_conv_scratch_of(ly);
+		if (ly->kind == L_CONV || ly->kind == L_DENSE) {
+			nn_conv_scratch c = ly->kind == L_CONV ? nn_conv_scratch_of(ly)
+			                                       : nn_dense_scratch_of(ly, net->share_max);
 			cs.col = c.col > cs.col ? c.col : cs.col;
 			cs.pad = c.pad > cs.pad ? c.pad : cs.pad;
 			cs.tile = c.tile > cs.tile ? c.tile : cs.tile;
@@ -158,7 +161,7 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 		}
 		if ((ly->kind == L_CONV || ly->kind == L_DENSE) && ly->n_w > wmax)
 			wmax = ly->n_w;
-		if (ly->kind == L_DENSE && ly->in.h * ly->in.w > 1 && sm * shape_size(ly->in) > gat)
+		if (ly->kind == L_DENSE && (ly->fast || ly->in.h * ly->in.w > 1) && sm * shape_size(ly->in) > gat)
 			gat = sm * shape_size(ly->in);
 	}
 	w->gbuf[0] = xcalloc(sm * max_act, sizeof(float), &fail);

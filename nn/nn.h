@@ -59,8 +59,11 @@ void nn_opt_default(nn_opt *opt);
  * Layers: conv N K [stride S] [pad P], maxpool K [stride S], avgpool K
  * [stride S], gap, bn, relu, dropout P, dense [N]. Weights are initialised
  * (He before ReLU, Glorot otherwise) from seed. threads: worker threads,
- * 0 = all cores. max_batch: the largest batch nn_train_batch will get;
- * scratch memory is allocated once for it. Returns NULL and fills err on a
+ * 0 = all cores the process may use; each runs the whole net on a fixed
+ * share of every batch, so the same seed, data and thread count give
+ * bit-identical weights. max_batch: the largest batch nn_train_batch will
+ * get; scratch memory is allocated once for it. nn sets OpenBLAS to one
+ * thread (process-wide). Returns NULL and fills err on a
  * bad string ("layer 4 'maxpool 2': input 1x1 is smaller than the window")
  * or failed allocation. Caller frees with nn_net_free. */
 nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
@@ -78,7 +81,8 @@ int nn_set_optimizer(nn_net *net, const nn_opt *opt, nn_err *err);
 float nn_lr_at(const nn_opt *opt, int epoch, int step, int steps_per_epoch);
 
 /* One optimiser step on a batch of n <= max_batch samples (x: n x C x H x W,
- * labels in 0..n_classes-1) at learning rate lr, in training mode (batch
+ * labels in 0..n_classes-1) at learning rate lr (nn_lr_at gives the
+ * schedule's; without nn_set_optimizer: SGD, momentum 0.9), in training mode (batch
  * statistics, dropout). class_weights: n_classes weights or NULL. *loss
  * (may be NULL) gets the weighted mean cross-entropy, *n_correct (may be
  * NULL) the number of arg-max hits. Returns 0, or -NN_EUSAGE for a bad n
@@ -88,7 +92,9 @@ int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
 
 /* Inference mode (running BN statistics, no dropout): probs gets n x
  * n_classes softmax probabilities. Any n >= 0 (processed in pieces of
- * max_batch). Returns 0, or -NN_EUSAGE (message in nn_last_error). */
+ * max_batch). On CPUs with AVX-512 a sample's probabilities do not depend
+ * on the batch it came in; elsewhere (OpenBLAS) they may differ in the
+ * last bits. Returns 0, or -NN_EUSAGE (message in nn_last_error). */
 int nn_predict(nn_net *net, const float *x, int n, float *probs);
 
 /* Inference-mode loss and accuracy of n labelled samples (validation):

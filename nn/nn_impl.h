@@ -26,7 +26,8 @@ typedef struct nn_layer {
 	int inplace;            /* output aliases input (ReLU) */
 	int need_dx;            /* backward must produce the input gradient */
 	int relu_after;         /* conv/dense followed by ReLU: He initialisation */
-	int fast;               /* conv: padded-rows path (AVX-512, stride 1) */
+	int fast;               /* conv: padded-rows path (AVX-512, stride 1);
+	                           dense: weights read in place (AVX-512) */
 	int fuse;               /* conv: runs the next 1 (ReLU) or 2 (ReLU, max pool) layers too */
 	int fused;              /* ReLU / max pool run inside the conv before them */
 	int chunk;              /* conv: images per GEMM */
@@ -47,19 +48,22 @@ typedef struct nn_worker {
 	float *col;             /* im2col scratch (plain or packed panels) */
 	float *apack;           /* GEMM A-panel scratch */
 	float *wflip;           /* flipped conv kernel for input gradients */
-	float *wpack;           /* packed conv kernel (A panels) */
+	float *wpack;           /* A panels packed whole (conv kernel, dense gradient) */
 	float *pad;             /* padded chunk of conv input planes */
 	float *tile;            /* conv GEMM result of a chunk, rows padded to 16 */
 	float *dwt;             /* conv weight gradient, transposed */
-	int *voff;              /* offsets of the 16-pixel row pieces of a chunk */
-	const float **arows;    /* per kernel offset, its row of the padded chunk */
-	const float **pieces;   /* per 16-pixel row piece, its start in the padded chunk */
-	int *koff;              /* per kernel offset (c, kh, kw), its offset in the chunk */
+	/* tables of the in-place products (nn_sgemm_rows / nn_sgemm_pieces):
+	 * conv: row pieces of the padded chunk and kernel offsets (c, kh, kw);
+	 * dense: weight rows, 16-feature or 16-pixel pieces, row offsets */
+	int *voff;
+	const float **arows;
+	const float **pieces;
+	int *koff;
 	float *dchunk;          /* conv output gradient of a chunk (pooling fused) */
 	float *gather;          /* dense layers: input as [features][n] */
 	int32_t *argmax[NN_MAX_LAYERS];
 	float *aux[NN_MAX_LAYERS];     /* BN: x-hat; dropout: mask */
-	double *part[NN_MAX_LAYERS];   /* BN: per-channel partial sums (4*C) */
+	double *part[NN_MAX_LAYERS];   /* BN: per-channel sums, 1/std, gradient sums (6*C) */
 	float *grad;            /* parameter gradients of this share */
 	double loss;            /* weighted loss sum of the share */
 	int correct;
@@ -100,9 +104,12 @@ void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc);
 void nn_blas_init(void);
-/* Tests: portable non-zero forces the OpenBLAS path for nets built after. */
-void nn_blas_portable(int portable);
-/* The prepacked-B product (AVX-512 CPUs only): nn_sgemm_panel() is the
+/* Tests: caps the kernel level (0 OpenBLAS only, 1 AVX2, 2 AVX-512) for
+ * nets built after. */
+void nn_blas_level(int max_level);
+/* The kernel level in use: 2 AVX-512, 1 AVX2 + FMA, 0 none (OpenBLAS). */
+int nn_simd_level(void);
+/* The prepacked-B product (AVX2 / AVX-512 CPUs): nn_sgemm_panel() is the
  * panel width NR, or 0 when unavailable. bp holds B [k x n] as panels of
  * NR columns (zero beyond n), each k x NR row-major, k*NR floats apart.
  * apack: nn_sgemm_apack_floats() floats of scratch. */
@@ -110,11 +117,10 @@ int nn_sgemm_panel(void);
 size_t nn_sgemm_apack_floats(void);
 void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *bp, float beta, float *c, int ldc, float *apack);
-/* Both operands prepacked: ap from nn_sgemm_pack_a (whole k, holds
- * nn_sgemm_apacked_floats(m, k)), bp as for nn_sgemm_pb. C = A*B + beta*C. */
+/* Packs op(A) [m x k] whole for nn_sgemm_pieces into ap, which holds
+ * nn_sgemm_apacked_floats(m, k). */
 size_t nn_sgemm_apacked_floats(int m, int k);
 void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *ap);
-void nn_sgemm_pp(int m, int n, int k, const float *ap, const float *bp, float beta, float *c, int ldc);
 /* C[m x n] = A * B (+ C when add), ap from nn_sgemm_pack_a, with B read
  * in place: column block j (16 columns; the last may be partial, but 16
  * floats are read) of row kk is the 16 floats at pieces[j] + koff[kk]. */
@@ -137,6 +143,11 @@ int nn_conv_fast(const nn_layer *ly);
 nn_conv_scratch nn_conv_scratch_of(const nn_layer *ly);
 void nn_conv_forward(nn_worker *w, int l);
 void nn_conv_backward(nn_worker *w, int l, const float *dy, float *dx);
+
+/* dense.c */
+void nn_dense_forward(nn_worker *w, int l);
+void nn_dense_backward(nn_worker *w, int l, const float *dy, float *dx);
+nn_conv_scratch nn_dense_scratch_of(const nn_layer *ly, int share_max);
 
 /* optim.c */
 void nn_opt_update(struct nn_net *net, size_t a, size_t b);

@@ -50,7 +50,7 @@ mflop=65.136
 awk -v nt="$nt" -v tt="$tt" -v ni="$ni" -v ti="$ti" -v peak="$peak" -v nnpeak="$nnpeak" -v mf="$mflop" 'BEGIN {
 	printf "training   (batch 64):  nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", nt, tt, nt / tt
 	printf "inference  (batch 256): nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", ni, ti, ni / ti
-	printf "sgemm peak (2 threads, 2048^3): OpenBLAS %.1f GFLOP/s, nn_sgemm %.1f GFLOP/s\n", peak, nnpeak
+	printf "sgemm peak (2 threads): OpenBLAS %.1f GFLOP/s (2048^3), nn_sgemm %.1f GFLOP/s (1024^3 per thread)\n", peak, nnpeak
 	printf "nn training = %.1f GFLOP/s (%.1f MFLOP/img) = %.0f%% of the OpenBLAS peak (limit %.0f img/s), %.0f%% of nn_sgemm'"'"'s (limit %.0f img/s)\n",
 		nt * mf / 1000, mf, 100 * nt * mf / 1000 / peak, peak * 1000 / mf, 100 * nt * mf / 1000 / nnpeak, nnpeak * 1000 / mf
 }'

@@ -7,6 +7,7 @@
 # Usage: scripts/bench-pipeline.sh [noop|demo|all] [ROUNDS]
 #   (env B = build directory, BENCH_WS = a finished demo workspace to reuse)
 set -eu
+# shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/../tests/bench/lib.sh"
 what=${1:-all}
 rounds=${2:-20}
@@ -22,7 +23,7 @@ noop() {
 	rm -f "$dir/state.db" "$dir/lock.yaml"
 	"$PY" tests/bench/baseline_noop.py --init "$BENCH_WS" pipeline.ini "$dir" >/dev/null
 	echo "baseline: Python, YAML lock + SQLite state (inode, mtime, size -> MD5), 4 stages' deps, outs and params"
-	$ALT -n "$rounds" --warmup 2 --summary "$dir/t.tsv" --section noop \
+	alt -n "$rounds" --warmup 2 --summary "$dir/t.tsv" --section noop \
 		"pipeline run (all cached)" "$PIPELINE run --workspace $BENCH_WS --config $root/pipeline.ini" \
 		"pipeline status" "$PIPELINE status --workspace $BENCH_WS --config $root/pipeline.ini" \
 		"python minimal check" "$PY tests/bench/baseline_noop.py $BENCH_WS pipeline.ini $dir"

@@ -7,6 +7,7 @@
 # Usage: scripts/bench-predict.sh [ROUNDS]
 #   (env B = build directory, BENCH_WS = a finished demo workspace to reuse)
 set -eu
+# shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/../tests/bench/lib.sh"
 rounds=${1:-30}
 build_pipeline
@@ -28,7 +29,7 @@ Image.fromarray(a).save(sys.argv[1])' "$dir/crop.png"
 echo "package $(basename "$pkg") ($(($(stat -c %s "$pkg") / 1024)) KiB); torch model $(($(stat -c %s "$dir/model.pt") / 1024)) KiB"
 echo "pipeline: $("$PIPELINE" predict --package "$pkg" <"$dir/crop.png")"
 echo "python:   $("$PY" tests/bench/baseline_predict.py "$dir/model.pt" <"$dir/crop.png")"
-$ALT -n "$rounds" --warmup 1 --stdin "$dir/crop.png" --summary "$dir/t.tsv" --section predict \
+alt -n "$rounds" --warmup 1 --stdin "$dir/crop.png" --summary "$dir/t.tsv" --section predict \
 	"pipeline predict" "$PIPELINE predict --package $pkg" \
 	"python torch function" "$PY tests/bench/baseline_predict.py $dir/model.pt"
 p=$(med "pipeline predict" "$dir/t.tsv"); b=$(med "python torch function" "$dir/t.tsv")

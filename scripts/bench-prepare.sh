@@ -6,6 +6,7 @@
 # 1-plate demo next to it (plus the largest input image).
 # Usage: scripts/bench-prepare.sh [ROUNDS]   (env B = build directory)
 set -eu
+# shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/../tests/bench/lib.sh"
 rounds=${1:-3}
 build_pipeline
@@ -25,22 +26,24 @@ stats() {
 m = [x for x in tarfile.open(sys.argv[1]) if x.isfile() and x.name.endswith(".bmp")]
 print(len(m) // 2, sum(x.size for x in m), max(x.size for x in m))' "$1"
 }
+# shellcheck disable=SC2046
 set -- $(stats "$dir/plates10.tar.gz")
 wells=$1 bytes=$2
+# shellcheck disable=SC2046
 set -- $(stats "$dir/plates1.tar.gz")
 largest=$3
 mib=$(awk -v b="$bytes" 'BEGIN { printf "%.2f", b / 1048576 }')
 echo "input: $wells wells = $((wells * 2)) channel BMPs, $mib MiB of BMP, archive $(($(stat -c %s "$dir/plates10.tar.gz") / 1048576)) MiB (tar.gz)"
 echo "baseline: tarfile extract, PIL read + resize 256x256, 16 tiles of 64, Anscombe + min-max,"
 echo "  TFRecord-framed records in gzip (level 6) shards; one Python process (single-threaded)"
-$ALT -n "$rounds" --prep "rm -rf '$dir/ws' '$dir/out'" --rate "$wells:images/s" --rate "$mib:MiB/s" \
+alt -n "$rounds" --prep "rm -rf '$dir/ws' '$dir/out'" --rate "$wells:images/s" --rate "$mib:MiB/s" \
 	--summary "$dir/t10.tsv" --section prepare \
 	"pipeline stage prepare" "$PIPELINE stage prepare --workspace $dir/ws --config $dir/plates10.ini" \
 	"python baseline" "$PY tests/bench/baseline_prepare.py $dir/plates10.tar.gz $dir/out"
 rm -rf "$dir/ws" "$dir/out"
 
 echo "pipeline stage prepare on the 1-plate demo archive, for its peak RSS:"
-$ALT -n "$rounds" --prep "rm -rf '$dir/ws1'" --summary "$dir/t1.tsv" --section prepare1 \
+alt -n "$rounds" --prep "rm -rf '$dir/ws1'" --summary "$dir/t1.tsv" --section prepare1 \
 	"pipeline prepare, demo" "$PIPELINE stage prepare --workspace $dir/ws1 --config $dir/plates1.ini"
 rm -rf "$dir/ws1"
 

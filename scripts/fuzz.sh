@@ -97,7 +97,10 @@ for t in tests/fuzz/fuzz_*.c; do
 		crashes=$((crashes + 1))
 		h=$(sha256sum "$c" | cut -c1-12)
 		mkdir -p "tests/corpus/$short"
-		cp "$c" "tests/corpus/$short/fuzz-$(basename "$c" | cut -d- -f1)-$h"
+		# a regression file already holding these bytes is not copied again
+		if ! sha256sum tests/corpus/"$short"/* 2>/dev/null | cut -c1-12 | grep -q -x "$h"; then
+			cp "$c" "tests/corpus/$short/fuzz-$(basename "$c" | cut -d- -f1)-$h"
+		fi
 		rm -f "$c"
 	done
 	if [ "$crashes" -gt 0 ]; then

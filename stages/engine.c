@@ -1,7 +1,8 @@
 /* The stage engine. A stage's outputs are built in WS/.tmp/NAME, stage.json
  * is written last, and the directory is swapped into place with one rename;
  * a result is trusted only when stage.json is valid, its fingerprint equals
- * the one computed now and every listed output is there with its size. */
+ * the one computed now and every listed output is there with its size.
+ * A stage run as a shard (engine_opts.shard) commits its work itself. */
 #include "engine.h"
 
 #include <dirent.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../io/fetch.h"
 #include "../io/fs.h"
 #include "../io/log.h"
 
@@ -43,12 +45,15 @@ typedef struct cfg_collect { json_t *obj; sha256_ctx *sha; } cfg_collect;
 static void collect_key(void *ctx, const cfg_key *key, const char *value)
 {
 	cfg_collect *cc = ctx;
-	char name[160];
+	char name[160], shown[2048];
 
 	if (key->flags & CFG_RUNTIME)
 		return;
 	snprintf(name, sizeof(name), "%s.%s", key->section, key->key);
-	json_object_set_new(cc->obj, name, json_string(value));
+	/* the stored copy (stage.json, status, logs) never holds URL credentials;
+	 * the fingerprint still sees them */
+	fetch_redact(value, shown, sizeof(shown));
+	json_object_set_new(cc->obj, name, json_string(shown));
 	sha256_update(cc->sha, name, strlen(name));
 	sha256_update(cc->sha, "=", 1);
 	sha256_update(cc->sha, value, strlen(value) + 1);
@@ -505,10 +510,10 @@ int engine_run(const stage_def *defs, int n, const engine_opts *o, stage_status 
 	char data[512];
 	int rc = 0;
 
+	memset(st, 0, sizeof(*st) * (size_t)n);
 	if (from < 0 || until < 0 || (o->force && strcmp(o->force, "all") && force < 0))
 		return pl_errorf(err, PL_EUSAGE, "unknown stage '%s'",
 				 from < 0 ? o->from : until < 0 ? o->until : o->force);
-	memset(st, 0, sizeof(*st) * (size_t)n);
 	for (int i = 0; i < n && rc == 0; i++) {
 		json_t *config = NULL;
 		int up = defs[i].upstream ? engine_find(defs, n, defs[i].upstream) : -1;

@@ -8,12 +8,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "../io/fs.h"
@@ -702,6 +704,8 @@ static int build_part(prep_job *j, const source *src, const char *dir, int index
 		rc = process_all(j, n_threads(j->ctx->cfg), err);
 	if (rc == 0 && j->part)
 		rc = rec_writer_close(j->part, &bytes, err);
+	else
+		rec_writer_abort(j->part);
 	j->part = NULL;
 	if (rc == 0)
 		rc = write_part(j, src, index, count, bytes, log_now() - j->t_mark, err);
@@ -711,6 +715,37 @@ static int build_part(prep_job *j, const source *src, const char *dir, int index
 	if (rc < 0)
 		fs_rmtree(j->part_dir, NULL);
 	j->part_dir[0] = '\0';
+	return rc;
+}
+
+/* Opens the source to build parts from. Processes started at once would all
+ * download a URL not fetched yet into the same file: the first does it under
+ * WS/.tmp/prepare-shards/.download.lock, the others then find it done. */
+static int load_source(prep_job *j, const char *view, source *src, pl_err *err)
+{
+	stage_ctx *ctx = j->ctx;
+	char path[4300];
+	int fd = -1, rc = 0;
+
+	if (!ctx->fingerprint[0]) {
+		parts_dir(path, sizeof(path) - 16, ctx->ws, "");
+		strcat(path, "/.download.lock");
+		if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+			return pl_errorf(err, PL_EIO, "cannot open '%s': %s", path, strerror(errno));
+		while (rc == 0 && flock(fd, LOCK_EX) != 0)
+			if (errno != EINTR)
+				rc = pl_errorf(err, PL_EIO, "cannot lock '%s': %s", path, strerror(errno));
+			else if (ctx->stop && *ctx->stop)
+				rc = pl_errorf(err, PL_EINTR, "interrupted");
+		if (rc == 0 && (rc = engine_fingerprint(ctx, err)) == 0 && ctx->fingerprint[0]) {
+			close(fd);      /* another process has downloaded it */
+			fd = -1;
+		}
+	}
+	if (rc == 0)
+		rc = job_load(j, view, src, err);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -727,15 +762,14 @@ static int build_parts(stage_ctx *ctx, const unsigned char *want, int count, pl_
 	job_init(&j, ctx, &set);
 	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
 	if ((rc = fs_mkdirs(dir, err)) == 0 && (rc = make_view(ctx->ws, dir, view, sizeof(view), err)) == 0)
-		rc = job_load(&j, view, &src, err);
-	if (rc == 0 && !ctx->fingerprint[0]) {
-		/* the download made the input's identity known */
-		if ((rc = engine_fingerprint(ctx, err)) == 0 && !ctx->fingerprint[0])
-			rc = pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
-		parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
-		if (rc == 0)
-			rc = fs_mkdirs(dir, err);
-	}
+		rc = load_source(&j, view, &src, err);
+	/* a download makes the input's identity known */
+	if (rc == 0 && !ctx->fingerprint[0] && (rc = engine_fingerprint(ctx, err)) == 0 &&
+	    !ctx->fingerprint[0])
+		rc = pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
+	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
+	if (rc == 0)
+		rc = fs_mkdirs(dir, err);
 	for (int i = 0; i < count && rc == 0; i++) {
 		if (!want[i])
 			continue;

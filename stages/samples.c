@@ -11,6 +11,7 @@
 
 #include "../io/csv.h"
 #include "../io/fs.h"
+#include "../io/log.h"
 
 /* A growable list of strings with lookup, for classes and groups. */
 typedef struct strlist { char **v; int n, cap; } strlist;
@@ -133,9 +134,14 @@ static int load_folders(sample_set *set, const char *root, pl_err *err)
 	for (int i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, names[i]->d_name);
 		if (rc == 0 && names[i]->d_name[0] != '.' && fs_is_dir(path)) {
-			int label = strlist_add(&classes, names[i]->d_name);
+			int label = strlist_add(&classes, names[i]->d_name), before = set->n;
 			rc = label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
 			     scan_class(set, &cap, &groups, root, names[i]->d_name, label, err);
+			if (rc == 0 && set->n == before) {
+				/* a folder without images is not a class (docs/, junk/ ...) */
+				log_warn("ignoring folder '%s': it holds no PNG, JPEG or BMP images", path);
+				free(classes.v[--classes.n]);
+			}
 		}
 		free(names[i]);
 	}

@@ -63,7 +63,8 @@ static entry *find_entry(entries *es, const char *name)
 static int verify(entries *es, pl_err *err)
 {
 	entry *man = find_entry(es, "MANIFEST.json");
-	json_t *root, *files;
+	json_t *root, *files, *value;
+	const char *key;
 	char hex[SHA256_HEX];
 	int rc = 0;
 
@@ -71,9 +72,16 @@ static int verify(entries *es, pl_err *err)
 		return pl_errorf(err, PL_EDATA, "package '%s' has no MANIFEST.json", es->path);
 	root = json_loadb(man->data, man->len, JSON_REJECT_DUPLICATES, NULL);
 	files = json_object_get(root, "files");
-	if (!json_is_object(files) || json_object_size(files) + 1 != (size_t)es->n)
-		rc = pl_errorf(err, PL_EDATA, "package '%s': MANIFEST.json does not list exactly "
-			       "the files of the package", es->path);
+	if (!json_is_object(files))
+		rc = pl_errorf(err, PL_EDATA, "package '%s': MANIFEST.json is malformed", es->path);
+	else if (json_integer_value(json_object_get(root, "format")) != 1)
+		rc = pl_errorf(err, PL_EDATA, "package '%s': MANIFEST.json has format %lld, this "
+			       "program reads format 1; use a newer pipeline", es->path,
+			       (long long)json_integer_value(json_object_get(root, "format")));
+	json_object_foreach(files, key, value)
+		if (rc == 0 && !find_entry(es, key))
+			rc = pl_errorf(err, PL_EDATA, "package '%s': '%s' is listed in MANIFEST.json "
+				       "but missing", es->path, key);
 	for (int i = 0; i < es->n && rc == 0; i++) {
 		const char *want = json_string_value(json_object_get(files, es->e[i].name));
 		if (&es->e[i] == man)
@@ -104,7 +112,7 @@ static int load_model(serve_pkg *p, const entry *model, pl_err *err)
 	p->net = nn_model_load(path, 1, 16, &p->meta, &e);
 	close(fd);
 	if (!p->net)
-		return pl_errorf(err, PL_EDATA, "%s", e.msg);
+		return pl_errorf(err, PL_EDATA, "model.pnn in the package: %s", e.msg);
 	return 0;
 }
 

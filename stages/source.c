@@ -159,10 +159,12 @@ static int obtain(const cfg *c, source_kind kind, const char *path,
 	char dir[PATH_MAX];
 	int rc;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	if ((kind == SRC_SYNTH || kind == SRC_URL) && (rc = fs_mkdirs(dir, err)) < 0)
-		return rc;
+	if (kind == SRC_SYNTH || kind == SRC_URL) {   /* path is WS/downloads/NAME */
+		snprintf(dir, sizeof(dir), "%s", path);
+		*strrchr(dir, '/') = '\0';
+		if ((rc = fs_mkdirs(dir, err)) < 0)
+			return rc;
+	}
 	if (kind == SRC_SYNTH && !fs_exists(path)) {
 		synth_opts o;
 		log_info("drawing the demo plate into %s", path);

@@ -60,12 +60,11 @@ def main():
     lock_path = os.path.join(state_dir, "lock.yaml")
     lock = {} if init else yaml.safe_load(open(lock_path))["stages"]
     changed = 0
-    section = {"prepare": "prepare", "train": "train", "validate": "validate", "package": "package"}
     for name, deps in STAGES:
         entry = {"deps": [{"path": p, "md5": md5_of(db, os.path.join(ws, p))}
                           for d in deps for p in files_under(ws, d)],
                  "outs": [{"path": p, "md5": md5_of(db, os.path.join(ws, p))} for p in files_under(ws, name)],
-                 "params": params_of(params, section[name])}
+                 "params": params_of(params, name)}
         if init:
             lock[name] = entry
         elif lock.get(name) != entry:

@@ -1,20 +1,29 @@
+# shellcheck shell=sh
 # Shared by scripts/bench-*.sh (sourced, POSIX sh). Environment:
 #   B           build directory (default build); PIPELINE overrides the binary
 #   BENCH_TMP   scratch directory shared by the scripts of one `make bench`
 #   BENCH_WS    the finished demo workspace to reuse (made on first need)
 #   BENCH_SUMMARY  file the scripts append their summary rows to
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 B=${B:-build}
 PIPELINE=${PIPELINE:-$root/$B/pipeline}
 PY=/usr/bin/python3
-ALT="$PY $root/tests/bench/alternate.py"
-export OPENBLAS_NUM_THREADS=1
 
-# Builds the binary when it is the tree's own (quiet when up to date).
+# Builds the binary when it is the tree's own (quiet when up to date), once
+# per `make bench` (BENCH_BUILT); a failed build falls back to an existing one.
 build_pipeline() {
+	[ -z "${BENCH_BUILT:-}" ] || return 0
 	case "$PIPELINE" in
-	"$root/$B/pipeline") make --no-print-directory B="$B" "$B/pipeline" >/dev/null ;;
+	"$root/$B/pipeline")
+		mkdir -p "$root/$B"
+		make --no-print-directory B="$B" "$B/pipeline" >/dev/null 2>"$root/$B/bench-build.log" && return 0
+		if [ -x "$PIPELINE" ]; then
+			echo "bench: building $PIPELINE failed (see $B/bench-build.log); using the existing binary" >&2
+		else
+			cat "$root/$B/bench-build.log" >&2
+			return 1
+		fi ;;
 	esac
 }
 
@@ -30,7 +39,11 @@ bench_tmp() {
 	BENCH_WS=${BENCH_WS:-$tmp/demo}
 }
 
-section() { printf '\n== %s ==\n' "$*"; }
+# A section header; BENCH_SECTION (e.g. "2. ") numbers it.
+# alt ARGS...: tests/bench/alternate.py (alternating timer; see its usage).
+alt() { "$PY" "$root/tests/bench/alternate.py" "$@"; }
+
+section() { printf '\n== %s%s ==\n' "${BENCH_SECTION:-}" "$*"; }
 
 # Appends one row to the final summary: WHAT PIPELINE BASELINE COMPARISON.
 summary_row() {

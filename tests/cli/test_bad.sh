@@ -65,7 +65,7 @@ serve_http() {
 mkpackage() {
 	mkclasses data 12; small
 	pl >build.log 2>&1 || { echo "mkpackage failed: $(tail -n 3 build.log)" >&2; return 1; }
-	pkg=$(ls ws/package/*.tar.zst)
+	pkg=$(ls "$PWD"/ws/package/*.tar.zst)
 }
 
 # evil_tar OUT PYTHON: a tar.gz of data/ (made with mkclasses) plus whatever
@@ -103,14 +103,7 @@ exec(sys.argv[1])
 open("data/t.csv", "wb").write((nl.join(L) + nl).encode(enc))
 EOF2
 	small
-	printf 'table = t.csv\nchannels = file\n' >>small.ini
-	sed -i 's/^\(table = t.csv\)$/\1/' small.ini
-	"$py" -c "
-s = open('small.ini').read().split('\n')
-tail = [l for l in s if l.startswith(('table', 'channels'))]
-s = [l for l in s if not l.startswith(('table', 'channels'))]
-s[s.index('[dataset]') + 1:s.index('[dataset]') + 1] = tail
-open('small.ini', 'w').write('\n'.join(s))"
+	sed -i 's/^\[dataset\]$/[dataset]\ntable = t.csv\nchannels = file/' small.ini
 }
 
 # repack PY: unpacks $pkg into pk/, runs the Python statements PY there
@@ -129,7 +122,7 @@ def fix():
 exec(sys.argv[1])
 EOF2
 	) || return 1
-	(cd pk && tar -I zstd -cf ../bad.tar.zst $(tar -I zstd -tf "../$pkg" 2>/dev/null || tar -I zstd -tf "$pkg"))
+	(cd pk && tar -I zstd -cf ../bad.tar.zst $(tar -I zstd -tf "$pkg"))
 }
 
 skip() { skipped="$1"; }

@@ -108,6 +108,23 @@ check "one part, no leftovers" [ "$(ls -a "$(fp_dir race)" | grep -c -e of-3 -e 
 run $P stage prepare --workspace race
 same_prepare "a raced shard" race
 
+# parts of different counts: the set with the larger share done is used
+for s in 0/2 0/3 2/3; do $P stage prepare --shard $s --workspace mixed 2>/dev/null; done
+run $P status --workspace mixed
+expect_in "status picks the set of 3" out.txt 'prepare shards: 2 of 3 done'
+run $P stage prepare --workspace mixed
+expect_in "the assembly uses the set of 3" err.txt 'assembling 3 shard parts'
+same_prepare "parts of different counts" mixed
+
+# SIGTERM stops a shard cleanly: exit 130, no part, nothing left behind
+$P stage prepare --shard 0/1 --workspace termed --set prepare.threads=1 2>termed.log &
+pid=$!
+while kill -0 $pid 2>/dev/null && ! ls -d termed/.tmp/prepare-shards/*/.build-0-of-1-* >/dev/null 2>&1; do :; done
+kill -TERM $pid
+wait $pid; rc=$?
+expect_rc "SIGTERM during a shard" 130
+check "SIGTERM leaves no part and no build" [ -z "$(ls -A "$(fp_dir termed)")" ]
+
 # shard options
 run $P stage prepare --shard 4/4 --workspace bad
 expect_rc "--shard 4/4" 2

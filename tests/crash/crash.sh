@@ -28,9 +28,10 @@ set -- --config "$root/pipeline.ini" \
 
 survived=0 corrupted=0 bad=0 done_kills=0 ok_kills=0
 
-# rand N: a seeded pseudo-random integer in 0..N-1 (an LCG in the shell).
+# rand N: sets r to a seeded pseudo-random integer in 0..N-1 (an LCG; not
+# called in a subshell, so that the state advances).
 state=$seed
-rand() { state=$(( (state * 1103515245 + 12345) % 2147483648 )); echo $(( (state / 65536) % $1 )); }
+rand() { state=$(( (state * 1103515245 + 12345) % 2147483648 )); r=$(( (state / 65536) % $1 )); }
 
 # verify: status exits 0 and every stage it calls done has valid outputs.
 verify() {
@@ -69,32 +70,51 @@ EOF
 # result: the SHA-256 of the final model and metrics.
 result() { cat "$ws/train/model.pnn" "$ws/validate/metrics.json" 2>/dev/null | sha256sum | cut -c1-64; }
 
-# Reference: an uninterrupted run, timed (milliseconds) to spread the kills.
-t0=$(date +%s%N)
-if ! "$bin" run --workspace "$ws" "$@" >"$tmp/ref.log" 2>&1; then
-	echo "crash: the uninterrupted run failed:"; tail -n 20 "$tmp/ref.log"; exit 1
-fi
-span=$(( ($(date +%s%N) - t0) / 1000000 ))
+# Reference: an uninterrupted run, stage by stage, each step timed in
+# milliseconds so that the kills can be spread over every stage.
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+span=0
+for until in prepare train validate package; do
+	t0=$(ms)
+	if ! "$bin" run --workspace "$ws" "$@" --until "$until" >"$tmp/ref.log" 2>&1; then
+		echo "crash: the uninterrupted run failed:"; tail -n 20 "$tmp/ref.log"; exit 1
+	fi
+	eval "ms_$until=$(( $(ms) - t0 ))"
+	span=$((span + $(ms) - t0))
+done
 ref=$(result)
 cp "$ws/train/model.pnn" "$tmp/ref.pnn"; cp "$ws/validate/metrics.json" "$tmp/ref.metrics.json"
-echo "crash: uninterrupted run ${span} ms, result $(echo "$ref" | cut -c1-16)"
+echo "crash: uninterrupted run ${span} ms (prepare $ms_prepare, train $ms_train, validate $ms_validate, package $ms_package), result $(echo "$ref" | cut -c1-16)"
+
+# left: milliseconds the stages not yet done in $ws take (from the last
+# status check; all of them in a fresh workspace).
+left() {
+	if [ ! -d "$ws" ] || [ ! -s "$tmp/status.json" ]; then echo "$span"; return; fi
+	todo=$("$py" -c 'import json, sys
+print(" ".join(s["stage"] for s in json.load(open(sys.argv[1]))["stages"] if s["state"] not in ("done", "cached")))' "$tmp/status.json" 2>/dev/null)
+	n=0
+	for st in $todo; do eval "n=\$((n + ms_$st))"; done
+	echo $((n > 0 ? n : 50))
+}
 
 while [ "$done_kills" -lt "$kills" ]; do
 	# a fresh workspace; half the time the download is kept
-	if [ "$(rand 2)" -eq 0 ]; then
+	rand 2
+	if [ "$r" -eq 0 ]; then
 		find "$ws" -mindepth 1 -maxdepth 1 ! -name downloads -exec rm -rf {} +
 	else
 		rm -rf "$ws"
 	fi
 	ok_kills=0
-	chain=$(( $(rand 3) + 1 ))  # up to 3 kills in a row before a completing run
-	left=$span  # later kills in a chain hit a run with less left to do
+	rand 3; chain=$((r + 1))  # up to 3 kills in a row before a completing run
+	rm -f "$tmp/status.json"
 	while [ "$chain" -gt 0 ] && [ "$done_kills" -lt "$kills" ]; do
 		chain=$((chain - 1))
-		mode=$(rand 3)
+		left=$(left)  # a kill later in a chain hits a run with less left to do
+		rand 3; mode=$r
 		if [ "$mode" -eq 0 ]; then
 			# under strace: every fsync and rename waits 30 ms first
-			delay=$(rand $((left * 3 + 200)))
+			rand $((left * 3 + 200)); delay=$r
 			strace -f -qq -o /dev/null -e trace=fsync,fdatasync,rename,renameat,renameat2 \
 				-e inject=fsync,fdatasync,rename,renameat,renameat2:delay_enter=30000 \
 				"$bin" run --workspace "$ws" "$@" >"$tmp/run.log" 2>&1 &
@@ -104,7 +124,7 @@ while [ "$done_kills" -lt "$kills" ]; do
 			[ -n "$victim" ] && kill -KILL "$victim" 2>/dev/null
 			wait "$tracer" 2>/dev/null
 		else
-			delay=$(rand $((left + 1)))
+			rand $((left + 1)); delay=$r
 			"$bin" run --workspace "$ws" "$@" >"$tmp/run.log" 2>&1 &
 			victim=$!
 			sleep "$(printf '0.%03d' $(( delay % 1000 )))"; sleep $(( delay / 1000 ))
@@ -112,12 +132,12 @@ while [ "$done_kills" -lt "$kills" ]; do
 			wait "$victim" 2>/dev/null
 		fi
 		done_kills=$((done_kills + 1))
-		left=$((left / 2))
 		# where it was killed: the last stage that logged "running", else
 		# "done" when the run had finished, else "start"
 		where=$(sed -n 's/^\([a-z]*\): running.*/\1/p' "$tmp/run.log" | tail -n 1)
 		grep -q '^package: done' "$tmp/run.log" && where=finished
 		echo "${where:-start}" >>"$tmp/where"
+		[ -n "${CRASH_DEBUG:-}" ] && echo "kill $done_kills: mode $mode, delay $delay of $left ms: ${where:-start}"
 		if verify "$@"; then ok_kills=$((ok_kills + 1)); else bad=$((bad + 1)); fi
 	done
 	if ! timeout 300 "$bin" run --workspace "$ws" "$@" >"$tmp/run.log" 2>&1; then
