@@ -29,7 +29,7 @@ BIN      := $(B)/pipeline
 WS       ?= workspace/demo
 
 .SECONDARY:
-.PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz lint
+.PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz lint crash
 
 all: pipeline
 
@@ -77,6 +77,16 @@ asan: test-deps
 bench: bench-deps
 	@$(MAKE) --no-print-directory pipeline
 	@scripts/bench.sh
+
+# Crash consistency, long form: 200 SIGKILLs spread over every stage.
+crash: test-deps
+	@$(MAKE) --no-print-directory pipeline
+	@PIPELINE=$(CURDIR)/$(BIN) tests/crash/crash.sh 200
+
+# Every libFuzzer target in tests/fuzz for FUZZ_SECONDS each (ASan + UBSan).
+FUZZ_SECONDS ?= 20
+fuzz: test-deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Static analysis: cppcheck's warning and portability checks over the sources.
 lint:

@@ -26,11 +26,10 @@ trap 'rm -rf "$tmp"' EXIT
 median() { sort -g "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the figures assume an otherwise idle machine)"
-peaks=$(OPENBLAS_NUM_THREADS=2 "$bench" peak)
-peak=${peaks% *}
-nnpeak=${peaks#* }
 i=1
 while [ "$i" -le "$rounds" ]; do
+	# the peaks are the best of all rounds: a busy moment only lowers them
+	OPENBLAS_NUM_THREADS=2 "$bench" peak >>"$tmp/peaks"
 	"$bench" train "$secs" >"$tmp/out"
 	head -n 1 "$tmp/out" >>"$tmp/nn_train"
 	tail -n 1 "$tmp/out" >>"$tmp/rss"
@@ -42,6 +41,8 @@ while [ "$i" -le "$rounds" ]; do
 		"$(tail -n 1 "$tmp/nn_infer")" "$(tail -n 1 "$tmp/torch_infer")"
 	i=$((i + 1))
 done
+peak=$(awk '$1 > m { m = $1 } END { print m }' "$tmp/peaks")
+nnpeak=$(awk '$2 > m { m = $2 } END { print m }' "$tmp/peaks")
 nt=$(median "$tmp/nn_train"); tt=$(median "$tmp/torch_train")
 ni=$(median "$tmp/nn_infer"); ti=$(median "$tmp/torch_infer")
 # Training FLOPs per image of the reference net: forward of every layer,

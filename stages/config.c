@@ -28,6 +28,10 @@ static const cfg_key schema[] = {
 	  "largest total size an archive may extract to, GiB", 0 },
 	{ "dataset", "tls_verify", CFG_BOOL, "true", 0, 0, NULL,
 	  "verify TLS certificates of https sources", CFG_RUNTIME },
+	{ "dataset", "attempts", CFG_INT, "5", 1, 100, NULL,
+	  "download attempts before giving up (exit 75); waits double from 0.5 s, at most 30 s", CFG_RUNTIME },
+	{ "dataset", "stall_seconds", CFG_INT, "30", 1, 3600, NULL,
+	  "a download slower than 1 KiB/s for this long is retried", CFG_RUNTIME },
 
 	{ "prepare", "size", CFG_INT, "64", 4, 4096, NULL,
 	  "side of the square network input, pixels", 0 },

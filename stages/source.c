@@ -19,6 +19,19 @@
 
 typedef enum { SRC_SYNTH, SRC_URL, SRC_ARCHIVE, SRC_DIR } source_kind;
 
+/* Returns 1 when path is named like an archive: extraction then reports
+ * what is wrong with it (truncated, corrupt) rather than "not an archive". */
+static int has_archive_name(const char *path)
+{
+	static const char *const ext[] = { ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".zip" };
+	size_t len = strlen(path);
+
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+		if (len > strlen(ext[i]) && !strcasecmp(path + len - strlen(ext[i]), ext[i]))
+			return 1;
+	return 0;
+}
+
 /* Works out the kind of source and the local file it is (or will be) in. */
 static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, size_t n,
 		  pl_err *err)
@@ -58,7 +71,7 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 	}
 	if (!fs_exists(src))
 		return pl_errorf(err, PL_EUSAGE, "[dataset] source '%s' does not exist", src);
-	if (!arc_is_archive(src))
+	if (!arc_is_archive(src) && !has_archive_name(src))
 		return pl_errorf(err, PL_EDATA, "'%s' is neither a directory nor an archive "
 				 "(tar, tar.gz, tar.zst, zip)", src);
 	*kind = SRC_ARCHIVE;
@@ -176,6 +189,8 @@ static int obtain(const cfg *c, source_kind kind, const char *path,
 		fetch_opts fo = { 0 };
 		fo.sha256 = cfg_str(c, "dataset", "sha256");
 		fo.insecure = !cfg_bool(c, "dataset", "tls_verify");
+		fo.max_attempts = (int)cfg_int(c, "dataset", "attempts");
+		fo.low_speed_time_s = cfg_int(c, "dataset", "stall_seconds");
 		fo.stop = (const volatile int *)stop;
 		return fetch_url(cfg_str(c, "dataset", "source"), path, &fo, err);
 	}

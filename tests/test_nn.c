@@ -373,6 +373,76 @@ static void test_arch_errors(void)
 	nn_net_free(net);
 }
 
+/* The gradient of the loss at params p (a plain SGD probe with lr 0). */
+static void grad_at(nn_net *probe, const float *p, const float *x, const int *y, int n, float *g)
+{
+	memcpy(probe->params, p, probe->n_params * sizeof(float));
+	nn_train_batch(probe, x, y, n, 0.0f, NULL, NULL, NULL);
+	memcpy(g, probe->workers[0].grad, probe->n_params * sizeof(float));
+}
+
+/* Two steps of each optimiser against the update rules written out. */
+static void test_optimizers(void)
+{
+	const char *arch = "dense 6, relu, dense";
+	nn_shape in = { 1, 3, 3 };
+	float x[8 * 9];
+	int y[8];
+	fill_random(x, sizeof(x) / sizeof(x[0]), 4);
+	for (int i = 0; i < 8; i++)
+		y[i] = i % 3;
+	for (int kind = 0; kind < 4; kind++) {
+		nn_err err = { 0 };
+		nn_net *net = nn_net_new(arch, in, 3, 9, 1, 8, &err), *probe = nn_net_new(arch, in, 3, 9, 1, 8, &err);
+		nn_opt o, plain;
+		nn_opt_default(&o);
+		nn_opt_default(&plain);
+		plain.momentum = 0.0f;
+		o.kind = kind == 3 ? NN_ADAMW : kind == 2 ? NN_ADAM : NN_SGD;
+		o.nesterov = kind == 1;
+		o.weight_decay = 0.05f;
+		CHECK_OK(nn_set_optimizer(net, &o, &err), &err);
+		CHECK_OK(nn_set_optimizer(probe, &plain, &err), &err);
+		size_t P = net->n_params;
+		float *p = malloc(P * sizeof(float)), *g = malloc(P * sizeof(float));
+		float *m = calloc(P, sizeof(float)), *v = calloc(P, sizeof(float));
+		memcpy(p, net->params, P * sizeof(float));
+		double worst = 0.0;
+		for (int t = 1; t <= 2; t++) {
+			float lr = 0.1f;
+			grad_at(probe, p, x, y, 8, g);
+			nn_train_batch(net, x, y, 8, lr, NULL, NULL, NULL);
+			for (size_t i = 0; i < P; i++) {
+				int decay = i < net->layers[0].b_off || (i >= net->layers[2].w_off && i < net->layers[2].b_off);
+				float wd = decay ? o.weight_decay : 0.0f, gi = g[i];
+				if (o.kind == NN_SGD) {
+					gi += wd * p[i];
+					m[i] = o.momentum * m[i] + gi;
+					p[i] -= lr * (o.nesterov ? gi + o.momentum * m[i] : m[i]);
+					continue;
+				}
+				if (o.kind == NN_ADAMW)
+					p[i] -= lr * wd * p[i];
+				else
+					gi += wd * p[i];
+				m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
+				v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
+				double mh = m[i] / (1 - pow(o.beta1, t)), vh = v[i] / (1 - pow(o.beta2, t));
+				p[i] -= (float)(lr * mh / (sqrt(vh) + o.eps));
+			}
+			for (size_t i = 0; i < P; i++)
+				worst = fmax(worst, fabs((double)p[i] - net->params[i]));
+		}
+		CHECK(worst < 1e-5, "optimiser %d: weights differ from the rule by %g", kind, worst);
+		free(p);
+		free(g);
+		free(m);
+		free(v);
+		nn_net_free(net);
+		nn_net_free(probe);
+	}
+}
+
 static void test_schedules(void)
 {
 	nn_opt o;
@@ -457,6 +527,7 @@ int main(void)
 	RUN(test_model_roundtrip);
 	RUN(test_model_broken);
 	RUN(test_arch_errors);
+	RUN(test_optimizers);
 	RUN(test_schedules);
 	RUN(test_augment);
 	return check_report("test_nn");
