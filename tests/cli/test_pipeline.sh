@@ -482,7 +482,7 @@ expect_in "flipped byte: names model.pnn" err.txt "'model.pnn' does not match it
 check "flipped byte: no prediction" test ! -s out.txt
 run "$P" predict --package extra.tar.zst --channels "$a,$b"
 check "extra entry: refused" test "$rc" -ne 0
-expect_in "extra entry: says so" err.txt "MANIFEST.json does not list exactly the files"
+expect_in "extra entry: names it" err.txt "'extra.txt' is not listed in MANIFEST.json"
 run "$P" predict --package dup.tar.zst --channels "$a,$b"
 check "duplicate entry: refused" test "$rc" -ne 0
 expect_in "duplicate entry: named" err.txt "entry 'labels.txt' appears twice"
