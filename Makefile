@@ -1,7 +1,10 @@
 # pipeline: build, run the demo, test.  `make run` and `make test` install
 # missing Debian packages first (scripts/install-deps.sh).
 
-PKGS     := libarchive libzstd libcurl inih libpng jansson libcrypto libjpeg
+PKGS     := libarchive libzstd inih libpng jansson libcrypto libjpeg
+# libcurl is opened with dlopen when a URL is fetched (io/fetch.c): only its
+# headers are needed at build time.
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 # The serial OpenBLAS: nn/ runs its own threads over single-threaded GEMMs, and
 # the pthread build would start (and spin) a thread pool in every process.
 BLAS_PC  := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-serial/pkgconfig
@@ -14,7 +17,7 @@ SANFLAGS ?=
 # gcc warns about snprintf truncation of messages, which is intended; clang has no such flag
 WNO      := $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(WNO) -march=x86-64-v2 \
-	-MMD -MP $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+	-MMD -MP $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CURL_CFLAGS) \
 	$(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -lpthread
 LDFLAGS  += $(SANFLAGS)

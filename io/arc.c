@@ -485,17 +485,32 @@ int arc_is_archive(const char *path)
 }
 
 /* Reads the current entry's data into a growing heap buffer. */
-static int read_entry_data(arc_walk *w, struct archive *in, const char *name,
-			   char **data, size_t *len)
+/* Reads the entry's data into one heap buffer: sized from the header when
+ * it declares a size (checked against the limits already), grown otherwise;
+ * libarchive decompresses straight into it. */
+static int read_entry_data(arc_walk *w, struct archive *in, struct archive_entry *entry,
+			   const char *name, char **data, size_t *len)
 {
-	size_t cap = 0, n = 0;
-	char chunk[ARC_BLOCK], *buf = NULL, *grown;
+	size_t cap = archive_entry_size_is_set(entry) ? (size_t)archive_entry_size(entry) + 1 :
+		     ARC_BLOCK, n = 0;
+	char *buf = malloc(cap), *grown;
 	int64_t entry_bytes = 0;
 	la_ssize_t got;
 	int rc = 0;
 
+	if (!buf)
+		return pl_errorf(w->err, PL_ENOMEM, "'%s': entry '%s': out of memory", w->path, name);
 	for (;;) {
-		got = archive_read_data(in, chunk, sizeof(chunk));
+		if (n + 1 >= cap) {
+			cap *= 2;
+			if (!(grown = realloc(buf, cap))) {
+				rc = pl_errorf(w->err, PL_ENOMEM, "'%s': entry '%s': out "
+					       "of memory", w->path, name);
+				goto out;
+			}
+			buf = grown;
+		}
+		got = archive_read_data(in, buf + n, cap - n - 1);
 		if (got == 0)
 			break;
 		if (got < 0) {
@@ -504,21 +519,7 @@ static int read_entry_data(arc_walk *w, struct archive *in, const char *name,
 		}
 		if ((rc = count_bytes(w, name, &entry_bytes, (size_t)got)) < 0)
 			goto out;
-		if (n + (size_t)got + 1 > cap) {
-			cap = (n + (size_t)got + 1) * 2;
-			if (!(grown = realloc(buf, cap))) {
-				rc = pl_errorf(w->err, PL_ENOMEM, "'%s': entry '%s': out "
-					       "of memory", w->path, name);
-				goto out;
-			}
-			buf = grown;
-		}
-		memcpy(buf + n, chunk, (size_t)got);
 		n += (size_t)got;
-	}
-	if (!buf && !(buf = malloc(1))) {
-		rc = pl_errorf(w->err, PL_ENOMEM, "'%s': out of memory", w->path);
-		goto out;
 	}
 	buf[n] = '\0';
 	*data = buf;
@@ -555,10 +556,11 @@ int arc_foreach(const char *path, const arc_limits *lim, arc_entry_fn fn,
 		    archive_entry_hardlink(entry)) {
 			rc = fn(ctx, name, NULL, 0, err);
 		} else {
-			if ((rc = read_entry_data(&w, in, name, &data, &len)) < 0)
+			if ((rc = read_entry_data(&w, in, entry, name, &data, &len)) < 0)
 				goto out;
 			rc = fn(ctx, name, data, len, err);
-			free(data);
+			if (rc != ARC_KEEP)
+				free(data);
 			data = NULL;
 		}
 		if (rc < 0)

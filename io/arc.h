@@ -38,11 +38,14 @@ int arc_pack(const char *out_path, arc_format fmt, const char *base_dir,
 	     const char *const *rel_paths, size_t n, pl_err *err);
 
 /* Calls fn for each regular file entry of the archive at path, in archive
- * order, with its name and its whole content in memory (valid only during
- * the call). Non-regular entries are passed with data NULL and len 0.
- * fn returns 0 to go on, negative (having filled err) to stop; that value
- * is returned. lim bounds sizes and counts as in arc_extract. */
-typedef int (*arc_entry_fn)(void *ctx, const char *name, const void *data,
+ * order, with its name and its whole content in a heap buffer (NUL after
+ * the last byte). Non-regular entries are passed with data NULL and len 0.
+ * fn returns 0 to go on (data is then freed), ARC_KEEP to go on and keep
+ * data (fn's owner frees it with free()), or negative (having filled err)
+ * to stop; that value is returned. lim bounds sizes and counts as in
+ * arc_extract. */
+enum { ARC_KEEP = 1 };
+typedef int (*arc_entry_fn)(void *ctx, const char *name, void *data,
 			    size_t len, pl_err *err);
 int arc_foreach(const char *path, const arc_limits *lim, arc_entry_fn fn,
 		void *ctx, pl_err *err);

@@ -5,7 +5,9 @@
 
 #include "fetch.h"
 
+#define CURL_DISABLE_TYPECHECK   /* calls go through the pointers below */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -44,12 +46,51 @@ typedef struct fetch_job {
 	char reason[1024];          /* why the last attempt is worth retrying */
 } fetch_job;
 
+/* libcurl and the thirty libraries it pulls in are loaded only when a URL
+ * is fetched: every other command (a cached run, a forked predict) starts
+ * without paying for their relocation. */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+	CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+	CURLcode (*easy_perform)(CURL *curl);
+	void (*easy_cleanup)(CURL *curl);
+	const char *(*easy_strerror)(CURLcode code);
+} lc;
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+static char curl_load_error[256];
+
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define curl_easy_init lc.easy_init
+#define curl_easy_setopt lc.easy_setopt
+#define curl_easy_getinfo lc.easy_getinfo
+#define curl_easy_perform lc.easy_perform
+#define curl_easy_cleanup lc.easy_cleanup
 
 static void curl_init_once(void)
 {
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		snprintf(curl_load_error, sizeof(curl_load_error), "%s", dlerror());
+		return;
+	}
+	*(void **)&lc.global_init = dlsym(h, "curl_global_init");
+	*(void **)&lc.easy_init = dlsym(h, "curl_easy_init");
+	*(void **)&lc.easy_setopt = dlsym(h, "curl_easy_setopt");
+	*(void **)&lc.easy_getinfo = dlsym(h, "curl_easy_getinfo");
+	*(void **)&lc.easy_perform = dlsym(h, "curl_easy_perform");
+	*(void **)&lc.easy_cleanup = dlsym(h, "curl_easy_cleanup");
+	*(void **)&lc.easy_strerror = dlsym(h, "curl_easy_strerror");
+	if (!lc.global_init || !lc.easy_init || !lc.easy_setopt || !lc.easy_getinfo ||
+	    !lc.easy_perform || !lc.easy_cleanup || !lc.easy_strerror) {
+		snprintf(curl_load_error, sizeof(curl_load_error), "libcurl.so.4 lacks a function");
+		return;
+	}
+	curl_init_rc = lc.global_init(CURL_GLOBAL_DEFAULT);
 }
 
 int fetch_is_url(const char *src)
@@ -259,7 +300,7 @@ static int classify(fetch_job *job, CURLcode rc, pl_err *err)
 	long status = 0;
 
 	curl_easy_getinfo(job->curl, CURLINFO_RESPONSE_CODE, &status);
-	snprintf(msg, sizeof(msg), "%s", job->errbuf[0] ? job->errbuf : curl_easy_strerror(rc));
+	snprintf(msg, sizeof(msg), "%s", job->errbuf[0] ? job->errbuf : lc.easy_strerror(rc));
 	if (msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z')
 		msg[0] = (char)(msg[0] - 'A' + 'a');   /* our messages are lowercase */
 	scrub_all(job, msg);
@@ -472,8 +513,9 @@ int fetch_url(const char *url, const char *dest, const fetch_opts *opts,
 	}
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
-		return pl_errorf(err, PL_EFAIL, "cannot initialise libcurl: %s",
-				 curl_easy_strerror(curl_init_rc));
+		return pl_errorf(err, PL_EFAIL, "cannot initialise libcurl: %s (install the "
+				 "libcurl4 package)", curl_load_error[0] ? curl_load_error :
+				 lc.easy_strerror(curl_init_rc));
 	if ((rc = clear_stale(&job, err)) < 0)
 		return rc;
 	if (!(job.curl = curl_easy_init()) || setup_curl(&job) < 0) {

@@ -2,6 +2,7 @@
  * payload length), the payload, and a CRC-32 of all that precedes it.
  * Little-endian, as written by the machines this runs on. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +18,38 @@
 typedef struct buf { unsigned char *p; size_t len, cap; int oom; } buf;
 typedef struct rd { const unsigned char *p; size_t len, pos; int bad; } rd;
 
-static uint32_t crc32(const unsigned char *p, size_t n)
+/* CRC-32 (IEEE), eight bytes a step ("slicing by 8"): a model of megabytes
+ * is checked in a few milliseconds, which a forked predict process feels. */
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
 {
-	uint32_t table[256], crc = 0xffffffffu;
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
 			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		table[i] = c;
+		crc_table[0][i] = c;
 	}
-	for (size_t i = 0; i < n; i++)
-		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	for (int t = 1; t < 8; t++)
+		for (uint32_t i = 0; i < 256; i++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+static uint32_t crc32(const unsigned char *p, size_t n)
+{
+	uint32_t crc = 0xffffffffu;
+
+	pthread_once(&crc_once, crc_init);
+	for (; n >= 8; p += 8, n -= 8) {
+		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+				     (uint32_t)p[3] << 24);
+		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		      crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
+	}
+	for (; n > 0; n--, p++)
+		crc = crc_table[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
 	return crc ^ 0xffffffffu;
 }
 
@@ -155,57 +177,71 @@ static int finish_and_write(buf *b, const char *path, const char *what, nn_err *
 
 /* Reads path whole and checks magic, version, length and checksum; on
  * success *r covers the payload and *data owns the bytes. */
-static int read_checked(const char *path, const char *magic, const char *what,
-                        unsigned char **data, rd *r, nn_err *err)
+/* Checks the header, length and checksum of a model or checkpoint image p
+ * of len bytes (name for messages); r gets the payload. */
+static int check_image(const unsigned char *p, size_t len, const char *name, const char *magic,
+                       const char *what, rd *r, nn_err *err)
 {
-	FILE *f = fopen(path, "rb");
-	unsigned char *p = NULL;
-	size_t cap = 0, len = 0, got;
-	if (!f)
-		return nn_errorf(err, NN_EIO, "cannot open %s '%s': %s", what, path, strerror(errno));
-	do {
-		if (len == cap) {
-			unsigned char *q = realloc(p, cap = cap ? cap * 2 : 65536);
-			if (!q) {
-				free(p);
-				fclose(f);
-				return nn_errorf(err, NN_ENOMEM, "out of memory reading '%s'", path);
-			}
-			p = q;
-		}
-		got = fread(p + len, 1, cap - len, f);
-		len += got;
-	} while (got > 0);
-	int rerr = ferror(f);
-	fclose(f);
-	*data = p;
-	if (rerr)
-		return nn_errorf(err, NN_EIO, "cannot read %s '%s'", what, path);
-	if (memcmp(p, magic, len < 8 ? len : 8) != 0)
-		return nn_errorf(err, NN_EDATA, "'%s' is not a %s (wrong magic)", path, what);
-	if (len < HEADER_BYTES + 4)
-		return nn_errorf(err, NN_EDATA, "%s '%s' is truncated (%zu bytes)", what, path, len);
-	uint32_t version;
+	uint32_t version, crc;
 	uint64_t payload;
+
+	if (len < 8 || memcmp(p, magic, 8) != 0)
+		return nn_errorf(err, NN_EDATA, "'%s' is not a %s (wrong magic)", name, what);
+	if (len < HEADER_BYTES + 4)
+		return nn_errorf(err, NN_EDATA, "%s '%s' is truncated (%zu bytes)", what, name, len);
 	memcpy(&version, p + 8, 4);
 	memcpy(&payload, p + 16, 8);
 	if (version > FORMAT_VERSION)
 		return nn_errorf(err, NN_EDATA, "%s '%s' has format version %u, newer than this program "
-		                 "reads (%u); use a newer pipeline", what, path, version, FORMAT_VERSION);
+		                 "reads (%u); use a newer pipeline", what, name, version, FORMAT_VERSION);
 	if (version == 0)
-		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (format version 0)", what, path);
+		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (format version 0)", what, name);
 	if (payload > len - HEADER_BYTES - 4)
-		return nn_errorf(err, NN_EDATA, "%s '%s' is truncated (%zu of %llu bytes)", what, path,
+		return nn_errorf(err, NN_EDATA, "%s '%s' is truncated (%zu of %llu bytes)", what, name,
 		                 len, (unsigned long long)payload + HEADER_BYTES + 4);
 	if (payload < len - HEADER_BYTES - 4)
-		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (%zu bytes after the end)", what, path,
+		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (%zu bytes after the end)", what, name,
 		                 (size_t)(len - HEADER_BYTES - 4 - payload));
-	uint32_t crc;
 	memcpy(&crc, p + len - 4, 4);
 	if (crc != crc32(p, len - 4))
-		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (checksum mismatch)", what, path);
+		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (checksum mismatch)", what, name);
 	*r = (rd){ p + HEADER_BYTES, (size_t)payload, 0, 0 };
 	return 0;
+}
+
+/* Reads the whole file at path with one allocation of its size. */
+static int read_whole(const char *path, const char *what, unsigned char **data, size_t *len,
+                      nn_err *err)
+{
+	FILE *f = fopen(path, "rb");
+	long size;
+
+	*data = NULL;
+	if (!f)
+		return nn_errorf(err, NN_EIO, "cannot open %s '%s': %s", what, path, strerror(errno));
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		return nn_errorf(err, NN_EIO, "cannot read %s '%s': %s", what, path, strerror(errno));
+	}
+	if (!(*data = malloc(size ? (size_t)size : 1))) {
+		fclose(f);
+		return nn_errorf(err, NN_ENOMEM, "out of memory reading '%s'", path);
+	}
+	*len = fread(*data, 1, (size_t)size, f);
+	int failed = ferror(f);
+	fclose(f);
+	if (failed)
+		return nn_errorf(err, NN_EIO, "cannot read %s '%s'", what, path);
+	return 0;
+}
+
+static int read_checked(const char *path, const char *magic, const char *what,
+                        unsigned char **data, rd *r, nn_err *err)
+{
+	size_t len = 0;
+	int rc = read_whole(path, what, data, &len, err);
+
+	return rc ? rc : check_image(*data, len, path, magic, what, r, err);
 }
 
 static void put_net_id(buf *b, const nn_net *net)
@@ -288,14 +324,14 @@ static void read_meta(rd *r, nn_meta *m)
 	m->extra = get_str(r);
 }
 
-nn_net *nn_model_load(const char *path, int threads, int max_batch, nn_meta *meta, nn_err *err)
+nn_net *nn_model_load_mem(const void *image, size_t len, const char *name, int threads,
+                          int max_batch, nn_meta *meta, nn_err *err)
 {
-	unsigned char *data = NULL;
 	nn_net *net = NULL;
 	nn_meta m = { 0 };
 	char *arch = NULL;
 	rd r;
-	if (read_checked(path, MODEL_MAGIC, "model file", &data, &r, err) != 0)
+	if (check_image(image, len, name, MODEL_MAGIC, "model file", &r, err) != 0)
 		goto out;
 	arch = get_str(&r);
 	nn_shape in;
@@ -305,18 +341,18 @@ nn_net *nn_model_load(const char *path, int threads, int max_batch, nn_meta *met
 	int n_classes = get_i32(&r);
 	read_meta(&r, &m);
 	if (r.bad || !arch) {
-		nn_errorf(err, NN_EDATA, "model file '%s' is corrupt (bad header fields)", path);
+		nn_errorf(err, NN_EDATA, "model file '%s' is corrupt (bad header fields)", name);
 		goto out;
 	}
 	nn_err e2 = { 0 };
-	if (!(net = nn_net_new(arch, in, n_classes, 0, threads, max_batch, &e2))) {
-		nn_errorf(err, e2.code == NN_ENOMEM ? NN_ENOMEM : NN_EDATA, "model file '%s': %s", path, e2.msg);
+	if (!(net = nn_net_build(arch, in, n_classes, 0, threads, max_batch, 0, &e2))) {
+		nn_errorf(err, e2.code == NN_ENOMEM ? NN_ENOMEM : NN_EDATA, "model file '%s': %s", name, e2.msg);
 		goto out;
 	}
 	get_floats(&r, net->params, net->n_params);
 	get_floats(&r, net->stats, net->n_stats);
 	if (r.bad || r.pos != r.len) {
-		nn_errorf(err, NN_EDATA, "model file '%s' is corrupt (weights do not match '%s')", path, arch);
+		nn_errorf(err, NN_EDATA, "model file '%s' is corrupt (weights do not match '%s')", name, arch);
 		nn_net_free(net);
 		net = NULL;
 		goto out;
@@ -328,6 +364,17 @@ nn_net *nn_model_load(const char *path, int threads, int max_batch, nn_meta *met
 out:
 	nn_meta_free(&m);
 	free(arch);
+	return net;
+}
+
+nn_net *nn_model_load(const char *path, int threads, int max_batch, nn_meta *meta, nn_err *err)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	nn_net *net = NULL;
+
+	if (read_whole(path, "model file", &data, &len, err) == 0)
+		net = nn_model_load_mem(data, len, path, threads, max_batch, meta, err);
 	free(data);
 	return net;
 }

@@ -114,16 +114,32 @@ static void init_weights(nn_net *net, uint64_t seed)
 	}
 }
 
-/* Zeroed, 64-byte aligned (whole cache lines for the GEMM panels). */
+/* Zeroed, 64-byte aligned (whole cache lines for the GEMM panels). Built
+ * on calloc, which leaves large blocks to the kernel's zero pages instead of
+ * writing them: a net made for inference never touches its training
+ * buffers, so a forked predict process does not pay for them. The block
+ * calloc returned is kept just before the aligned pointer, for xfree. */
 static void *xcalloc(size_t n, size_t size, int *fail)
 {
-	size_t bytes = ((n ? n : 1) * size + 63) / 64 * 64;
-	void *p = aligned_alloc(64, bytes);
-	if (!p)
+	size_t bytes = (n ? n : 1) * size;
+	char *raw = calloc(1, bytes + 64 + sizeof(void *));
+	if (!raw) {
 		*fail = 1;
-	else
-		memset(p, 0, bytes);
+		return NULL;
+	}
+	char *p = (char *)(((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63);
+	memcpy(p - sizeof(void *), &raw, sizeof(void *));
 	return p;
+}
+
+static void xfree(void *p)
+{
+	void *raw;
+
+	if (!p)
+		return;
+	memcpy(&raw, (char *)p - sizeof(void *), sizeof(void *));
+	free(raw);
 }
 
 /* Allocates one worker's scratch for share_max samples. */
@@ -185,30 +201,30 @@ static int worker_alloc(nn_net *net, nn_worker *w)
 
 static void worker_release(nn_net *net, nn_worker *w)
 {
-	free(w->act[0]);
+	xfree(w->act[0]);
 	for (int l = 0; l < net->n_layers; l++) {
 		if (!net->layers[l].inplace)
-			free(w->act[l + 1]);
-		free(w->argmax[l]);
-		free(w->aux[l]);
-		free(w->part[l]);
+			xfree(w->act[l + 1]);
+		xfree(w->argmax[l]);
+		xfree(w->aux[l]);
+		xfree(w->part[l]);
 	}
-	free(w->gbuf[0]);
-	free(w->gbuf[1]);
-	free(w->col);
-	free(w->pad);
-	free(w->tile);
-	free(w->wpack);
-	free(w->dwt);
-	free(w->voff);
-	free((void *)w->arows);
-	free((void *)w->pieces);
-	free(w->koff);
-	free(w->dchunk);
-	free(w->apack);
-	free(w->wflip);
-	free(w->gather);
-	free(w->grad);
+	xfree(w->gbuf[0]);
+	xfree(w->gbuf[1]);
+	xfree(w->col);
+	xfree(w->pad);
+	xfree(w->tile);
+	xfree(w->wpack);
+	xfree(w->dwt);
+	xfree(w->voff);
+	xfree((void *)w->arows);
+	xfree((void *)w->pieces);
+	xfree(w->koff);
+	xfree(w->dchunk);
+	xfree(w->apack);
+	xfree(w->wflip);
+	xfree(w->gather);
+	xfree(w->grad);
 }
 
 static void *worker_main(void *arg)
@@ -264,6 +280,12 @@ static int cpu_count(void)
 nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
                    int threads, int max_batch, nn_err *err)
 {
+	return nn_net_build(arch, in, n_classes, seed, threads, max_batch, 1, err);
+}
+
+nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed,
+                     int threads, int max_batch, int init, nn_err *err)
+{
 	nn_net *net = calloc(1, sizeof(*net));
 	if (!net) {
 		nn_errorf(err, NN_ENOMEM, "out of memory");
@@ -301,7 +323,8 @@ nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
 		if (worker_alloc(net, &net->workers[t]) != 0)
 			goto nomem;
 	}
-	init_weights(net, seed);
+	if (init)
+		init_weights(net, seed);
 	nn_blas_init();
 	if (start_pool(net, err) != 0)
 		goto fail;

@@ -137,6 +137,11 @@ int nn_model_save(const nn_net *net, const nn_meta *meta, const char *path, nn_e
  * and a message naming path. Caller frees the net with nn_net_free. */
 nn_net *nn_model_load(const char *path, int threads, int max_batch, nn_meta *meta, nn_err *err);
 
+/* As nn_model_load, from a model file image of len bytes in memory (name
+ * is used in messages); image is not kept. */
+nn_net *nn_model_load_mem(const void *image, size_t len, const char *name, int threads,
+                          int max_batch, nn_meta *meta, nn_err *err);
+
 /* Writes a training checkpoint: weights, BN statistics, optimiser settings
  * and state, the dropout generator, and blob (caller's opaque bytes: epoch,
  * RNG state, history); fsynced. Returns 0 or -NN_EIO. */

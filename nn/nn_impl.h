@@ -158,4 +158,9 @@ int nn_errorf(nn_err *err, int code, const char *fmt, ...)
 int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err);
 float nn_rng_normal(uint64_t *state);
 
+/* nn_net_new without drawing initial weights when init is 0 (they are left
+ * zero): for loaders that overwrite every weight anyway. */
+nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed,
+                     int threads, int max_batch, int init, nn_err *err);
+
 #endif

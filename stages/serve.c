@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -29,7 +28,9 @@ struct serve_pkg {
 typedef struct entry { char *name; void *data; size_t len; } entry;
 typedef struct entries { entry e[MAX_ENTRIES]; int n; const char *path; } entries;
 
-static int take_entry(void *ctx, const char *name, const void *data, size_t len, pl_err *err)
+/* Keeps every file of the package in memory (they are small but for the
+ * model, whose buffer is taken over rather than copied). */
+static int take_entry(void *ctx, const char *name, void *data, size_t len, pl_err *err)
 {
 	entries *es = ctx;
 
@@ -42,13 +43,11 @@ static int take_entry(void *ctx, const char *name, const void *data, size_t len,
 					 es->path, name);
 	if (es->n == MAX_ENTRIES)
 		return pl_errorf(err, PL_EDATA, "package '%s' has too many entries", es->path);
-	es->e[es->n].name = strdup(name);
-	es->e[es->n].data = malloc(len ? len : 1);
-	if (!es->e[es->n].name || !es->e[es->n].data)
+	if (!(es->e[es->n].name = strdup(name)))
 		return pl_errorf(err, PL_ENOMEM, "out of memory reading package");
-	memcpy(es->e[es->n].data, data, len);
+	es->e[es->n].data = data;
 	es->e[es->n++].len = len;
-	return 0;
+	return ARC_KEEP;
 }
 
 static entry *find_entry(entries *es, const char *name)
@@ -96,23 +95,13 @@ static int verify(entries *es, pl_err *err)
 	return rc;
 }
 
-/* Loads the model from memory through an anonymous file. */
 static int load_model(serve_pkg *p, const entry *model, pl_err *err)
 {
-	char path[64];
 	nn_err e = { 0 };
-	int fd = memfd_create("model.pnn", MFD_CLOEXEC);
 
-	if (fd < 0 || write(fd, model->data, model->len) != (ssize_t)model->len) {
-		if (fd >= 0)
-			close(fd);
-		return pl_errorf(err, PL_EIO, "cannot stage the model in memory");
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	p->net = nn_model_load(path, 1, 16, &p->meta, &e);
-	close(fd);
+	p->net = nn_model_load_mem(model->data, model->len, "model.pnn", 1, 16, &p->meta, &e);
 	if (!p->net)
-		return pl_errorf(err, PL_EDATA, "model.pnn in the package: %s", e.msg);
+		return pl_errorf(err, PL_EDATA, "package: %s", e.msg);
 	return 0;
 }
 

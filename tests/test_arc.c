@@ -521,7 +521,7 @@ typedef struct seen {
 	int a_ok;
 } seen;
 
-static int collect(void *ctx, const char *name, const void *data, size_t len,
+static int collect(void *ctx, const char *name, void *data, size_t len,
 		   pl_err *err)
 {
 	seen *s = ctx;
@@ -538,7 +538,7 @@ static int collect(void *ctx, const char *name, const void *data, size_t len,
 	return 0;
 }
 
-static int stop_at_second(void *ctx, const char *name, const void *data,
+static int stop_at_second(void *ctx, const char *name, void *data,
 			  size_t len, pl_err *err)
 {
 	(void)name; (void)data; (void)len;

@@ -370,7 +370,7 @@ static void test_deterministic(void)
 	CHECK(count_entries("x") == 1, "archive has %d top-level entries", count_entries("x"));
 }
 
-static int first_entry(void *ctx, const char *name, const void *data, size_t len,
+static int first_entry(void *ctx, const char *name, void *data, size_t len,
 		       pl_err *err)
 {
 	(void)data;

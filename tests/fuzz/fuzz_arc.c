@@ -74,7 +74,7 @@ static void check_work_dir(void)
 	closedir(h);
 }
 
-static int count_entry(void *ctx, const char *name, const void *buf, size_t len,
+static int count_entry(void *ctx, const char *name, void *buf, size_t len,
 		       pl_err *err)
 {
 	(void)name; (void)err;
