@@ -47,6 +47,40 @@ static inline void check_run(const char *name, void (*fn)(void))
 	}
 }
 
+/* Reads a whole file into a NUL-terminated heap buffer (caller frees);
+ * NULL when it cannot be read. */
+static inline char *check_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* 1 when the file at path holds exactly len bytes equal to data. */
+static inline int check_file_equals(const char *path, const void *data, size_t len)
+{
+	size_t n = 0;
+	char *got = check_slurp(path, &n);
+	int same = got && n == len && memcmp(got, data, len) == 0;
+
+	free(got);
+	return same;
+}
+
 /* Prints the closing line and returns the exit status for main. */
 static inline int check_report(const char *suite)
 {

@@ -30,38 +30,6 @@ static void write_text(const char *path, const char *text)
 	write_bytes(path, text, strlen(text));
 }
 
-/* Reads a whole file (caller frees); NULL when missing. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		buf[n] = '\0';
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-static int file_equals(const char *path, const void *data, size_t len)
-{
-	size_t n = 0;
-	char *got = slurp(path, &n);
-	int same = got && n == len && memcmp(got, data, len) == 0;
-
-	free(got);
-	return same;
-}
-
 /* Runs a Python fixture script in the current directory. */
 static int py(const char *code)
 {
@@ -108,13 +76,13 @@ static void check_pack_outputs(const char *dir)
 
 	umask(mask);
 	snprintf(path, sizeof(path), "%s/a.txt", dir);
-	CHECK(file_equals(path, "hello archive\n", 14), "%s", path);
+	CHECK(check_file_equals(path, "hello archive\n", 14), "%s", path);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == (0644 & ~mask),
 	      "mode %o", (unsigned)st.st_mode);
 	snprintf(path, sizeof(path), "%s/sub/b.bin", dir);
-	CHECK(file_equals(path, big, sizeof(big)), "%s", path);
+	CHECK(check_file_equals(path, big, sizeof(big)), "%s", path);
 	snprintf(path, sizeof(path), "%s/empty", dir);
-	CHECK(file_equals(path, "", 0), "%s", path);
+	CHECK(check_file_equals(path, "", 0), "%s", path);
 }
 
 static void roundtrip(arc_format fmt, const char *name)
@@ -177,12 +145,12 @@ static void test_tar_with_links(void)
 	CHECK(arc_is_archive("x.tar") == 1, "tar");
 	CHECK(mkdir("out", 0755) == 0, "mkdir");
 	CHECK_OK(arc_extract("x.tar", "out", NULL, &err), &err);
-	CHECK(file_equals("out/dir/f.txt", "inside", 6), "f.txt");
-	CHECK(file_equals("out/top.txt", "top", 3), "top.txt");
+	CHECK(check_file_equals("out/dir/f.txt", "inside", 6), "f.txt");
+	CHECK(check_file_equals("out/top.txt", "top", 3), "top.txt");
 	n = readlink("out/dir/link", target, sizeof(target) - 1);
 	CHECK(n == 10 && memcmp(target, "../top.txt", 10) == 0, "link -> %.*s",
 	      (int)(n > 0 ? n : 0), target);
-	CHECK(file_equals("out/dir/link", "top", 3), "through link");
+	CHECK(check_file_equals("out/dir/link", "top", 3), "through link");
 	CHECK(stat("out/dir/f.txt", &a) == 0 && stat("out/dir/hard", &b) == 0 &&
 	      a.st_ino == b.st_ino, "hard link shares the inode");
 	CHECK((a.st_mode & 07777) == 0644, "file mode %o (archive says 0600)",
@@ -207,9 +175,9 @@ static void test_zip(void)
 	CHECK(arc_is_archive("x.zip") == 1, "zip");
 	CHECK(mkdir("out", 0755) == 0, "mkdir");
 	CHECK_OK(arc_extract("x.zip", "out", NULL, &err), &err);
-	CHECK(file_equals("out/one/two/a.txt", "zip text", 8), "a.txt");
-	CHECK(file_equals("out/one/big.bin", big, sizeof(big)), "big.bin");
-	CHECK(file_equals("out/stored.txt", "plain", 5), "stored.txt");
+	CHECK(check_file_equals("out/one/two/a.txt", "zip text", 8), "a.txt");
+	CHECK(check_file_equals("out/one/big.bin", big, sizeof(big)), "big.bin");
+	CHECK(check_file_equals("out/stored.txt", "plain", 5), "stored.txt");
 }
 
 /* Builds a one-entry-kind hostile tar with Python code for the entries,
@@ -431,7 +399,7 @@ static void test_truncated(void)
 
 	make_pack_inputs();
 	CHECK_OK(arc_pack("t.tar.gz", ARC_TAR_GZ, "in", pack_names, 3, &err), &err);
-	data = slurp("t.tar.gz", &len);
+	data = check_slurp("t.tar.gz", &len);
 	CHECK(data && len > 1000, "packed");
 	if (!data)
 		return;
@@ -499,8 +467,8 @@ static void reproducible(arc_format fmt)
 	set_mtime("in/sub/b.bin", 1234567);
 	CHECK(chmod("in/a.txt", 0600) == 0, "chmod");
 	CHECK_OK(arc_pack("two", fmt, "in", names, 3, &err), &err);
-	one = slurp("one", &len1);
-	two = slurp("two", &len2);
+	one = check_slurp("one", &len1);
+	two = check_slurp("two", &len2);
 	CHECK(one && two && len1 == len2 && memcmp(one, two, len1) == 0,
 	      "outputs differ (%zu vs %zu bytes)", len1, len2);
 	if (fmt == ARC_TAR_GZ && one && len1 > 10)

@@ -43,37 +43,6 @@ static void url_of(char *out, size_t n, const char *path)
 	snprintf(out, n, "http://127.0.0.1:%d/%s", port, path);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
-	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
-		buf[n] = '\0';
-		*len = (size_t)n;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
-static int file_equals(const char *path, const void *want, size_t len)
-{
-	size_t n = 0;
-	char *got = slurp(path, &n);
-	int same = got && n == len && memcmp(got, want, len) == 0;
-
-	free(got);
-	return same;
-}
-
 static void write_bytes(const char *path, const void *buf, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -95,7 +64,7 @@ static int exists(const char *path)
 static int requests(const char *needle)
 {
 	size_t len = 0;
-	char *log = slurp(srv_log, &len), *line, *save = NULL;
+	char *log = check_slurp(srv_log, &len), *line, *save = NULL;
 	int n = 0;
 
 	if (!log)
@@ -122,7 +91,7 @@ static int fetch_captured(const char *url, const char *dest, const fetch_opts *o
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
-	*captured = slurp("stderr.txt", &len);
+	*captured = check_slurp("stderr.txt", &len);
 	if (!*captured)
 		*captured = strdup("");
 	return rc;
@@ -137,10 +106,10 @@ static void test_plain(void)
 
 	url_of(url, sizeof(url), "data.bin");
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content");
 	CHECK(!exists("dl.bin.part"), "part removed");
 	sha256_hex(data, sizeof(data), hex);
-	done = slurp("dl.bin.done", &len);
+	done = check_slurp("dl.bin.done", &len);
 	CHECK(done && strncmp(done, hex, 64) == 0, "done records the sha256: %s", done);
 	free(done);
 }
@@ -153,7 +122,7 @@ static void test_resume_after_drop(void)
 
 	url_of(url, sizeof(url), "drop/data.bin");
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "content after resume");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content after resume");
 	CHECK(requests("/drop/data.bin") == 2, "%d requests", requests("/drop/data.bin"));
 	snprintf(want, sizeof(want), "/drop/data.bin range=bytes=%zu-", sizeof(data) / 2);
 	CHECK(requests(want) == 1, "second request resumes with '%s'", want);
@@ -169,7 +138,7 @@ static void test_resume_existing_part(void)
 	write_bytes("dl.bin.part", data, 1000);
 	url_of(url, sizeof(url), "data.bin");
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content");
 	CHECK(requests("range=bytes=1000-") == before + 1, "range request sent");
 }
 
@@ -183,7 +152,7 @@ static void test_server_ignores_range(void)
 	write_bytes("dl.bin.part", junk, sizeof(junk));
 	url_of(url, sizeof(url), "norange/data.bin");
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "restarted from zero");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "restarted from zero");
 	CHECK(requests("/norange/data.bin range=bytes=1000-") == 1, "tried to resume");
 	CHECK(requests("/norange/data.bin range=-") == 1, "then started over");
 }
@@ -199,7 +168,7 @@ static void test_flaky_then_ok(void)
 	url_of(url, sizeof(url), "flaky/data.bin");
 	rc = fetch_captured(url, "dl.bin", &o, &err, &log_text);
 	CHECK(rc == 0, "rc %d: %s", rc, err.msg);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content");
 	CHECK(requests("/flaky/data.bin") == 3, "%d requests", requests("/flaky/data.bin"));
 	snprintf(want, sizeof(want), "retrying in 0.1 s (attempt 2 of 5): http 500 from %s", url);
 	CHECK(strstr(log_text, want), "log lacks '%s': %s", want, log_text);
@@ -285,7 +254,7 @@ static void test_sha_right_and_rerun(void)
 	before = requests(NULL);
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
 	CHECK(requests(NULL) == before, "rerun made %d requests", requests(NULL) - before);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "content kept");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content kept");
 	/* a changed checksum is not satisfied by the old download */
 	o.sha256 = "1111111111111111111111111111111111111111111111111111111111111111";
 	CHECK(fetch_url(url, "dl.bin", &o, &err) == -PL_EDATA, "%s", err.msg);
@@ -303,11 +272,11 @@ static void test_file_url(void)
 	snprintf(url, sizeof(url), "file://%s/data.bin", srv_root);
 	CHECK(fetch_is_url(url), "file URL");
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "content");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content");
 	write_bytes("f.part", data, 5000);
 	CHECK(rename("f.part", "f.bin.part") == 0, "rename");
 	CHECK_OK(fetch_url(url, "f.bin", &o, &err), &err);
-	CHECK(file_equals("f.bin", data, sizeof(data)), "resumed file URL");
+	CHECK(check_file_equals("f.bin", data, sizeof(data)), "resumed file URL");
 	snprintf(url, sizeof(url), "file://%s/missing.bin", srv_root);
 	rc = fetch_url(url, "m.bin", &o, &err);
 	CHECK(rc == -PL_EIO && strstr(err.msg, "missing.bin"), "rc %d: %s", rc, err.msg);
@@ -363,7 +332,7 @@ static void test_redirects(void)
 
 	url_of(url, sizeof(url), "redirect/data.bin");
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-	CHECK(file_equals("dl.bin", data, sizeof(data)), "followed");
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "followed");
 	url_of(url, sizeof(url), "redirect-loop");
 	rc = fetch_url(url, "loop.bin", &o, &err);
 	CHECK(rc == -PL_EDATA, "rc %d: %s", rc, err.msg);
@@ -543,7 +512,7 @@ static void test_https_verification(void)
 		CHECK(!exists("dl.bin"), "nothing kept");
 		o.insecure = 1;
 		CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-		CHECK(file_equals("dl.bin", data, sizeof(data)), "content over https");
+		CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content over https");
 	}
 	stop_server(pid);
 }
