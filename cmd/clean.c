@@ -1,7 +1,9 @@
-/* pipeline clean: remove stage results and temporary files. */
+/* pipeline clean: remove stage results and temporary files; pipeline gc:
+ * remove what the current configuration cannot use. */
 #include <stdio.h>
 
 #include "../io/fs.h"
+#include "../stages/gc.h"
 #include "../stages/stages.h"
 #include "cmd.h"
 #include "opts.h"
@@ -34,5 +36,32 @@ int cmd_clean(int argc, char **argv)
 	if (rc == 0 && o.downloads)
 		rc = fs_rmtree(path, &err);
 	engine_unlock(lock_fd);
+	return rc < 0 ? cmd_fail(&err) : EXIT_OK;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+	pl_err err = { 0 };
+	long long freed = 0;
+	cfg *c = NULL;
+	ws_opts o;
+	int lock_fd = -1, rc = opts_parse("gc", argc, argv, 0, &o);
+
+	if (rc)
+		return rc < 0 ? EXIT_OK : rc;
+	if (o.n_args)
+		return cmd_usage_error("gc", "unexpected argument '%s'", o.args[0]);
+	if ((rc = opts_setup("gc", &o, 0, &c)) != 0)
+		return rc;
+	if (!fs_is_dir(o.ws))
+		rc = pl_errorf(&err, PL_EUSAGE, "workspace '%s' does not exist", o.ws);
+	if (rc == 0)
+		rc = engine_lock(o.ws, &lock_fd, &err);
+	if (rc == 0)
+		rc = gc_workspace(pipeline_stages, pipeline_n_stages, o.ws, c, &freed, &err);
+	if (rc == 0)
+		log_info("freed %.1f MiB", freed / 1048576.0);
+	engine_unlock(lock_fd);
+	cfg_free(c);
 	return rc < 0 ? cmd_fail(&err) : EXIT_OK;
 }

@@ -15,6 +15,7 @@ int cmd_run(int argc, char **argv);
 int cmd_stage(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);

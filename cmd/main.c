@@ -62,6 +62,11 @@ static const command commands[] = {
 	  "Removes the results of the named stages (all when none is named) and the\n"
 	  "workspace's temporary files. Downloads are kept unless all stages are cleaned\n"
 	  "with --downloads.\n" },
+	{ "gc", cmd_gc, "remove what the current configuration cannot use",
+	  "usage: pipeline gc --workspace DIR [--config FILE] [--set sec.key=value]...\n\n"
+	  "Removes temporary files no stage will resume from, downloads of sources that\n"
+	  "are no longer configured, and the memoised hashes of input files. Stage\n"
+	  "results are kept ('pipeline clean' removes those).\n" },
 	{ "synth", cmd_synth, "draw the built-in demo plate",
 	  "usage: pipeline synth --out FILE|DIR [--seed N] [--plates N] [--size WxH] [--preview PNG]\n\n"
 	  "Draws a BBBC014-like plate: 96 wells, two 8-bit channel BMPs per well (nuclei,\n"

@@ -123,6 +123,20 @@ static int has_subdir(const char *dir)
 	return found;
 }
 
+int source_download_name(const cfg *c, const char *ws, char *out, size_t n, pl_err *err)
+{
+	char path[PATH_MAX];
+	source_kind kind;
+	int rc;
+
+	out[0] = '\0';
+	if ((rc = locate(c, ws, &kind, path, sizeof(path), err)) < 0)
+		return rc;
+	if (kind == SRC_SYNTH || kind == SRC_URL)
+		snprintf(out, n, "%s", strrchr(path, '/') + 1);
+	return 0;
+}
+
 /* Descends into the single top-level directory an archive often has: when
  * the root holds nothing else and the data is in there (the table, or the
  * class folders), not when that directory is itself the only class. */

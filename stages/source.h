@@ -27,6 +27,10 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 		source *src, pl_err *err);
 
+/* Writes the file name under WS/downloads that the configured source is
+ * kept in (a URL's download, the drawn demo plate), or "" for a local path. */
+int source_download_name(const cfg *c, const char *ws, char *out, size_t n, pl_err *err);
+
 /* Removes the temporary extraction of src. */
 void source_close(source *src);
 
