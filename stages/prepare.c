@@ -393,7 +393,7 @@ static int write_stats(prep_job *j, const source *src, long long bytes_out, doub
 {
 	json_t *per_class = json_object(), *stats;
 	long long tiles = j->tiles[0] + j->tiles[1] + j->tiles[2];
-	int rc;
+	int kept = j->set->n - (int)json_array_size(j->skipped), rc;
 
 	for (int cl = 0; cl < j->set->n_classes; cl++)
 		json_object_set_new(per_class, j->set->classes[cl], json_pack("{s:I,s:I,s:I}",
@@ -401,7 +401,7 @@ static int write_stats(prep_job *j, const source *src, long long bytes_out, doub
 			"val", (json_int_t)j->class_tiles[cl * N_SPLITS + SPLIT_VAL],
 			"test", (json_int_t)j->class_tiles[cl * N_SPLITS + SPLIT_TEST]));
 	stats = json_pack("{s:s,s:i,s:i,s:I,s:{s:I,s:I,s:I},s:o,s:O,s:I,s:I,s:f,s:f}",
-			  "source", src->identity, "samples", j->set->n, "groups", j->set->n_groups,
+			  "source", src->identity, "samples", kept, "groups", j->set->n_groups,
 			  "tiles", (json_int_t)tiles, "tiles_per_split",
 			  "train", (json_int_t)j->tiles[0], "val", (json_int_t)j->tiles[1],
 			  "test", (json_int_t)j->tiles[2], "tiles_per_class", per_class,
@@ -410,7 +410,7 @@ static int write_stats(prep_job *j, const source *src, long long bytes_out, doub
 			  "images_per_s", secs > 0 ? j->set->n / secs : 0);
 	rc = write_json(j->ctx->out_dir, "stats.json", stats, err);
 	json_decref(stats);
-	json_object_set_new(j->ctx->metrics, "samples", json_integer(j->set->n));
+	json_object_set_new(j->ctx->metrics, "samples", json_integer(kept));
 	json_object_set_new(j->ctx->metrics, "tiles", json_integer(tiles));
 	json_object_set_new(j->ctx->metrics, "skipped", json_integer((json_int_t)json_array_size(j->skipped)));
 	json_object_set_new(j->ctx->metrics, "mib", json_real(round(bytes_out / 1048576.0 * 100) / 100));

@@ -194,6 +194,7 @@ table_ini tb.ini withbad.csv "on_bad_image = skip"
 prep tb.ini
 expect_rc "on_bad_image = skip" 0
 check "skip: 60 tiles kept ($(stat_of tiles))" test "$(stat_of tiles)" = 60
+check "skip: 60 samples counted" test "$(stat_of samples)" = 60
 "$py" shards.py "$ws/prepare" >skipsplit.txt 2>&1
 expect_in "skip: 60 records written" skipsplit.txt "records 60"
 "$py" -c "
