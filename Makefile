@@ -91,10 +91,22 @@ FUZZ_SECONDS ?= 20
 fuzz: test-deps
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# Static analysis: cppcheck's warning and portability checks over the sources.
+# Static analysis: cppcheck's warning and portability checks, and a chosen
+# set of clang-tidy checks (memory misuse, unsafe string calls, system(),
+# signal handlers, suspicious memset/memcmp), over the sources.
+TIDY_CHECKS := -*,bugprone-suspicious-memset-usage,bugprone-suspicious-memory-comparison,\
+bugprone-signal-handler,bugprone-infinite-loop,bugprone-misplaced-widening-cast,\
+bugprone-too-small-loop-variable,bugprone-unused-return-value,bugprone-posix-return,\
+bugprone-bool-pointer-implicit-conversion,cert-env33-c,cert-str34-c,cert-msc32-c,\
+clang-analyzer-unix.Malloc,clang-analyzer-unix.MismatchedDeallocator,\
+clang-analyzer-security.insecureAPI.*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling
 lint:
 	cppcheck --quiet --enable=warning,portability --inline-suppr --error-exitcode=1 \
 		-D_GNU_SOURCE --std=c11 cmd io nn stages
+	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
+		$(sort $(wildcard cmd/*.c io/*.c nn/*.c stages/*.c)) -- \
+		-std=c11 -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null) \
+		$(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
 
 clean:
 	rm -rf build build-asan pipeline

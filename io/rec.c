@@ -152,8 +152,10 @@ static FILE *open_spill(const char *path)
 	if (!dir)
 		return NULL;
 	slash = strrchr(dir, '/');
-	if (!slash)
-		strcpy(dir, ".");
+	if (!slash) {
+		dir[0] = '.';     /* dir holds at least the one character of a file name */
+		dir[1] = '\0';
+	}
 	else if (slash == dir)
 		slash[1] = '\0';
 	else

@@ -271,12 +271,11 @@ int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err)
 		rc = nn_errorf(err, NN_ENOMEM, "out of memory");
 		goto out;
 	}
+	size_t len = 0;
 	net->arch[0] = '\0';
-	for (int l = 0; l < n; l++) {
-		if (l)
-			strcat(net->arch, ", ");
-		strcat(net->arch, net->layers[l].text);
-	}
+	for (int l = 0; l < n; l++)
+		len += (size_t)snprintf(net->arch + len, cap - len, "%s%s", l ? ", " : "",
+		                        net->layers[l].text);
 out:
 	free(copy);
 	return rc;

@@ -122,24 +122,20 @@ static void init_weights(nn_net *net, uint64_t seed)
 static void *xcalloc(size_t n, size_t size, int *fail)
 {
 	size_t bytes = (n ? n : 1) * size;
-	char *raw = calloc(1, bytes + 64 + sizeof(void *));
+	char *raw = calloc(1, bytes + 64 + 8);    /* 8: room for the pointer kept */
 	if (!raw) {
 		*fail = 1;
 		return NULL;
 	}
-	char *p = (char *)(((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63);
-	memcpy(p - sizeof(void *), &raw, sizeof(void *));
+	char *p = (char *)(((uintptr_t)raw + 8 + 63) & ~(uintptr_t)63);
+	((void **)p)[-1] = raw;
 	return p;
 }
 
 static void xfree(void *p)
 {
-	void *raw;
-
-	if (!p)
-		return;
-	memcpy(&raw, (char *)p - sizeof(void *), sizeof(void *));
-	free(raw);
+	if (p)
+		free(((void **)p)[-1]);
 }
 
 /* Allocates one worker's scratch for share_max samples. */

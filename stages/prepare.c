@@ -729,7 +729,7 @@ static int load_source(prep_job *j, const char *view, source *src, pl_err *err)
 
 	if (!ctx->fingerprint[0]) {
 		parts_dir(path, sizeof(path) - 16, ctx->ws, "");
-		strcat(path, "/.download.lock");
+		snprintf(path + strlen(path), 16, "/.download.lock");
 		if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
 			return pl_errorf(err, PL_EIO, "cannot open '%s': %s", path, strerror(errno));
 		while (rc == 0 && flock(fd, LOCK_EX) != 0)

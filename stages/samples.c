@@ -141,6 +141,7 @@ static int load_folders(sample_set *set, const char *root, pl_err *err)
 				/* a folder without images is not a class (docs/, junk/ ...) */
 				log_warn("ignoring folder '%s': it holds no PNG, JPEG or BMP images", path);
 				free(classes.v[--classes.n]);
+				classes.v[classes.n] = NULL;
 			}
 		}
 		free(names[i]);
@@ -298,7 +299,7 @@ int samples_load(const cfg *c, const char *root, sample_set *out, pl_err *err)
 	     load_folders(out, root, err);
 	if (rc == 0 && out->n == 0)
 		rc = pl_errorf(err, PL_EDATA, "no images found under '%s'", root);
-	if (rc == 0 && out->n_classes < 2)
+	if (rc == 0 && out->n_classes == 1)
 		rc = pl_errorf(err, PL_EDATA, "only one class ('%s') under '%s': a classifier "
 			       "needs at least two", out->classes[0], root);
 	if (rc < 0)
