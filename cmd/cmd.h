@@ -21,6 +21,9 @@ int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
+/* The help text of export (cmd/export.c). */
+extern const char export_usage[];
+
 /* Prints "pipeline: MSG" for err to stderr and returns the exit code that
  * err's code maps to. */
 int cmd_fail(const pl_err *err);

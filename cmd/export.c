@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/fs.h"
+#include "../stages/config.h"
 #include "../stages/export.h"
 #include "cmd.h"
 
-static const char export_usage[] =
+const char export_usage[] =
 "usage: pipeline export kfp|argo|k8s --image IMAGE [options]\n"
 "\n"
 "Writes JSON manifests that run the stages in containers of IMAGE on a\n"
@@ -18,6 +20,9 @@ static const char export_usage[] =
 "  k8s   a PersistentVolumeClaim, an Indexed Job for the prepare shards and\n"
 "        a suspended Job running `pipeline run` (resume it when the shards\n"
 "        are done)\n"
+"\n"
+"Every setting has a [cluster] key in the configuration (./pipeline.ini or\n"
+"PIPELINE_CONFIG; `pipeline help config` lists them); a flag overrides it.\n"
 "\n"
 "options:\n"
 "  --image IMAGE           container image (required)\n"
@@ -135,15 +140,38 @@ static int apply_option(int ch, export_opts *o, char *set, size_t set_size)
 	return 0;
 }
 
-int cmd_export(int argc, char **argv)
+/* Fills o from the [cluster] section of the local configuration. */
+static int from_config(export_opts *o, cfg **c)
 {
-	export_opts o;
+	pl_err err = { 0 };
+
+	if (config_load(getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG") ? NULL :
+			fs_exists("pipeline.ini") ? "pipeline.ini" : NULL, NULL, 0, c, &err) < 0)
+		return cmd_fail(&err);
+	o->image = cfg_str(*c, "cluster", "image");
+	o->namespace_name = cfg_str(*c, "cluster", "namespace");
+	o->pvc = cfg_str(*c, "cluster", "pvc");
+	o->workspace_name = cfg_str(*c, "cluster", "workspace_name");
+	o->storage = cfg_str(*c, "cluster", "storage");
+	o->storage_class = cfg_str(*c, "cluster", "storage_class");
+	o->cpu = cfg_str(*c, "cluster", "cpu");
+	o->memory = cfg_str(*c, "cluster", "memory");
+	o->cpu_limit = cfg_str(*c, "cluster", "cpu_limit");
+	o->memory_limit = cfg_str(*c, "cluster", "memory_limit");
+	o->service_account = cfg_str(*c, "cluster", "service_account");
+	o->shards = (int)cfg_int(*c, "cluster", "shards");
+	return 0;
+}
+
+/* Parses the flags over o (filled from the configuration) and writes. */
+static int export_with(int argc, char **argv, export_opts *opts)
+{
+	export_opts o = *opts;
 	const char *out = NULL;
 	char set[2048] = "";
 	pl_err err = { 0 };
 	int ch, rc;
 
-	export_defaults(&o);
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":ho:", export_options, NULL)) != -1) {
@@ -175,10 +203,24 @@ int cmd_export(int argc, char **argv)
 		return cmd_usage_error("export", "unknown kind '%s': use kfp, argo "
 				       "or k8s", argv[optind]);
 	if (!o.image[0])
-		return cmd_usage_error("export", "--image is required: the container "
+		return cmd_usage_error("export", "--image (or [cluster] image) is required: the container "
 				       "image to run, e.g. registry.example.com/"
 				       "pipeline:1.0");
 	if (export_write(argv[optind], &o, out, &err) < 0)
 		return cmd_fail(&err);
 	return EXIT_OK;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	export_opts o;
+	cfg *c = NULL;
+	int rc;
+
+	export_defaults(&o);
+	rc = from_config(&o, &c);
+	if (rc == 0)
+		rc = export_with(argc, argv, &o);
+	cfg_free(c);
+	return rc;
 }

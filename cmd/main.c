@@ -90,8 +90,7 @@ static const command commands[] = {
 	  "  -p, --package FILE   the package (or PIPELINE_PACKAGE)\n"
 	  "  -f, --format F       json (default) or csv\n"
 	  "  -c, --channels A,B   the channel files of one sample; repeatable\n" },
-	{ "export", cmd_export, "write Kubeflow, Argo or Kubernetes manifests",
-	  "usage: pipeline export kfp|argo|k8s --image IMG [options]\n" },
+	{ "export", cmd_export, "write Kubeflow, Argo or Kubernetes manifests", export_usage },
 	{ "help", cmd_help, "show help for a command", "usage: pipeline help [COMMAND]\n" },
 };
 
