@@ -345,7 +345,8 @@ nn_net *nn_model_load_mem(const void *image, size_t len, const char *name, int t
 		goto out;
 	}
 	nn_err e2 = { 0 };
-	if (!(net = nn_net_build(arch, in, n_classes, 0, threads, max_batch, 0, &e2))) {
+	if (!(net = nn_net_build(arch, in, n_classes, 0, threads, max_batch, 0,
+	                         (r.len - r.pos) / sizeof(float) + 1, &e2))) {
 		nn_errorf(err, e2.code == NN_ENOMEM ? NN_ENOMEM : NN_EDATA, "model file '%s': %s", name, e2.msg);
 		goto out;
 	}

@@ -276,11 +276,11 @@ static int cpu_count(void)
 nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
                    int threads, int max_batch, nn_err *err)
 {
-	return nn_net_build(arch, in, n_classes, seed, threads, max_batch, 1, err);
+	return nn_net_build(arch, in, n_classes, seed, threads, max_batch, 1, 0, err);
 }
 
 nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed,
-                     int threads, int max_batch, int init, nn_err *err)
+                     int threads, int max_batch, int init, size_t max_params, nn_err *err)
 {
 	nn_net *net = calloc(1, sizeof(*net));
 	if (!net) {
@@ -300,6 +300,11 @@ nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed
 	if (nn_parse_arch(net, arch, err) != 0)
 		goto fail;
 	plan_layers(net);
+	if (max_params && net->n_params > max_params) {
+		nn_errorf(err, NN_EDATA, "network '%s' has %zu weights, more than the %zu stored",
+		          net->arch, net->n_params, max_params);
+		goto fail;
+	}
 	if (threads == 0)
 		threads = cpu_count();
 	threads = threads < 1 ? 1 : threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads;

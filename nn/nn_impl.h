@@ -159,8 +159,10 @@ int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err);
 float nn_rng_normal(uint64_t *state);
 
 /* nn_net_new without drawing initial weights when init is 0 (they are left
- * zero): for loaders that overwrite every weight anyway. */
+ * zero): for loaders that overwrite every weight anyway. A net with more
+ * than max_params weights (0 = no limit) is refused before anything big is
+ * allocated: a loader passes what its file can hold. */
 nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed,
-                     int threads, int max_batch, int init, nn_err *err);
+                     int threads, int max_batch, int init, size_t max_params, nn_err *err);
 
 #endif
