@@ -32,7 +32,7 @@ BIN      := $(B)/pipeline
 WS       ?= workspace/demo
 
 .SECONDARY:
-.PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz lint crash
+.PHONY: all deps test-deps bench-deps run test check asan bench clean fuzz lint crash valgrind
 
 all: pipeline
 
@@ -85,6 +85,11 @@ bench: bench-deps
 crash: test-deps
 	@$(MAKE) --no-print-directory pipeline
 	@PIPELINE=$(CURDIR)/$(BIN) tests/crash/crash.sh 200
+
+# Valgrind memcheck of a scaled-down demo run, its cached rerun and predict.
+valgrind: test-deps
+	@$(MAKE) --no-print-directory pipeline
+	@PIPELINE=$(CURDIR)/$(BIN) scripts/valgrind.sh
 
 # Every libFuzzer target in tests/fuzz for FUZZ_SECONDS each (ASan + UBSan).
 FUZZ_SECONDS ?= 20
