@@ -1,7 +1,7 @@
 # An http source answering 500 to every request: retried with backoff, then
-# exit 75 (temporary failure). There is no configuration key for the
-# attempts (5) or the backoff (0.5 s doubled: 7.5 s of waiting).
-want_rc=75 want_msg='500'
+# exit 75 (temporary failure) after [dataset] attempts (here 3: 0.5 s and
+# 1 s of waiting between them).
+want_rc=75 want_msg='download failed after 3 attempts, the last: http 500'
 case_run() {
 	"$py" -c '
 import http.server, sys, threading
@@ -15,5 +15,5 @@ threading.Timer(60, s.shutdown).start()
 s.serve_forever()' >port.txt 2>/dev/null &
 	server=$!
 	i=0; while [ ! -s port.txt ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	small "http://127.0.0.1:$(cat port.txt)/x.tar.gz"; pl
+	small "http://127.0.0.1:$(cat port.txt)/x.tar.gz"; pl --set dataset.attempts=3
 }
