@@ -217,7 +217,8 @@ static void place_params(struct nn_net *net)
 	net->n_stats = s;
 }
 
-/* Parses arch into net->layers for input net->in and net->n_classes;
+/* Parses arch into net->layers for input net->in and net->n_classes
+ * (0: not known yet, any count of final outputs is accepted);
  * sets shapes, offsets, flags and net->arch (normalised). */
 int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err)
 {
@@ -240,7 +241,7 @@ int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err)
 		}
 		nn_layer *ly = &net->layers[n];
 		if ((rc = parse_layer(ly, item, n + 1, err)) != 0 ||
-		    (rc = shape_layer(ly, s, net->n_classes, n + 1, text, err)) != 0)
+		    (rc = shape_layer(ly, s, net->n_classes ? net->n_classes : 2, n + 1, text, err)) != 0)
 			goto out;
 		layer_text(ly);
 		if ((size_t)ly->out.c * ly->out.h * ly->out.w > NN_MAX_ACT ||
@@ -259,10 +260,13 @@ int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err)
 		               "relu, maxpool 2, dense')");
 		goto out;
 	}
-	if (s.c != net->n_classes || s.h != 1 || s.w != 1) {
+	if ((net->n_classes && s.c != net->n_classes) || s.h != 1 || s.w != 1) {
+		char classes[24] = "";
+		if (net->n_classes)
+			snprintf(classes, sizeof(classes), " (%d)", net->n_classes);
 		rc = nn_errorf(err, NN_EUSAGE, "layer %d '%s': the network ends with %dx%dx%d outputs, "
-		               "not one per class (%d); end with 'dense'", n, net->layers[n - 1].text,
-		               s.c, s.h, s.w, net->n_classes);
+		               "not one per class%s; end with 'dense'", n, net->layers[n - 1].text,
+		               s.c, s.h, s.w, classes);
 		goto out;
 	}
 	net->n_layers = n;

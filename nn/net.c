@@ -279,6 +279,18 @@ nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
 	return nn_net_build(arch, in, n_classes, seed, threads, max_batch, 1, 0, err);
 }
 
+int nn_arch_check(const char *arch, nn_shape in, int n_classes, nn_err *err)
+{
+	nn_net *net = calloc(1, sizeof(*net));
+	if (!net)
+		return nn_errorf(err, NN_ENOMEM, "out of memory");
+	net->in = in;
+	net->n_classes = n_classes;
+	int rc = nn_parse_arch(net, arch, err);
+	nn_net_free(net);
+	return rc;
+}
+
 nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed,
                      int threads, int max_batch, int init, size_t max_params, nn_err *err)
 {

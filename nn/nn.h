@@ -69,6 +69,11 @@ void nn_opt_default(nn_opt *opt);
 nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
                    int threads, int max_batch, nn_err *err);
 
+/* Checks that arch parses and fits input in with n_classes outputs (0: a
+ * count not known yet), without building the net: 0, or -NN_EUSAGE with
+ * the message nn_net_new would give. */
+int nn_arch_check(const char *arch, nn_shape in, int n_classes, nn_err *err);
+
 /* Frees net and its threads; NULL is a no-op. */
 void nn_net_free(nn_net *net);
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../nn/nn.h"
+
 #define BIG 1e12
 
 static const cfg_key schema[] = {
@@ -139,6 +141,20 @@ static int apply_env_sets(cfg *c, pl_err *err)
 	return rc;
 }
 
+/* [model] layers must parse and fit the [prepare] size, so that a typo
+ * fails the run at once rather than after prepare. The channel and class
+ * counts (known only from the data) do not change whether it does. */
+static int check_layers(const cfg *c, pl_err *err)
+{
+	int side = (int)cfg_int(c, "prepare", "size");
+	nn_err e = { 0 };
+
+	if (nn_arch_check(cfg_str(c, "model", "layers"), (nn_shape){ 1, side, side }, 0, &e) == 0)
+		return 0;
+	return pl_errorf(err, e.code == NN_ENOMEM ? PL_ENOMEM : PL_EUSAGE, "%s: [model] layers: %s",
+			 cfg_origin(c, "model", "layers"), e.msg);
+}
+
 int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_err *err)
 {
 	cfg *c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));
@@ -155,6 +171,8 @@ int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_e
 		rc = apply_env_sets(c, err);
 	for (int i = 0; rc == 0 && i < n_sets; i++)
 		rc = cfg_set(c, sets[i], "--set", err);
+	if (rc == 0)
+		rc = check_layers(c, err);
 	if (rc < 0) {
 		cfg_free(c);
 		return rc;

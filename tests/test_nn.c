@@ -342,6 +342,9 @@ static void expect_arch_error(const char *arch, const char *needle)
 	nn_net_free(net);
 	CHECK(strstr(err.msg, needle) != NULL, "'%s': message '%s' lacks '%s'", arch, err.msg, needle);
 	CHECK(err.code == NN_EUSAGE, "code %d", err.code);
+	nn_err check = { 0 };
+	CHECK(nn_arch_check(arch, (nn_shape){ 1, 28, 28 }, 10, &check) == -NN_EUSAGE &&
+	      !strcmp(check.msg, err.msg), "'%s': nn_arch_check says '%s'", arch, check.msg);
 }
 
 static void test_arch_errors(void)
@@ -354,7 +357,12 @@ static void test_arch_errors(void)
 	expect_arch_error("dense 5", "layer 1 'dense 5'");
 	expect_arch_error("dropout 1.5, dense", "layer 1 'dropout 1.5'");
 	expect_arch_error("conv 8 3,, dense", "layer 2 is empty");
-	expect_arch_error("conv 4 3 pad 1", "one per class");
+	expect_arch_error("conv 4 3 pad 1", "one per class (10)");
+	nn_err err0 = { 0 };   /* a class count not known yet: any final dense */
+	CHECK(nn_arch_check("conv 8 3, relu, dense 7", (nn_shape){ 3, 28, 28 }, 0, &err0) == 0, "%s", err0.msg);
+	CHECK(nn_arch_check("conv 8 3, relu, dense", (nn_shape){ 3, 28, 28 }, 0, &err0) == 0, "%s", err0.msg);
+	CHECK(nn_arch_check("conv 4 3 pad 1", (nn_shape){ 3, 28, 28 }, 0, &err0) == -NN_EUSAGE &&
+	      strstr(err0.msg, "4x28x28 outputs, not one per class; end with 'dense'"), "%s", err0.msg);
 	nn_err err = { 0 };
 	nn_net *net = nn_net_new(" conv 32 5 pad 2 ,relu, maxpool 2, conv 64 5 pad 2, relu, maxpool 2, "
 	                         "dense 128, relu, dense", (nn_shape){ 1, 28, 28 }, 10, 1, 1, 4, &err);
