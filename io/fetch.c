@@ -25,7 +25,6 @@
 
 #define MAX_REDIRS 10
 #define BACKOFF_CAP_MS 30000
-#define MAX_RESTARTS 2
 
 /* Outcome of one attempt that did not end in success or a hard error. */
 enum { ATTEMPT_DONE = 0, ATTEMPT_RETRY = 1, ATTEMPT_RESTART = 2 };
@@ -374,11 +373,14 @@ static int backoff_sleep(fetch_job *job, long ms, pl_err *err)
 	return 0;
 }
 
-/* Runs attempts until one succeeds, fails hard, or max_attempts are used. */
+/* Runs attempts until one succeeds, fails hard, or max_attempts are used.
+ * A restart (the server ignored the resume request) deletes the part, so
+ * the next attempt cannot restart again: restarts need no limit of their
+ * own; the retries before them are counted. */
 static int download(fetch_job *job, pl_err *err)
 {
 	long delay = job->opts.backoff_ms;
-	int n = 1, restarts = 0, rc;
+	int n = 1, rc;
 
 	for (;;) {
 		if (stopped(job))
@@ -387,12 +389,8 @@ static int download(fetch_job *job, pl_err *err)
 		rc = attempt(job, err);
 		if (rc == ATTEMPT_DONE || rc < 0)
 			return rc;
-		if (rc == ATTEMPT_RESTART) {
-			if (++restarts > MAX_RESTARTS)
-				return pl_errorf(err, PL_EDATA, "%s keeps failing "
-						 "resumed downloads", job->shown);
+		if (rc == ATTEMPT_RESTART)
 			continue;
-		}
 		if (n >= job->opts.max_attempts)
 			return pl_errorf(err, PL_ETEMP, "download failed after %d "
 					 "attempts, the last: %s", n, job->reason);
