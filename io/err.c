@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int pl_errorf(pl_err *err, int code, const char *fmt, ...)
+int (pl_errorf)(pl_err *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -28,6 +28,10 @@ typedef struct pl_err {
 int pl_errorf(pl_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+#ifdef __clang_analyzer__   /* what it returns, so error paths stay error paths */
+#define pl_errorf(err, code, ...) (pl_errorf((err), (code), __VA_ARGS__), -(code))
+#endif
+
 /* Prefixes the message already in err with a formatted context string
  * ("prepare: " + msg); returns -err->code. */
 int pl_errprefix(pl_err *err, const char *fmt, ...)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include "nn_impl.h"
 
-int nn_errorf(nn_err *err, int code, const char *fmt, ...)
+int (nn_errorf)(nn_err *err, int code, const char *fmt, ...)
 {
 	if (err) {
 		va_list ap;

@@ -155,6 +155,9 @@ void nn_opt_update(struct nn_net *net, size_t a, size_t b);
 /* net.c */
 int nn_errorf(nn_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+#ifdef __clang_analyzer__   /* what it returns, so error paths stay error paths */
+#define nn_errorf(err, code, ...) (nn_errorf((err), (code), __VA_ARGS__), -(code))
+#endif
 int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err);
 float nn_rng_normal(uint64_t *state);
 
