@@ -10,7 +10,10 @@
 
 #include "../io/fs.h"
 
-#define RETRY_EXPRESSION "asInt(lastRetry.exitCode) == 75"
+/* Retried: a temporary failure (75), a stop by SIGTERM (130: eviction,
+ * preemption, node drain) and a pod lost without an exit code (Error). */
+#define RETRY_EXPRESSION "lastRetry.status == \"Error\" || asInt(lastRetry.exitCode) == 75 || " \
+	"asInt(lastRetry.exitCode) == 130"
 #define RETRY_LIMIT 3
 
 /* Names derived once from the options. */
@@ -342,7 +345,7 @@ static json_t *argo_retry(void)
 	return json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}",
 			 "limit", limit, "retryPolicy", "Always",
 			 "expression", RETRY_EXPRESSION,
-			 "backoff", "duration", "30s", "factor", "2", "maxDuration", "15m");
+			 "backoff", "duration", "30s", "factor", "2", "cap", "5m");
 }
 
 /* The Kubeflow UI reads these two outputs of the validate step. */

@@ -65,7 +65,8 @@ holds "argo: shard template" wf.json 'tpl("prepare-shard")["container"]["args"] 
 for s in $stages; do
 	holds "argo: $s runs its stage" wf.json "tpl('$s')['container']['args'] == ['stage', '$s'] and tpl('$s')['container']['command'] == ['pipeline'] and tpl('$s')['container']['image'] == '$img'"
 done
-holds "argo: retryStrategy retries exit 75" wf.json 'all(tpl(n)["retryStrategy"]["expression"] == "asInt(lastRetry.exitCode) == 75" and int(tpl(n)["retryStrategy"]["limit"]) >= 1 and "duration" in tpl(n)["retryStrategy"]["backoff"] for n in ("prepare-shard", "prepare", "train", "validate", "package"))'
+holds "argo: retryStrategy retries exit 75, 130 and lost pods" wf.json 'all(tpl(n)["retryStrategy"]["expression"] == "lastRetry.status == \"Error\" || asInt(lastRetry.exitCode) == 75 || asInt(lastRetry.exitCode) == 130" and int(tpl(n)["retryStrategy"]["limit"]) >= 1 and "duration" in tpl(n)["retryStrategy"]["backoff"] for n in ("prepare-shard", "prepare", "train", "validate", "package"))'
+holds "argo: the backoff is capped, with no deadline on the retries" wf.json 'all(tpl(n)["retryStrategy"]["backoff"].get("cap") == "5m" and "maxDuration" not in tpl(n)["retryStrategy"]["backoff"] for n in ("prepare-shard", "prepare", "train", "validate", "package"))'
 holds "argo: claim volume" wf.json 'd["spec"]["volumes"] == [{"name": "workspace", "persistentVolumeClaim": {"claimName": "plates"}}]'
 holds "argo: subPath mount in each step" wf.json 'all(tpl(n)["container"]["volumeMounts"] == [{"name": "workspace", "mountPath": "/workspace/bbbc014", "subPath": "bbbc014"}] for n in ("prepare-shard", "prepare", "train", "validate", "package"))'
 holds "argo: env" wf.json 'envs(tpl("train")["container"]) == {"PIPELINE_WORKSPACE": "/workspace/bbbc014", "PIPELINE_CONFIG": "{{workflow.parameters.config}}", "PIPELINE_SET": "{{workflow.parameters.set}}", "PIPELINE_LOG_FORMAT": "json"}'
