@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../io/log.h"
 #include "../stages/config.h"
 #include "cmd.h"
 
@@ -121,7 +122,12 @@ int cmd_print_help(const char *name)
 
 int cmd_fail(const pl_err *err)
 {
-	fprintf(stderr, "pipeline: error: %s\n", err->msg[0] ? err->msg : "unknown error");
+	const char *msg = err->msg[0] ? err->msg : "unknown error";
+
+	if (log_get_format() == LOG_JSON)   /* log collectors keep the line that matters */
+		log_error("%s", msg);
+	else
+		fprintf(stderr, "pipeline: error: %s\n", msg);
 	switch (err->code) {
 	case PL_EUSAGE: return EXIT_USAGE;
 	case PL_EGATE: return EXIT_GATE;

@@ -115,6 +115,15 @@ void log_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit("error", fmt, ap);
+	va_end(ap);
+}
+
 void log_debug(const char *fmt, ...)
 {
 	va_list ap;

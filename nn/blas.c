@@ -21,11 +21,13 @@
 #define MC 128      /* rows of A packed at once (L2) */
 #define NC 2048     /* columns of B packed at once */
 
-/* 2: AVX-512 kernels, 1: AVX2+FMA kernels (conv/dense paths; nn_sgemm
- * stays on OpenBLAS), 0: OpenBLAS only. */
+/* 2: AVX-512 kernels, 1: AVX2+FMA kernels, 0: OpenBLAS only. */
 static int level, best_level;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t pack_key;
+/* The serial OpenBLAS is not safe to call from two threads at once (its
+ * buffers are shared without locks): the workers take turns. */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct pack_buf { float *a, *b; } pack_buf;
 
@@ -40,10 +42,12 @@ static void pack_free(void *p)
 static void init(void)
 {
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") && pthread_key_create(&pack_key, pack_free) == 0)
+	if (__builtin_cpu_supports("avx512f"))
 		best_level = 2;
 	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
 		best_level = 1;
+	if (best_level && pthread_key_create(&pack_key, pack_free) != 0)
+		best_level = 0;
 	level = best_level;
 }
 
@@ -472,13 +476,15 @@ void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	if (m <= 0 || n <= 0)
 		return;
 	pthread_once(&init_once, init);
-	if (k <= 0 || level == 2) {
+	if (k <= 0 || level >= 1) {
 		scale_c(m, n, beta, c, ldc);
 		if (k <= 0 || packed_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc) == 0)
 			return;
 		beta = 1.0f;
 	}
+	pthread_mutex_lock(&blas_mu);
 	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
 	            trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
 	            a, lda, b, ldb, beta, c, ldc);
+	pthread_mutex_unlock(&blas_mu);
 }

@@ -2,7 +2,8 @@
  * 256 inference, 2 threads). Usage:
  *   bench_nn train SECONDS   training images/s, then "rss_kib model_kib"
  *   bench_nn infer SECONDS   inference images/s
- *   bench_nn peak            2-thread GFLOP/s of OpenBLAS sgemm and of nn_sgemm */
+ *   bench_nn peak            2-thread GFLOP/s of OpenBLAS sgemm and of nn_sgemm
+ * NN_MAX_LEVEL=1 (AVX2) or 0 (OpenBLAS only) measures a lower kernel level. */
 #include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -103,6 +104,8 @@ int main(int argc, char **argv)
 	}
 	int train = !strcmp(argv[1], "train"), batch = train ? 64 : 256;
 	double seconds = atof(argv[2]);
+	if (getenv("NN_MAX_LEVEL"))
+		nn_blas_level(atoi(getenv("NN_MAX_LEVEL")));
 	nn_err err = { 0 };
 	nn_net *net = nn_net_new(ARCH, (nn_shape){ 1, 28, 28 }, 10, 1, 2, batch, &err);
 	if (!net) {

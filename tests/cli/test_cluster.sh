@@ -45,6 +45,14 @@ expect_rc "single-process prepare" 0
 expect_in "stage logs JSON lines when stderr is not a terminal" err.txt '{"time":'
 run env PIPELINE_LOG_FORMAT=human $P stage prepare --workspace ref
 expect_in "PIPELINE_LOG_FORMAT=human" err.txt 'prepare: cached'
+run env PIPELINE_SET='dataset.source=/nonexistent' $P stage prepare --workspace bad
+expect_rc "a failing stage in JSON mode" 2
+check "its error is a JSON line too" /usr/bin/python3 -c '
+import json, sys
+lines = open("err.txt").read().splitlines()
+last = json.loads(lines[-1])
+sys.exit(not (all(json.loads(l) for l in lines) and last["level"] == "error" and
+              "/nonexistent" in last["msg"]))'
 
 # 4 shards at once, then the assembly
 for i in 0 1 2 3; do $P stage prepare --shard $i/4 --workspace four 2>four-$i.log & done
