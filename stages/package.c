@@ -1,10 +1,13 @@
 /* The package stage: one reproducible <name>-<version>.tar.zst holding the
- * model, labels, preprocessing, metrics and a manifest with the SHA-256 of
- * every file and the fingerprints of the run (lineage), plus a Dockerfile
- * and an OpenFaaS stack.yml serving it with `pipeline predict`. */
+ * model, labels, preprocessing, metrics, a Dockerfile and an OpenFaaS
+ * stack.yml serving it with `pipeline predict`, and a manifest with the
+ * SHA-256 of every file and the fingerprints of the run (lineage). The
+ * Dockerfile and stack.yml are also written beside the archive, ready for
+ * `docker build` or `faas-cli up` in that directory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../io/arc.h"
 #include "../io/fs.h"
@@ -18,7 +21,8 @@
 
 /* Files of the package, in archive order (MANIFEST.json last). */
 static const char *const package_files[] = {
-	"model.pnn", "labels.txt", "metrics.json", "report.md", "MANIFEST.json"
+	"model.pnn", "labels.txt", "metrics.json", "report.md", "Dockerfile", "stack.yml",
+	"MANIFEST.json"
 };
 #define N_PACKAGE_FILES (sizeof(package_files) / sizeof(package_files[0]))
 
@@ -40,9 +44,27 @@ static json_t *stage_record(const char *ws, const char *stage)
 	return json_load_file(path, 0, NULL);
 }
 
-/* MANIFEST.json: hashes of the other files, lineage, headline metrics. The
- * creation time is validate's finish time, so the same inputs give the same
- * bytes. */
+/* The creation time: SOURCE_DATE_EPOCH when set (the reproducible-builds
+ * convention), else validate's finish time, so the same inputs give the
+ * same bytes. Takes val (validate's stage record); returns a new reference. */
+static json_t *created_time(const json_t *val)
+{
+	const char *epoch = getenv("SOURCE_DATE_EPOCH");
+	char *end, when[32];
+	struct tm tm;
+
+	if (epoch && *epoch) {
+		time_t t = (time_t)strtoll(epoch, &end, 10);
+		if (!*end && t >= 0 && gmtime_r(&t, &tm) &&
+		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+			return json_string(when);
+		log_warn("SOURCE_DATE_EPOCH '%s' is not a number of seconds; using validate's "
+			 "finish time", epoch);
+	}
+	return json_incref(json_object_get(val, "finished"));
+}
+
+/* MANIFEST.json: hashes of the other files, lineage, headline metrics. */
 static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 {
 	json_t *files = json_object(), *lineage = json_object(), *man, *val = NULL;
@@ -64,10 +86,10 @@ static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 		else
 			json_decref(rec);
 	}
-	man = json_pack("{s:i,s:s,s:s,s:s,s:O?,s:o,s:o,s:O?}", "format", 1,
+	man = json_pack("{s:i,s:s,s:s,s:s,s:o?,s:o,s:o,s:O?}", "format", 1,
 			"name", cfg_str(ctx->cfg, "package", "name"),
 			"version", cfg_str(ctx->cfg, "package", "version"),
-			"pipeline_version", PL_VERSION, "created", json_object_get(val, "finished"),
+			"pipeline_version", PL_VERSION, "created", created_time(val),
 			"files", files, "lineage", lineage, "metrics", json_object_get(val, "metrics"));
 	json_decref(val);
 	text = json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -82,7 +104,7 @@ static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 
 /* The Dockerfile and stack.yml that serve the package as an OpenFaaS
  * function (classic watchdog: request body on stdin, JSON on stdout). */
-static int write_serving(stage_ctx *ctx, const char *archive, pl_err *err)
+static int write_serving(stage_ctx *ctx, const char *dir, const char *archive, pl_err *err)
 {
 	const char *name = cfg_str(ctx->cfg, "package", "name");
 	const char *version = cfg_str(ctx->cfg, "package", "version");
@@ -104,7 +126,7 @@ static int write_serving(stage_ctx *ctx, const char *archive, pl_err *err)
 		 "HEALTHCHECK --interval=5s CMD [ -e /tmp/.lock ] || exit 1\n"
 		 "ENTRYPOINT [\"fwatchdog\"]\n"
 		 "CMD []\n", name, version, image, archive);
-	snprintf(path, sizeof(path), "%s/Dockerfile", ctx->out_dir);
+	snprintf(path, sizeof(path), "%s/Dockerfile", dir);
 	if ((rc = fs_write_file(path, text, strlen(text), err)) < 0)
 		return rc;
 	snprintf(text, sizeof(text),
@@ -121,7 +143,7 @@ static int write_serving(stage_ctx *ctx, const char *archive, pl_err *err)
 		 "      content_type: application/json\n"
 		 "      read_timeout: 30s\n"
 		 "      write_timeout: 30s\n", name, name, version);
-	snprintf(path, sizeof(path), "%s/stack.yml", ctx->out_dir);
+	snprintf(path, sizeof(path), "%s/stack.yml", dir);
 	return fs_write_file(path, text, strlen(text), err);
 }
 
@@ -152,14 +174,16 @@ int package_run(stage_ctx *ctx, pl_err *err)
 		rc = copy_in(ctx->ws, "validate", "metrics.json", staging, err);
 	if (rc == 0)
 		rc = copy_in(ctx->ws, "validate", "report.md", staging, err);
+	snprintf(archive, sizeof(archive), "%s-%s.tar.zst", name, version);
+	if (rc == 0)
+		rc = write_serving(ctx, staging, archive, err);
 	if (rc == 0)
 		rc = write_manifest(ctx, staging, err);
-	snprintf(archive, sizeof(archive), "%s-%s.tar.zst", name, version);
 	snprintf(path, sizeof(path), "%s/%s", ctx->out_dir, archive);
 	if (rc == 0)
 		rc = arc_pack(path, ARC_TAR_ZST, staging, package_files, N_PACKAGE_FILES, err);
 	if (rc == 0)
-		rc = write_serving(ctx, archive, err);
+		rc = write_serving(ctx, ctx->out_dir, archive, err);
 	if (rc == 0) {
 		char hex[SHA256_HEX];
 		if ((rc = sha256_file(path, hex, err)) == 0) {

@@ -170,6 +170,20 @@ expect_in "--force package runs package" all.txt "package: running (forced)"
 sum2=$(sha256sum "$pkg" | cut -c1-64)
 check "--force package: byte-identical package ($sum1 vs $sum2)" test "$sum1" = "$sum2"
 
+# Two workspaces with the same SOURCE_DATE_EPOCH: byte-identical packages,
+# created at that time, holding the Dockerfile and stack.yml written beside.
+for w in e1 e2; do
+	SOURCE_DATE_EPOCH=1700000000 "$P" run --workspace "$tmp/$w" --config small.ini >/dev/null 2>&1
+done
+p1=$tmp/e1/package/$(basename "$pkg") p2=$tmp/e2/package/$(basename "$pkg")
+check "SOURCE_DATE_EPOCH: two workspaces, byte-identical packages" cmp -s "$p1" "$p2"
+mkdir -p e1x && tar --zstd -xf "$p1" -C e1x
+check "SOURCE_DATE_EPOCH: the manifest's creation time" \
+	grep -q '"created": "2023-11-14T22:13:20Z"' e1x/MANIFEST.json
+check "the archive holds the Dockerfile written beside it" cmp -s e1x/Dockerfile "$tmp/e1/package/Dockerfile"
+check "the archive holds the stack.yml written beside it" cmp -s e1x/stack.yml "$tmp/e1/package/stack.yml"
+check "the manifest covers the Dockerfile" grep -q "\"Dockerfile\": \"$(sha256sum e1x/Dockerfile | cut -c1-64)\"" e1x/MANIFEST.json
+
 # ---- --force validate ----
 t_train=$(mtime "$ws/train/stage.json")
 t_val=$(mtime "$ws/validate/stage.json")
