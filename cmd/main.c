@@ -137,6 +137,8 @@ int cmd_fail(const pl_err *err)
 	}
 }
 
+/* Prints the message, the command's synopsis (its usage text up to the
+ * first blank line) and where the rest is. */
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -145,7 +147,14 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\ntry 'pipeline help %s'\n", cmd);
+	fputc('\n', stderr);
+	for (int i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, cmd)) {
+			const char *end = strstr(commands[i].usage, "\n\n");
+			int len = end ? (int)(end - commands[i].usage) : (int)strlen(commands[i].usage);
+			fprintf(stderr, "%.*s\n", len, commands[i].usage);
+		}
+	fprintf(stderr, "try 'pipeline help %s'\n", cmd);
 	return EXIT_USAGE;
 }
 

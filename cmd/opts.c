@@ -79,14 +79,14 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 	memset(o, 0, sizeof(*o));
 	optind = 1;
 	opterr = 0;
-	while ((code = getopt_long(argc, argv, "w:c:s:nqvh", all_opts, NULL)) != -1) {
+	while ((code = getopt_long(argc, argv, ":w:c:s:nqvh", all_opts, NULL)) != -1) {
 		if (code == 'h') {
 			cmd_print_help(cmd);
 			return -1;
 		}
 		if (code == '?' || code == ':')
-			return cmd_usage_error(cmd, "%s '%s'", code == ':' ? "missing value for" :
-					       "unknown option", argv[optind - 1]);
+			return cmd_usage_error(cmd, code == ':' ? "option '%s' needs a value" :
+					       "unknown option '%s'", argv[optind - 1]);
 		if (!accepts(code, accepted))
 			return cmd_usage_error(cmd, "option '%s' does not apply here", argv[optind - 1]);
 		/* run's --force takes a stage as the next word; stage's --force takes none */

@@ -31,16 +31,34 @@ static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int json_def
 	return rc < 0 ? cmd_fail(&err) : EXIT_OK;
 }
 
+/* Index of stage name, or -1 after a usage error naming it. */
+static int stage_index(const char *cmd, const char *name)
+{
+	int i = engine_find(pipeline_stages, pipeline_n_stages, name);
+
+	if (i < 0)
+		cmd_usage_error(cmd, "unknown stage '%s' (prepare, train, validate, package)", name);
+	return i;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	engine_opts eo = { 0 };
 	ws_opts o;
-	int rc = opts_parse("run", argc, argv, OPT_RANGE | OPT_FORCE | OPT_DRY, &o);
+	int rc = opts_parse("run", argc, argv, OPT_RANGE | OPT_FORCE | OPT_DRY, &o), from = 0,
+	    until = pipeline_n_stages - 1;
 
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
 	if (o.n_args)
 		return cmd_usage_error("run", "unexpected argument '%s'", o.args[0]);
+	if ((o.from && (from = stage_index("run", o.from)) < 0) ||
+	    (o.until && (until = stage_index("run", o.until)) < 0) ||
+	    (o.force && strcmp(o.force, "all") && stage_index("run", o.force) < 0))
+		return EXIT_USAGE;
+	if (from > until)
+		return cmd_usage_error("run", "--from %s comes after --until %s: nothing to run",
+				       o.from, o.until);
 	eo.from = o.from;
 	eo.until = o.until;
 	eo.force = o.force;
@@ -61,9 +79,8 @@ int cmd_stage(int argc, char **argv)
 		return rc < 0 ? EXIT_OK : rc;
 	if (o.n_args != 1)
 		return cmd_usage_error("stage", "give one stage name (prepare, train, validate, package)");
-	if (engine_find(pipeline_stages, pipeline_n_stages, o.args[0]) < 0)
-		return cmd_usage_error("stage", "unknown stage '%s' (prepare, train, validate, package)",
-				       o.args[0]);
+	if (stage_index("stage", o.args[0]) < 0)
+		return EXIT_USAGE;
 	eo.from = eo.until = o.args[0];
 	eo.force = o.force ? o.args[0] : NULL;
 	eo.dry_run = o.dry_run;

@@ -521,7 +521,7 @@ int engine_run(const stage_def *defs, int n, const engine_opts *o, stage_status 
 		rc = assess(&defs[i], o->ws, o->cfg, up_fp, &st[i], &config, data, sizeof(data), err);
 		if (rc == 0 && (i < from || i > until)) {
 			if (i < from && st[i].state != ST_CACHED)
-				rc = pl_errorf(err, PL_EUSAGE, "--from %s: stage %s has no current "
+				rc = pl_errorf(err, PL_EUSAGE, "%s cannot start: %s has no current "
 					       "result (%s); run it first", o->from, defs[i].name,
 					       st[i].reason);
 			else

@@ -196,7 +196,7 @@ static void test_force_from_until(void)
 
 	reset();
 	CHECK(run_with("ws", "s2", NULL, NULL, NULL, NULL, st, &err) == -PL_EUSAGE &&
-	      strstr(err.msg, "--from s2: stage s1 has no current result"), "from without s1: %s", err.msg);
+	      strstr(err.msg, "s2 cannot start: s1 has no current result"), "from without s1: %s", err.msg);
 	engine_status_release(st, 2);
 	CHECK_OK(run_with("ws", NULL, "s1", NULL, NULL, NULL, st, &err), &err);
 	CHECK(runs[0] == 1 && runs[1] == 0 && st[1].state == ST_SKIPPED, "until s1: %d %d", runs[0], runs[1]);

@@ -370,7 +370,20 @@ expect_rc "unknown command" 2
 expect_in "unknown command named" err.txt "unknown command 'frobnicate'"
 run "$P" run --workspace "$ws" --bogus
 expect_rc "unknown option" 2
-expect_in "unknown option named" err.txt "--bogus"
+expect_in "unknown option named" err.txt "unknown option '--bogus'"
+expect_in "unknown option: the usage" err.txt "usage: pipeline run --workspace DIR"
+run "$P" run --workspace "$ws" --set
+expect_rc "option without its value" 2
+expect_in "option without its value named" err.txt "option '--set' needs a value"
+run "$P" run --workspace "$tmp/never" --config small.ini --from package --until prepare
+expect_rc "--from after --until" 2
+expect_in "--from after --until named" err.txt "--from package comes after --until prepare"
+run "$P" run --workspace "$tmp/never" --config small.ini --from bogus
+expect_rc "--from unknown stage" 2
+check "--from unknown stage creates no workspace" test ! -e "$tmp/never"
+run "$P" stage train --workspace "$tmp/fresh" --config small.ini --log-format human
+expect_rc "stage train on a fresh workspace" 2
+expect_in "stage train names what is missing" err.txt "train cannot start: prepare has no current result (never run)"
 run "$P" help frobnicate
 expect_rc "help of an unknown command" 2
 run "$P" run --workspace "$ws" --config small.ini --force nosuchstage
