@@ -156,7 +156,7 @@ static int parse_header(const uint8_t *buf, size_t len, const char *name,
 	hd->top_down = h < 0;
 	if (h < 0)
 		h = -h;
-	rc = img_check_size(name, w, h, lim, err);
+	rc = img_check_size(name, w, h, hd->bpp == 32 ? 4 : hd->bpp > 8 ? 3 : 1, lim, err);
 	if (rc < 0)
 		return rc;
 	hd->w = (int)w;

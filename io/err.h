@@ -10,7 +10,7 @@ enum {
 	PL_EIO = 1,      /* file system or stream failure */
 	PL_EUSAGE = 2,   /* bad command line or configuration */
 	PL_EDATA = 3,    /* bad input data: corrupt image, hostile archive ... */
-	PL_ENOMEM = 4,   /* allocation failed or a declared size is over a limit */
+	PL_ENOMEM = 4,   /* allocation failed */
 	PL_ETEMP = 5,    /* temporary failure (network), worth retrying */
 	PL_EGATE = 6,    /* the validation gate was not met */
 	PL_ELOCK = 7,    /* the workspace is held by another process */

@@ -12,7 +12,7 @@
 #define IMG_DEFAULT_SIDE 65535
 #define IMG_MAX_FILE ((int64_t)1 << 30)
 
-int img_check_size(const char *name, int64_t w, int64_t h, const img_lim *lim,
+int img_check_size(const char *name, int64_t w, int64_t h, int c, const img_lim *lim,
 		   pl_err *err)
 {
 	if (w <= 0 || h <= 0)
@@ -20,14 +20,19 @@ int img_check_size(const char *name, int64_t w, int64_t h, const img_lim *lim,
 				 "'%s': image has no pixels (declared size %lldx%lld)",
 				 name, (long long)w, (long long)h);
 	if (w > lim->max_pixels / h)
-		return pl_errorf(err, PL_ENOMEM,
+		return pl_errorf(err, PL_EDATA,
 				 "'%s': declared size %lldx%lld is over the limit of %lld pixels",
 				 name, (long long)w, (long long)h,
 				 (long long)lim->max_pixels);
 	if (w > lim->max_side || h > lim->max_side)
-		return pl_errorf(err, PL_ENOMEM,
+		return pl_errorf(err, PL_EDATA,
 				 "'%s': declared size %lldx%lld is over the limit of %d pixels per side",
 				 name, (long long)w, (long long)h, lim->max_side);
+	if (c > 1 && w * h > lim->max_pixels / c)
+		return pl_errorf(err, PL_EDATA,
+				 "'%s': declared size %lldx%lld with %d channels is over the limit of "
+				 "%lld values (width x height x channels)", name, (long long)w,
+				 (long long)h, c, (long long)lim->max_pixels);
 	return 0;
 }
 

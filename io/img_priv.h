@@ -14,9 +14,10 @@ typedef struct img_lim {
 	int max_side;
 } img_lim;
 
-/* Checks declared w x h against lim before any allocation: PL_EDATA for an
- * empty or negative size, PL_ENOMEM (naming name) when over a limit. */
-int img_check_size(const char *name, int64_t w, int64_t h, const img_lim *lim,
+/* Checks declared w x h and c channels against lim before any allocation:
+ * PL_EDATA naming name for an empty or negative size, or one over a limit
+ * (w*h and w*h*c against max_pixels, each side against max_side). */
+int img_check_size(const char *name, int64_t w, int64_t h, int c, const img_lim *lim,
 		   pl_err *err);
 
 /* Allocates out->px for w*h*c floats and fills the other fields. */

@@ -72,7 +72,8 @@ static int check_header(jpeg_ctx *ctx, const char *name, const img_lim *lim,
 	j_decompress_ptr cinfo = &ctx->cinfo;
 	int rc;
 
-	rc = img_check_size(name, cinfo->image_width, cinfo->image_height, lim, err);
+	rc = img_check_size(name, cinfo->image_width, cinfo->image_height, cinfo->num_components,
+			    lim, err);
 	if (rc < 0)
 		return rc;
 	if (cinfo->data_precision != 8)

@@ -78,7 +78,8 @@ static int peek_ihdr(const uint8_t *buf, size_t len, const char *name,
 		return 0;   /* libpng gives the precise message */
 	w = be32(buf + 16);
 	h = be32(buf + 20);
-	rc = img_check_size(name, w, h, lim, err);
+	rc = img_check_size(name, w, h, buf[25] < 7 ? (buf[25] == 3 ? 3 : channels[buf[25]]) : 1,
+			    lim, err);
 	if (rc < 0)
 		return rc;
 	bits = buf[25] < 7 ? (uint64_t)channels[buf[25]] * buf[24] : 1;
@@ -168,10 +169,10 @@ static int read_pixels(png_ctx *ctx, const img_lim *lim, img *out, pl_err *err)
 	w = png_get_image_width(png, ctx->info);
 	h = png_get_image_height(png, ctx->info);
 	bd = png_get_bit_depth(png, ctx->info);
-	rc = img_check_size(ctx->name, w, h, lim, err);
+	c = setup_transforms(ctx, &maxval, &trns_gray);
+	rc = img_check_size(ctx->name, w, h, c, lim, err);
 	if (rc < 0)
 		return rc;
-	c = setup_transforms(ctx, &maxval, &trns_gray);
 	sixteen = bd == 16;
 	passes = png_set_interlace_handling(png);
 	png_read_update_info(png, ctx->info);

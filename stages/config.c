@@ -25,7 +25,7 @@ static const cfg_key schema[] = {
 	{ "dataset", "on_bad_image", CFG_ENUM, "fail", 0, 0, "fail|skip",
 	  "what to do with a corrupt or unsupported image: fail the stage, or skip it and count it", 0 },
 	{ "dataset", "max_pixels", CFG_INT, "268435456", 1, BIG, NULL,
-	  "largest accepted image (width x height), checked before decoding", 0 },
+	  "largest accepted image, as width x height and as width x height x channels, checked before decoding", 0 },
 	{ "dataset", "max_archive_gb", CFG_FLOAT, "64", 0.001, 1e6, NULL,
 	  "largest total size an archive may extract to, GiB", 0 },
 	{ "dataset", "tls_verify", CFG_BOOL, "true", 0, 0, NULL,

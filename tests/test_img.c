@@ -722,14 +722,14 @@ static void test_bmp_hostile(void)
 	expect_fail(b, len, NULL, PL_EDATA, "truncated bmp data");
 	put32(b + 18, 100000);
 	put32(b + 22, 100000);
-	expect_fail(b, len, NULL, PL_ENOMEM,
+	expect_fail(b, len, NULL, PL_EDATA,
 		    "'x.bmp': declared size 100000x100000 is over the limit of 268435456 pixels");
 	put32(b + 18, 70000);
 	put32(b + 22, 1);
-	expect_fail(b, len, NULL, PL_ENOMEM, "over the limit of 65535 pixels per side");
+	expect_fail(b, len, NULL, PL_EDATA, "over the limit of 65535 pixels per side");
 	put32(b + 18, 10);
 	put32(b + 22, 0x80000000u);                      /* -2^31 rows, top-down */
-	expect_fail(b, len, NULL, PL_ENOMEM, "over the limit");
+	expect_fail(b, len, NULL, PL_EDATA, "over the limit");
 	put32(b + 22, 0);
 	expect_fail(b, len, NULL, PL_EDATA, "'x.bmp': image has no pixels");
 	put32(b + 22, 4);
@@ -756,10 +756,10 @@ static void test_bmp_hostile(void)
 	{
 		img_limits lim = { 30, 0 };
 
-		expect_fail(b, len, &lim, PL_ENOMEM, "declared size 10x4 is over the limit of 30 pixels");
+		expect_fail(b, len, &lim, PL_EDATA, "declared size 10x4 is over the limit of 30 pixels");
 		lim.max_pixels = 0;
 		lim.max_side = 9;
-		expect_fail(b, len, &lim, PL_ENOMEM, "over the limit of 9 pixels per side");
+		expect_fail(b, len, &lim, PL_EDATA, "over the limit of 9 pixels per side");
 	}
 	free(b);
 	free(c);
@@ -851,11 +851,11 @@ static void test_huge_and_empty(void)
 	img_limits small = { 100, 0 };
 
 	len = png_header_only(b, 100000, 100000, 8, 2);
-	CHECK(img_decode_mem(b, len, "a/b.png", NULL, &im, &err) == -PL_ENOMEM, "png huge");
+	CHECK(img_decode_mem(b, len, "a/b.png", NULL, &im, &err) == -PL_EDATA, "png huge");
 	CHECK(strcmp(err.msg, "'a/b.png': declared size 100000x100000 is over the limit of 268435456 pixels") == 0,
 	      "msg: %s", err.msg);
 	len = png_header_only(b, 0xffffffffu, 0xffffffffu, 16, 6);
-	CHECK(img_decode_mem(b, len, "a/b.png", NULL, &im, &err) == -PL_ENOMEM, "png 2^32");
+	CHECK(img_decode_mem(b, len, "a/b.png", NULL, &im, &err) == -PL_EDATA, "png 2^32");
 	/* within the limits but far too small to hold the pixels: a bomb */
 	len = png_header_only(b, 16000, 16000, 8, 0);
 	CHECK(img_decode_mem(b, len, "bomb.png", NULL, &im, &err) == -PL_EDATA, "png bomb");
@@ -872,7 +872,7 @@ static void test_huge_and_empty(void)
 	for (i = 2; j && i + 9 < len; i++) {
 		if (j[i] == 0xff && (j[i + 1] == 0xc0 || j[i + 1] == 0xc2)) {
 			j[i + 5] = j[i + 6] = j[i + 7] = j[i + 8] = 0xfe;   /* 65278 x 65278 */
-			CHECK(img_decode_mem(j, len, "h.jpg", NULL, &im, &err) == -PL_ENOMEM, "jpeg huge");
+			CHECK(img_decode_mem(j, len, "h.jpg", NULL, &im, &err) == -PL_EDATA, "jpeg huge");
 			CHECK(strstr(err.msg, "'h.jpg': declared size 65278x65278 is over the limit") != NULL,
 			      "msg: %s", err.msg);
 			j[i + 5] = j[i + 6] = 0;                             /* height 0 */
@@ -882,10 +882,17 @@ static void test_huge_and_empty(void)
 		}
 	}
 	free(j);
-	CHECK(img_decode_file("t.png", &small, &im, &err) == -PL_ENOMEM, "limit 100 pixels");
+	CHECK(img_decode_file("t.png", &small, &im, &err) == -PL_EDATA, "limit 100 pixels");
 	CHECK(strstr(err.msg, "'t.png': declared size 31x17 is over the limit of 100 pixels") != NULL,
 	      "msg: %s", err.msg);
-	CHECK(img_decode_file("t.jpg", &small, &im, &err) == -PL_ENOMEM, "jpeg limit");
+	CHECK(img_decode_file("t.jpg", &small, &im, &err) == -PL_EDATA, "jpeg limit");
+	CHECK(run_py("from PIL import Image\nImage.new('RGBA', (31, 17)).save('t4.png')\n") == 0, "python");
+	small.max_pixels = 600;   /* 527 pixels pass, 2108 values do not */
+	CHECK(img_decode_file("t.png", &small, &im, &err) == 0, "gray 31x17 under 600: %s", err.msg);
+	img_release(&im);
+	CHECK(img_decode_file("t4.png", &small, &im, &err) == -PL_EDATA &&
+	      strstr(err.msg, "'t4.png': declared size 31x17 with 4 channels is over the limit of 600 values"),
+	      "rgba limit: %s", err.msg);
 	CHECK(img_decode_mem("", 0, "e.png", NULL, &im, &err) == -PL_EDATA, "empty");
 	CHECK(strstr(err.msg, "'e.png': empty file") != NULL, "msg: %s", err.msg);
 	CHECK(img_decode_mem("GIF89a....", 10, "x.gif", NULL, &im, &err) == -PL_EDATA, "gif");
