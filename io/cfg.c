@@ -178,6 +178,29 @@ static int check_value(const cfg_key *k, const char *value, const char *where, p
 	return 0;
 }
 
+/* The canonical spelling of a valid value, so that 0.010, 1e-2 and 0.01
+ * (or yes and true) are the same configuration: integers in decimal,
+ * numbers in the shortest form that reads back exactly, booleans as
+ * true/false; strings as given. Returns value or buf. */
+static const char *canonical(const cfg_key *k, const char *value, char *buf, size_t n)
+{
+	if (k->type == CFG_INT) {
+		snprintf(buf, n, "%ld", strtol(value, NULL, 10));
+	} else if (k->type == CFG_FLOAT) {
+		double v = strtod(value, NULL);
+		for (int digits = 1; digits <= 17; digits++) {
+			snprintf(buf, n, "%.*g", digits, v == 0.0 ? 0.0 : v);   /* no "-0" */
+			if (strtod(buf, NULL) == v)
+				break;
+		}
+	} else if (k->type == CFG_BOOL) {
+		snprintf(buf, n, "%s", cfg_word_in(value, "true|yes|1|on") ? "true" : "false");
+	} else {
+		return value;
+	}
+	return buf;
+}
+
 /* Validates and stores one value; where is "file:line" or "--set". */
 static int assign(cfg *c, const char *section, const char *key, const char *value,
 		  const char *where, pl_err *err)
@@ -201,7 +224,8 @@ static int assign(cfg *c, const char *section, const char *key, const char *valu
 	}
 	if ((rc = check_value(&c->schema[i], value, where, err)) < 0)
 		return rc;
-	char *v = strdup(value), *o = strdup(where);
+	char buf[40], *v = strdup(canonical(&c->schema[i], value, buf, sizeof(buf))),
+	     *o = strdup(where);
 	if (!v || !o) {
 		free(v);
 		free(o);

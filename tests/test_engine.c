@@ -142,6 +142,9 @@ static void test_config_and_upstream_change(void)
 	CHECK(!strcmp(st[0].reason, "config changed: a.x 1 -> 2"), "s1 reason '%s'", st[0].reason);
 	CHECK(!strcmp(st[1].reason, "upstream s1 changed"), "s2 reason '%s'", st[1].reason);
 	engine_status_release(st, 2);
+	status_of("ws", "a.x=+01", st);   /* another spelling of the default 1 */
+	CHECK(st[0].state == ST_CACHED, "a.x=+01: s1 state %d (%s)", st[0].state, st[0].reason);
+	engine_status_release(st, 2);
 	CHECK_OK(run_with("ws", NULL, NULL, NULL, "a.x=2", NULL, st, &err), &err);
 	CHECK(runs[0] == 2 && runs[1] == 2, "both reran: %d %d", runs[0], runs[1]);
 	engine_status_release(st, 2);
@@ -325,6 +328,43 @@ static int load_ini(const char *text, pl_err *err)
 	return rc;
 }
 
+/* Values are stored in one spelling, so the fingerprint does not change
+ * with the way a number or boolean is written; defaults are already in it. */
+static void test_canonical_values(void)
+{
+	static const char *const in[][2] = {
+		{ "train.lr=0.010", "0.01" }, { "train.lr=1e-2", "0.01" }, { "train.lr=.5", "0.5" },
+		{ "train.lr=0.1234567890123", "0.1234567890123" }, { "train.epochs=010", "10" },
+		{ "train.epochs=+7", "7" }, { "prepare.standardize=yes", "true" },
+		{ "prepare.standardize=OFF", "false" }, { "validate.min_value=-0", "0" },
+	};
+	pl_err err = { 0 };
+	cfg *c = NULL;
+	size_t n;
+
+	CHECK_OK(config_load(NULL, NULL, 0, &c, &err), &err);
+	for (size_t i = 0; c && i < sizeof(in) / sizeof(in[0]); i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(in[i][0], "="), in[i][0]);
+		CHECK_OK(cfg_set(c, in[i][0], "--set", &err), &err);
+		*strchr(key, '.') = '\0';
+		CHECK(!strcmp(cfg_str(c, key, key + strlen(key) + 1), in[i][1]), "%s stored as '%s'",
+		      in[i][0], cfg_str(c, key, key + strlen(key) + 1));
+	}
+	const cfg_key *k = c ? cfg_schema(c, &n) : NULL;
+	for (size_t i = 0; k && i < n; i++) {
+		char set[256];
+		snprintf(set, sizeof(set), "%s.%s=%s", k[i].section, k[i].key, k[i].def);
+		if (!k[i].def[0])
+			continue;
+		CHECK_OK(cfg_set(c, set, "--set", &err), &err);
+		CHECK(!strcmp(cfg_str(c, k[i].section, k[i].key), k[i].def), "default of %s.%s '%s' "
+		      "is not canonical ('%s')", k[i].section, k[i].key, k[i].def,
+		      cfg_str(c, k[i].section, k[i].key));
+	}
+	cfg_free(c);
+}
+
 static void test_config_errors(void)
 {
 	pl_err err = { 0 };
@@ -376,6 +416,7 @@ int main(void)
 	RUN(test_failure_keeps_previous);
 	RUN(test_sigkill_mid_write);
 	RUN(test_lock);
+	RUN(test_canonical_values);
 	RUN(test_config_errors);
 	return check_report("test_engine");
 }
