@@ -68,60 +68,78 @@ static uint64_t group_hash(const char *s, uint64_t seed)
 	return h ^ (h >> 33);
 }
 
-typedef struct keyed { uint64_t key; int group; } keyed;
-
-static int cmp_keyed(const void *a, const void *b)
+/* A group's place in [0, 1): its hash alone, so it never depends on the
+ * other groups. Splits own the ranges test [0, t), val [t, t+v), train
+ * [t+v, 1). */
+static double group_u(const char *group, uint64_t seed)
 {
-	const keyed *x = a, *y = b;
-	return x->key < y->key ? -1 : x->key > y->key ? 1 : x->group - y->group;
+	return (double)(group_hash(group, seed) >> 11) * 0x1p-53;
 }
 
-/* Assigns each group to a split, per class (stratified), by the order of
- * the groups' hashes, so adding data moves few groups. */
+/* Distance from u to split s's range (0 inside it). */
+static double range_gap(double u, int s, double f_test, double f_val)
+{
+	double lo = s == SPLIT_TEST ? 0.0 : s == SPLIT_VAL ? f_test : f_test + f_val;
+	double hi = s == SPLIT_TEST ? f_test : s == SPLIT_VAL ? f_test + f_val : 1.0;
+	return u < lo ? lo - u : u >= hi ? u - hi : 0.0;
+}
+
+/* Gives empty split s the group nearest to its range from a split with
+ * groups to spare: only data too small for the fractions needs it. */
+static void borrow_group(const double *u, int *gsplit, int n_groups, int *in, int s,
+			 double f_test, double f_val)
+{
+	int best = -1;
+
+	for (int g = 0; g < n_groups; g++)
+		if (in[gsplit[g]] > 1 && (best < 0 || range_gap(u[g], s, f_test, f_val) <
+					  range_gap(u[best], s, f_test, f_val)))
+			best = g;
+	if (best >= 0) {
+		in[gsplit[best]]--;
+		gsplit[best] = s;
+		in[s]++;
+	}
+}
+
+/* Assigns each group to the split whose range holds its place, so adding
+ * data moves no group, and each class is split in the configured
+ * proportions up to sampling noise. A split the fractions want that no
+ * group fell into borrows the nearest group. */
 static int assign_splits(prep_job *j, pl_err *err)
 {
 	const sample_set *set = j->set;
 	double f_test = cfg_float(j->ctx->cfg, "prepare", "test_fraction");
 	double f_val = cfg_float(j->ctx->cfg, "prepare", "val_fraction");
+	double want[N_SPLITS] = { 1.0, f_val, f_test };
 	uint64_t seed = (uint64_t)cfg_int(j->ctx->cfg, "prepare", "seed");
-	int *group_label = malloc((size_t)set->n_groups * sizeof(int));
-	int *group_split = malloc((size_t)set->n_groups * sizeof(int));
-	keyed *order = malloc((size_t)set->n_groups * sizeof(keyed));
-	int rc = 0;
+	double *u = malloc((size_t)set->n_groups * sizeof(double));
+	int *gsplit = malloc((size_t)set->n_groups * sizeof(int)), in[N_SPLITS] = { 0 }, rc = 0;
 
-	if (!group_label || !group_split || !order) {
+	if (!u || !gsplit) {
 		rc = pl_errorf(err, PL_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (int g = 0; g < set->n_groups; g++)
-		group_label[g] = -1;
-	for (int i = 0; i < set->n; i++)
-		if (group_label[set->s[i].group] < 0)
-			group_label[set->s[i].group] = set->s[i].label;
-	for (int cl = 0; cl < set->n_classes; cl++) {
-		int n = 0;
-		for (int g = 0; g < set->n_groups; g++)
-			if (group_label[g] == cl)
-				order[n++] = (keyed){ group_hash(set->groups[g], seed), g };
-		qsort(order, (size_t)n, sizeof(keyed), cmp_keyed);
-		int n_test = (int)lround(n * f_test), n_val = (int)lround(n * f_val);
-		for (int k = 0; k < n; k++)
-			group_split[order[k].group] = k < n_test ? SPLIT_TEST :
-						      k < n_test + n_val ? SPLIT_VAL : SPLIT_TRAIN;
+	for (int g = 0; g < set->n_groups; g++) {
+		u[g] = group_u(set->groups[g], seed);
+		gsplit[g] = u[g] < f_test ? SPLIT_TEST : u[g] < f_test + f_val ? SPLIT_VAL : SPLIT_TRAIN;
+		in[gsplit[g]]++;
 	}
+	for (int s = 0; s < N_SPLITS; s++)
+		if (in[s] == 0 && want[s] > 0)
+			borrow_group(u, gsplit, set->n_groups, in, s, f_test, f_val);
 	for (int i = 0; i < set->n; i++) {
-		j->split[i] = group_split[set->s[i].group];
+		j->split[i] = gsplit[set->s[i].group];
 		j->samples[j->split[i]]++;
 	}
 	for (int s = 0; s < N_SPLITS && rc == 0; s++)
-		if (j->samples[s] == 0 && (s == SPLIT_TRAIN || (s == SPLIT_TEST ? f_test : f_val) > 0))
+		if (j->samples[s] == 0 && want[s] > 0)
 			rc = pl_errorf(err, PL_EDATA, "the %s split is empty: %d samples in %d groups "
 				       "are too few for the configured fractions", split_names[s],
 				       set->n, set->n_groups);
 out:
-	free(group_label);
-	free(group_split);
-	free(order);
+	free(u);
+	free(gsplit);
 	return rc;
 }
 

@@ -67,6 +67,11 @@ def table(path, rows, fields=("file", "label", "well")):
         wr.writeheader()
         wr.writerows(rows)
 table("table/samples.csv", rows)
+# 100 wells, then the same with 30 more: adding wells must move none.
+many = [{"file": r["file"], "label": r["label"], "well": "M%03d" % w}
+        for w in range(130) for r in rows[3 * (w % 20):3 * (w % 20) + 1]]
+table("table/many.csv", many[:100])
+table("table/more.csv", many)
 open("table/img/corrupt.png", "wb").write(b"\x89PNG\r\n\x1a\nthis is not a png at all")
 table("table/withbad.csv", rows + [{"file": "img/corrupt.png", "label": "circle", "well": "W01"}])
 table("table/escape.csv", rows + [{"file": "../x.png", "label": "circle", "well": "W01"}])
@@ -181,6 +186,9 @@ print("groups", len(where))
 print("crossing", sorted(g for g, s in where.items() if len(s) > 1))
 print("splits", sorted(set().union(*where.values())))
 print("comma", any("w00,0.png" in x for x in names))
+if len(sys.argv) > 2:
+    with open(sys.argv[2], "w") as out:
+        out.writelines("%s %s\n" % (g, min(s)) for g, s in sorted(where.items()))
 EOF
 "$py" shards.py "$table_ws/prepare" >split.txt 2>&1
 expect_in "table: every sample in a shard" split.txt "records 60"
@@ -188,6 +196,15 @@ expect_in "table: every group in a shard" split.txt "groups 20"
 expect_in "group-aware split: no group in two splits" split.txt "crossing []"
 expect_in "group-aware split: three splits" split.txt "splits ['test', 'train', 'val']"
 expect_in "quoted path with a comma read" split.txt "comma True"
+for t in many more; do
+	table_ini "$t.ini" "$t.csv"
+	prep "$t.ini"
+	expect_rc "table of $t wells" 0
+	"$py" shards.py "$ws/prepare" "$t.map" >/dev/null 2>&1
+done
+check "adding 30 wells moves none of the 100 others" \
+	sh -c 'test "$(wc -l <many.map)" = 100 && grep -F -x -f many.map more.map | wc -l | grep -qx 100'
+check "the 30 new wells land in every split" sh -c 'grep -v -F -x -f many.map more.map | cut -d" " -f2 | sort -u | wc -l | grep -qx 3'
 
 # ---- bad images: skip or fail ----
 table_ini tb.ini withbad.csv "on_bad_image = skip"
