@@ -9,20 +9,22 @@
 
 /* Runs the engine and reports; shared by run and stage. Whole stages run
  * under the workspace lock; shards of prepare run at once without it (each
- * commits its own part). */
-static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int json_default)
+ * commits its own part). A container step (stage) logs JSON by default and
+ * waits for the lock; run refuses at once. */
+static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int step)
 {
 	stage_status st[8] = { 0 };
 	pl_err err = { 0 };
 	cfg *c = NULL;
 	int lock_fd = -1, rc;
 
-	if ((rc = opts_setup(cmd, o, json_default, &c)) != 0)
+	if ((rc = opts_setup(cmd, o, step, &c)) != 0)
 		return rc;
 	eo->ws = o->ws;
 	eo->cfg = c;
 	eo->stop = opts_stop_flag();
-	rc = o->dry_run || eo->shard ? 0 : engine_lock(o->ws, &lock_fd, &err);
+	rc = o->dry_run || eo->shard ? 0 : step ? engine_lock_wait(o->ws, &lock_fd, eo->stop, &err) :
+	     engine_lock(o->ws, &lock_fd, &err);
 	if (rc == 0)
 		rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, &err);
 	engine_status_release(st, pipeline_n_stages);

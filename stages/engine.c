@@ -577,6 +577,21 @@ int engine_lock(const char *ws, int *fd, pl_err *err)
 	return 0;
 }
 
+int engine_lock_wait(const char *ws, int *fd, const volatile sig_atomic_t *stop, pl_err *err)
+{
+	struct timespec pause = { 0, 200 * 1000000L };
+	int rc;
+
+	for (int said = 0; (rc = engine_lock(ws, fd, err)) == -PL_ELOCK; said = 1) {
+		if (!said)   /* the message up to its advice, which this follows */
+			log_info("%.*s; waiting for it", (int)strcspn(err->msg, ";"), err->msg);
+		if (stop && *stop)
+			return pl_errorf(err, PL_EINTR, "interrupted while waiting for workspace '%s'", ws);
+		nanosleep(&pause, NULL);
+	}
+	return rc;
+}
+
 void engine_unlock(int fd)
 {
 	if (fd >= 0)

@@ -96,6 +96,10 @@ int engine_find(const stage_def *defs, int n, const char *name);
 /* Takes the workspace lock (WS/.lock, flock); *fd gets the descriptor to
  * keep open. PL_ELOCK naming the holder's pid when another process has it. */
 int engine_lock(const char *ws, int *fd, pl_err *err);
+/* engine_lock, but while another process holds the workspace, says so once
+ * and waits for it (until *stop is set: PL_EINTR). For container steps: a
+ * duplicated pod waits for the first, then finds the stage done. */
+int engine_lock_wait(const char *ws, int *fd, const volatile sig_atomic_t *stop, pl_err *err);
 void engine_unlock(int fd);
 
 /* Removes the result and temporary files of the stage named name. */

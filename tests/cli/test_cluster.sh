@@ -171,4 +171,26 @@ run $P stage train --workspace term --set train.epochs=4
 expect_rc "train after SIGTERM" 0
 expect_in "train resumes" err.txt 'resuming after epoch'
 
+# A duplicated step while another process holds the workspace: it waits,
+# then finds the stage done (exit 0); SIGTERM while waiting ends it (130).
+flock term/.lock sleep 1 &
+holder=$!
+sleep 0.2
+run $P stage train --workspace term --set train.epochs=4
+wait $holder
+expect_rc "stage while the workspace is held" 0
+expect_in "it says it waits" err.txt 'is in use by another pipeline'
+expect_in "then finds train done" err.txt 'cached'
+flock term/.lock sleep 5 &
+holder=$!
+sleep 0.2
+$P stage train --workspace term --set train.epochs=4 2>wait.log &
+pid=$!
+sleep 0.5
+kill -TERM $pid
+wait $pid; rc=$?
+kill $holder 2>/dev/null
+expect_rc "SIGTERM while waiting for the workspace" 130
+expect_in "waiting interrupted" wait.log 'interrupted while waiting for workspace'
+
 finish
