@@ -1,6 +1,7 @@
-/* Downloads through libcurl into dest.part, resumed with Range requests,
- * retried with exponential backoff, checked against a SHA-256, then renamed
- * to dest and marked complete by a dest.done sidecar. */
+/* Downloads through libcurl into dest.part, resumed with Range requests
+ * guarded by If-Range (the validator of the first response is kept in
+ * dest.part.validator), retried with exponential backoff, checked against a
+ * SHA-256, then renamed to dest and marked complete by a dest.done sidecar. */
 #include <stddef.h>   /* fetch.h uses size_t without including it */
 
 #include "fetch.h"
@@ -24,6 +25,7 @@
 #include "sha.h"
 
 #define MAX_REDIRS 10
+#define VALIDATOR_MAX 512   /* longer ETags are not kept: that download cannot resume */
 #define BACKOFF_CAP_MS 30000
 
 /* Outcome of one attempt that did not end in success or a hard error. */
@@ -35,11 +37,16 @@ typedef struct fetch_job {
 	char userinfo[512];         /* "user:pass" of the url, scrubbed from messages */
 	const char *dest;
 	char part[PATH_MAX], done[PATH_MAX];
+	char validator_path[PATH_MAX]; /* part's sidecar: the validator it was downloaded under */
+	int http;                   /* 1 for http(s): a part resumes only under its validator */
 	fetch_opts opts;            /* with defaults filled in */
 	CURL *curl;
 	FILE *out;
 	int64_t offset;             /* bytes already in part when the attempt began */
-	int write_errno;            /* errno of a failed fwrite, 0 if none */
+	char if_range[VALIDATOR_MAX]; /* validator sent with the resume request, "" for none */
+	char etag[VALIDATOR_MAX], modified[VALIDATOR_MAX]; /* of the response being received */
+	int validator_saved;        /* this attempt has recorded the response's validator */
+	pl_err write_err;           /* a failed write in a curl callback, code 0 if none */
 	log_progress progress;
 	char errbuf[CURL_ERROR_SIZE];
 	char reason[1024];          /* why the last attempt is worth retrying */
@@ -56,6 +63,8 @@ static struct {
 	CURLcode (*easy_perform)(CURL *curl);
 	void (*easy_cleanup)(CURL *curl);
 	const char *(*easy_strerror)(CURLcode code);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *line);
+	void (*slist_free_all)(struct curl_slist *list);
 } lc;
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
@@ -84,8 +93,11 @@ static void curl_init_once(void)
 	*(void **)&lc.easy_perform = dlsym(h, "curl_easy_perform");
 	*(void **)&lc.easy_cleanup = dlsym(h, "curl_easy_cleanup");
 	*(void **)&lc.easy_strerror = dlsym(h, "curl_easy_strerror");
+	*(void **)&lc.slist_append = dlsym(h, "curl_slist_append");
+	*(void **)&lc.slist_free_all = dlsym(h, "curl_slist_free_all");
 	if (!lc.global_init || !lc.easy_init || !lc.easy_setopt || !lc.easy_getinfo ||
-	    !lc.easy_perform || !lc.easy_cleanup || !lc.easy_strerror) {
+	    !lc.easy_perform || !lc.easy_cleanup || !lc.easy_strerror ||
+	    !lc.slist_append || !lc.slist_free_all) {
 		snprintf(curl_load_error, sizeof(curl_load_error), "libcurl.so.4 lacks a function");
 		return;
 	}
@@ -176,6 +188,68 @@ static int stopped(const fetch_job *job)
 	return job->opts.stop && *job->opts.stop;
 }
 
+/* The validator of the response being received: its strong ETag, else its
+ * Last-Modified (a weak ETag cannot vouch for a byte range). */
+static const char *response_validator(const fetch_job *job)
+{
+	return job->etag[0] == '"' ? job->etag : job->modified;
+}
+
+/* 1 when the response carries a validator other than the one the resume
+ * request sent: the file changed since part was begun. */
+static int validator_changed(const fetch_job *job)
+{
+	const char *now = response_validator(job);
+
+	return job->if_range[0] && now[0] && strcmp(now, job->if_range) != 0;
+}
+
+/* Sets out to the value of the header line (len bytes, not NUL-terminated)
+ * when it is the header name ("etag:"); a value too long to keep is "". */
+static void header_value(const char *line, size_t len, const char *name, char *out,
+			 size_t n)
+{
+	size_t name_len = strlen(name);
+
+	if (len < name_len || strncasecmp(line, name, name_len) != 0)
+		return;
+	line += name_len;
+	len -= name_len;
+	while (len && (*line == ' ' || *line == '\t')) {
+		line++;
+		len--;
+	}
+	while (len && strchr(" \t\r\n", line[len - 1]))
+		len--;
+	snprintf(out, n, "%.*s", len < n ? (int)len : 0, line);
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
+{
+	fetch_job *job = arg;
+	size_t len = size * nitems;
+
+	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0)   /* a new response: after a redirect */
+		job->etag[0] = job->modified[0] = '\0';
+	header_value(buf, len, "etag:", job->etag, sizeof(job->etag));
+	header_value(buf, len, "last-modified:", job->modified, sizeof(job->modified));
+	return len;
+}
+
+/* Records the validator of a download that starts from zero before its
+ * first byte reaches part, so that part never outlives the record of
+ * which version of the file it holds. */
+static int save_validator(fetch_job *job)
+{
+	const char *validator = response_validator(job);
+
+	job->validator_saved = 1;
+	if (!validator[0])
+		return 0;
+	return fs_write_atomic(job->validator_path, validator, strlen(validator),
+			       &job->write_err);
+}
+
 static size_t on_data(char *buf, size_t size, size_t nmemb, void *arg)
 {
 	fetch_job *job = arg;
@@ -186,8 +260,11 @@ static size_t on_data(char *buf, size_t size, size_t nmemb, void *arg)
 	curl_easy_getinfo(job->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 300)
 		return len;
+	if (job->offset == 0 && !job->validator_saved && save_validator(job) < 0)
+		return 0;
 	if (fwrite(buf, 1, len, job->out) != len) {
-		job->write_errno = errno ? errno : EIO;
+		pl_errorf(&job->write_err, PL_EIO, "cannot write '%s': %s", job->part,
+			  strerror(errno ? errno : EIO));
 		return 0;
 	}
 	return len;
@@ -234,18 +311,77 @@ static int setup_curl(fetch_job *job)
 	bad |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, job->errbuf);
 	bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, job);
+	bad |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	bad |= curl_easy_setopt(c, CURLOPT_HEADERDATA, job);
 	bad |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	bad |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	bad |= curl_easy_setopt(c, CURLOPT_XFERINFODATA, job);
 	return bad ? -1 : 0;
 }
 
-/* Opens part for appending and notes how much of it is already there. */
-static int open_part(fetch_job *job, pl_err *err)
+static int remove_file(const char *path, pl_err *err)
+{
+	if (unlink(path) != 0 && errno != ENOENT)
+		return pl_errorf(err, PL_EIO, "cannot remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Removes part and its validator: the next attempt starts from zero. */
+static int drop_part(fetch_job *job, pl_err *err)
+{
+	int rc = remove_file(job->part, err);
+
+	job->offset = 0;
+	return rc < 0 ? rc : remove_file(job->validator_path, err);
+}
+
+/* Reads the validator part was downloaded under into if_range; returns 1
+ * when there is one fit to send as a header, 0 otherwise. */
+static int load_validator(fetch_job *job)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ok;
+
+	job->if_range[0] = '\0';
+	if (fs_read_file(job->validator_path, sizeof(job->if_range) - 1, &text, &len,
+			 NULL) < 0)
+		return 0;
+	ok = len > 0 && strlen(text) == len;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char)text[i] >= ' ' && text[i] != 0x7f;
+	if (ok)
+		memcpy(job->if_range, text, len + 1);
+	free(text);
+	return ok;
+}
+
+/* Notes how much of part is there and whether it may be resumed: over http
+ * only under the validator it was downloaded with, which goes out as
+ * If-Range so that a file changed since comes back whole. A part with no
+ * validator cannot be checked and is dropped. file:// parts resume as they are. */
+static int plan_resume(fetch_job *job, pl_err *err)
 {
 	struct stat st;
 
 	job->offset = stat(job->part, &st) == 0 ? (int64_t)st.st_size : 0;
+	job->if_range[0] = '\0';
+	if (job->offset == 0)
+		return remove_file(job->validator_path, err);
+	if (!job->http || load_validator(job))
+		return 0;
+	log_warn("the partial download of %s has no validator (ETag or Last-Modified) "
+		 "to check it against; downloading from the start", job->shown);
+	return drop_part(job, err);
+}
+
+/* Opens part for appending from where plan_resume says the attempt starts. */
+static int open_part(fetch_job *job, pl_err *err)
+{
+	int rc;
+
+	if ((rc = plan_resume(job, err)) < 0)
+		return rc;
 	job->out = fopen(job->part, "ab");
 	if (!job->out)
 		return pl_errorf(err, PL_EIO, "cannot write '%s': %s", job->part,
@@ -292,6 +428,20 @@ static int transient(CURLcode rc)
 	}
 }
 
+/* 1 when a resume request got something other than the rest of the file
+ * part began: the whole file (200: changed since, or ranges ignored; curl
+ * takes a new file as long as part for "already complete"), a refusal,
+ * or a piece of another version from a server that ignores If-Range. */
+static int resume_refused(const fetch_job *job, CURLcode rc, long status)
+{
+	if (job->offset == 0)
+		return 0;
+	if (status == 206)
+		return validator_changed(job);
+	return status == 200 || status == 416 || rc == CURLE_BAD_DOWNLOAD_RESUME ||
+	       (rc == CURLE_RANGE_ERROR && status < 300);
+}
+
 /* Sorts the outcome of one transfer into done, retry, restart or error. */
 static int classify(fetch_job *job, CURLcode rc, pl_err *err)
 {
@@ -305,14 +455,12 @@ static int classify(fetch_job *job, CURLcode rc, pl_err *err)
 	scrub_all(job, msg);
 	if (stopped(job))
 		return pl_errorf(err, PL_EINTR, "download of %s interrupted", job->shown);
-	if (job->write_errno)
-		return pl_errorf(err, PL_EIO, "cannot write '%s': %s", job->part,
-				 strerror(job->write_errno));
+	if (job->write_err.code)
+		return pl_errorf(err, job->write_err.code, "%s", job->write_err.msg);
 	if (rc == CURLE_TOO_MANY_REDIRECTS)
 		return pl_errorf(err, PL_EDATA, "more than %d redirects from %s (a "
 				 "redirect loop?)", MAX_REDIRS, job->shown);
-	if (job->offset > 0 && (status == 416 || rc == CURLE_BAD_DOWNLOAD_RESUME ||
-				(rc == CURLE_RANGE_ERROR && status < 300)))
+	if (resume_refused(job, rc, status))
 		return ATTEMPT_RESTART;
 	if (status >= 500 || status == 408 || status == 429) {
 		char code[16];
@@ -335,26 +483,47 @@ static int classify(fetch_job *job, CURLcode rc, pl_err *err)
 	return pl_errorf(err, PL_EDATA, "cannot download %s: %s", job->shown, msg);
 }
 
+/* Asks for the rest of part, if any, under its validator (If-Range). The
+ * caller frees *headers with slist_free_all after the transfer. */
+static int set_range(fetch_job *job, struct curl_slist **headers, pl_err *err)
+{
+	char line[sizeof(job->if_range) + 16];
+
+	*headers = NULL;
+	if (job->if_range[0]) {
+		snprintf(line, sizeof(line), "If-Range: %s", job->if_range);
+		if (!(*headers = lc.slist_append(NULL, line)))
+			return pl_errorf(err, PL_ENOMEM, "out of memory");
+	}
+	if (curl_easy_setopt(job->curl, CURLOPT_HTTPHEADER, *headers) != CURLE_OK ||
+	    curl_easy_setopt(job->curl, CURLOPT_RESUME_FROM_LARGE,
+			     (curl_off_t)job->offset) != CURLE_OK)
+		return pl_errorf(err, PL_EFAIL, "cannot set up libcurl for %s", job->shown);
+	return 0;
+}
+
 /* One transfer into part, resuming from its current size. */
 static int attempt(fetch_job *job, pl_err *err)
 {
-	CURLcode rc;
+	struct curl_slist *headers = NULL;
 	int out, closed;
 
 	job->errbuf[0] = '\0';
-	job->write_errno = 0;
+	job->validator_saved = 0;
+	pl_errclear(&job->write_err);
 	if ((out = open_part(job, err)) < 0)
 		return out;
-	curl_easy_setopt(job->curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)job->offset);
-	rc = curl_easy_perform(job->curl);
-	out = classify(job, rc, err);
+	if ((out = set_range(job, &headers, err)) == 0)
+		out = classify(job, curl_easy_perform(job->curl), err);
+	curl_easy_setopt(job->curl, CURLOPT_HTTPHEADER, NULL);
+	lc.slist_free_all(headers);
 	closed = close_part(job, out == ATTEMPT_DONE, out < 0 ? NULL : err);
 	if (out == ATTEMPT_RESTART) {
-		log_warn("%s ignored the resume request; downloading from the start",
-			 job->shown);
-		if (unlink(job->part) != 0 && errno != ENOENT)
-			return pl_errorf(err, PL_EIO, "cannot remove '%s': %s",
-					 job->part, strerror(errno));
+		log_warn(validator_changed(job) ? "%s changed since the partial download; "
+			 "downloading it from the start" : "%s ignored the resume request; "
+			 "downloading from the start", job->shown);
+		if ((out = drop_part(job, err)) == 0)
+			out = ATTEMPT_RESTART;
 	}
 	return closed < 0 && out >= 0 ? closed : out;
 }
@@ -428,7 +597,8 @@ static int already_done(const fetch_job *job)
 	return ok;
 }
 
-/* Verifies part, renames it to dest and writes the dest.done sidecar. */
+/* Verifies part, renames it to dest, writes the dest.done sidecar and
+ * removes part's validator. */
 static int finish(fetch_job *job, pl_err *err)
 {
 	char hex[SHA256_HEX], line[SHA256_HEX + 1];
@@ -447,7 +617,13 @@ static int finish(fetch_job *job, pl_err *err)
 	if ((rc = fs_rename(job->part, job->dest, err)) < 0 ||
 	    (rc = fs_write_atomic(job->done, line, strlen(line), err)) < 0)
 		return rc;
-	return 0;
+	return remove_file(job->validator_path, err);
+}
+
+/* Writes dest + suffix into out (size n); returns 0 when it does not fit. */
+static int sidecar_path(char *out, size_t n, const char *dest, const char *suffix)
+{
+	return (size_t)snprintf(out, n, "%s%s", dest, suffix) < n;
 }
 
 static int job_init(fetch_job *job, const char *url, const char *dest,
@@ -470,9 +646,12 @@ static int job_init(fetch_job *job, const char *url, const char *dest,
 	if (job->opts.sha256 && job->opts.sha256[0] && !valid_hex(job->opts.sha256))
 		return pl_errorf(err, PL_EUSAGE, "sha256 '%s' for %s is not 64 hex "
 				 "digits", job->opts.sha256, job->shown);
-	if ((size_t)snprintf(job->part, sizeof(job->part), "%s.part", dest) >= sizeof(job->part) ||
-	    (size_t)snprintf(job->done, sizeof(job->done), "%s.done", dest) >= sizeof(job->done))
+	if (!sidecar_path(job->part, sizeof(job->part), dest, ".part") ||
+	    !sidecar_path(job->done, sizeof(job->done), dest, ".done") ||
+	    !sidecar_path(job->validator_path, sizeof(job->validator_path), dest,
+			  ".part.validator"))
 		return pl_errorf(err, PL_EUSAGE, "download path '%s' is too long", dest);
+	job->http = strncasecmp(url, "file://", 7) != 0;
 	return 0;
 }
 
@@ -487,12 +666,12 @@ static int clear_stale(const fetch_job *job, pl_err *err)
 }
 
 /* A failed first attempt leaves an empty part: nothing worth resuming. */
-static void drop_empty_part(const fetch_job *job)
+static void drop_empty_part(fetch_job *job)
 {
 	struct stat st;
 
 	if (lstat(job->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
-		unlink(job->part);
+		drop_part(job, NULL);
 }
 
 int fetch_url(const char *url, const char *dest, const fetch_opts *opts,

@@ -22,8 +22,12 @@ typedef struct fetch_opts {
 int fetch_is_url(const char *src);
 
 /* Downloads url to dest. A complete dest (marked by a sidecar dest.done)
- * is reused with no network I/O. A partial dest is resumed with an HTTP
- * Range request. Timeouts, connection errors and 5xx are retried with
+ * is reused with no network I/O. A partial dest (dest.part) is resumed
+ * with an HTTP Range request carrying If-Range with the validator (strong
+ * ETag, else Last-Modified) of the response it was begun from, kept in
+ * dest.part.validator: a file changed since is downloaded again whole, and
+ * an http part with no validator starts over (file:// parts resume as they
+ * are). Timeouts, connection errors and 5xx are retried with
  * exponential backoff; 4xx fails at once (PL_EDATA, message with status and
  * URL). After max_attempts, PL_ETEMP. A sha256 mismatch deletes dest and is
  * PL_EDATA. Credentials in the URL never appear in messages. Progress goes

@@ -102,7 +102,8 @@ static int keep_download(const char *name, void *ctx)
 	size_t len = strlen(g->download);
 
 	return len && !strncmp(name, g->download, len) &&
-	       (!name[len] || !strcmp(name + len, ".done") || !strcmp(name + len, ".part"));
+	       (!name[len] || !strcmp(name + len, ".done") || !strcmp(name + len, ".part") ||
+		!strcmp(name + len, ".part.validator"));
 }
 
 int gc_workspace(const stage_def *defs, int n, const char *ws, const cfg *c, long long *freed,

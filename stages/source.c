@@ -93,8 +93,8 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 		return 0;
 	}
 	snprintf(done, sizeof(done), "%s.done", path);
-	if (kind == SRC_URL && !fs_exists(done))
-		return 0;
+	if (kind == SRC_URL && (!fs_exists(done) || !fs_exists(path)))
+		return 0;   /* not downloaded yet, as fetch_url sees it */
 	if (!(hc = hashcache_open(ws)))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	rc = kind == SRC_DIR ? hashcache_tree(hc, path, hex, err) : hashcache_file(hc, path, hex, err);
@@ -211,6 +211,23 @@ static int obtain(const cfg *c, source_kind kind, const char *path,
 	return kind == SRC_ARCHIVE ? verify(c, path, err) : 0;
 }
 
+/* An archive from WS/downloads that does not extract may be a damaged copy:
+ * the message says which file it is and that removing it brings a fresh
+ * one. It is not removed here: hostile entries and size limits fail the
+ * same way, a new copy would not cure them, and a download can be large. */
+static int hint_cached(source_kind kind, const char *path, int rc, pl_err *err)
+{
+	size_t len;
+
+	if (rc != -PL_EDATA || !err || (kind != SRC_URL && kind != SRC_SYNTH))
+		return rc;
+	len = strlen(err->msg);
+	snprintf(err->msg + len, sizeof(err->msg) - len, " (%s is a cached copy: "
+		 "if it is damaged, remove it and the next run %s it again)", path,
+		 kind == SRC_URL ? "downloads" : "draws");
+	return rc;
+}
+
 int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 		source *src, pl_err *err)
 {
@@ -240,7 +257,7 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 	log_info("extracting %s", path);
 	if ((rc = arc_extract(path, src->extracted, &lim, err)) < 0) {
 		source_close(src);
-		return rc;
+		return hint_cached(kind, path, rc, err);
 	}
 	snprintf(src->root, sizeof(src->root), "%s", src->extracted);
 	descend(c, src->root, sizeof(src->root));

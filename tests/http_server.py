@@ -3,12 +3,17 @@
 
 Usage: http_server.py ROOT_DIR LOG_FILE [CERT_PEM KEY_PEM]
 With a certificate and key it speaks HTTPS. Binds port 0 and prints the port on stdout. Every request is appended to
-LOG_FILE as "GET /path range=<Range header or ->". The server stops by itself
-after 60 s without requests, or when its parent goes away.
+LOG_FILE as "GET /path range=<Range header or -> if-range=<If-Range header or ->".
+The server stops by itself after 60 s without requests, or when its parent goes away.
 
-Paths (NAME is a file under ROOT_DIR):
-  /NAME               the file, honouring Range (206 / 416)
-  /norange/NAME       the file, always 200 (ignores Range)
+Paths (NAME is a file under ROOT_DIR; drop/ combines with weak/ and plain/):
+  /NAME               the file with a strong ETag (from its content) and
+                      Last-Modified, honouring Range (206 / 416) unless an
+                      If-Range matches neither (then 200, the whole file)
+  /weak/NAME          the same with a weak ETag (If-Range can only match the date)
+  /plain/NAME         the same with no ETag and no Last-Modified
+  /norange/NAME       the file, always 200 (ignores Range and If-Range)
+  /oldrange/NAME      like /NAME but ignores If-Range (honours Range regardless)
   /drop/NAME          first request: full headers, half the body, then the
                       connection is closed; later requests: like /NAME
   /flaky/NAME         500 for the first two requests, then like /NAME
@@ -19,6 +24,8 @@ Paths (NAME is a file under ROOT_DIR):
   /drip/NAME          headers, then one byte per second
   /reset              connection reset without a response
 """
+import email.utils
+import hashlib
 import os
 import socket
 import ssl
@@ -51,8 +58,9 @@ class Handler(BaseHTTPRequestHandler):
     def record(self):
         last_request[0] = time.monotonic()
         with lock, open(LOG, "a") as log:
-            log.write("%s %s range=%s\n" % (self.command, self.path,
-                                            self.headers.get("Range", "-")))
+            log.write("%s %s range=%s if-range=%s\n" % (
+                self.command, self.path, self.headers.get("Range", "-"),
+                self.headers.get("If-Range", "-")))
 
     def read_file(self, name):
         path = os.path.join(ROOT, os.path.basename(name))
@@ -61,6 +69,25 @@ class Handler(BaseHTTPRequestHandler):
                 return f.read()
         except OSError:
             return None
+
+    def validators(self, name, data):
+        """ETag and Last-Modified headers of the file, as the modes ask."""
+        try:
+            mtime = os.stat(os.path.join(ROOT, os.path.basename(name))).st_mtime
+        except OSError:
+            return []
+        if "plain" in self.modes:
+            return []
+        etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+        return [("ETag", "W/" + etag if "weak" in self.modes else etag),
+                ("Last-Modified", email.utils.formatdate(mtime, usegmt=True))]
+
+    def range_allowed(self, validators):
+        """If-Range: the Range counts only when it names the current version
+        (a strong ETag, or the date)."""
+        cond = self.headers.get("If-Range")
+        return cond is None or "oldrange" in self.modes or any(
+            value == cond and not value.startswith("W/") for _, value in validators)
 
     def headers_only(self, code, length=None, extra=()):
         self.send_response(code)
@@ -75,7 +102,8 @@ class Handler(BaseHTTPRequestHandler):
         if data is None:
             self.headers_only(404, 0)
             return
-        rng = self.headers.get("Range") if ranges else None
+        tags = self.validators(name, data) if ranges else []
+        rng = self.headers.get("Range") if ranges and self.range_allowed(tags) else None
         if rng and rng.startswith("bytes="):
             first, _, last = rng[6:].partition("-")
             start = int(first)
@@ -84,11 +112,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.headers_only(416, 0, [("Content-Range", "bytes */%d" % len(data))])
                 return
             body = data[start:end + 1]
-            self.headers_only(206, len(body), [
+            self.headers_only(206, len(body), tags + [
                 ("Content-Range", "bytes %d-%d/%d" % (start, end, len(data)))])
             self.wfile.write(body)
             return
-        self.headers_only(200, len(data))
+        self.headers_only(200, len(data), tags)
         self.wfile.write(data)
 
     def slow(self, name, step_s):
@@ -103,8 +131,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.record()
-        parts = self.path.lstrip("/").split("/", 1)
-        mode, name = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])
+        parts = self.path.lstrip("/").split("/")
+        self.modes, name = parts[:-1], parts[-1]
+        mode = self.modes[0] if self.modes else ""
         try:
             self.route(mode, name)
         except (BrokenPipeError, ConnectionResetError):
@@ -125,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             self.serve(name, ranges=False)
         elif mode == "drop" and count(self.path) == 1:
             data = self.read_file(name) or b""
-            self.headers_only(200, len(data))
+            self.headers_only(200, len(data), self.validators(name, data))
             self.wfile.write(data[:len(data) // 2])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)

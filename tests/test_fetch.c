@@ -1,6 +1,7 @@
 /* Tests for io/fetch.c against tests/http_server.py on 127.0.0.1: plain,
- * resumed, retried, failing, stalled and redirected downloads, checksums,
- * reuse without network I/O, file:// URLs and credential redaction. */
+ * resumed (If-Range: a file changed since comes back whole), retried,
+ * failing, stalled and redirected downloads, checksums, reuse without
+ * network I/O, file:// URLs and credential redaction. */
 #include <stddef.h>
 
 #include "check.h"
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <utime.h>
 
 static pid_t server_pid = -1;
 static char server_script[PATH_MAX];
@@ -51,6 +53,36 @@ static void write_bytes(const char *path, const void *buf, size_t len)
 		perror(path);
 		exit(2);
 	}
+}
+
+/* Puts len bytes into the file name the server serves. */
+static void serve_bytes(const char *name, const void *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", srv_root, name);
+	write_bytes(path, buf, len);
+}
+
+/* The strong ETag tests/http_server.py gives len bytes of buf. */
+static void etag_of(const void *buf, size_t len, char *out, size_t n)
+{
+	char hex[SHA256_HEX];
+
+	sha256_hex(buf, len, hex);
+	snprintf(out, n, "\"%.16s\"", hex);
+}
+
+/* Leaves len bytes of buf as the part of dest, under validator (NULL: none). */
+static void write_part(const char *dest, const void *buf, size_t len, const char *validator)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s.part", dest);
+	write_bytes(path, buf, len);
+	snprintf(path, sizeof(path), "%s.part.validator", dest);
+	if (validator)
+		write_bytes(path, validator, strlen(validator));
 }
 
 static int exists(const char *path)
@@ -116,7 +148,7 @@ static void test_plain(void)
 
 static void test_resume_after_drop(void)
 {
-	char url[256], want[64];
+	char url[256], etag[32], want[128];
 	fetch_opts o = quick();
 	pl_err err = {0};
 
@@ -124,37 +156,140 @@ static void test_resume_after_drop(void)
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
 	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content after resume");
 	CHECK(requests("/drop/data.bin") == 2, "%d requests", requests("/drop/data.bin"));
-	snprintf(want, sizeof(want), "/drop/data.bin range=bytes=%zu-", sizeof(data) / 2);
+	etag_of(data, sizeof(data), etag, sizeof(etag));
+	snprintf(want, sizeof(want), "/drop/data.bin range=bytes=%zu- if-range=%s",
+		 sizeof(data) / 2, etag);
 	CHECK(requests(want) == 1, "second request resumes with '%s'", want);
+	CHECK(!exists("dl.bin.part") && !exists("dl.bin.part.validator"), "sidecars removed");
 }
 
-static void test_resume_existing_part(void)
+/* Without an ETag the date is the validator: a weak ETag cannot vouch for a range. */
+static void test_resume_by_date(void)
 {
-	char url[256];
+	char url[256], path[PATH_MAX], want[128];
+	struct utimbuf when = { 1700000000, 1700000000 };
+	fetch_opts o = quick();
+	pl_err err = {0};
+
+	serve_bytes("dated.bin", data, sizeof(data));
+	snprintf(path, sizeof(path), "%s/dated.bin", srv_root);
+	CHECK(utime(path, &when) == 0, "utime");
+	url_of(url, sizeof(url), "drop/weak/dated.bin");
+	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content after resume");
+	snprintf(want, sizeof(want), "range=bytes=%zu- if-range=Tue, 14 Nov 2023 22:13:20 GMT",
+		 sizeof(data) / 2);
+	CHECK(requests(want) == 1, "resumed with '%s'", want);
+}
+
+/* Interrupts a download of name half way (through /drop/) into dl.bin,
+ * then serves now (len bytes) as name and downloads again; returns the
+ * second fetch_url's result, its log in *log_text (caller frees). */
+static int resume_after_change(const char *name, const void *now, size_t len,
+			       pl_err *err, char **log_text)
+{
+	char url[256], path[64];
+	fetch_opts o = quick();
+	int rc;
+
+	serve_bytes(name, data, sizeof(data));
+	snprintf(path, sizeof(path), "drop/%s", name);
+	url_of(url, sizeof(url), path);
+	o.max_attempts = 1;
+	rc = fetch_url(url, "dl.bin", &o, err);
+	CHECK(rc == -PL_ETEMP, "first download interrupted: rc %d: %s", rc, err->msg);
+	CHECK(check_file_equals("dl.bin.part", data, sizeof(data) / 2), "half kept");
+	CHECK(exists("dl.bin.part.validator"), "validator kept");
+	serve_bytes(name, now, len);
+	o.max_attempts = 3;
+	return fetch_captured(url, "dl.bin", &o, err, log_text);
+}
+
+/* A file changed on the server since the interruption comes back whole
+ * (If-Range does not match): never spliced onto the old part. */
+static void test_resume_changed_file(void)
+{
+	static unsigned char now[sizeof(data) - 777];
+	char etag[32], want[128], *log_text = NULL;
+	pl_err err = {0};
+
+	for (size_t i = 0; i < sizeof(now); i++)
+		now[i] = (unsigned char)(data[i] ^ 0x5a);
+	CHECK_OK(resume_after_change("changed.bin", now, sizeof(now), &err, &log_text), &err);
+	CHECK(check_file_equals("dl.bin", now, sizeof(now)), "the new file, whole");
+	etag_of(data, sizeof(data), etag, sizeof(etag));
+	snprintf(want, sizeof(want), "/drop/changed.bin range=bytes=%zu- if-range=%s",
+		 sizeof(data) / 2, etag);
+	CHECK(requests(want) == 1, "resume asked with '%s'", want);
+	CHECK(requests("/drop/changed.bin range=- if-range=-") == 2, "then started over");
+	CHECK(strstr(log_text, "changed since the partial download"), "log: %s", log_text);
+	free(log_text);
+}
+
+/* A new file exactly as long as the part: curl calls that "already
+ * downloaded", but a 200 to a resume request is never the rest of part. */
+static void test_resume_changed_to_part_size(void)
+{
+	static unsigned char now[sizeof(data) / 2];
+	char *log_text = NULL;
+	pl_err err = {0};
+
+	memset(now, 'N', sizeof(now));
+	CHECK_OK(resume_after_change("same-size.bin", now, sizeof(now), &err, &log_text), &err);
+	CHECK(check_file_equals("dl.bin", now, sizeof(now)), "the new file, not the old half");
+	free(log_text);
+}
+
+/* A part that no validator vouches for is not resumed blindly. */
+static void test_resume_without_validator(void)
+{
+	char url[256], junk[1000], *log_text = NULL;
 	fetch_opts o = quick();
 	pl_err err = {0};
 	int before = requests("range=bytes=1000-");
 
-	write_bytes("dl.bin.part", data, 1000);
+	memset(junk, 'J', sizeof(junk));
+	write_part("dl.bin", junk, sizeof(junk), NULL);
 	url_of(url, sizeof(url), "data.bin");
-	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
-	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "content");
-	CHECK(requests("range=bytes=1000-") == before + 1, "range request sent");
+	CHECK_OK(fetch_captured(url, "dl.bin", &o, &err, &log_text), &err);
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "started over");
+	CHECK(requests("range=bytes=1000-") == before, "no range request");
+	CHECK(strstr(log_text, "downloading from the start"), "log: %s", log_text);
+	free(log_text);
 }
 
 static void test_server_ignores_range(void)
+{
+	char url[256], junk[1000], *log_text = NULL;
+	fetch_opts o = quick();
+	pl_err err = {0};
+
+	memset(junk, 'J', sizeof(junk));
+	write_part("dl.bin", junk, sizeof(junk), "\"old\"");
+	url_of(url, sizeof(url), "norange/data.bin");
+	CHECK_OK(fetch_captured(url, "dl.bin", &o, &err, &log_text), &err);
+	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "restarted from zero");
+	CHECK(requests("/norange/data.bin range=bytes=1000- if-range=\"old\"") == 1,
+	      "tried to resume");
+	CHECK(requests("/norange/data.bin range=- if-range=-") == 1, "then started over");
+	CHECK(strstr(log_text, "ignored the resume request"), "log: %s", log_text);
+	free(log_text);
+}
+
+/* A server that ignores If-Range sends a piece of the new version (206):
+ * its validator tells, and the download starts over. */
+static void test_server_ignores_if_range(void)
 {
 	char url[256], junk[1000];
 	fetch_opts o = quick();
 	pl_err err = {0};
 
 	memset(junk, 'J', sizeof(junk));
-	write_bytes("dl.bin.part", junk, sizeof(junk));
-	url_of(url, sizeof(url), "norange/data.bin");
+	write_part("dl.bin", junk, sizeof(junk), "\"old\"");
+	url_of(url, sizeof(url), "oldrange/data.bin");
 	CHECK_OK(fetch_url(url, "dl.bin", &o, &err), &err);
 	CHECK(check_file_equals("dl.bin", data, sizeof(data)), "restarted from zero");
-	CHECK(requests("/norange/data.bin range=bytes=1000-") == 1, "tried to resume");
-	CHECK(requests("/norange/data.bin range=-") == 1, "then started over");
+	CHECK(requests("/oldrange/data.bin range=- if-range=-") == 1, "then started over");
 }
 
 static void test_flaky_then_ok(void)
@@ -571,8 +706,12 @@ int main(void)
 	} else {
 		RUN(test_plain);
 		RUN(test_resume_after_drop);
-		RUN(test_resume_existing_part);
+		RUN(test_resume_by_date);
+		RUN(test_resume_changed_file);
+		RUN(test_resume_changed_to_part_size);
+		RUN(test_resume_without_validator);
 		RUN(test_server_ignores_range);
+		RUN(test_server_ignores_if_range);
 		RUN(test_flaky_then_ok);
 		RUN(test_404_fails_fast);
 		RUN(test_stall_times_out);

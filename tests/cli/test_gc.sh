@@ -30,6 +30,9 @@ expect_rc "small run" 0
 mkdir -p "$ws/.tmp/junk" "$ws/.tmp/prepare-source/x"
 head -c 65536 /dev/zero >"$ws/.tmp/junk/file"
 cp "$ws"/downloads/synth-*.tar.gz "$ws/downloads/old-plate.tar.gz"
+echo '"v1"' >"$ws/downloads/old-plate.tar.gz.part.validator"
+current=$(ls "$ws"/downloads/synth-v*.tar.gz)
+echo '"v2"' >"$current.part.validator"   # a resumable download keeps its validator
 
 # a training run in progress for epochs = 2: its checkpoint must survive
 fp=$(/usr/bin/python3 -c '
@@ -50,6 +53,8 @@ check "junk in .tmp removed" test ! -e "$ws/.tmp/junk"
 check "stale extraction removed" test ! -e "$ws/.tmp/prepare-source"
 check "old download removed" test ! -e "$ws/downloads/old-plate.tar.gz"
 check "current download kept" ls "$ws"/downloads/synth-v*.tar.gz
+check "old download's validator removed" test ! -e "$ws/downloads/old-plate.tar.gz.part.validator"
+check "current download's validator kept" test -f "$current.part.validator"
 check "training in progress kept" test -f "$ws/.tmp/train/checkpoints/last.ckpt"
 for s in prepare train validate package; do
 	check "$s result kept" test -f "$ws/$s/stage.json"
