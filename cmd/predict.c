@@ -1,6 +1,7 @@
-/* pipeline predict: classify images with a package. With no IMAGE, one
- * image on stdin (the OpenFaaS classic watchdog's contract). */
+/* pipeline predict: classify images with a package, in batches. With no
+ * IMAGE, one image on stdin (the OpenFaaS classic watchdog's contract). */
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,11 +20,13 @@ typedef struct predict_opts {
 	const char *package;
 	int csv;
 	int rows;                   /* lines printed so far */
+	int exit_code;              /* of the first sample that failed; 0 while none did */
 	serve_pkg *pkg;
 } predict_opts;
 
-static void print_result(predict_opts *o, const char *name, const float *probs)
+static void print_result(void *ctx, const char *name, const float *probs)
 {
+	predict_opts *o = ctx;
 	int k = serve_n_classes(o->pkg), best = 0;
 
 	for (int c = 1; c < k; c++)
@@ -55,26 +58,41 @@ static void print_result(predict_opts *o, const char *name, const float *probs)
 	o->rows++;
 }
 
-/* Predicts one sample from n channel files. */
+/* Ends the queueing of one sample (rc its result). A full batch is run and
+ * printed. A sample that failed is reported after the ones queued before
+ * it, and the rest go on; the exit code is then that of the first failure.
+ * Returns nonzero only when the network itself failed. */
+static int sample_done(predict_opts *o, int rc, pl_err *err)
+{
+	pl_err failed;
+
+	if (rc == 0)
+		return serve_batch_full(o->pkg) ? serve_run(o->pkg, print_result, o, err) : 0;
+	failed = *err;
+	if ((rc = serve_run(o->pkg, print_result, o, err)) < 0)
+		return rc;
+	fflush(stdout);   /* results before errors where both go to one file; checked at the end */
+	rc = cmd_fail(&failed);
+	if (!o->exit_code)
+		o->exit_code = rc;
+	return 0;
+}
+
+/* Predicts one sample from n channel files, or from one image holding its
+ * channels. */
 static int predict_files(predict_opts *o, char *const *paths, int n, pl_err *err)
 {
 	img ims[16] = { { 0 } };
-	float probs[256];
 	int rc = 0, loaded = 0;
 
-	if (n != serve_n_files(o->pkg))
-		return pl_errorf(err, PL_EUSAGE, "the model takes %d channel file(s) per sample, "
-				 "'%s' gives %d (use --channels a,b for several)", serve_n_files(o->pkg),
-				 paths[0], n);
 	for (; loaded < n && rc == 0; loaded++)
 		rc = img_decode_file(paths[loaded], NULL, &ims[loaded], err);
 	if (rc == 0)
-		rc = serve_predict(o->pkg, ims, (const char *const *)paths, n, probs, err);
-	if (rc == 0)
-		print_result(o, paths[0], probs);
+		rc = n == 1 ? serve_queue_image(o->pkg, &ims[0], paths[0], err) :
+		     serve_queue(o->pkg, ims, (const char *const *)paths, n, err);
 	for (int i = 0; i < loaded; i++)
 		img_release(&ims[i]);
-	return rc;
+	return sample_done(o, rc, err);
 }
 
 static int is_image_name(const char *name)
@@ -92,7 +110,8 @@ static int predict_dir(predict_opts *o, const char *dir, pl_err *err)
 	int n = scandir(dir, &names, NULL, alphasort), rc = 0;
 
 	if (n < 0)
-		return pl_errorf(err, PL_EIO, "cannot list '%s'", dir);
+		return sample_done(o, pl_errorf(err, PL_EIO, "cannot list '%s': %s", dir, strerror(errno)),
+			      err);
 	for (int i = 0; i < n; i++) {
 		char path[4200], *one[1] = { path };
 		if (rc == 0 && names[i]->d_name[0] != '.') {
@@ -108,36 +127,12 @@ static int predict_dir(predict_opts *o, const char *dir, pl_err *err)
 	return rc;
 }
 
-/* Splits the channels of im into single-channel images: a colour image for
- * a two-file model gives its G and B channels (the stains of the reference
- * workload), otherwise the first n channels in order. */
-static int split_channels(const img *im, int n, img *out, pl_err *err)
-{
-	int colour = im->c == 2 || im->c == 4 ? im->c - 1 : im->c;
-	int first = n == 2 && colour == 3 ? 1 : 0;
-
-	if (colour < n + first)
-		return pl_errorf(err, PL_EUSAGE, "the image on stdin has %d channel(s), the model "
-				 "takes %d", colour, n);
-	for (int k = 0; k < n; k++) {
-		size_t npx = (size_t)im->w * im->h;
-		out[k] = (img){ im->w, im->h, 1, im->maxval, malloc(npx * sizeof(float)) };
-		if (!out[k].px)
-			return pl_errorf(err, PL_ENOMEM, "out of memory");
-		for (size_t j = 0; j < npx; j++)
-			out[k].px[j] = im->px[j * im->c + first + k];
-	}
-	return 0;
-}
-
 static int predict_stdin(predict_opts *o, pl_err *err)
 {
 	size_t len = 0, cap = 1 << 20;
 	char *buf = malloc(cap);
-	img im = { 0 }, parts[16] = { { 0 } };
-	const char *names[16];
-	float probs[256];
-	int n = serve_n_files(o->pkg), rc;
+	img im = { 0 };
+	int rc;
 	size_t got;
 
 	if (!buf)
@@ -149,7 +144,7 @@ static int predict_stdin(predict_opts *o, pl_err *err)
 			continue;
 		if (cap > (256u << 20) || !(bigger = realloc(buf, cap * 2))) {
 			free(buf);
-			return pl_errorf(err, PL_EDATA, "the image on stdin is too large");
+			return sample_done(o, pl_errorf(err, PL_EDATA, "the image on stdin is too large"), err);
 		}
 		buf = bigger;
 		cap *= 2;
@@ -158,19 +153,10 @@ static int predict_stdin(predict_opts *o, pl_err *err)
 	     pl_errorf(err, PL_EUSAGE, "no image on stdin (give IMAGE arguments, or send a PNG, "
 		       "JPEG or BMP on stdin)");
 	free(buf);
-	for (int k = 0; k < n; k++)
-		names[k] = "stdin";
 	if (rc == 0)
-		rc = n == 1 ? serve_predict(o->pkg, &im, names, 1, probs, err) :
-		     split_channels(&im, n, parts, err);
-	if (rc == 0 && n > 1)
-		rc = serve_predict(o->pkg, parts, names, n, probs, err);
-	if (rc == 0)
-		print_result(o, "stdin", probs);
+		rc = serve_queue_image(o->pkg, &im, "stdin", err);
 	img_release(&im);
-	for (int k = 0; k < n; k++)
-		img_release(&parts[k]);
-	return rc;
+	return sample_done(o, rc, err);
 }
 
 /* Splits "a,b" into the paths array (pointers into text). */
@@ -184,17 +170,16 @@ static int split_list(char *text, char **paths)
 	return n;
 }
 
-int cmd_predict(int argc, char **argv)
+/* Reads the options into o and sets (room for argc); returns -1 to go on,
+ * else the exit code. */
+static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *n_sets)
 {
 	static const struct option opts[] = {
 		{ "package", required_argument, NULL, 'p' }, { "format", required_argument, NULL, 'f' },
 		{ "channels", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 }
 	};
-	predict_opts o = { 0 };
-	char *channel_sets[64];
-	int n_sets = 0, code, rc = 0;
-	pl_err err = { 0 };
+	int code;
 
 	optind = 1;
 	opterr = 0;
@@ -202,29 +187,59 @@ int cmd_predict(int argc, char **argv)
 		if (code == 'h')
 			return cmd_print_help("predict");
 		if (code == 'p')
-			o.package = optarg;
+			o->package = optarg;
 		else if (code == 'f' && (!strcmp(optarg, "json") || !strcmp(optarg, "csv")))
-			o.csv = !strcmp(optarg, "csv");
-		else if (code == 'c' && n_sets < 64)
-			channel_sets[n_sets++] = optarg;
+			o->csv = !strcmp(optarg, "csv");
+		else if (code == 'c' && !optarg[strspn(optarg, ",")])
+			return cmd_usage_error("predict", "--channels '%s' names no file", optarg);
+		else if (code == 'c')
+			sets[(*n_sets)++] = optarg;
 		else
 			return cmd_usage_error("predict", "bad option '%s'", argv[optind - 1]);
 	}
-	if (!o.package && !(o.package = getenv("PIPELINE_PACKAGE")))
+	if (!o->package && !(o->package = getenv("PIPELINE_PACKAGE")))
 		return cmd_usage_error("predict", "give --package FILE (or set PIPELINE_PACKAGE)");
-	if ((rc = serve_open(o.package, &o.pkg, &err)) < 0)
-		return cmd_fail(&err);
+	return -1;
+}
+
+/* Predicts the channel sets, then the n IMAGE and DIR arguments, or stdin
+ * when there are neither. */
+static int predict_all(predict_opts *o, char **sets, int n_sets, char **args, int n, pl_err *err)
+{
+	int rc = 0;
+
 	for (int i = 0; i < n_sets && rc == 0; i++) {
 		char *paths[16];
-		rc = predict_files(&o, paths, split_list(channel_sets[i], paths), &err);
+		rc = predict_files(o, paths, split_list(sets[i], paths), err);
 	}
-	for (int i = optind; i < argc && rc == 0; i++)
-		rc = fs_is_dir(argv[i]) ? predict_dir(&o, argv[i], &err) :
-		     predict_files(&o, &argv[i], 1, &err);
-	if (rc == 0 && !n_sets && optind == argc)
-		rc = predict_stdin(&o, &err);
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = fs_is_dir(args[i]) ? predict_dir(o, args[i], err) : predict_files(o, &args[i], 1, err);
+	if (rc == 0 && !n_sets && !n)
+		rc = predict_stdin(o, err);
+	if (rc == 0)
+		rc = serve_run(o->pkg, print_result, o, err);
+	if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = pl_errorf(err, PL_EIO, "cannot write the predictions");
+	return rc;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+	predict_opts o = { 0 };
+	char **sets = calloc((size_t)argc, sizeof(*sets));
+	int n_sets = 0, rc;
+	pl_err err = { 0 };
+
+	if (!sets)
+		return cmd_fail(&(pl_err){ PL_ENOMEM, "out of memory" });
+	if ((rc = parse_args(argc, argv, &o, sets, &n_sets)) < 0) {
+		if (serve_open(o.package, &o.pkg, &err) == 0 &&
+		    predict_all(&o, sets, n_sets, argv + optind, argc - optind, &err) == 0)
+			rc = o.exit_code;
+		else
+			rc = cmd_fail(&err);
+	}
 	serve_close(o.pkg);
-	if (rc == 0 && fflush(stdout) != 0)
-		rc = pl_errorf(&err, PL_EIO, "cannot write the predictions");
-	return rc < 0 ? cmd_fail(&err) : EXIT_OK;
+	free(sets);
+	return rc;
 }

@@ -14,15 +14,22 @@
 #include "preproc.h"
 
 #define MAX_ENTRIES 16
+#define MAX_FILES 16     /* channel files of a sample, as prepare allows channels */
+#define BATCH 32         /* tiles per network call: one full panel of nn's dense GEMM */
+
+typedef struct queued { char *name; int n_tiles; } queued;
 
 struct serve_pkg {
 	nn_net *net;
 	nn_meta meta;
 	prep_opts prep;
 	int n_files;
-	float *x, *probs;       /* scratch for one sample's tiles */
-	int max_tiles;
 	int quantize;           /* records were stored as u8: round like prepare did */
+	float *x, *probs;       /* queued tiles and the network's output for them */
+	float *sample_probs;    /* one sample's, averaged over its tiles */
+	int n_tiles, cap_tiles;
+	queued *samples;        /* the queued samples, in order */
+	int n_samples, cap_samples;
 };
 
 typedef struct entry { char *name; void *data; size_t len; } entry;
@@ -99,9 +106,11 @@ static int load_model(serve_pkg *p, const entry *model, pl_err *err)
 {
 	nn_err e = { 0 };
 
-	p->net = nn_model_load_mem(model->data, model->len, "model.pnn", 1, 16, &p->meta, &e);
+	p->net = nn_model_load_mem(model->data, model->len, "model.pnn", 1, BATCH, &p->meta, &e);
 	if (!p->net)
 		return pl_errorf(err, PL_EDATA, "package: %s", e.msg);
+	if (!(p->sample_probs = malloc((size_t)nn_n_classes(p->net) * sizeof(float))))
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -119,9 +128,9 @@ static int load_prep(serve_pkg *p, pl_err *err)
 	p->quantize = !json_is_string(json_object_get(extra, "dtype")) ||
 		      !strcmp(json_string_value(json_object_get(extra, "dtype")), "u8");
 	json_decref(extra);
-	if (rc == 0 && (p->n_files < 1 || p->prep.size != s.h || s.h != s.w))
+	if (rc == 0 && (p->n_files < 1 || p->n_files > MAX_FILES || p->prep.size != s.h ||
+			s.h != s.w))
 		rc = pl_errorf(err, PL_EDATA, "the model's preprocessing does not match its input");
-	p->max_tiles = 1;
 	return rc;
 }
 
@@ -162,8 +171,12 @@ void serve_close(serve_pkg *p)
 		return;
 	nn_net_free(p->net);
 	nn_meta_free(&p->meta);
+	for (int i = 0; i < p->n_samples; i++)
+		free(p->samples[i].name);
+	free(p->samples);
 	free(p->x);
 	free(p->probs);
+	free(p->sample_probs);
 	free(p);
 }
 
@@ -172,51 +185,149 @@ const char *serve_class(const serve_pkg *p, int k) { return p->meta.class_names[
 int serve_n_files(const serve_pkg *p) { return p->n_files; }
 int serve_n_channels(const serve_pkg *p) { return nn_input_shape(p->net).c; }
 
-int serve_predict(serve_pkg *p, const img *ims, const char *const *names, int n, float *probs,
-		  pl_err *err)
+/* Makes room for one more sample of n_tiles tiles in the queue. */
+static int grow_queue(serve_pkg *p, int n_tiles, pl_err *err)
+{
+	size_t tile = (size_t)serve_n_channels(p) * p->prep.size * p->prep.size;
+	int k = nn_n_classes(p->net);
+
+	if (p->n_samples == p->cap_samples) {
+		int cap = p->cap_samples ? 2 * p->cap_samples : BATCH;
+		queued *bigger = realloc(p->samples, (size_t)cap * sizeof(*bigger));
+		if (!bigger)
+			return pl_errorf(err, PL_ENOMEM, "out of memory queueing a sample");
+		p->samples = bigger;
+		p->cap_samples = cap;
+	}
+	if (p->n_tiles + n_tiles > p->cap_tiles) {
+		int cap = p->n_tiles + n_tiles > 2 * p->cap_tiles ? p->n_tiles + n_tiles : 2 * p->cap_tiles;
+		float *x = realloc(p->x, (size_t)cap * tile * sizeof(float));
+		if (x)
+			p->x = x;
+		float *probs = x ? realloc(p->probs, (size_t)cap * k * sizeof(float)) : NULL;
+		if (!probs)
+			return pl_errorf(err, PL_ENOMEM, "out of memory queueing %d tiles", n_tiles);
+		p->probs = probs;
+		p->cap_tiles = cap;
+	}
+	return 0;
+}
+
+/* Rounds the tiles like the records were stored and standardises them with
+ * the training statistics, as train saw them. */
+static void normalise(const serve_pkg *p, float *tiles, int n_tiles)
 {
 	nn_shape s = nn_input_shape(p->net);
 	size_t plane = (size_t)s.h * s.w;
-	int k = nn_n_classes(p->net), rc;
-	prep_opts opts = p->prep;
-	prep_result r;
 
-	/* an image already of the network's input size is one tile (a crop) */
-	if (n > 0 && ims[0].w == s.w && ims[0].h == s.h)
-		opts.tile = 0;
-	if ((rc = prep_images(&opts, ims, names, n, &r, err)) < 0)
-		return rc;
-	if (r.c != s.c) {
-		prep_result_release(&r);
-		return pl_errorf(err, PL_EDATA, "'%s' gives %d channels, the model takes %d",
-				 names[0], r.c, s.c);
-	}
-	if (r.n_tiles > p->max_tiles || !p->probs) {
-		free(p->probs);
-		p->max_tiles = r.n_tiles > p->max_tiles ? r.n_tiles : p->max_tiles;
-		if (!(p->probs = malloc((size_t)p->max_tiles * k * sizeof(float)))) {
-			prep_result_release(&r);
-			return pl_errorf(err, PL_ENOMEM, "out of memory");
-		}
-	}
 	if (p->quantize)
-		prep_quantize_u8(r.tiles, NULL, (size_t)r.n_tiles * s.c * plane);
-	for (int t = 0; t < r.n_tiles; t++)
+		prep_quantize_u8(tiles, NULL, (size_t)n_tiles * s.c * plane);
+	for (int t = 0; t < n_tiles; t++)
 		for (int ch = 0; ch < s.c; ch++) {
-			float *v = r.tiles + ((size_t)t * s.c + ch) * plane;
+			float *v = tiles + ((size_t)t * s.c + ch) * plane;
 			float m = p->meta.n_channels ? p->meta.mean[ch] : 0;
 			float sd = p->meta.n_channels ? p->meta.std[ch] : 1;
 			for (size_t i = 0; i < plane; i++)
 				v[i] = (v[i] - m) / sd;
 		}
-	if (nn_predict(p->net, r.tiles, r.n_tiles, p->probs) < 0)
-		rc = pl_errorf(err, PL_EFAIL, "%s", nn_last_error(p->net));
-	for (int c = 0; c < k && rc == 0; c++) {
-		double sum = 0;
-		for (int t = 0; t < r.n_tiles; t++)
-			sum += p->probs[t * k + c];
-		probs[c] = (float)(sum / r.n_tiles);
+}
+
+int serve_queue(serve_pkg *p, const img *ims, const char *const *names, int n, pl_err *err)
+{
+	nn_shape s = nn_input_shape(p->net);
+	prep_opts opts = p->prep;
+	prep_result r;
+	int rc;
+
+	if (n != p->n_files)
+		return pl_errorf(err, PL_EUSAGE, "the model takes %d channel file(s) per sample, "
+				 "'%s' gives %d", p->n_files, names[0], n);
+	/* an image already of the network's input size is one tile (a crop) */
+	if (ims[0].w == s.w && ims[0].h == s.h)
+		opts.tile = 0;
+	if ((rc = prep_images(&opts, ims, names, n, &r, err)) < 0)
+		return rc;
+	if (r.c != s.c)
+		rc = pl_errorf(err, PL_EDATA, "'%s' gives %d channels, the model takes %d",
+			       names[0], r.c, s.c);
+	if (rc == 0)
+		rc = grow_queue(p, r.n_tiles, err);
+	if (rc == 0 && !(p->samples[p->n_samples].name = strdup(names[0])))
+		rc = pl_errorf(err, PL_ENOMEM, "out of memory queueing '%s'", names[0]);
+	if (rc == 0) {
+		size_t tile = (size_t)s.c * s.h * s.w;
+		normalise(p, r.tiles, r.n_tiles);
+		memcpy(p->x + p->n_tiles * tile, r.tiles, r.n_tiles * tile * sizeof(float));
+		p->samples[p->n_samples++].n_tiles = r.n_tiles;
+		p->n_tiles += r.n_tiles;
 	}
 	prep_result_release(&r);
+	return rc;
+}
+
+/* Splits the channels of im, a whole sample, into the single-channel images
+ * of the model's n channel files (see serve_queue_image). */
+static int split_channels(const img *im, const char *name, int n, img *out, pl_err *err)
+{
+	/* every channel when the counts match, else the colour ones (from G for two) */
+	int colour = im->c == 2 || im->c == 4 ? im->c - 1 : im->c;
+	int first = im->c != n && n == 2 && colour == 3 ? 1 : 0;
+	int usable = im->c == n ? n : colour - first;
+	size_t npx = (size_t)im->w * im->h;
+
+	if (usable < n)
+		return pl_errorf(err, PL_EUSAGE, "'%s' has %d channel(s), the model takes %d: give "
+				 "one image holding them in order, or the channel files of the "
+				 "sample with --channels a,b", name, im->c, n);
+	for (int k = 0; k < n; k++) {
+		out[k] = (img){ im->w, im->h, 1, im->maxval, malloc(npx * sizeof(float)) };
+		if (!out[k].px)
+			return pl_errorf(err, PL_ENOMEM, "out of memory splitting '%s'", name);
+		for (size_t j = 0; j < npx; j++)
+			out[k].px[j] = im->px[j * im->c + first + k];
+	}
+	return 0;
+}
+
+int serve_queue_image(serve_pkg *p, const img *im, const char *name, pl_err *err)
+{
+	img parts[MAX_FILES] = { { 0 } };
+	const char *names[MAX_FILES];
+	int n = p->n_files, rc;
+
+	if (n == 1)
+		return serve_queue(p, im, &name, 1, err);
+	for (int k = 0; k < n; k++)
+		names[k] = name;
+	rc = split_channels(im, name, n, parts, err);
+	if (rc == 0)
+		rc = serve_queue(p, parts, names, n, err);
+	for (int k = 0; k < n; k++)
+		img_release(&parts[k]);
+	return rc;
+}
+
+int serve_batch_full(const serve_pkg *p) { return p->n_tiles >= BATCH; }
+
+int serve_run(serve_pkg *p, serve_emit_fn *emit, void *ctx, pl_err *err)
+{
+	int k = nn_n_classes(p->net), rc = 0;
+	const float *tile_probs = p->probs;
+
+	if (p->n_tiles > 0 && nn_predict(p->net, p->x, p->n_tiles, p->probs) < 0)
+		rc = pl_errorf(err, PL_EFAIL, "%s", nn_last_error(p->net));
+	for (int i = 0; i < p->n_samples; i++) {
+		for (int c = 0; c < k && rc == 0; c++) {
+			double sum = 0;
+			for (int t = 0; t < p->samples[i].n_tiles; t++)
+				sum += tile_probs[t * k + c];
+			p->sample_probs[c] = (float)(sum / p->samples[i].n_tiles);
+		}
+		if (rc == 0)
+			emit(ctx, p->samples[i].name, p->sample_probs);
+		tile_probs += (size_t)p->samples[i].n_tiles * k;
+		free(p->samples[i].name);
+	}
+	p->n_tiles = p->n_samples = 0;
 	return rc;
 }

@@ -21,10 +21,32 @@ int serve_n_files(const serve_pkg *p);
 /* Number of input channels of the network. */
 int serve_n_channels(const serve_pkg *p);
 
-/* Predicts one sample from its n decoded channel images (names for
- * messages): probs gets n_classes probabilities averaged over its tiles.
- * Images of exactly the network's input size are taken as one tile. */
-int serve_predict(serve_pkg *p, const img *ims, const char *const *names, int n,
-		  float *probs, pl_err *err);
+/* Samples are predicted in batches: each is preprocessed and queued, and
+ * serve_run runs the network on every queued tile at once. */
+
+/* Preprocesses one sample from its n decoded channel images (names[i] names
+ * image i in messages; names[0] names the sample in serve_run) and queues
+ * its tiles. Images of exactly the network's input size are taken as one
+ * tile. On error (PL_EUSAGE when n is not the model's number of channel
+ * files, PL_EDATA for images that do not fit it) nothing is queued. */
+int serve_queue(serve_pkg *p, const img *ims, const char *const *names, int n, pl_err *err);
+
+/* Queues one image that holds all the channels of a sample: for a model of
+ * several channel files, all its channels in order when their number is
+ * the model's (gray+alpha for two, RGBA for four), else its colour
+ * channels in order, or G and B of a colour image for two files (the
+ * reference workload's crops). PL_EUSAGE when it has too few channels. */
+int serve_queue_image(serve_pkg *p, const img *im, const char *name, pl_err *err);
+
+/* Nonzero when enough tiles are queued to fill a batch of the network. */
+int serve_batch_full(const serve_pkg *p);
+
+/* Called by serve_run for each queued sample, in queue order: probs holds
+ * n_classes probabilities averaged over the sample's tiles. */
+typedef void serve_emit_fn(void *ctx, const char *name, const float *probs);
+
+/* Predicts every queued sample, calls emit for each, and empties the
+ * queue (also on error: PL_EFAIL when the network fails). */
+int serve_run(serve_pkg *p, serve_emit_fn *emit, void *ctx, pl_err *err);
 
 #endif

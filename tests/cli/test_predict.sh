@@ -1,8 +1,9 @@
 #!/bin/sh
-# pipeline predict: JSON and CSV output, channel files, one image on stdin
-# (RGB with the stains in G and B), directories for a folder-per-class
-# model, agreement with validate's per-well numbers on the test split, and
-# its errors.
+# pipeline predict: JSON and CSV output, channel files, one image holding a
+# sample's channels on stdin or as a file (RGB with the stains in G and B,
+# gray+alpha, RGBA for four channels), directories for a folder-per-class
+# model (batched, a corrupt image reported while the rest are predicted),
+# agreement with validate's per-well numbers on the test split, and errors.
 root=${PL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$root/tests/cli/lib.sh"
 py=/usr/bin/python3
@@ -190,6 +191,40 @@ PIPELINE_PACKAGE=$pkg run "$P" predict <crop_rgb.png
 expect_rc "PIPELINE_PACKAGE" 0
 check "PIPELINE_PACKAGE gives the same answer" cmp -s out.txt stdin.json
 
+# ---- one image holding both channels: gray+alpha (nuclei, NF-kB) = the two BMPs ----
+w2=$(sed -n 2p testwells.txt | cut -d' ' -f1)
+"$py" - "plate/images/${w2}_nuclei.bmp" "plate/images/${w2}_nfkb.bmp" <<'EOF'
+import sys
+import numpy as np
+from PIL import Image
+a = np.asarray(Image.open(sys.argv[1]).convert("L"))
+b = np.asarray(Image.open(sys.argv[2]).convert("L"))
+z = np.zeros_like(a)
+Image.fromarray(np.stack([a, b], -1), "LA").save("well_la.png")
+Image.fromarray(np.stack([z, a, b], -1), "RGB").save("well_rgb.png")
+EOF
+run "$P" predict --package "$pkg" --channels "plate/images/${w2}_nuclei.bmp,plate/images/${w2}_nfkb.bmp"
+expect_rc "the well as two BMPs" 0
+cp out.txt well_bmps.json
+run "$P" predict --package "$pkg" <well_la.png
+expect_rc "stdin gray+alpha well" 0
+cp out.txt well_la.json
+run "$P" predict --package "$pkg" well_la.png well_rgb.png
+expect_rc "gray+alpha and RGB well files" 0
+cp out.txt well_files.json
+cat >samescores.py <<'EOF'
+import json, sys
+# samescores.py REF ROWS...: "same N True" when all N rows have REF's label and scores
+ref = json.loads(open(sys.argv[1]).read())
+rows = [json.loads(l) for f in sys.argv[2:] for l in open(f)]
+print("same", len(rows), all(r["label"] == ref["label"] and r["scores"].keys() == ref["scores"].keys()
+                             and all(abs(r["scores"][k] - ref["scores"][k]) < 1e-6 for k in ref["scores"])
+                             for r in rows))
+EOF
+"$py" samescores.py well_bmps.json well_la.json well_files.json >la.txt 2>&1
+expect_in "gray+alpha on stdin and as a file, RGB file = the two BMPs" la.txt "same 3 True"
+expect_in "stdin gray+alpha is named stdin" well_la.json '"file":"stdin"'
+
 # ---- errors ----
 run "$P" predict --package "$tmp/nope.tar.zst" --channels crop_a.png,crop_b.png
 check "missing package: fails" test "$rc" -ne 0
@@ -279,10 +314,70 @@ EOF
 expect_in "directory: every image once" dir.txt "files True"
 expect_in "directory: scores" dir.txt "sums True"
 expect_in "directory: mostly right" dir.txt "right True"
+# batches: a directory of 40 images (two batches) in one call = each image alone
+run "$P" predict --package "$spkg" data/shapes/circle
+expect_rc "predict 40 images" 0
+cp out.txt batch.jsonl
+: >single.jsonl
+for f in data/shapes/circle/*.png; do "$P" predict --package "$spkg" "$f" >>single.jsonl; done
+check "batched = one image at a time" cmp -s batch.jsonl single.jsonl
+check "batched: 40 lines" test "$(wc -l <batch.jsonl)" -eq 40
+# a corrupt image amid good ones: reported by name, the rest still predicted, exit 1
+mkdir mixed
+cp new/circle/*.png new/square/*.png mixed/
+head -c 60 mixed/circle01.png >mixed/circle01x.png
+run "$P" predict --package "$spkg" mixed
+expect_rc "directory with a corrupt image" 1
+expect_in "corrupt image named" err.txt "'mixed/circle01x.png'"
+check "one error line" test "$(grep -c 'error' err.txt)" -eq 1
+"$P" predict --package "$spkg" new/circle new/square | sed 's#"new/[a-z]*/#"mixed/#' >good.jsonl
+check "corrupt image: the good ones as without it" cmp -s out.txt good.jsonl
+check "corrupt image: 8 results" test "$(wc -l <out.txt)" -eq 8
+run "$P" predict --package "$spkg" --format csv mixed
+expect_rc "csv with a corrupt image" 1
+check "csv: header and 8 rows" test "$(wc -l <out.txt)" -eq 9
 run "$P" predict --package "$spkg" <new/circle/circle00.png
 expect_rc "one-channel model on stdin" 0
 expect_in "one-channel stdin" out.txt '"file":"stdin"'
 run "$P" predict --package "$spkg" --channels new/circle/circle00.png,new/circle/circle01.png
 expect_rc "two files for a one-file model" 2
+
+# ---- a four-channel model: one RGBA image = its four channel files ----
+"$py" - <<'EOF'
+import os, random
+import numpy as np
+from PIL import Image
+rnd = random.Random(3)
+os.makedirs("data4/img", exist_ok=True)
+rows = ["a,b,c,d,label"]
+for i in range(24):
+    names = []
+    for ch in "abcd":
+        v = 40 + 150 * (i % 2) if ch == "c" else rnd.randint(0, 255)
+        px = np.clip(np.random.RandomState(i * 4 + ord(ch)).normal(v, 20, (16, 16)), 0, 255)
+        Image.fromarray(px.astype(np.uint8)).save("data4/img/%02d%s.png" % (i, ch))
+        names.append("img/%02d%s.png" % (i, ch))
+    rows.append(",".join(names) + "," + "xy"[i % 2])
+open("data4/t.csv", "w").write("\n".join(rows) + "\n")
+planes = [np.asarray(Image.open("data4/img/05%s.png" % ch)) for ch in "abcd"]
+Image.fromarray(np.stack(planes, -1), "RGBA").save("s05_rgba.png")
+Image.fromarray(np.stack(planes[:3], -1), "RGB").save("s05_rgb.png")
+EOF
+run "$P" run --workspace "$tmp/ws4" --config shapes.ini --set dataset.source="$tmp/data4" \
+	--set dataset.table=t.csv --set dataset.channels=a,b,c,d --set train.epochs=1 \
+	--set validate.min_value=0 --set package.name=four
+expect_rc "four-channel pipeline" 0
+fpkg=$tmp/ws4/package/four-1.0.0.tar.zst
+run "$P" predict --package "$fpkg" --channels data4/img/05a.png,data4/img/05b.png,data4/img/05c.png,data4/img/05d.png
+expect_rc "four channel files" 0
+cp out.txt four_files.json
+run "$P" predict --package "$fpkg" <s05_rgba.png
+expect_rc "stdin RGBA for four channels" 0
+cp out.txt four_rgba.json
+"$py" samescores.py four_files.json four_rgba.json >four.txt 2>&1
+expect_in "stdin RGBA = the four channel files" four.txt "same 1 True"
+run "$P" predict --package "$fpkg" <s05_rgb.png
+expect_rc "RGB for four channels" 2
+expect_in "RGB for four channels: says both counts" err.txt "has 3 channel(s), the model takes 4"
 
 finish
