@@ -255,9 +255,6 @@ run "$P" run --workspace "$ws" --config small.ini --force train
 expect_rc "second pipeline refused" 1
 expect_in "lock message names the holder's pid" err.txt "pid $holder"
 expect_in "lock message says in use" err.txt "in use by another pipeline"
-run "$P" stage train --workspace "$ws" --config small.ini --force
-expect_rc "pipeline stage refused too" 1
-expect_in "pipeline stage: names the holder's pid" err.txt "pid $holder"
 mtimes >m4c.txt
 check "refused runs wrote nothing" cmp -s m4b.txt m4c.txt
 kill "$holder" 2>/dev/null
