@@ -1,11 +1,36 @@
 /* pipeline run / pipeline stage: run the stages through the engine. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../io/log.h"
 #include "../stages/prepare.h"
 #include "../stages/stages.h"
 #include "cmd.h"
 #include "opts.h"
+
+/* A validate step with PIPELINE_UI_DIR set copies its Kubeflow UI files
+ * there, after it passed, was cached, or missed the gate. Returns rc, or
+ * the copy's error when rc was 0. */
+static int copy_ui(const char *ws, const engine_opts *eo, const stage_status *st, int rc,
+		   pl_err *err)
+{
+	const char *dir = getenv("PIPELINE_UI_DIR");
+	int v = engine_find(pipeline_stages, pipeline_n_stages, "validate");
+	int committed = st[v].state == ST_RAN || st[v].state == ST_CACHED;
+	pl_err copy_err = { 0 };
+
+	if (!dir || !*dir || strcmp(eo->from, "validate") || (!committed && err->code != PL_EGATE))
+		return rc;
+	if (validate_copy_ui(ws, committed, dir, &copy_err) < 0) {
+		log_warn("%s", copy_err.msg);
+		if (rc == 0) {
+			*err = copy_err;
+			return -copy_err.code;
+		}
+	}
+	return rc;
+}
 
 /* Runs the engine and reports; shared by run and stage. Whole stages run
  * under the workspace lock; shards of prepare run at once without it (each
@@ -27,6 +52,8 @@ static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int step)
 	     engine_lock(o->ws, &lock_fd, &err);
 	if (rc == 0)
 		rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, &err);
+	if (step && !o->dry_run)
+		rc = copy_ui(o->ws, eo, st, rc, &err);
 	engine_status_release(st, pipeline_n_stages);
 	engine_unlock(lock_fd);
 	cfg_free(c);

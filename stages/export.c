@@ -15,6 +15,7 @@
 #define RETRY_EXPRESSION "lastRetry.status == \"Error\" || asInt(lastRetry.exitCode) == 75 || " \
 	"asInt(lastRetry.exitCode) == 130"
 #define RETRY_LIMIT 3
+#define UI_DIR "/tmp/outputs"   /* in the validate container: the Kubeflow UI files */
 
 /* Names derived once from the options. */
 typedef struct ctx {
@@ -348,17 +349,16 @@ static json_t *argo_retry(void)
 			 "backoff", "duration", "30s", "factor", "2", "cap", "5m");
 }
 
-/* The Kubeflow UI reads these two outputs of the validate step. */
-static json_t *argo_validate_outputs(const ctx *c)
+/* The Kubeflow UI reads these two outputs of the validate step, which
+ * copies them into the container (PIPELINE_UI_DIR) from the result it
+ * judged: passed, cached, or below the gate. */
+static json_t *argo_validate_outputs(void)
 {
-	char ui[128], metrics[128];
-
-	snprintf(ui, sizeof(ui), "%s/validate/mlpipeline-ui-metadata.json", c->ws_path);
-	snprintf(metrics, sizeof(metrics), "%s/validate/mlpipeline-metrics.json",
-		 c->ws_path);
-	return json_pack("{s:[{s:s, s:s}, {s:s, s:s}]}", "artifacts",
-			 "name", "mlpipeline-ui-metadata", "path", ui,
-			 "name", "mlpipeline-metrics", "path", metrics);
+	return json_pack("{s:[{s:s, s:s, s:b}, {s:s, s:s, s:b}]}", "artifacts",
+			 "name", "mlpipeline-ui-metadata", "path", UI_DIR "/mlpipeline-ui-metadata.json",
+			 "optional", 1,
+			 "name", "mlpipeline-metrics", "path", UI_DIR "/mlpipeline-metrics.json",
+			 "optional", 1);
 }
 
 /* The container template of one stage; "prepare-shard" takes the input
@@ -381,8 +381,11 @@ static json_t *argo_template(const ctx *c, const char *name)
 		failed |= put(t, "container", container(c, NULL,
 			stage_args(stage, shard ? "{{inputs.parameters.shard}}" : NULL),
 			"{{workflow.parameters.config}}", "{{workflow.parameters.set}}"));
-	if (!failed && strcmp(name, "validate") == 0)
-		failed |= put(t, "outputs", argo_validate_outputs(c));
+	if (!failed && strcmp(name, "validate") == 0) {
+		failed |= put(t, "outputs", argo_validate_outputs());
+		failed |= push(json_object_get(json_object_get(t, "container"), "env"),
+			       json_pack("{s:s, s:s}", "name", "PIPELINE_UI_DIR", "value", UI_DIR));
+	}
 	if (failed) {
 		json_decref(t);
 		return NULL;
@@ -595,16 +598,11 @@ static json_t *kfp_args(const char *name, int shard)
 			 "--config", "inputValue", "config", name);
 }
 
-/* The Kubeflow UI picks up the validate stage's files from the workspace. */
-static json_t *kfp_output_paths(const ctx *c)
+/* The Kubeflow UI picks up the files validate copies to PIPELINE_UI_DIR. */
+static json_t *kfp_output_paths(void)
 {
-	char ui[128], metrics[128];
-
-	snprintf(ui, sizeof(ui), "%s/validate/mlpipeline-ui-metadata.json", c->ws_path);
-	snprintf(metrics, sizeof(metrics), "%s/validate/mlpipeline-metrics.json",
-		 c->ws_path);
-	return json_pack("{s:s, s:s}", "MLPipeline UI metadata", ui,
-			 "MLPipeline Metrics", metrics);
+	return json_pack("{s:s, s:s}", "MLPipeline UI metadata", UI_DIR "/mlpipeline-ui-metadata.json",
+			 "MLPipeline Metrics", UI_DIR "/mlpipeline-metrics.json");
 }
 
 static json_t *kfp_component(const ctx *c, const char *name)
@@ -629,7 +627,8 @@ static json_t *kfp_component(const ctx *c, const char *name)
 		failed |= put(spec, "outputs", json_pack("[{s:s, s:s}, {s:s, s:s}]",
 			"name", "MLPipeline UI metadata", "type", "UI metadata",
 			"name", "MLPipeline Metrics", "type", "Metrics"));
-		failed |= put(box, "unconfigurableOutputPaths", kfp_output_paths(c));
+		failed |= put(box, "unconfigurableOutputPaths", kfp_output_paths());
+		failed |= put(json_object_get(box, "env"), "PIPELINE_UI_DIR", json_string(UI_DIR));
 	}
 	if (!failed)
 		failed |= put(spec, "implementation", json_pack("{s:O}", "container", box));

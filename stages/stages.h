@@ -14,4 +14,10 @@ int train_run(stage_ctx *ctx, pl_err *err);
 int validate_run(stage_ctx *ctx, pl_err *err);
 int package_run(stage_ctx *ctx, pl_err *err);
 
+/* Copies validate's two Kubeflow UI files into dir (made if missing) from
+ * this invocation's result: WS/validate when done (committed is 1), else
+ * what a missed gate left in WS/.tmp/validate. So a step's UI outputs
+ * always describe the model it judged, never an older one. */
+int validate_copy_ui(const char *ws, int committed, const char *dir, pl_err *err);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/fs.h"
 #include "../io/log.h"
 #include "../nn/nn.h"
 #include "dataset.h"
@@ -169,5 +170,20 @@ int validate_run(stage_ctx *ctx, pl_err *err)
 		rc = evaluate(ctx, net, &ds, err);
 	nn_net_free(net);
 	dataset_release(&ds);
+	return rc;
+}
+
+int validate_copy_ui(const char *ws, int committed, const char *dir, pl_err *err)
+{
+	static const char *const files[] = { "mlpipeline-ui-metadata.json", "mlpipeline-metrics.json" };
+	char from[4200], to[4200];
+	int rc = fs_mkdirs(dir, err);
+
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		snprintf(from, sizeof(from), "%s/%s/%s", ws, committed ? "validate" : ".tmp/validate",
+			 files[i]);
+		snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+		rc = fs_copy_file(from, to, err);
+	}
 	return rc;
 }

@@ -193,4 +193,20 @@ kill $holder 2>/dev/null
 expect_rc "SIGTERM while waiting for the workspace" 130
 expect_in "waiting interrupted" wait.log 'interrupted while waiting for workspace'
 
+# PIPELINE_UI_DIR: the validate step's Kubeflow UI files describe the model
+# it judged, whether it passed or missed the gate (never an older result).
+run env PIPELINE_UI_DIR="$PWD/ui-pass" $P stage validate --workspace term --set train.epochs=4
+expect_rc "validate with PIPELINE_UI_DIR" 0
+check "UI files of the passed validate" cmp -s ui-pass/mlpipeline-metrics.json term/validate/mlpipeline-metrics.json
+check "UI files present after a cached validate" sh -c \
+	'env PIPELINE_UI_DIR="$PWD/ui-cached" "$0" stage validate --workspace term --set train.epochs=4 2>/dev/null &&
+	 cmp -s ui-cached/mlpipeline-metrics.json term/validate/mlpipeline-metrics.json' "$P"
+$P stage train --workspace term --set train.epochs=2 2>/dev/null
+run env PIPELINE_UI_DIR="$PWD/ui-gate" $P stage validate --workspace term --set train.epochs=2 --set validate.min_value=1
+expect_rc "validate of another model below the gate" 3
+check "UI files of the missed gate" sh -c \
+	'cmp -s ui-gate/mlpipeline-metrics.json term/.tmp/validate/mlpipeline-metrics.json &&
+	 cmp -s ui-gate/mlpipeline-ui-metadata.json term/.tmp/validate/mlpipeline-ui-metadata.json'
+check "... not the older committed ones" sh -c '! cmp -s ui-gate/mlpipeline-metrics.json term/validate/mlpipeline-metrics.json'
+
 finish

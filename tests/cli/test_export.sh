@@ -74,7 +74,8 @@ holds "argo: parameters" wf.json '{p["name"]: p["value"] for p in d["spec"]["arg
 holds "argo: resources" wf.json 'tpl("train")["container"]["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "3Gi"}}'
 holds "argo: service account" wf.json 'd["spec"]["serviceAccountName"] == "runner"'
 holds "argo: non-root pods" wf.json 'd["spec"]["securityContext"]["runAsNonRoot"] is True and d["spec"]["securityContext"]["runAsUser"] == 10001'
-holds "argo: validate declares the Kubeflow UI outputs" wf.json '{a["name"]: a["path"] for a in tpl("validate")["outputs"]["artifacts"]} == {"mlpipeline-ui-metadata": "/workspace/bbbc014/validate/mlpipeline-ui-metadata.json", "mlpipeline-metrics": "/workspace/bbbc014/validate/mlpipeline-metrics.json"}'
+holds "argo: validate declares the Kubeflow UI outputs" wf.json '{a["name"]: a["path"] for a in tpl("validate")["outputs"]["artifacts"]} == {"mlpipeline-ui-metadata": "/tmp/outputs/mlpipeline-ui-metadata.json", "mlpipeline-metrics": "/tmp/outputs/mlpipeline-metrics.json"}'
+holds "argo: validate copies them there" wf.json 'envs(tpl("validate")["container"])["PIPELINE_UI_DIR"] == "/tmp/outputs" and "PIPELINE_UI_DIR" not in envs(tpl("train")["container"])'
 holds "argo: only validate has outputs" wf.json 'not any("outputs" in tpl(n) for n in ("prepare-shard", "prepare", "train", "package"))'
 
 # stdout gives the same document; one shard and defaults are fine too
@@ -102,7 +103,7 @@ for s in prepare-shard $stages; do
 	holds "kfp: $s passes its inputs" "$f" '{"inputValue": "workspace"} in d["implementation"]["container"]["args"] and {"inputValue": "config"} in d["implementation"]["container"]["args"] and d["implementation"]["container"]["env"]["PIPELINE_SET"] == {"inputValue": "set"}'
 done
 holds "kfp: prepare-shard takes shard" kfp/prepare-shard.component.json 'd["implementation"]["container"]["args"][-3:] == ["--shard", {"inputValue": "shard"}, "prepare"] and d["inputs"][0]["name"] == "shard" and "default" not in d["inputs"][0]'
-holds "kfp: validate outputs" kfp/validate.component.json '[o["name"] for o in d["outputs"]] == ["MLPipeline UI metadata", "MLPipeline Metrics"] and d["implementation"]["container"]["unconfigurableOutputPaths"]["MLPipeline Metrics"] == "/workspace/bbbc014/validate/mlpipeline-metrics.json"'
+holds "kfp: validate outputs" kfp/validate.component.json '[o["name"] for o in d["outputs"]] == ["MLPipeline UI metadata", "MLPipeline Metrics"] and d["implementation"]["container"]["unconfigurableOutputPaths"]["MLPipeline Metrics"] == "/tmp/outputs/mlpipeline-metrics.json" and d["implementation"]["container"]["env"]["PIPELINE_UI_DIR"] == "/tmp/outputs"'
 run "$PIPELINE" export kfp --image "$img"
 expect_rc "kfp: needs --out" 2
 expect_in "kfp: needs --out message" err.txt "--out DIR"
