@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -274,8 +275,9 @@ static int finish_sample(prep_job *j, int i, prep_result *r, pl_err *e, pl_err *
 			return -e->code;
 		}
 		log_warn("skipping sample %d: %s", i, e->msg);
-		json_array_append_new(j->skipped, json_pack("{s:s,s:s}", "file",
-							    j->set->s[i].files[0], "reason", e->msg));
+		json_array_append_new(j->skipped, json_pack("{s:s,s:s,s:s}", "file",
+							    j->set->s[i].files[0], "reason", e->msg,
+							    "split", split_names[j->split[i]]));
 		if (j->part_samples)
 			json_array_append_new(j->part_samples, json_pack("[i,i,i,i,s]", j->split[i],
 				j->shard[i], j->set->s[i].label, -1, ""));
@@ -328,6 +330,34 @@ static int process_all(prep_job *j, int n_threads, pl_err *err)
 	return rc;
 }
 
+/* Bytes of the image files read (for a directory source, which has no
+ * archive size). */
+static long long files_bytes(const prep_job *j)
+{
+	char path[4200];
+	long long n = 0;
+	struct stat st;
+
+	for (int i = 0; j->set->s && i < j->set->n; i++)   /* no list when assembling parts */
+		for (int ch = 0; ch < j->set->n_channels; ch++) {
+			snprintf(path, sizeof(path), "%s/%s", j->root, j->set->s[i].files[ch]);
+			n += stat(path, &st) == 0 ? st.st_size : 0;
+		}
+	return n;
+}
+
+/* Samples written to split s: those assigned to it but not skipped. */
+static long long kept_in(const prep_job *j, int s)
+{
+	long long n = j->samples[s];
+	size_t k;
+	json_t *e;
+
+	json_array_foreach(j->skipped, k, e)
+		n -= !strcmp(json_string_value(json_object_get(e, "split")) ?: "", split_names[s]);
+	return n;
+}
+
 /* Closes the writers; lists each split's shards into dataset. */
 static int close_writers(prep_job *j, json_t *splits, long long *bytes_out, pl_err *err)
 {
@@ -348,7 +378,7 @@ static int close_writers(prep_job *j, json_t *splits, long long *bytes_out, pl_e
 			json_array_append_new(shards, json_string(name));
 		}
 		json_object_set_new(splits, split_names[s], json_pack("{s:o,s:I,s:I}", "shards", shards,
-			"samples", (json_int_t)j->samples[s], "tiles", (json_int_t)j->tiles[s]));
+			"samples", (json_int_t)kept_in(j, s), "tiles", (json_int_t)j->tiles[s]));
 	}
 	return rc;
 }
@@ -405,9 +435,10 @@ static json_t *dataset_json(prep_job *j, json_t *splits)
 			 "std", std, "preprocess", prep_to_json(&j->po), "splits", splits);
 }
 
-/* stats.json and the stage's headline metrics. */
-static int write_stats(prep_job *j, const source *src, long long bytes_out, double secs,
-		       pl_err *err)
+/* stats.json and the stage's headline metrics; dataset gives the
+ * standardisation (mean and std per channel, from the train split). */
+static int write_stats(prep_job *j, const source *src, const json_t *dataset, long long bytes_out,
+		       double secs, pl_err *err)
 {
 	json_t *per_class = json_object(), *stats;
 	long long tiles = j->tiles[0] + j->tiles[1] + j->tiles[2];
@@ -418,11 +449,15 @@ static int write_stats(prep_job *j, const source *src, long long bytes_out, doub
 			"train", (json_int_t)j->class_tiles[cl * N_SPLITS + SPLIT_TRAIN],
 			"val", (json_int_t)j->class_tiles[cl * N_SPLITS + SPLIT_VAL],
 			"test", (json_int_t)j->class_tiles[cl * N_SPLITS + SPLIT_TEST]));
-	stats = json_pack("{s:s,s:i,s:i,s:I,s:{s:I,s:I,s:I},s:o,s:O,s:I,s:I,s:f,s:f}",
+	stats = json_pack("{s:s,s:i,s:i,s:{s:I,s:I,s:I},s:I,s:{s:I,s:I,s:I},s:o,s:O?,s:O?,s:O,s:I,s:I,"
+			  "s:f,s:f}",
 			  "source", src->identity, "samples", kept, "groups", j->set->n_groups,
+			  "samples_per_split", "train", (json_int_t)kept_in(j, SPLIT_TRAIN),
+			  "val", (json_int_t)kept_in(j, SPLIT_VAL), "test", (json_int_t)kept_in(j, SPLIT_TEST),
 			  "tiles", (json_int_t)tiles, "tiles_per_split",
 			  "train", (json_int_t)j->tiles[0], "val", (json_int_t)j->tiles[1],
 			  "test", (json_int_t)j->tiles[2], "tiles_per_class", per_class,
+			  "mean", json_object_get(dataset, "mean"), "std", json_object_get(dataset, "std"),
 			  "skipped", j->skipped, "bytes_in", (json_int_t)j->bytes_in,
 			  "bytes_out", (json_int_t)bytes_out, "elapsed_s", secs,
 			  "images_per_s", secs > 0 ? j->set->n / secs : 0);
@@ -516,14 +551,13 @@ static int finish_job(prep_job *j, const source *src, double t0, pl_err *err)
 		rc = write_lines(j->ctx->out_dir, "labels.txt", j->set->classes, j->set->n_classes, err);
 	if (rc == 0)
 		rc = write_lines(j->ctx->out_dir, "groups.txt", j->set->groups, j->set->n_groups, err);
-	if (rc == 0) {
-		dataset = dataset_json(j, splits);
-		rc = write_json(j->ctx->out_dir, "dataset.json", dataset, err);
-		json_decref(dataset);
-	}
-	j->bytes_in = src->bytes;
+	dataset = rc == 0 ? dataset_json(j, splits) : NULL;
 	if (rc == 0)
-		rc = write_stats(j, src, bytes_out, log_now() - t0, err);
+		rc = write_json(j->ctx->out_dir, "dataset.json", dataset, err);
+	j->bytes_in = src->bytes ? src->bytes : files_bytes(j);
+	if (rc == 0)
+		rc = write_stats(j, src, dataset, bytes_out, log_now() - t0, err);
+	json_decref(dataset);
 	json_decref(splits);
 	return rc;
 }
@@ -672,7 +706,8 @@ static int write_part(prep_job *j, const source *src, int index, int count,
 			 "channels", strings_json(set->channel_names, set->n_channels),
 			 "split_samples", (json_int_t)j->samples[0], (json_int_t)j->samples[1],
 			 (json_int_t)j->samples[2], "source", src->identity,
-			 "bytes_in", (json_int_t)src->bytes, "skipped", j->skipped,
+			 "bytes_in", (json_int_t)(src->bytes ? src->bytes : files_bytes(j)),
+			 "skipped", j->skipped,
 			 "samples", j->part_samples);
 	rc = sum && part ? write_json(j->part_dir, "part.json", part, err) :
 			   pl_errorf(err, PL_ENOMEM, "out of memory");

@@ -224,6 +224,20 @@ print('reason', all(len(json.dumps(x)) > len('corrupt.png') + 20 for x in s))
 expect_in "skip: one skipped" skip.txt "n 1"
 expect_in "skip: the file is named" skip.txt "file True"
 expect_in "skip: with a reason" skip.txt "reason True"
+"$py" -c "
+import json, os, sys
+p = sys.argv[1]
+s, d = json.load(open(p + '/stats.json')), json.load(open(p + '/dataset.json'))
+print('kept', sum(s['samples_per_split'].values()), sum(d['splits'][k]['samples'] for k in d['splits']))
+print('split', s['skipped'][0]['split'] in ('train', 'val', 'test'))
+print('std', s['mean'] == d['mean'] and s['std'] == d['std'] and len(s['std']) == 1)
+size = sum(os.path.getsize(os.path.join(sys.argv[2], f)) for f in os.listdir(sys.argv[2]))
+print('bytes_in', s['bytes_in'] == size)
+" "$ws/prepare" "$tmp/table/img" >skip2.txt 2>&1
+expect_in "skip: per-split sample counts leave the skipped out" skip2.txt "kept 60 60"
+expect_in "skip: the skipped file's split" skip2.txt "split True"
+expect_in "stats.json: the standardisation of dataset.json" skip2.txt "std True"
+expect_in "stats.json: bytes in of a directory source" skip2.txt "bytes_in True"
 table_ini tf.ini withbad.csv "on_bad_image = fail"
 prep tf.ini
 expect_rc "on_bad_image = fail" 1
