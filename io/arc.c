@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define ARC_BLOCK (64 * 1024)
@@ -23,8 +24,41 @@ typedef struct arc_walk {
 	arc_limits lim;
 	int64_t n_entries;
 	int64_t total_bytes;
+	int64_t disk_free;     /* > 0: max_total_bytes was lowered to fit the disk, */
+	int64_t keep_free;     /* ... leaving this much free */
 	pl_err *err;
 } arc_walk;
+
+#define ARC_KEEP_FREE ((int64_t)64 << 20)   /* left free on the target disk ... */
+
+/* Lowers the total limit to what the target's file system can take, less
+ * ARC_KEEP_FREE (or an eighth of the free space, if less), so a bomb ends
+ * in a clear error and not a full disk. */
+static void fit_disk(arc_walk *w, const char *dest)
+{
+	struct statvfs fs;
+
+	if (statvfs(dest, &fs) != 0)
+		return;
+	int64_t free_bytes = (int64_t)fs.f_bavail * (int64_t)fs.f_frsize;
+	int64_t keep = free_bytes / 8 < ARC_KEEP_FREE ? free_bytes / 8 : ARC_KEEP_FREE;
+	if (free_bytes - keep < w->lim.max_total_bytes) {
+		w->disk_free = free_bytes;
+		w->keep_free = keep;
+		w->lim.max_total_bytes = free_bytes - keep;
+	}
+}
+
+/* The total limit was passed at entry name. */
+static int total_error(arc_walk *w, const char *name)
+{
+	if (w->disk_free)
+		return pl_errorf(w->err, PL_EIO, "'%s': entries add up to more than the %lld bytes "
+				 "free on the target disk (at '%s'; %lld KiB are kept free)", w->path,
+				 (long long)w->disk_free, name, (long long)(w->keep_free >> 10));
+	return pl_errorf(w->err, PL_EDATA, "'%s': entries add up to more than the limit of "
+			 "%lld bytes (at '%s')", w->path, (long long)w->lim.max_total_bytes, name);
+}
 
 /* libarchive may have no message; never pass NULL to printf. */
 static const char *arc_msg(struct archive *a)
@@ -250,9 +284,7 @@ static int check_limits(arc_walk *w, struct archive_entry *entry,
 				 "over the limit of %lld bytes per entry", w->path,
 				 name, (long long)size, (long long)w->lim.max_entry_bytes);
 	if (size > w->lim.max_total_bytes - w->total_bytes)
-		return pl_errorf(w->err, PL_EDATA, "'%s': entries add up to more "
-				 "than the limit of %lld bytes (at '%s')", w->path,
-				 (long long)w->lim.max_total_bytes, name);
+		return total_error(w, name);
 	return 0;
 }
 
@@ -267,9 +299,7 @@ static int count_bytes(arc_walk *w, const char *name, int64_t *entry_bytes,
 				 "limit of %lld bytes per entry", w->path, name,
 				 (long long)w->lim.max_entry_bytes);
 	if (w->total_bytes > w->lim.max_total_bytes)
-		return pl_errorf(w->err, PL_EDATA, "'%s': entries add up to more "
-				 "than the limit of %lld bytes (at '%s')", w->path,
-				 (long long)w->lim.max_total_bytes, name);
+		return total_error(w, name);
 	return 0;
 }
 
@@ -428,6 +458,7 @@ int arc_extract(const char *path, const char *dest, const arc_limits *lim,
 	if ((rc = resolve_dest(dest, dest_buf, sizeof(dest_buf), &relative, err)) < 0 ||
 	    (rc = open_reader(path, &in, err)) < 0)
 		goto out;
+	fit_disk(&w, dest_buf);
 	if (!(out = open_writer(relative))) {
 		rc = pl_errorf(err, PL_ENOMEM, "cannot extract '%s': out of memory", path);
 		goto out;

@@ -27,7 +27,7 @@ static const cfg_key schema[] = {
 	{ "dataset", "max_pixels", CFG_INT, "268435456", 1, BIG, NULL,
 	  "largest accepted image, as width x height and as width x height x channels, checked before decoding", 0 },
 	{ "dataset", "max_archive_gb", CFG_FLOAT, "64", 0.001, 1e6, NULL,
-	  "largest total size an archive may extract to, GiB", 0 },
+	  "largest total size an archive may extract to, GiB (never more than the target disk has free)", 0 },
 	{ "dataset", "tls_verify", CFG_BOOL, "true", 0, 0, NULL,
 	  "verify TLS certificates of https sources", CFG_RUNTIME },
 	{ "dataset", "attempts", CFG_INT, "5", 1, 100, NULL,
