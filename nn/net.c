@@ -263,13 +263,41 @@ static int start_pool(nn_net *net, nn_err *err)
 	return 0;
 }
 
-/* CPUs this process may run on (its affinity mask, as containers set). */
-static int cpu_count(void)
+/* The CPU quota of this process's cgroup in CPUs, rounded up (v2
+ * cpu.max, else v1 cfs quota/period), or 0 when there is none. */
+static int cgroup_cpus(void)
+{
+	long long quota = 0, period = 0;
+	char word[32] = "";
+	FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+
+	if (f) {
+		if (fscanf(f, "%31s %lld", word, &period) != 2 || !strcmp(word, "max"))
+			period = 0;
+		quota = atoll(word);
+		fclose(f);
+	} else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r"))) {
+		if (fscanf(f, "%lld", &quota) != 1)
+			quota = 0;
+		fclose(f);
+		if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r"))) {
+			if (fscanf(f, "%lld", &period) != 1)
+				period = 0;
+			fclose(f);
+		}
+	}
+	return quota > 0 && period > 0 ? (int)((quota + period - 1) / period) : 0;
+}
+
+int nn_cpu_count(void)
 {
 	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0
+		 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+	int quota = cgroup_cpus();
+
+	if (quota > 0 && quota < n)
+		n = quota;
 	return n > 0 ? (int)n : 1;
 }
 
@@ -318,7 +346,7 @@ nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed
 		goto fail;
 	}
 	if (threads == 0)
-		threads = cpu_count();
+		threads = nn_cpu_count();
 	threads = threads < 1 ? 1 : threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads;
 	net->threads = threads < max_batch ? threads : max_batch;
 	net->max_batch = max_batch;

@@ -74,6 +74,11 @@ nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
  * the message nn_net_new would give. */
 int nn_arch_check(const char *arch, nn_shape in, int n_classes, nn_err *err);
 
+/* CPUs this process may use: its affinity mask (as containers set it),
+ * capped by its cgroup's CPU quota (a Kubernetes CPU limit). What
+ * threads = 0 means, for nn and the stages. */
+int nn_cpu_count(void);
+
 /* Frees net and its threads; NULL is a no-op. */
 void nn_net_free(nn_net *net);
 

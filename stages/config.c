@@ -58,7 +58,7 @@ static const cfg_key schema[] = {
 	{ "prepare", "seed", CFG_INT, "1", 0, BIG, NULL,
 	  "seed of the split", 0 },
 	{ "prepare", "threads", CFG_INT, "0", 0, 256, NULL,
-	  "decoding threads; 0 = all cores", CFG_RUNTIME },
+	  "decoding threads; 0 = the CPUs the process may use (affinity, cgroup CPU limit)", CFG_RUNTIME },
 
 	{ "model", "layers", CFG_STR,
 	  "conv 32 3 pad 1, relu, maxpool 2, conv 64 3 pad 1, relu, maxpool 2, dense 128, relu, dense",
@@ -86,7 +86,7 @@ static const cfg_key schema[] = {
 	  "loss weights per class", 0 },
 	{ "train", "seed", CFG_INT, "1", 0, BIG, NULL, "seed of initialisation, shuffling and augmentation", 0 },
 	{ "train", "threads", CFG_INT, "0", 0, 256, NULL,
-	  "training threads; 0 = all cores (results are identical for the same count)", 0 },
+	  "training threads; 0 = the CPUs the process may use (affinity, cgroup CPU limit); the weights are bit-identical for the same count", 0 },
 
 	{ "validate", "min_metric", CFG_ENUM, "weighted_f1", 0, 0,
 	  "accuracy|balanced_accuracy|weighted_f1|macro_f1|weighted_precision|weighted_recall|macro_precision|macro_recall|auc",

@@ -22,6 +22,7 @@
 #include "../io/fs.h"
 #include "../io/log.h"
 #include "../io/rec.h"
+#include "../nn/nn.h"
 #include "preproc.h"
 #include "samples.h"
 #include "source.h"
@@ -504,7 +505,7 @@ static int n_threads(const cfg *c)
 	long threads = cfg_int(c, "prepare", "threads");
 
 	if (threads <= 0)
-		threads = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = nn_cpu_count();
 	return threads < 1 ? 1 : threads > 64 ? 64 : (int)threads;
 }
 

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "../io/fs.h"
 #include "../io/img.h"
 #include "../io/log.h"
+#include "../nn/nn.h"
 
 #define REF_W 340           /* the reference size the cell sizes are set for */
 #define REF_H 256
@@ -539,10 +539,8 @@ static int draw_all(const synth_opts *o, const char *img_dir, pl_err *err)
 {
 	draw_job job = { .o = o, .img_dir = img_dir };
 	pthread_t threads[MAX_THREADS];
-	cpu_set_t allowed;
-	long cpus = sched_getaffinity(0, sizeof(allowed), &allowed) == 0
-		    ? CPU_COUNT(&allowed) : sysconf(_SC_NPROCESSORS_ONLN);
-	int n_threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+	int cpus = nn_cpu_count();
+	int n_threads = cpus > MAX_THREADS ? MAX_THREADS : cpus;
 	int started = 0;
 
 	job.n_wells = o->plates * SYNTH_WELLS;

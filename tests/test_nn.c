@@ -1,6 +1,7 @@
 /* Unit tests of nn/: numeric gradient checks of every layer, training to
  * zero loss, model files and checkpoints, determinism, arch errors. */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,6 +382,24 @@ static void test_arch_errors(void)
 	nn_net_free(net);
 }
 
+/* threads = 0 follows the CPUs the process may use: its affinity mask. */
+static void test_cpu_count(void)
+{
+	cpu_set_t all, one;
+	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0, "affinity");
+	CHECK(nn_cpu_count() >= 1 && nn_cpu_count() <= CPU_COUNT(&all), "%d of %d", nn_cpu_count(),
+	      CPU_COUNT(&all));
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "set affinity");
+	CHECK(nn_cpu_count() == 1, "one CPU allowed: %d", nn_cpu_count());
+	sched_setaffinity(0, sizeof(all), &all);
+}
+
 /* The gradient of the loss at params p (a plain SGD probe with lr 0). */
 static void grad_at(nn_net *probe, const float *p, const float *x, const int *y, int n, float *g)
 {
@@ -535,6 +554,7 @@ int main(void)
 	RUN(test_model_roundtrip);
 	RUN(test_model_broken);
 	RUN(test_arch_errors);
+	RUN(test_cpu_count);
 	RUN(test_optimizers);
 	RUN(test_schedules);
 	RUN(test_augment);
