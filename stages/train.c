@@ -360,15 +360,17 @@ static int write_model(trainer *t, pl_err *err)
 	return rc;
 }
 
+/* The headline metrics: those of the epoch whose weights model.pnn holds
+ * (the best one under early stopping, else the last). */
 static void set_metrics(trainer *t, double secs)
 {
-	int last = t->st.next_epoch - 1;
+	int at = t->patience > 0 && t->st.best_epoch >= 0 ? t->st.best_epoch : t->st.next_epoch - 1;
 	json_t *m = t->ctx->metrics;
 
 	json_object_set_new(m, "epochs", json_integer(t->st.next_epoch));
-	json_object_set_new(m, "train_loss", json_real(t->hist[last * 4]));
-	json_object_set_new(m, "val_loss", json_real(t->hist[last * 4 + 2]));
-	json_object_set_new(m, "val_accuracy", json_real(t->hist[last * 4 + 3]));
+	json_object_set_new(m, "train_loss", json_real(t->hist[at * 4]));
+	json_object_set_new(m, "val_loss", json_real(t->hist[at * 4 + 2]));
+	json_object_set_new(m, "val_accuracy", json_real(t->hist[at * 4 + 3]));
 	json_object_set_new(m, "best_epoch", json_integer(t->st.best_epoch + 1));
 	json_object_set_new(t->ctx->info, "train_seconds_this_run", json_real(secs));
 	json_object_set_new(t->ctx->info, "parameters", json_integer((json_int_t)nn_n_params(t->net)));

@@ -387,6 +387,18 @@ run "$P" run --workspace "$ws" --config small.ini --force nosuchstage
 expect_rc "--force unknown stage" 2
 expect_in "--force unknown stage named" err.txt "nosuchstage"
 
+# ---- early stopping: the headline metrics are those of the kept epoch ----
+run "$P" run --workspace "$tmp/pat" --config small.ini --until train --set train.epochs=8 \
+	--set train.patience=1 --set train.lr=0.05
+expect_rc "early stopping" 0
+check "train metrics describe the best epoch, whose weights are kept" "$py" -c '
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1] + "/history.csv")))
+m = json.load(open(sys.argv[1] + "/stage.json"))["metrics"]
+best = min(range(len(rows)), key=lambda i: float(rows[i]["val_loss"]))
+sys.exit(not (m["best_epoch"] == best + 1 and abs(m["val_loss"] - float(rows[best]["val_loss"])) < 1e-4
+              and m["epochs"] == len(rows)))' "$tmp/pat/train"
+
 # ---- clean ----
 mtimes >m7.txt
 run "$P" clean --workspace "$ws" validate
