@@ -686,8 +686,13 @@ static int resolve_target(const char *out, target *t, pl_err *err)
 		snprintf(t->parent, sizeof(t->parent), "%.*s", (int)(slash - out), out);
 	snprintf(t->base, sizeof(t->base), "%s", slash ? slash + 1 : out);
 	memcpy(t->final, out, len + 1);
-	t->fmt = ends_with(out, ".tar.zst") || ends_with(out, ".tzst") ? ARC_TAR_ZST
-								   : ARC_TAR_GZ;
+	if (ends_with(out, ".tar.zst") || ends_with(out, ".tzst"))
+		t->fmt = ARC_TAR_ZST;
+	else if (ends_with(out, ".tar.gz") || ends_with(out, ".tgz") || !strchr(t->base, '.'))
+		t->fmt = ARC_TAR_GZ;   /* a name without an extension gets gzip too */
+	else
+		return pl_errorf(err, PL_EUSAGE, "synth: '%s': give a .tar.gz or .tar.zst archive, "
+				 "or a directory ending in '/'", out);
 	return 0;
 }
 

@@ -446,6 +446,10 @@ static void test_errors(void)
 	CHECK(rc == -PL_EUSAGE && strstr(err.msg, "20000"), "width: %d %s", rc, err.msg);
 	rc = synth_write(&o, "", &err);
 	CHECK(rc == -PL_EUSAGE, "empty path: %d", rc);
+	o = small_opts(1);
+	rc = synth_write(&o, "x.rar", &err);
+	CHECK(rc == -PL_EUSAGE && strstr(err.msg, "give a .tar.gz or .tar.zst archive"),
+	      "unknown archive type: %d %s", rc, err.msg);
 	CHECK(count_entries(".") == 1, "%d entries left", count_entries("."));
 }
 
