@@ -48,6 +48,18 @@ for k, c in enumerate(classes):
 EOF
 }
 
+# png_header FILE W H [COLOR_TYPE]: a PNG whose header declares WxH 8-bit
+# pixels (gray, or COLOR_TYPE) with a token of image data.
+png_header() {
+	"$py" - "$@" <<'EOF'
+import struct, sys, zlib
+path, w, h, ct = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int((sys.argv[4:] or [0])[0])
+def chunk(t, b): return struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b))
+open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, ct, 0, 0, 0))
+                       + chunk(b'IDAT', zlib.compress(b'\0' * 100)) + chunk(b'IEND', b''))
+EOF
+}
+
 # pl ARGS...: pipeline run on the small configuration in workspace ws.
 pl() { "$PIPELINE" run --workspace ws --config small.ini "$@"; }
 
