@@ -58,8 +58,9 @@ static const command commands[] = {
 	{ "status", cmd_status, "show what is done, cached, stale or failed, and why",
 	  "usage: pipeline status --workspace DIR [--config FILE] [--set sec.key=value]... [--json]\n\n"
 	  "For each stage: its state (cached, stale, never run, failed) and the reason\n"
-	  "(\"config changed: train.lr 0.01 -> 0.02\", \"upstream prepare changed\"),\n"
-	  "when it finished, how long it took, and its headline metrics.\n" },
+	  "(\"config changed: train.lr 0.01 -> 0.02\", \"upstream prepare changed\",\n"
+	  "\"interrupted; a checkpoint resumes it after epoch 4 of 10\"), when it\n"
+	  "finished, how long it took, and its headline metrics.\n" },
 	{ "clean", cmd_clean, "remove stage results and temporary files",
 	  "usage: pipeline clean --workspace DIR [STAGE...]\n\n"
 	  "Removes the results of the named stages (all when none is named) and the\n"

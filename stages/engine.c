@@ -230,6 +230,28 @@ int engine_fingerprint(stage_ctx *ctx, pl_err *err)
 	return rc;
 }
 
+/* A run with the inputs of now began in WS/.tmp/NAME and did not finish
+ * (killed, or the machine went down): says so in the reason, with the
+ * stage's note of where it stands (engine_note). */
+static void note_interrupted(stage_status *s, const char *ws)
+{
+	char path[PATH_MAX], *fp = NULL, *note = NULL;
+	size_t len;
+
+	if ((s->state != ST_NEVER && s->state != ST_STALE) || !s->fingerprint[0])
+		return;
+	snprintf(path, sizeof(path), "%s/.tmp/%s/.fingerprint", ws, s->def->name);
+	if (fs_read_file(path, 128, &fp, &len, NULL) == 0 && !strcmp(fp, s->fingerprint)) {
+		snprintf(path, sizeof(path), "%s/.tmp/%s/.note", ws, s->def->name);
+		if (fs_read_file(path, 200, &note, &len, NULL) != 0)
+			note = NULL;
+		snprintf(s->reason, sizeof(s->reason), "interrupted%s%s", note ? "; " : "",
+			 note ? note : "");
+	}
+	free(fp);
+	free(note);
+}
+
 /* Computes the status of stage i given the fingerprint of its upstream. */
 static int assess(const stage_def *def, const char *ws, const cfg *c, const char *up_fp,
 		  stage_status *s, json_t **config, char *data, size_t data_n, pl_err *err)
@@ -250,6 +272,7 @@ static int assess(const stage_def *def, const char *ws, const cfg *c, const char
 	snprintf(path, sizeof(path), "%s/.status/%s.failed.json", ws, def->name);
 	s->failure = read_json(path);
 	judge(s, dir, *config, data, def->upstream, up_fp);
+	note_interrupted(s, ws);
 	return 0;
 }
 
@@ -325,6 +348,25 @@ static void iso_now(char *buf, size_t n)
 
 	gmtime_r(&t, &tm);
 	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int engine_note(const stage_ctx *ctx, const char *note, pl_err *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/.note", ctx->out_dir);
+	return fs_write_atomic(path, note, strlen(note), err);
+}
+
+/* The note of where an unfinished run stands is not part of the result. */
+static int drop_note(const stage_ctx *ctx, pl_err *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/.note", ctx->out_dir);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return pl_errorf(err, PL_EIO, "cannot remove '%s': %s", path, strerror(errno));
+	return 0;
 }
 
 /* Writes ctx.out_dir/stage.json, the last file of a stage. */
@@ -466,6 +508,8 @@ static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp
 		if (rc == 0 && !s->fingerprint[0])
 			rc = pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
 	}
+	if (rc == 0 && !ctx.shard)
+		rc = drop_note(&ctx, err);
 	if (rc == 0 && !ctx.shard)
 		rc = write_record(def, &ctx, s->fingerprint, up_fp, *config, data, started,
 				  log_now() - t0, err);

@@ -74,6 +74,11 @@ typedef struct engine_opts {
  * it stays "" when the identity is still unknown. */
 int engine_fingerprint(stage_ctx *ctx, pl_err *err);
 
+/* Leaves a one-line note of where the running stage stands ("resumes
+ * after epoch 3 of 10"), which status shows while a run with the same
+ * inputs is unfinished; it is dropped when the stage completes. */
+int engine_note(const stage_ctx *ctx, const char *note, pl_err *err);
+
 /* Runs the stages defs[0..n) in order as opts says. With opts->shard the
  * one stage selected runs as that shard: no workspace lock is expected, its
  * work is not committed as the stage's result and failures are not

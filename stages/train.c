@@ -22,6 +22,8 @@ typedef struct train_state {
 	int32_t next_epoch;      /* epochs done */
 	int32_t best_epoch;      /* epoch of the best val loss, -1 none */
 	int32_t stale_epochs;    /* epochs since the best */
+	int32_t stopped;         /* early stopping ended the run */
+	int32_t threads;         /* worker threads of the run that wrote it */
 	int32_t pad;
 	double best_val_loss;
 	/* followed by next_epoch x 4 doubles: train loss, train acc, val loss, val acc */
@@ -133,6 +135,7 @@ static int setup(trainer *t, pl_err *err)
 	snprintf(t->ckpt, sizeof(t->ckpt), "%s/checkpoints/last.ckpt", t->ctx->out_dir);
 	snprintf(t->best, sizeof(t->best), "%s/checkpoints/best.ckpt", t->ctx->out_dir);
 	t->st.best_epoch = -1;
+	t->st.threads = nn_threads(t->net);
 	t->st.best_val_loss = INFINITY;
 	return setup_optimizer(t, err);
 }
@@ -155,6 +158,16 @@ static int save_checkpoint(trainer *t, const char *path, pl_err *err)
 	     fs_rename(tmp, path, err);
 	free(blob);
 	return rc;
+}
+
+/* Tells status where an interrupted run would resume. */
+static int note_progress(trainer *t, pl_err *err)
+{
+	char note[96];
+
+	snprintf(note, sizeof(note), "a checkpoint resumes it after epoch %d of %d",
+		 t->st.next_epoch, t->epochs);
+	return engine_note(t->ctx, note, err);
 }
 
 /* Restores the last checkpoint when there is one (a resumed run). */
@@ -185,6 +198,11 @@ static int resume(trainer *t, pl_err *err)
 	free(blob);
 	log_info("resuming after epoch %d of %d from the last checkpoint", t->st.next_epoch,
 		 t->epochs);
+	if (t->st.threads != nn_threads(t->net))
+		log_warn("the checkpoint was written by a run with %d threads and this one has %d: "
+			 "the weights will not be bit-identical to an uninterrupted run's (set "
+			 "train.threads keeps runs on different machines equal)", t->st.threads, nn_threads(t->net));
+	t->st.threads = nn_threads(t->net);
 	return 0;
 }
 
@@ -268,7 +286,7 @@ static int after_epoch(trainer *t, int epoch, pl_err *err)
 	}
 	if (t->patience > 0 && t->st.stale_epochs >= t->patience) {
 		log_info("stopping early: no better validation loss for %d epochs", t->patience);
-		t->st.pad = 1;     /* stopped */
+		t->st.stopped = 1;
 	}
 	return rc;
 }
@@ -285,7 +303,7 @@ static int train_loop(trainer *t, pl_err *err)
 	log_progress_start(&prog, "training", count * t->epochs, "images");
 	prog.done = (int64_t)t->st.next_epoch * count;
 	prog.t_start = log_now();
-	for (int epoch = t->st.next_epoch; epoch < t->epochs && !t->st.pad && rc == 0; epoch++) {
+	for (int epoch = t->st.next_epoch; epoch < t->epochs && !t->st.stopped && rc == 0; epoch++) {
 		double t0 = log_now();
 		rc = train_epoch(t, epoch, &prog, err);
 		if (rc == 0)
@@ -296,6 +314,8 @@ static int train_loop(trainer *t, pl_err *err)
 		rc = after_epoch(t, epoch, err);
 		if (rc == 0)
 			rc = save_checkpoint(t, t->ckpt, err);
+		if (rc == 0)
+			rc = note_progress(t, err);
 		log_info("epoch %d/%d: loss %.4f, accuracy %.3f; val loss %.4f, val accuracy %.3f; "
 			 "%.0f images/s", epoch + 1, t->epochs, t->hist[epoch * 4], t->hist[epoch * 4 + 1],
 			 t->hist[epoch * 4 + 2], t->hist[epoch * 4 + 3], count / (log_now() - t0));

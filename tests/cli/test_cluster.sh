@@ -4,8 +4,9 @@
 # killed midway, or missing, is redone by the assembly; two processes on one
 # shard end with one result; a done shard exits 0 at once; status lists the
 # missing shards with the command that redoes each; the local stand-in for
-# the cluster equals `pipeline run`; SIGTERM during train leaves a checkpoint
-# the next run resumes from; `pipeline stage` logs JSON when not on a terminal.
+# the cluster equals `pipeline run`; SIGTERM or SIGKILL during train leaves a
+# checkpoint the next run resumes from, and status says so; `pipeline stage`
+# logs JSON when not on a terminal.
 . "$(dirname "$0")/lib.sh"
 
 root=${PL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -170,6 +171,27 @@ check "checkpoint kept" [ -f term/.tmp/train/checkpoints/last.ckpt ]
 run $P stage train --workspace term --set train.epochs=4
 expect_rc "train after SIGTERM" 0
 expect_in "train resumes" err.txt 'resuming after epoch'
+
+# SIGKILL during train: status says a checkpoint resumes it, the rerun says
+# why it runs, and a resume with another thread count warns that the weights
+# will differ from an uninterrupted run's
+cp -r ref killed
+taskset -c 0 $P run --workspace killed --set train.epochs=8 2>killed.log &
+pid=$!
+while kill -0 $pid 2>/dev/null && [ ! -f killed/.tmp/train/.note ]; do sleep 0.05; done
+kill -KILL $pid
+wait $pid
+run $P status --workspace killed --set train.epochs=8
+check "status: a killed train waits on its checkpoint" \
+	grep -q -E '^train .*interrupted; a checkpoint resumes it after epoch [1-7] of 8$' out.txt
+run $P stage train --workspace killed --set train.epochs=8 --log-format human
+expect_rc "train after SIGKILL" 0
+expect_in "the rerun says why" err.txt 'train: running (interrupted; a checkpoint resumes it after epoch'
+if [ "$(nproc)" -gt 1 ]; then
+	expect_in "another thread count is warned of" err.txt 'written by a run with 1 threads and this one has'
+fi
+check "the note is not part of the result" [ ! -e killed/train/.note ]
+check "nor listed in stage.json" sh -c '! grep -q "\.note" killed/train/stage.json'
 
 # A duplicated step while another process holds the workspace: it waits,
 # then finds the stage done (exit 0); SIGTERM while waiting ends it (130).
