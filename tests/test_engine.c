@@ -377,6 +377,11 @@ static void test_config_errors(void)
 	CHECK(load_ini("[trian]\n", &err) == -PL_EUSAGE &&
 	      strstr(err.msg, "pipeline.ini:1: unknown section [trian] (did you mean 'train'?)"),
 	      "unknown section: '%s'", err.msg);
+	CHECK(load_ini("[prepare]\nsede = 3\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "unknown key 'sede' in [prepare] (did you mean 'seed'?)"),
+	      "a swapped pair is one edit: '%s'", err.msg);
+	CHECK(load_ini("[train]\nzzzzzz = 3\n", &err) == -PL_EUSAGE && !strstr(err.msg, "did you mean"),
+	      "nothing near, no suggestion: '%s'", err.msg);
 	CHECK(load_ini("[train]\nepochs = ten\n", &err) == -PL_EUSAGE &&
 	      strstr(err.msg, "pipeline.ini:2: train.epochs = 'ten' is not an integer"),
 	      "bad type: '%s'", err.msg);
