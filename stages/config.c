@@ -17,7 +17,7 @@ static const cfg_key schema[] = {
 	{ "dataset", "table", CFG_STR, "", 0, 0, NULL,
 	  "CSV table of samples, relative to the source root; empty = a folder per class", 0 },
 	{ "dataset", "channels", CFG_STR, "file", 0, 0, NULL,
-	  "table columns holding the channel files of a sample, comma-separated, stacked in this order", 0 },
+	  "table columns holding the channel files of a sample, comma-separated (a name may hold spaces), stacked in this order", 0 },
 	{ "dataset", "label_column", CFG_STR, "label", 0, 0, NULL,
 	  "table column holding the class label", 0 },
 	{ "dataset", "group_column", CFG_STR, "", 0, 0, NULL,

@@ -198,7 +198,20 @@ static int check_path(const csv_table *t, int row, const char *col, const char *
 	return 0;
 }
 
-/* Finds the table's columns: channels (comma-separated list), label, group. */
+/* s without leading and trailing blanks (cut in place). */
+static char *trim(char *s)
+{
+	char *end = s + strlen(s);
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
+/* Finds the table's columns: channels (comma-separated list, names may
+ * hold spaces), label, group. */
 static int table_columns(const cfg *c, const csv_table *t, sample_set *set, int *cols,
 			 int *label_col, int *group_col, pl_err *err)
 {
@@ -208,7 +221,10 @@ static int table_columns(const cfg *c, const csv_table *t, sample_set *set, int 
 
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "dataset", "channels"));
 	set->channel_names = calloc(16, sizeof(char *));
-	for (char *col = strtok_r(list, ", ", &save); col; col = strtok_r(NULL, ", ", &save)) {
+	for (char *col = strtok_r(list, ",", &save); col; col = strtok_r(NULL, ",", &save)) {
+		col = trim(col);
+		if (!*col)
+			continue;
 		if (set->n_channels == 16)
 			return pl_errorf(err, PL_EUSAGE, "[dataset] channels: more than 16 columns");
 		if ((cols[set->n_channels] = csv_column(t, col)) < 0)

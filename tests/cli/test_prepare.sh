@@ -77,6 +77,8 @@ table("table/withbad.csv", rows + [{"file": "img/corrupt.png", "label": "circle"
 table("table/escape.csv", rows + [{"file": "../x.png", "label": "circle", "well": "W01"}])
 table("table/nogroup.csv", rows, ("file", "label"))
 table("table/missing.csv", rows + [{"file": "img/absent.png", "label": "circle", "well": "W01"}])
+table("table/spaced.csv", [{"image file": r["file"], "label": r["label"], "well": r["well"]}
+                           for r in rows], ("image file", "label", "well"))
 shape("circle", "x.png")
 
 # A hostile archive: an entry that climbs out of the target.
@@ -269,6 +271,11 @@ sed "s/^channels = file/channels = path/" t.ini >tc.ini
 prep tc.ini
 check "missing channel column: refused" test "$rc" -ne 0
 expect_in "missing channel column: named" err.txt "'path'"
+table_ini ts.ini spaced.csv
+sed -i "s/^channels = file/channels = image file ,/" ts.ini
+prep ts.ini
+expect_rc "a channel column named with a space" 0
+check "it reads the same 60 samples" test "$(stat_of samples)" = 60
 table_ini tn.ini nosuch.csv
 prep tn.ini
 check "missing table: refused" test "$rc" -ne 0
