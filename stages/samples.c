@@ -220,19 +220,23 @@ static int table_columns(const cfg *c, const csv_table *t, sample_set *set, int 
 	const char *group = cfg_str(c, "dataset", "group_column");
 
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "dataset", "channels"));
-	set->channel_names = calloc(16, sizeof(char *));
+	if (!(set->channel_names = calloc(16, sizeof(char *))))
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	int n = 0;
 	for (char *col = strtok_r(list, ",", &save); col; col = strtok_r(NULL, ",", &save)) {
 		col = trim(col);
 		if (!*col)
 			continue;
-		if (set->n_channels == 16)
+		if (n == 16)
 			return pl_errorf(err, PL_EUSAGE, "[dataset] channels: more than 16 columns");
-		if ((cols[set->n_channels] = csv_column(t, col)) < 0)
+		if ((cols[n] = csv_column(t, col)) < 0)
 			return pl_errorf(err, PL_EDATA, "'%s' has no column '%s' (from [dataset] "
 					 "channels)", csv_name(t), col);
-		set->channel_names[set->n_channels++] = strdup(col);
+		if (!(set->channel_names[n++] = strdup(col)))
+			return pl_errorf(err, PL_ENOMEM, "out of memory");
+		set->n_channels = n;
 	}
-	if (!set->n_channels)
+	if (!n)
 		return pl_errorf(err, PL_EUSAGE, "[dataset] channels names no column");
 	if ((*label_col = csv_column(t, label)) < 0)
 		return pl_errorf(err, PL_EDATA, "'%s' has no label column '%s' (set [dataset] "
