@@ -79,19 +79,27 @@ rec_loader *dataset_open_split(const dataset *ds, const char *dir, const char *s
 	size_t n = json_array_size(shards);
 	char **paths = calloc(n + 1, sizeof(char *));
 	rec_loader *l = NULL;
+	size_t made = 0;
 
 	if (!paths || n == 0) {
+		if (paths)
+			pl_errorf(err, PL_EDATA, "prepare's dataset.json lists no %s shards", split);
+		else
+			pl_errorf(err, PL_ENOMEM, "out of memory");
 		free(paths);
-		pl_errorf(err, PL_EDATA, "prepare's dataset.json lists no %s shards", split);
 		return NULL;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (; made < n; made++) {
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/%s", dir,
-			 json_string_value(json_array_get(shards, i)));
-		paths[i] = strdup(path);
+			 json_string_value(json_array_get(shards, made)));
+		if (!(paths[made] = strdup(path)))
+			break;
 	}
-	l = rec_loader_open((const char *const *)paths, (int)n, err);
+	if (made < n)
+		pl_errorf(err, PL_ENOMEM, "out of memory");
+	else
+		l = rec_loader_open((const char *const *)paths, (int)n, err);
 	if (l && rec_loader_set_norm(l, ds->mean, ds->std) < 0) {
 		rec_loader_close(l);
 		l = NULL;
