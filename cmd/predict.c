@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "../io/fs.h"
+#include "../io/utf8.h"
 #include "../stages/serve.h"
 #include "cmd.h"
 
@@ -48,8 +49,8 @@ static void print_result(void *ctx, const char *name, const float *probs)
 	json_t *scores = json_object();
 	for (int c = 0; c < k; c++)
 		json_object_set_new(scores, serve_class(o->pkg, c), json_real(round(probs[c] * 1e6) / 1e6));
-	json_t *row = json_pack("{s:s,s:s,s:o}", "file", name, "label", serve_class(o->pkg, best),
-				"scores", scores);
+	json_t *row = json_pack("{s:o,s:s,s:o}", "file", json_text(name), "label",
+				serve_class(o->pkg, best), "scores", scores);
 	char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	if (text)
 		puts(text);

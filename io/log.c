@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "utf8.h"
+
 static log_format fmt_cur = LOG_HUMAN;
 static int verbosity_cur;
 static char stage_cur[32];
@@ -66,7 +68,7 @@ static void emit_json(const char *level, const char *msg, json_t *obj)
 	json_object_set_new(obj, "level", json_string(level));
 	if (stage_cur[0])
 		json_object_set_new(obj, "stage", json_string(stage_cur));
-	json_object_set_new(obj, "msg", json_string(msg));
+	json_object_set_new(obj, "msg", json_text(msg));
 	line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (line)
 		fprintf(stderr, "%s\n", line);

@@ -48,9 +48,9 @@ static const cfg_key schema[] = {
 	{ "prepare", "standardize", CFG_BOOL, "true", 0, 0, NULL,
 	  "standardise each channel with mean and std of the training split", 0 },
 	{ "prepare", "val_fraction", CFG_FLOAT, "0.15", 0, 0.9, NULL,
-	  "fraction of groups (or samples) in the validation split", 0 },
+	  "fraction of each class's groups (or samples) in the validation split; with test_fraction, below 0.95", 0 },
 	{ "prepare", "test_fraction", CFG_FLOAT, "0.15", 0, 0.9, NULL,
-	  "fraction of groups (or samples) in the test split", 0 },
+	  "fraction of each class's groups (or samples) in the test split", 0 },
 	{ "prepare", "dtype", CFG_ENUM, "u8", 0, 0, "u8|f32",
 	  "how record pixels are stored: 8-bit (0..255) or float32", 0 },
 	{ "prepare", "shards", CFG_INT, "2", 1, 64, NULL,
@@ -155,6 +155,20 @@ static int check_layers(const cfg *c, pl_err *err)
 			 cfg_origin(c, "model", "layers"), e.msg);
 }
 
+/* The fractions must leave the training split something. */
+static int check_fractions(const cfg *c, pl_err *err)
+{
+	double v = cfg_float(c, "prepare", "val_fraction"), t = cfg_float(c, "prepare", "test_fraction");
+
+	if (v + t < 0.95)
+		return 0;
+	const char *ov = cfg_origin(c, "prepare", "val_fraction");
+	const char *ot = cfg_origin(c, "prepare", "test_fraction");
+	return pl_errorf(err, PL_EUSAGE, "%s%s%s: [prepare] val_fraction %g + test_fraction %g = %g "
+			 "leaves less than 5%% for training (their sum must be below 0.95)", ov,
+			 strcmp(ov, ot) ? ", " : "", strcmp(ov, ot) ? ot : "", v, t, v + t);
+}
+
 int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_err *err)
 {
 	cfg *c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));
@@ -173,6 +187,8 @@ int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_e
 		rc = cfg_set(c, sets[i], "--set", err);
 	if (rc == 0)
 		rc = check_layers(c, err);
+	if (rc == 0)
+		rc = check_fractions(c, err);
 	if (rc < 0) {
 		cfg_free(c);
 		return rc;

@@ -19,6 +19,7 @@
 #include "../io/fetch.h"
 #include "../io/fs.h"
 #include "../io/log.h"
+#include "../io/utf8.h"
 
 #ifndef PL_VERSION
 #define PL_VERSION "0.1.0"
@@ -53,7 +54,7 @@ static void collect_key(void *ctx, const cfg_key *key, const char *value)
 	/* the stored copy (stage.json, status, logs) never holds URL credentials;
 	 * the fingerprint still sees them */
 	fetch_redact(value, shown, sizeof(shown));
-	json_object_set_new(cc->obj, name, json_string(shown));
+	json_object_set_new(cc->obj, name, json_text(shown));
 	sha256_update(cc->sha, name, strlen(name));
 	sha256_update(cc->sha, "=", 1);
 	sha256_update(cc->sha, value, strlen(value) + 1);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/utf8.h"
+
 #define LOG_LOSS_EPS 1e-15
 
 /* One level's input in double precision. */
@@ -25,48 +27,12 @@ typedef struct scored {
 	int positive;
 } scored;
 
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static int utf8_len(const unsigned char *s)
-{
-	int n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 :
-		(s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-
-	if (n == 2 && s[0] < 0xc2)
-		return 0;   /* overlong */
-	for (int i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/* A copy of s with bytes that are not valid UTF-8 replaced by '?', so the
- * names can go into JSON (folder names need not be UTF-8). */
-static char *str_dup(const char *s)
-{
-	size_t len = strlen(s);
-	char *copy = malloc(len + 1);
-
-	if (!copy)
-		return NULL;
-	for (size_t i = 0; i < len;) {
-		int n = utf8_len((const unsigned char *)s + i);
-		if (n == 0) {
-			copy[i++] = '?';
-			continue;
-		}
-		memcpy(copy + i, s + i, (size_t)n);
-		i += (size_t)n;
-	}
-	copy[len] = '\0';
-	return copy;
-}
-
 static char *str_printf_int(const char *prefix, long long value)
 {
 	char buf[64];
 
 	snprintf(buf, sizeof(buf), "%s%lld", prefix, value);
-	return str_dup(buf);
+	return utf8_escape(buf);
 }
 
 /* Index of the largest entry; the first one on ties, as numpy's argmax. */
@@ -241,7 +207,7 @@ static int level_alloc(metrics *m, int n, int k, const char *const *class_names)
 		return -1;
 	for (int c = 0; c < k; c++) {
 		m->class_names[c] = class_names && class_names[c] ?
-			str_dup(class_names[c]) : str_printf_int("class ", c);
+			utf8_escape(class_names[c]) : str_printf_int("class ", c);
 		if (!m->class_names[c])
 			return -1;
 	}
@@ -324,7 +290,7 @@ static int sample_level(const metrics_input *in, metrics *crop, pl_err *err)
 		probs[i] = in->probs[i];
 	for (int i = 0; i < in->n; i++) {
 		const char *name = in->sample_names ? in->sample_names[i] : NULL;
-		names[i] = name ? str_dup(name) : str_printf_int("sample ", i);
+		names[i] = name ? utf8_escape(name) : str_printf_int("sample ", i);
 		if (!names[i])
 			goto nomem;
 	}
@@ -398,7 +364,7 @@ static int group_aggregate(const metrics_input *in, const int *ids, int n_g,
 		}
 		labels[g] = best;
 		names[g] = id < in->n_group_names && in->group_names && in->group_names[id] ?
-			str_dup(in->group_names[id]) : str_printf_int("group ", id);
+			utf8_escape(in->group_names[id]) : str_printf_int("group ", id);
 		if (!names[g]) {
 			free(votes);
 			return -1;

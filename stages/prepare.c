@@ -22,6 +22,7 @@
 #include "../io/fs.h"
 #include "../io/log.h"
 #include "../io/rec.h"
+#include "../io/utf8.h"
 #include "../nn/nn.h"
 #include "preproc.h"
 #include "samples.h"
@@ -71,43 +72,45 @@ static uint64_t group_hash(const char *s, uint64_t seed)
 }
 
 /* A group's place in [0, 1): its hash alone, so it never depends on the
- * other groups. Splits own the ranges test [0, t), val [t, t+v), train
- * [t+v, 1). */
+ * other groups. */
 static double group_u(const char *group, uint64_t seed)
 {
 	return (double)(group_hash(group, seed) >> 11) * 0x1p-53;
 }
 
-/* Distance from u to split s's range (0 inside it). */
-static double range_gap(double u, int s, double f_test, double f_val)
+typedef struct placed { double u; int g; } placed;
+
+static int cmp_placed(const void *a, const void *b)
 {
-	double lo = s == SPLIT_TEST ? 0.0 : s == SPLIT_VAL ? f_test : f_test + f_val;
-	double hi = s == SPLIT_TEST ? f_test : s == SPLIT_VAL ? f_test + f_val : 1.0;
-	return u < lo ? lo - u : u >= hi ? u - hi : 0.0;
+	const placed *x = a, *y = b;
+	return x->u < y->u ? -1 : x->u > y->u ? 1 : x->g - y->g;
 }
 
-/* Gives empty split s the group nearest to its range from a split with
- * groups to spare: only data too small for the fractions needs it. */
-static void borrow_group(const double *u, int *gsplit, int n_groups, int *in, int s,
-			 double f_test, double f_val)
+/* How many of a class's n groups go to val and test: the fractions,
+ * rounded; at least one for a split that wants some while the class has a
+ * group to spare; never all of them. */
+static void quotas(int n, double f_val, double f_test, int *n_val, int *n_test)
 {
-	int best = -1;
-
-	for (int g = 0; g < n_groups; g++)
-		if (in[gsplit[g]] > 1 && (best < 0 || range_gap(u[g], s, f_test, f_val) <
-					  range_gap(u[best], s, f_test, f_val)))
-			best = g;
-	if (best >= 0) {
-		in[gsplit[best]]--;
-		gsplit[best] = s;
-		in[s]++;
+	*n_val = (int)lround(f_val * n);
+	*n_test = (int)lround(f_test * n);
+	if (f_val > 0 && *n_val == 0 && n - *n_test >= 2)
+		*n_val = 1;
+	if (f_test > 0 && *n_test == 0 && n - *n_val >= 2)
+		*n_test = 1;
+	while (*n_val + *n_test >= n && *n_val + *n_test > 0) {
+		if (*n_test >= *n_val)
+			(*n_test)--;
+		else
+			(*n_val)--;
 	}
 }
 
-/* Assigns each group to the split whose range holds its place, so adding
- * data moves no group, and each class is split in the configured
- * proportions up to sampling noise. A split the fractions want that no
- * group fell into borrows the nearest group. */
+/* Splits the groups of each class (that of a group's first sample) in the
+ * configured proportions: in the order of their hashes, the first of a
+ * class go to test, the next to val, the rest to train. Every class is in
+ * every split in proportion (stratified); a group's place comes from its
+ * key and the seed alone, so adding groups moves only the few the cut
+ * points pass over, and adding samples to a group moves nothing. */
 static int assign_splits(prep_job *j, pl_err *err)
 {
 	const sample_set *set = j->set;
@@ -115,21 +118,31 @@ static int assign_splits(prep_job *j, pl_err *err)
 	double f_val = cfg_float(j->ctx->cfg, "prepare", "val_fraction");
 	double want[N_SPLITS] = { 1.0, f_val, f_test };
 	uint64_t seed = (uint64_t)cfg_int(j->ctx->cfg, "prepare", "seed");
-	double *u = malloc((size_t)set->n_groups * sizeof(double));
-	int *gsplit = malloc((size_t)set->n_groups * sizeof(int)), in[N_SPLITS] = { 0 }, rc = 0;
+	placed *order = malloc((size_t)set->n_groups * sizeof(placed));
+	int *gsplit = malloc((size_t)set->n_groups * sizeof(int)), rc = 0;
+	int *gclass = malloc((size_t)set->n_groups * sizeof(int));
 
-	if (!u || !gsplit) {
+	if (!order || !gsplit || !gclass) {
 		rc = pl_errorf(err, PL_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int g = 0; g < set->n_groups; g++) {
-		u[g] = group_u(set->groups[g], seed);
-		gsplit[g] = u[g] < f_test ? SPLIT_TEST : u[g] < f_test + f_val ? SPLIT_VAL : SPLIT_TRAIN;
-		in[gsplit[g]]++;
+		gclass[g] = -1;
+		gsplit[g] = SPLIT_TRAIN;
 	}
-	for (int s = 0; s < N_SPLITS; s++)
-		if (in[s] == 0 && want[s] > 0)
-			borrow_group(u, gsplit, set->n_groups, in, s, f_test, f_val);
+	for (int i = set->n - 1; i >= 0; i--)
+		gclass[set->s[i].group] = set->s[i].label;
+	for (int c = 0; c < set->n_classes; c++) {
+		int n = 0, n_val, n_test;
+		for (int g = 0; g < set->n_groups; g++)
+			if (gclass[g] == c)
+				order[n++] = (placed){ group_u(set->groups[g], seed), g };
+		qsort(order, (size_t)n, sizeof(placed), cmp_placed);
+		quotas(n, f_val, f_test, &n_val, &n_test);
+		for (int k = 0; k < n; k++)
+			gsplit[order[k].g] = k < n_test ? SPLIT_TEST : k < n_test + n_val ? SPLIT_VAL :
+					     SPLIT_TRAIN;
+	}
 	for (int i = 0; i < set->n; i++) {
 		j->split[i] = gsplit[set->s[i].group];
 		j->samples[j->split[i]]++;
@@ -140,8 +153,9 @@ static int assign_splits(prep_job *j, pl_err *err)
 				       "are too few for the configured fractions", split_names[s],
 				       set->n, set->n_groups);
 out:
-	free(u);
+	free(order);
 	free(gsplit);
+	free(gclass);
 	return rc;
 }
 
@@ -276,9 +290,10 @@ static int finish_sample(prep_job *j, int i, prep_result *r, pl_err *e, pl_err *
 			return -e->code;
 		}
 		log_warn("skipping sample %d: %s", i, e->msg);
-		json_array_append_new(j->skipped, json_pack("{s:s,s:s,s:s}", "file",
-							    j->set->s[i].files[0], "reason", e->msg,
-							    "split", split_names[j->split[i]]));
+		json_array_append_new(j->skipped, json_pack("{s:o,s:o,s:s}", "file",
+							    json_text(j->set->s[i].files[0]), "reason",
+							    json_text(e->msg), "split",
+							    split_names[j->split[i]]));
 		if (j->part_samples)
 			json_array_append_new(j->part_samples, json_pack("[i,i,i,i,s]", j->split[i],
 				j->shard[i], j->set->s[i].label, -1, ""));

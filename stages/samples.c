@@ -12,6 +12,7 @@
 #include "../io/csv.h"
 #include "../io/fs.h"
 #include "../io/log.h"
+#include "../io/utf8.h"
 
 /* A growable list of strings with lookup, for classes and groups. */
 typedef struct strlist { char **v; int n, cap; } strlist;
@@ -26,7 +27,7 @@ static int strlist_add(strlist *l, const char *s)
 		l->v = v;
 		l->cap = cap;
 	}
-	if (!(l->v[l->n] = strdup(s)))
+	if (!(l->v[l->n] = utf8_escape(s)))
 		return -1;
 	return l->n++;
 }
@@ -173,10 +174,13 @@ static int sort_unique(char **v, int n)
 	return out;
 }
 
-static int index_of(char *const *v, int n, const char *s)
+/* Index of a table cell's name (escaped as the names are) among v, or -1. */
+static int index_of_cell(char *const *v, int n, const char *cell)
 {
-	char *const *hit = bsearch(&s, v, (size_t)n, sizeof(char *), cmp_str);
+	char *text = utf8_escape(cell);
+	char *const *hit = text ? bsearch(&text, v, (size_t)n, sizeof(char *), cmp_str) : NULL;
 
+	free(text);
 	return hit ? (int)(hit - v) : -1;
 }
 
@@ -258,7 +262,7 @@ static int distinct(const csv_table *t, int col, int alt, char ***out, int *n_ou
 	if (!v)
 		return -1;
 	for (int r = 0; r < rows; r++)
-		if (!(v[r] = strdup(csv_cell(t, r, col >= 0 ? col : alt)))) {
+		if (!(v[r] = utf8_escape(csv_cell(t, r, col >= 0 ? col : alt)))) {
 			free_strs(v, r);
 			return -1;
 		}
@@ -299,10 +303,11 @@ static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *e
 		if (rc == 0 && !*csv_cell(t, r, label_col))
 			rc = pl_errorf(err, PL_EDATA, "'%s' line %d: empty label", csv_name(t),
 				       csv_line(t, r));
-		if (rc == 0 && add_sample(set, &cap, files,
-					  index_of(set->classes, set->n_classes, csv_cell(t, r, label_col)),
-					  index_of(set->groups, set->n_groups,
-						   csv_cell(t, r, group_col >= 0 ? group_col : cols[0]))) < 0)
+		int label = rc ? -1 : index_of_cell(set->classes, set->n_classes,
+						       csv_cell(t, r, label_col));
+		int group = rc ? -1 : index_of_cell(set->groups, set->n_groups,
+						       csv_cell(t, r, group_col >= 0 ? group_col : cols[0]));
+		if (rc == 0 && (label < 0 || group < 0 || add_sample(set, &cap, files, label, group) < 0))
 			rc = pl_errorf(err, PL_ENOMEM, "out of memory reading '%s'", csv_name(t));
 	}
 out:

@@ -2,7 +2,7 @@
 #include "stages.h"
 
 const stage_def pipeline_stages[] = {
-	{ "prepare", 1, "dataset prepare", NULL, prepare_identity, prepare_run },
+	{ "prepare", 2, "dataset prepare", NULL, prepare_identity, prepare_run },
 	{ "train", 2, "model train", "prepare", NULL, train_run },
 	{ "validate", 1, "validate", "train", NULL, validate_run },
 	{ "package", 1, "package", "validate", NULL, package_run },

@@ -1,8 +1,10 @@
 /* Tests of io/csv: RFC 4180 quoting, line ends, BOM, error messages with
- * line numbers, lookups, and the fuzz corpus. */
+ * line numbers, lookups, and the fuzz corpus; io/utf8, which makes the
+ * names read from tables and folders text. */
 #include <dirent.h>
 
 #include "../io/csv.h"
+#include "../io/utf8.h"
 #include "check.h"
 
 static char root_dir[4096];
@@ -224,6 +226,34 @@ static void test_corpus(void)
 	CHECK(files > 0, "empty corpus");
 }
 
+/* Valid UTF-8 passes unchanged; every other byte becomes \\xNN; JSON takes
+ * the result. */
+static void test_utf8(void)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "square", "square" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xac", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xac" },
+		{ "caf\xe9", "caf\\xe9" },                  /* Latin-1 */
+		{ "\xc0\xaf", "\\xc0\\xaf" },                /* overlong '/' */
+		{ "\xe0\x80\xaf", "\\xe0\\x80\\xaf" },        /* overlong, 3 bytes */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" },        /* a surrogate */
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },  /* past U+10FFFF */
+		{ "ab\xc3", "ab\\xc3" },                     /* cut short */
+		{ "", "" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = utf8_escape(cases[i].in);
+		json_t *j = json_text(cases[i].in);
+		CHECK(out && !strcmp(out, cases[i].out), "case %zu: '%s', wanted '%s'", i,
+		      out ? out : "(null)", cases[i].out);
+		CHECK(utf8_valid(cases[i].in) == !strcmp(cases[i].in, cases[i].out),
+		      "case %zu: utf8_valid", i);
+		CHECK(j && !strcmp(json_string_value(j), cases[i].out), "case %zu: json_text", i);
+		free(out);
+		json_decref(j);
+	}
+}
+
 int main(void)
 {
 	const char *root = getenv("PL_ROOT");
@@ -239,5 +269,6 @@ int main(void)
 	RUN(test_limits_and_edges);
 	RUN(test_read_file);
 	RUN(test_corpus);
+	RUN(test_utf8);
 	return check_report("test_csv");
 }

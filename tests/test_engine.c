@@ -380,6 +380,12 @@ static void test_config_errors(void)
 	CHECK(load_ini("[prepare]\nsede = 3\n", &err) == -PL_EUSAGE &&
 	      strstr(err.msg, "unknown key 'sede' in [prepare] (did you mean 'seed'?)"),
 	      "a swapped pair is one edit: '%s'", err.msg);
+	CHECK(load_ini("[prepare]\nval_fraction = 0.5\ntest_fraction = 0.5\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "pipeline.ini:2, pipeline.ini:3: [prepare] val_fraction 0.5 + "
+		     "test_fraction 0.5 = 1 leaves less than 5% for training"),
+	      "fractions leaving no training data: '%s'", err.msg);
+	CHECK(load_ini("[prepare]\nval_fraction = 0.5\ntest_fraction = 0.4\n", &err) == 0,
+	      "fractions summing to 0.9: '%s'", err.msg);
 	CHECK(load_ini("[train]\nzzzzzz = 3\n", &err) == -PL_EUSAGE && !strstr(err.msg, "did you mean"),
 	      "nothing near, no suggestion: '%s'", err.msg);
 	CHECK(load_ini("[train]\nepochs = ten\n", &err) == -PL_EUSAGE &&

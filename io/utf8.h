@@ -1,0 +1,22 @@
+/* Names from file systems and tables as text: folder and file names need
+ * not be UTF-8, but labels.txt, JSON, reports and the model's class list
+ * must be. */
+#ifndef PL_UTF8_H
+#define PL_UTF8_H
+
+#include <jansson.h>
+
+/* Whether s is valid UTF-8 as JSON takes it: shortest forms only, no
+ * surrogates, nothing past U+10FFFF. */
+int utf8_valid(const char *s);
+
+/* A malloc'd copy of s in which every byte that is not part of valid
+ * UTF-8 is written as the four characters \xNN (so 'caf\xe9' in Latin-1
+ * stays distinct from 'caf\xe8'). NULL when out of memory. */
+char *utf8_escape(const char *s);
+
+/* A JSON string of s, escaped as utf8_escape does when it is not valid
+ * UTF-8 (json_string refuses it); NULL when out of memory. */
+json_t *json_text(const char *s);
+
+#endif
