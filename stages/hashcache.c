@@ -107,8 +107,10 @@ static int hash_tree(hashcache *hc, const char *root, const char *rel, sha256_ct
 			continue;
 		snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", names[i]->d_name);
 		snprintf(path, sizeof(path), "%s/%s", root, child);
-		if (stat(path, &st) != 0)
+		if (stat(path, &st) != 0 && !(errno == ENOENT && lstat(path, &st) == 0))
 			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
+		else if (S_ISLNK(st.st_mode))
+			continue;   /* a dangling link holds no data */
 		else if (S_ISDIR(st.st_mode))
 			rc = hash_tree(hc, root, child, sha, err);
 		else if (S_ISREG(st.st_mode) && (rc = hashcache_file(hc, path, hex, err)) == 0) {

@@ -105,7 +105,13 @@ static int scan_class(sample_set *set, int *cap, strlist *groups, const char *ro
 			continue;
 		snprintf(child, sizeof(child), "%s/%s", rel, names[i]->d_name);
 		snprintf(path, sizeof(path), "%s/%s", root, child);
-		if (fs_is_dir(path))
+		struct stat st;
+		int found = stat(path, &st) == 0;
+		if (!found || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+			if (is_image_name(child))
+				log_warn("ignoring '%s': %s", path, found ? "not a regular file" :
+					 "cannot be read (a dangling link?)");
+		} else if (S_ISDIR(st.st_mode))
 			rc = scan_class(set, cap, groups, root, child, label, err);
 		else if (is_image_name(child)) {
 			int g = strlist_add(groups, child);
@@ -196,8 +202,12 @@ static int check_path(const csv_table *t, int row, const char *col, const char *
 				 "path inside the data", csv_name(t), csv_line(t, row), col, cell);
 	snprintf(out, n, "%s%s%s", dir, *dir ? "/" : "", cell);
 	snprintf(full, sizeof(full), "%s/%s", root, out);
-	if (!fs_exists(full))
+	struct stat st;
+	if (stat(full, &st) != 0)
 		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: file '%s' does not exist",
+				 csv_name(t), csv_line(t, row), col, cell);
+	if (!S_ISREG(st.st_mode))
+		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: '%s' is not a regular file",
 				 csv_name(t), csv_line(t, row), col, cell);
 	return 0;
 }

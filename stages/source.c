@@ -80,7 +80,7 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 
 int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *err)
 {
-	char path[PATH_MAX], done[PATH_MAX + 8], hex[SHA256_HEX];
+	char path[PATH_MAX], done[PATH_MAX + 8], table[2 * PATH_MAX], hex[SHA256_HEX];
 	source_kind kind;
 	hashcache *hc;
 	int rc;
@@ -98,10 +98,15 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 	if (!(hc = hashcache_open(ws)))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	rc = kind == SRC_DIR ? hashcache_tree(hc, path, hex, err) : hashcache_file(hc, path, hex, err);
-	if (rc == 0) {
+	if (rc == 0)
 		snprintf(out, n, "%s:%s", kind == SRC_DIR ? "tree" : "sha256", hex);
+	/* the tree leaves out hidden files, but the table may be one */
+	snprintf(table, sizeof(table), "%s/%s", path, cfg_str(c, "dataset", "table"));
+	if (rc == 0 && kind == SRC_DIR && *cfg_str(c, "dataset", "table") && fs_exists(table) &&
+	    (rc = hashcache_file(hc, table, hex, err)) == 0)
+		snprintf(out + strlen(out), n - strlen(out), " table:%s", hex);
+	if (rc == 0)
 		hashcache_save(hc, NULL);
-	}
 	hashcache_free(hc);
 	return rc;
 }

@@ -269,6 +269,28 @@ check "the JSON log keeps the message" "$py" -c '
 import json, sys
 msgs = [json.loads(l)["msg"] for l in open(sys.argv[1])]
 assert any("bad\\xfe.png" in m for m in msgs), msgs' err.txt
+# a FIFO or a dangling link among the images is ignored with a warning, not
+# read (a FIFO would block prepare for ever)
+cp -r shapes/set special
+mkfifo special/circle/pipe.png
+ln -s "$tmp/nowhere.png" special/square/gone.png
+folder_ini sp.ini "$tmp/special"
+n_ws=$((n_ws + 1)); ws=$tmp/ws$n_ws
+run timeout 60 "$P" stage prepare --workspace "$ws" --config sp.ini --log-format human
+expect_rc "a FIFO and a dangling link in the source" 0
+expect_in "the FIFO is named" err.txt "ignoring '$tmp/special/circle/pipe.png': not a regular file"
+expect_in "the link is named" err.txt "ignoring '$tmp/special/square/gone.png'"
+check "the 16 images are read" test "$(stat_of samples)" = 16
+# a hidden table is part of the data identity: a changed label reruns prepare
+mkdir hidden && cp shapes/set/circle/circle0.png shapes/set/square/square0.png hidden/
+printf 'file,label\ncircle0.png,circle\nsquare0.png,square\n' >hidden/.t.csv
+printf '[dataset]\nsource = %s/hidden\ntable = .t.csv\n[prepare]\nsize = 16\nval_fraction = 0\ntest_fraction = 0\n' "$tmp" >hid.ini
+prep hid.ini
+expect_rc "a hidden table" 0
+sed -i 's/,circle$/,round/' hidden/.t.csv
+run "$P" stage prepare --workspace "$ws" --config hid.ini --log-format human
+expect_in "a hidden table's change is seen" err.txt "prepare: running (input data changed)"
+check "and its labels read" grep -q -x round "$ws/prepare/labels.txt"
 folder_ini m.ini "$tmp/does-not-exist"
 prep m.ini
 expect_rc "missing source" 2
