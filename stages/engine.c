@@ -85,7 +85,8 @@ static int fingerprint(const stage_def *def, stage_ctx *ctx, const char *up_fp,
 	for (char *s = strtok_r(sections, " ", &save); s; s = strtok_r(NULL, " ", &save))
 		cfg_visit(ctx->cfg, s, collect_key, &cc);
 	sha256_update(&sha, "upstream=", 9);
-	sha256_update(&sha, up_fp, strlen(up_fp) + 1);
+	sha256_update(&sha, up_fp, strcspn(up_fp, ":"));   /* not its outputs' digest */
+	sha256_update(&sha, "", 1);
 	sha256_update(&sha, "data=", 5);
 	sha256_update(&sha, data, strlen(data) + 1);
 	*config = cc.obj;
@@ -179,8 +180,11 @@ static void judge(stage_status *s, const char *dir, const json_t *config, const 
 		s->state = ST_STALE;
 		snprintf(s->reason, sizeof(s->reason), "%s", why);
 	} else if (stored && s->fingerprint[0] && !strcmp(stored, s->fingerprint)) {
-		s->state = ST_CACHED;
-		snprintf(s->reason, sizeof(s->reason), "cached");
+		const char *was = json_string_value(json_object_get(rec, "upstream_outputs"));
+		const char *now = strchr(up_fp, ':') ? strchr(up_fp, ':') + 1 : "";
+		s->state = up_name && (!was || strcmp(was, now)) ? ST_STALE : ST_CACHED;
+		snprintf(s->reason, sizeof(s->reason), s->state == ST_CACHED ? "cached" : !*now ?
+			 "upstream %s has no result" : "upstream %s has new outputs", up_name);
 	} else {
 		const char *old_up = json_string_value(json_object_get(rec, "upstream_fingerprint"));
 		const char *old_data = json_string_value(json_object_get(rec, "data"));
@@ -189,7 +193,7 @@ static void judge(stage_status *s, const char *dir, const json_t *config, const 
 			snprintf(s->reason, sizeof(s->reason), "artifact format changed");
 		else if (config_diff(json_object_get(rec, "config"), config, why, sizeof(why)))
 			snprintf(s->reason, sizeof(s->reason), "config changed: %s", why);
-		else if (up_name && (!old_up || strcmp(old_up, up_fp)))
+		else if (up_name && (!old_up || strncmp(old_up, up_fp, strcspn(up_fp, ":"))))
 			snprintf(s->reason, sizeof(s->reason), "upstream %s changed", up_name);
 		else if (!data[0] && s->def->identity)
 			snprintf(s->reason, sizeof(s->reason), "input data not yet fetched");
@@ -229,6 +233,33 @@ int engine_fingerprint(stage_ctx *ctx, pl_err *err)
 
 	json_decref(config);
 	return rc;
+}
+
+/* What a stage keys on from its upstream, "FP" or "FP:DIGEST": the
+ * upstream's fingerprint (part of the stage's own) and, once that result
+ * is committed, a digest of its outputs (recorded beside it): a retrained
+ * model (forced, or trained with another thread count) is validated and
+ * packaged again, though neither fingerprint changes. */
+static void upstream_key(const char *ws, const char *up_name, const char *up_fp, char *key,
+			 size_t n)
+{
+	char path[PATH_MAX], hex[SHA256_HEX];
+	json_t *rec = NULL;
+	char *outs = NULL;
+
+	snprintf(key, n, "%s", up_fp);
+	if (!up_name || !up_fp[0])
+		return;
+	snprintf(path, sizeof(path), "%s/%s/stage.json", ws, up_name);
+	rec = read_json(path);
+	const char *fp = json_string_value(json_object_get(rec, "fingerprint"));
+	if (fp && !strcmp(fp, up_fp) &&
+	    (outs = json_dumps(json_object_get(rec, "outputs"), JSON_COMPACT | JSON_SORT_KEYS))) {
+		sha256_hex(outs, strlen(outs), hex);
+		snprintf(key, n, "%s:%s", up_fp, hex);
+	}
+	free(outs);
+	json_decref(rec);
 }
 
 /* A run with the inputs of now began in WS/.tmp/NAME and did not finish
@@ -286,8 +317,10 @@ int engine_status(const stage_def *defs, int n, const char *ws, const cfg *c,
 	for (int i = 0; i < n; i++) {
 		json_t *config = NULL;
 		int up = defs[i].upstream ? engine_find(defs, n, defs[i].upstream) : -1;
-		rc = assess(&defs[i], ws, c, up >= 0 ? st[up].fingerprint : "", &st[i], &config,
-			    data, sizeof(data), err);
+		char up_key[2 * SHA256_HEX];
+		upstream_key(ws, defs[i].upstream, up >= 0 ? st[up].fingerprint : "", up_key,
+			     sizeof(up_key));
+		rc = assess(&defs[i], ws, c, up_key, &st[i], &config, data, sizeof(data), err);
 		json_decref(config);
 		if (rc < 0) {
 			engine_status_release(st, i);
@@ -388,9 +421,10 @@ static int write_record(const stage_def *def, stage_ctx *ctx, const char *fp, co
 	}
 	iso_now(finished, sizeof(finished));
 	gethostname(host, sizeof(host) - 1);
-	rec = json_pack("{s:s,s:i,s:s,s:s?,s:s,s:s,s:O,s:s,s:s,s:f,s:s,s:s,s:O,s:o}",
+	rec = json_pack("{s:s,s:i,s:s,s:s?,s:s%,s:s,s:s,s:O,s:s,s:s,s:f,s:s,s:s,s:O,s:o}",
 			"stage", def->name, "format", def->format, "fingerprint", fp,
-			"upstream", def->upstream, "upstream_fingerprint", up_fp, "data", data,
+			"upstream", def->upstream, "upstream_fingerprint", up_fp, strcspn(up_fp, ":"),
+			"upstream_outputs", strchr(up_fp, ':') ? strchr(up_fp, ':') + 1 : "", "data", data,
 			"config", config, "started", started, "finished", finished,
 			"elapsed_s", elapsed, "host", host, "pipeline_version", PL_VERSION,
 			"metrics", ctx->metrics, "outputs", outs);
@@ -562,7 +596,9 @@ int engine_run(const stage_def *defs, int n, const engine_opts *o, stage_status 
 	for (int i = 0; i < n && rc == 0; i++) {
 		json_t *config = NULL;
 		int up = defs[i].upstream ? engine_find(defs, n, defs[i].upstream) : -1;
-		const char *up_fp = up >= 0 ? st[up].fingerprint : "";
+		char up_fp[2 * SHA256_HEX];
+		upstream_key(o->ws, defs[i].upstream, up >= 0 ? st[up].fingerprint : "", up_fp,
+			     sizeof(up_fp));
 		rc = assess(&defs[i], o->ws, o->cfg, up_fp, &st[i], &config, data, sizeof(data), err);
 		if (rc == 0 && (i < from || i > until)) {
 			if (i < from && st[i].state != ST_CACHED)

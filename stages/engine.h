@@ -27,7 +27,8 @@ typedef struct stage_ctx {
 	char fingerprint[SHA256_HEX]; /* this run's fingerprint, "" while the input
 				       * data identity is unknown (engine_fingerprint) */
 	const struct stage_def *def;  /* this stage */
-	char up_fingerprint[SHA256_HEX];  /* the upstream stage's fingerprint */
+	char up_fingerprint[2 * SHA256_HEX];  /* the upstream stage's fingerprint and
+					   * output digest (see engine.c) */
 } stage_ctx;
 
 typedef struct stage_def {

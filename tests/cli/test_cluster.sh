@@ -158,6 +158,18 @@ done
 check "cluster metrics.json equals run's" cmp -s cluster/validate/metrics.json plain/validate/metrics.json
 same_prepare "cluster prepare" cluster
 
+# A model retrained with the same inputs (forced, on another CPU count) is
+# validated and packaged again: the package never holds a model that train
+# no longer has
+cp -r plain retrain
+run taskset -c 0 $P run --workspace retrain --force train --log-format human
+expect_rc "train forced on one CPU" 0
+check "the package holds train's model" sh -c \
+	'tar --zstd -xOf retrain/package/*.tar.zst model.pnn | cmp -s - retrain/train/model.pnn'
+if ! cmp -s plain/train/model.pnn retrain/train/model.pnn; then
+	expect_in "a new model is validated again" err.txt 'validate: running (upstream train has new outputs)'
+fi
+
 # SIGTERM during train: exit 130, the checkpoint stays, the next run resumes
 cp -r ref term
 $P run --workspace term --set train.epochs=4 2>term.log &
