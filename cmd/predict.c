@@ -25,6 +25,24 @@ typedef struct predict_opts {
 	serve_pkg *pkg;
 } predict_opts;
 
+/* Prints sep, then s as a CSV field (RFC 4180): quoted, with quotes
+ * doubled, when always or when s holds a comma, quote or line break. */
+static void put_csv(const char *sep, const char *s, int always)
+{
+	fputs(sep, stdout);
+	if (!always && !strpbrk(s, ",\"\r\n")) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
 static void print_result(void *ctx, const char *name, const float *probs)
 {
 	predict_opts *o = ctx;
@@ -37,10 +55,11 @@ static void print_result(void *ctx, const char *name, const float *probs)
 		if (o->rows++ == 0) {
 			printf("file,label");
 			for (int c = 0; c < k; c++)
-				printf(",%s", serve_class(o->pkg, c));
+				put_csv(",", serve_class(o->pkg, c), 0);
 			printf("\n");
 		}
-		printf("\"%s\",%s", name, serve_class(o->pkg, best));
+		put_csv("", name, 1);
+		put_csv(",", serve_class(o->pkg, best), 0);
 		for (int c = 0; c < k; c++)
 			printf(",%.6f", probs[c]);
 		printf("\n");

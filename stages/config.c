@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../nn/nn.h"
+#include "preproc.h"
 
 #define BIG 1e12
 
@@ -169,6 +170,21 @@ static int check_fractions(const cfg *c, pl_err *err)
 			 strcmp(ov, ot) ? ", " : "", strcmp(ov, ot) ? ot : "", v, t, v + t);
 }
 
+/* The list values the stages parse, checked before any stage runs. */
+static int check_lists(const cfg *c, pl_err *err)
+{
+	char list[256], *save = NULL;
+	prep_opts o;
+	int rc = prep_from_cfg(c, &o, err);
+
+	snprintf(list, sizeof(list), "%s", cfg_str(c, "train", "augment"));
+	for (char *w = strtok_r(list, ", ", &save); rc == 0 && w; w = strtok_r(NULL, ", ", &save))
+		if (!cfg_word_in(w, "flips|rot90"))
+			rc = pl_errorf(err, PL_EUSAGE, "%s: [train] augment: unknown augmentation '%s' "
+				       "(flips, rot90)", cfg_origin(c, "train", "augment"), w);
+	return rc;
+}
+
 int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_err *err)
 {
 	cfg *c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));
@@ -189,6 +205,8 @@ int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_e
 		rc = check_layers(c, err);
 	if (rc == 0)
 		rc = check_fractions(c, err);
+	if (rc == 0)
+		rc = check_lists(c, err);
 	if (rc < 0) {
 		cfg_free(c);
 		return rc;

@@ -386,6 +386,11 @@ static void test_config_errors(void)
 	      "fractions leaving no training data: '%s'", err.msg);
 	CHECK(load_ini("[prepare]\nval_fraction = 0.5\ntest_fraction = 0.4\n", &err) == 0,
 	      "fractions summing to 0.9: '%s'", err.msg);
+	CHECK(load_ini("[train]\naugment = flips, mirror\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "pipeline.ini:2: [train] augment: unknown augmentation 'mirror'"),
+	      "unknown augmentation: '%s'", err.msg);
+	CHECK(load_ini("[prepare]\ntransforms = anscombe, bogus\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "unknown transform 'bogus'"), "unknown transform at load: '%s'", err.msg);
 	CHECK(load_ini("[train]\nzzzzzz = 3\n", &err) == -PL_EUSAGE && !strstr(err.msg, "did you mean"),
 	      "nothing near, no suggestion: '%s'", err.msg);
 	CHECK(load_ini("[train]\nepochs = ten\n", &err) == -PL_EUSAGE &&

@@ -169,6 +169,13 @@ ca.save("crop_a.png")
 cb.save("crop_b.png")
 Image.fromarray(np.asarray(ca)).save("crop_gray.png")
 EOF
+mkdir odd && cp crop_rgb.png 'odd/q"uo,te.png'
+run "$P" predict --package "$pkg" --format csv odd
+expect_rc "csv of a file whose name holds a quote and a comma" 0
+check "that name is one CSV field, quote doubled" "$py" -c '
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+assert len(rows) == 2 and len(rows[1]) == 4 and rows[1][0].endswith("q\"uo,te.png"), rows' out.txt
 run "$P" predict --package "$pkg" <crop_rgb.png
 expect_rc "stdin RGB crop" 0
 cp out.txt stdin.json
