@@ -48,11 +48,12 @@ char *utf8_escape(const char *s)
 	if (!out)
 		return NULL;
 	for (size_t n; *s; s += n) {
-		if ((n = seq_len((const unsigned char *)s))) {
+		unsigned char ch = (unsigned char)*s;
+		if ((n = seq_len((const unsigned char *)s)) && ch >= 0x20 && ch != 0x7f) {
 			memcpy(o, s, n);
 			o += n;
 		} else {
-			o += sprintf(o, "\\x%02x", (unsigned char)*s);
+			o += sprintf(o, "\\x%02x", ch);
 			n = 1;
 		}
 	}

@@ -11,12 +11,14 @@
 int utf8_valid(const char *s);
 
 /* A malloc'd copy of s in which every byte that is not part of valid
- * UTF-8 is written as the four characters \xNN (so 'caf\xe9' in Latin-1
- * stays distinct from 'caf\xe8'). NULL when out of memory. */
+ * UTF-8, and every control character (a line break would split a name in
+ * labels.txt), is written as the four characters \xNN (so 'caf\xe9' in
+ * Latin-1 stays distinct from 'caf\xe8'). NULL when out of memory. */
 char *utf8_escape(const char *s);
 
 /* A JSON string of s, escaped as utf8_escape does when it is not valid
- * UTF-8 (json_string refuses it); NULL when out of memory. */
+ * UTF-8 (json_string refuses it; JSON itself escapes control characters);
+ * NULL when out of memory. */
 json_t *json_text(const char *s);
 
 #endif

@@ -313,6 +313,9 @@ static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *e
 		if (rc == 0 && !*csv_cell(t, r, label_col))
 			rc = pl_errorf(err, PL_EDATA, "'%s' line %d: empty label", csv_name(t),
 				       csv_line(t, r));
+		if (rc == 0 && group_col >= 0 && !*csv_cell(t, r, group_col))
+			rc = pl_errorf(err, PL_EDATA, "'%s' line %d: empty %s (the group column)",
+				       csv_name(t), csv_line(t, r), cfg_str(c, "dataset", "group_column"));
 		int label = rc ? -1 : index_of_cell(set->classes, set->n_classes,
 						       csv_cell(t, r, label_col));
 		int group = rc ? -1 : index_of_cell(set->groups, set->n_groups,

@@ -241,6 +241,9 @@ static void test_utf8(void)
 		{ "ab\xc3", "ab\\xc3" },                     /* cut short */
 		{ "", "" },
 	};
+	char *ctl = utf8_escape("high\ndose\t\x7f");
+	CHECK(ctl && !strcmp(ctl, "high\\x0adose\\x09\\x7f"), "control characters: '%s'", ctl);
+	free(ctl);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *out = utf8_escape(cases[i].in);
 		json_t *j = json_text(cases[i].in);

@@ -84,6 +84,9 @@ table("table/withbad.csv", rows + [{"file": "img/corrupt.png", "label": "circle"
 table("table/escape.csv", rows + [{"file": "../x.png", "label": "circle", "well": "W01"}])
 table("table/nogroup.csv", rows, ("file", "label"))
 table("table/missing.csv", rows + [{"file": "img/absent.png", "label": "circle", "well": "W01"}])
+table("table/emptygroup.csv", rows + [{"file": rows[0]["file"], "label": "circle", "well": ""}])
+table("table/newline.csv", [{"file": r["file"], "label": "high\ndose" if r["label"] == "circle"
+                             else "low", "well": r["well"]} for r in rows])
 table("table/spaced.csv", [{"image file": r["file"], "label": r["label"], "well": r["well"]}
                            for r in rows], ("image file", "label", "well"))
 shape("circle", "x.png")
@@ -320,6 +323,15 @@ sed -i "s/^channels = file/channels = image file ,/" ts.ini
 prep ts.ini
 expect_rc "a channel column named with a space" 0
 check "it reads the same 60 samples" test "$(stat_of samples)" = 60
+table_ini teg.ini emptygroup.csv
+prep teg.ini
+check "empty group cell: refused" test "$rc" -ne 0
+expect_in "empty group cell: line named" err.txt "emptygroup.csv' line 62: empty well (the group column)"
+table_ini tnl.ini newline.csv
+prep tnl.ini
+expect_rc "a label with a line break" 0
+check "labels.txt has one line per class" test "$(cat "$ws/prepare/labels.txt")" = 'high\x0adose
+low'
 table_ini tn.ini nosuch.csv
 prep tn.ini
 check "missing table: refused" test "$rc" -ne 0
