@@ -561,6 +561,10 @@ static int finish_job(prep_job *j, const source *src, double t0, pl_err *err)
 
 	if (!j->c)
 		rc = pl_errorf(err, PL_EDATA, "every image was skipped as unreadable");
+	for (int s = 0; s < N_SPLITS && rc == 0; s++)
+		if (j->samples[s] > 0 && kept_in(j, s) == 0)
+			rc = pl_errorf(err, PL_EDATA, "the %s split is empty: its %lld sample(s) were "
+				       "all skipped as unreadable", split_names[s], j->samples[s]);
 	if (rc == 0)
 		rc = close_writers(j, splits, &bytes_out, err);
 	if (rc == 0)

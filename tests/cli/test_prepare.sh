@@ -219,6 +219,22 @@ check "adding 30 wells to 100 moves only those the cut points pass ($((100 - kep
 	test "$(wc -l <many.map)" = 100 -a "$kept" -ge 92
 check "the 30 new wells land in every split" sh -c 'grep -v -F -x -f many.map more.map | cut -d" " -f2 | sort -u | wc -l | grep -qx 3'
 
+# images skipped as unreadable that take a split's last sample fail prepare
+"$py" shards.py "$table_ws/prepare" t.map >/dev/null 2>&1
+cp -r table tablev
+"$py" - t.map <<'EOF'
+import csv, sys
+val = {l.split()[0] for l in open(sys.argv[1]) if l.split()[1] == "val"}
+for r in csv.DictReader(open("tablev/samples.csv")):
+    if r["well"] in val:
+        open("tablev/" + r["file"], "wb").write(b"not an image")
+EOF
+table_ini tv.ini samples.csv "on_bad_image = skip"
+sed -i "s|^source = .*|source = $tmp/tablev|" tv.ini
+prep tv.ini
+check "a split emptied by skipped images: refused" test "$rc" -ne 0
+expect_in "a split emptied by skipped images: said" err.txt "the val split is empty: its"
+
 # ---- bad images: skip or fail ----
 table_ini tb.ini withbad.csv "on_bad_image = skip"
 prep tb.ini
