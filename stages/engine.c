@@ -20,6 +20,7 @@
 #include "../io/fs.h"
 #include "../io/log.h"
 #include "../io/utf8.h"
+#include "hashcache.h"
 
 #ifndef PL_VERSION
 #define PL_VERSION "0.1.0"
@@ -105,9 +106,9 @@ static json_t *read_json(const char *path)
 	return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
 }
 
-/* Checks every output listed in rec is present in dir with its size;
- * writes the first problem into why. */
-static int outputs_ok(const json_t *rec, const char *dir, char *why, size_t n)
+/* Checks every output listed in rec is present in dir with its size and
+ * SHA-256 (memoised in hc); writes the first problem into why. */
+static int outputs_ok(const json_t *rec, const char *dir, hashcache *hc, char *why, size_t n)
 {
 	json_t *outs = json_object_get(rec, "outputs"), *o;
 	size_t i;
@@ -133,6 +134,12 @@ static int outputs_ok(const json_t *rec, const char *dir, char *why, size_t n)
 		if (st.st_size != bytes) {
 			snprintf(why, n, "output changed: %s is %lld bytes, was %lld", rel,
 				 (long long)st.st_size, (long long)bytes);
+			return 0;
+		}
+		const char *sha = json_string_value(json_object_get(o, "sha256"));
+		char hex[SHA256_HEX];
+		if (!sha || hashcache_file(hc, path, hex, NULL) < 0 || strcmp(hex, sha)) {
+			snprintf(why, n, "output changed: %s no longer has its recorded SHA-256", rel);
 			return 0;
 		}
 	}
@@ -165,8 +172,8 @@ static int config_diff(const json_t *old, const json_t *now, char *out, size_t n
 
 /* Works out the state of one stage from its stored record and the fingerprint
  * computed now. */
-static void judge(stage_status *s, const char *dir, const json_t *config, const char *data,
-		  const char *up_name, const char *up_fp)
+static void judge(stage_status *s, const char *dir, hashcache *hc, const json_t *config,
+		  const char *data, const char *up_name, const char *up_fp)
 {
 	json_t *rec = s->record;
 	const char *stored = json_string_value(json_object_get(rec, "fingerprint"));
@@ -176,7 +183,7 @@ static void judge(stage_status *s, const char *dir, const json_t *config, const 
 		s->state = ST_NEVER;
 		snprintf(s->reason, sizeof(s->reason), fs_exists(dir) ?
 			 "no valid stage.json" : "never run");
-	} else if (!outputs_ok(rec, dir, why, sizeof(why))) {
+	} else if (!outputs_ok(rec, dir, hc, why, sizeof(why))) {
 		s->state = ST_STALE;
 		snprintf(s->reason, sizeof(s->reason), "%s", why);
 	} else if (stored && s->fingerprint[0] && !strcmp(stored, s->fingerprint)) {
@@ -303,7 +310,12 @@ static int assess(const stage_def *def, const char *ws, const cfg *c, const char
 	s->record = read_json(path);
 	snprintf(path, sizeof(path), "%s/.status/%s.failed.json", ws, def->name);
 	s->failure = read_json(path);
-	judge(s, dir, *config, data, def->upstream, up_fp);
+	hashcache *hc = hashcache_open(ws);
+	if (!hc)
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	judge(s, dir, hc, *config, data, def->upstream, up_fp);
+	hashcache_save(hc, NULL);   /* only speed is lost when it cannot be saved */
+	hashcache_free(hc);
 	note_interrupted(s, ws);
 	return 0;
 }
@@ -465,6 +477,32 @@ static int commit(const char *ws, const char *name, const char *tmp, pl_err *err
 	return fs_rmtree(old, err);
 }
 
+/* Remembers the hashes stage.json records for the committed outputs of
+ * WS/NAME, so the next run need not read them to trust them. */
+static void remember_outputs(const char *ws, const char *name)
+{
+	char path[PATH_MAX];
+	hashcache *hc = hashcache_open(ws);
+	json_t *rec, *o;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/%s/stage.json", ws, name);
+	if (!hc || !(rec = read_json(path))) {
+		hashcache_free(hc);
+		return;
+	}
+	json_array_foreach(json_object_get(rec, "outputs"), i, o) {
+		const char *rel = json_string_value(json_object_get(o, "path"));
+		const char *sha = json_string_value(json_object_get(o, "sha256"));
+		snprintf(path, sizeof(path), "%s/%s/%s", ws, name, rel ? rel : "");
+		if (rel && sha && strlen(sha) == SHA256_HEX - 1)
+			hashcache_note(hc, path, sha);
+	}
+	hashcache_save(hc, NULL);
+	hashcache_free(hc);
+	json_decref(rec);
+}
+
 /* Prepares WS/.tmp/NAME: kept when it belongs to the same fingerprint (a
  * resumable stage continues there), emptied otherwise. */
 static int prepare_tmp(const stage_ctx *ctx, const char *fp, pl_err *err)
@@ -550,6 +588,8 @@ static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp
 				  log_now() - t0, err);
 	if (rc == 0 && !ctx.shard)
 		rc = commit(o->ws, def->name, ctx.out_dir, err);
+	if (rc == 0 && !ctx.shard)
+		remember_outputs(o->ws, def->name);
 	if (rc == 0) {
 		if (!ctx.shard)
 			clear_failure(o->ws, def->name);

@@ -42,6 +42,25 @@ void hashcache_free(hashcache *hc)
 	free(hc);
 }
 
+/* Remembers hex as the hash of the file at full (a real path) as it is now. */
+static void remember(hashcache *hc, const char *full, const struct stat *st, const char *hex)
+{
+	json_int_t mtime = (json_int_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+
+	json_object_set_new(hc->entries, full, json_pack("[I,I,I,s]", (json_int_t)st->st_size,
+							 mtime, (json_int_t)st->st_ino, hex));
+	hc->dirty = 1;
+}
+
+void hashcache_note(hashcache *hc, const char *path, const char *hex)
+{
+	char full[PATH_MAX];
+	struct stat st;
+
+	if (realpath(path, full) && stat(full, &st) == 0)
+		remember(hc, full, &st, hex);
+}
+
 int hashcache_file(hashcache *hc, const char *path, char hex[SHA256_HEX], pl_err *err)
 {
 	char full[PATH_MAX];
@@ -64,9 +83,7 @@ int hashcache_file(hashcache *hc, const char *path, char hex[SHA256_HEX], pl_err
 	}
 	if ((rc = sha256_file(full, hex, err)) < 0)
 		return rc;
-	json_object_set_new(hc->entries, full, json_pack("[I,I,I,s]", (json_int_t)st.st_size,
-							 mtime, (json_int_t)st.st_ino, hex));
-	hc->dirty = 1;
+	remember(hc, full, &st, hex);
 	return 0;
 }
 

@@ -1,4 +1,4 @@
-/* Content hashes of input files, memoised by path, size, mtime and inode in
+/* Content hashes of input and output files, memoised by path, size, mtime and inode in
  * WS/.cache/hashes.json so a rerun does not re-read gigabytes. */
 #ifndef PL_HASHCACHE_H
 #define PL_HASHCACHE_H
@@ -15,6 +15,10 @@ hashcache *hashcache_open(const char *ws);
 /* SHA-256 of the file at path, from the cache when path, size, mtime and
  * inode are unchanged, else read and remembered. */
 int hashcache_file(hashcache *hc, const char *path, char hex[SHA256_HEX], pl_err *err);
+
+/* Remembers hex as the SHA-256 of the file at path as it is now (one just
+ * written and hashed), so the next hashcache_file need not read it. */
+void hashcache_note(hashcache *hc, const char *path, const char *hex);
 
 /* Writes the cache back (atomically) when it changed; errors are ignored by
  * callers that only lose speed. */

@@ -172,12 +172,23 @@ static void test_damaged_outputs(void)
 	CHECK(st[1].state == ST_STALE && strstr(st[1].reason, "output changed: result.txt"),
 	      "truncated: '%s'", st[1].reason);
 	engine_status_release(st, 2);
+	CHECK_OK(run_with("ws", NULL, NULL, NULL, NULL, NULL, st, &err), &err);
+	engine_status_release(st, 2);
+	struct stat sb;
+	FILE *w = fopen("ws/s2/result.txt", "r+");
+	CHECK(w && fputc('#', w) != EOF && fclose(w) == 0, "overwrite the first byte");
+	status_of("ws", NULL, st);
+	CHECK(st[1].state == ST_STALE &&
+	      !strcmp(st[1].reason, "output changed: result.txt no longer has its recorded SHA-256"),
+	      "same size, other bytes: '%s'", st[1].reason);
+	CHECK(stat("ws/s2/result.txt", &sb) == 0, "still there");
+	engine_status_release(st, 2);
 	unlink("ws/s2/result.txt");
 	status_of("ws", NULL, st);
 	CHECK(!strcmp(st[1].reason, "outputs missing: result.txt"), "missing: '%s'", st[1].reason);
 	engine_status_release(st, 2);
 	CHECK_OK(run_with("ws", NULL, NULL, NULL, NULL, NULL, st, &err), &err);
-	CHECK(runs[0] == 1 && runs[1] == 2, "s2 rerun after damage: %d %d", runs[0], runs[1]);
+	CHECK(runs[0] == 1 && runs[1] == 3, "s2 rerun after damage: %d %d", runs[0], runs[1]);
 	engine_status_release(st, 2);
 	unlink("ws/s1/stage.json");
 	status_of("ws", NULL, st);
