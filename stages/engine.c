@@ -269,6 +269,33 @@ static void upstream_key(const char *ws, const char *up_name, const char *up_fp,
 	json_decref(rec);
 }
 
+/* The pid the lock file open at fd names ("unknown" when none). */
+static void holder_pid(int fd, char *pid, size_t n)
+{
+	ssize_t got = pread(fd, pid, n - 1, 0);
+
+	pid[got > 0 ? got : 0] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	if (!pid[0])
+		snprintf(pid, n, "unknown");
+}
+
+/* Whether another process holds the lock of ws now; its pid into pid. */
+static int lock_held(const char *ws, char *pid, size_t n)
+{
+	char path[PATH_MAX];
+	int fd, held;
+
+	snprintf(path, sizeof(path), "%s/.lock", ws);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	if (held)
+		holder_pid(fd, pid, n);
+	close(fd);
+	return held;
+}
+
 /* A run with the inputs of now began in WS/.tmp/NAME and did not finish
  * (killed, or the machine went down): says so in the reason, with the
  * stage's note of where it stands (engine_note). */
@@ -281,11 +308,15 @@ static void note_interrupted(stage_status *s, const char *ws)
 		return;
 	snprintf(path, sizeof(path), "%s/.tmp/%s/.fingerprint", ws, s->def->name);
 	if (fs_read_file(path, 128, &fp, &len, NULL) == 0 && !strcmp(fp, s->fingerprint)) {
+		char pid[32];
 		snprintf(path, sizeof(path), "%s/.tmp/%s/.note", ws, s->def->name);
 		if (fs_read_file(path, 200, &note, &len, NULL) != 0)
 			note = NULL;
-		snprintf(s->reason, sizeof(s->reason), "interrupted%s%s", note ? "; " : "",
-			 note ? note : "");
+		if (lock_held(ws, pid, sizeof(pid)))
+			snprintf(s->reason, sizeof(s->reason), "running (pid %s)", pid);
+		else
+			snprintf(s->reason, sizeof(s->reason), "interrupted%s%s", note ? "; " : "",
+				 note ? note : "");
 	}
 	free(fp);
 	free(note);
@@ -679,15 +710,13 @@ int engine_lock(const char *ws, int *fd, pl_err *err)
 		return pl_errorf(err, PL_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
 	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
-		ssize_t got = pread(*fd, pid, sizeof(pid) - 1, 0);
-		pid[got > 0 ? got : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
+		holder_pid(*fd, pid, sizeof(pid));
 		close(*fd);
 		*fd = -1;
 		if (e != EWOULDBLOCK)
 			return pl_errorf(err, PL_EIO, "cannot lock '%s': %s", path, strerror(e));
 		return pl_errorf(err, PL_ELOCK, "workspace '%s' is in use by another pipeline "
-				 "(pid %s); wait for it to finish", ws, pid[0] ? pid : "unknown");
+				 "(pid %s); wait for it to finish", ws, pid);
 	}
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, strlen(pid), 0) < 0) {

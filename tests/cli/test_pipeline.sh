@@ -257,8 +257,18 @@ expect_in "lock message names the holder's pid" err.txt "pid $holder"
 expect_in "lock message says in use" err.txt "in use by another pipeline"
 mtimes >m4c.txt
 check "refused runs wrote nothing" cmp -s m4b.txt m4c.txt
+# a stage begun under the lock's holder is running, not interrupted
+run "$P" status --workspace "$ws" --config small.ini --set train.epochs=4 --json
+mkdir -p "$ws/.tmp/train"
+"$py" -c "import json,sys; print(json.load(sys.stdin)['stages'][1]['fingerprint'], end='')" \
+	<out.txt >"$ws/.tmp/train/.fingerprint"
+run "$P" status --workspace "$ws" --config small.ini --set train.epochs=4
+check "status: the holder's stage is running" grep -q "^train .*running (pid $holder)$" out.txt
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
+run "$P" status --workspace "$ws" --config small.ini --set train.epochs=4
+check "status: once the holder is gone, interrupted" grep -q "^train .*interrupted$" out.txt
+rm -rf "$ws/.tmp/train"
 run "$P" run --workspace "$ws" --config small.ini
 expect_rc "lock released when its holder is gone" 0
 
