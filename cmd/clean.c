@@ -20,6 +20,9 @@ int cmd_clean(int argc, char **argv)
 	for (int i = 0; i < o.n_args; i++)
 		if (engine_find(pipeline_stages, pipeline_n_stages, o.args[i]) < 0)
 			return cmd_usage_error("clean", "unknown stage '%s'", o.args[i]);
+	if (o.downloads && o.n_args)
+		return cmd_usage_error("clean", "--downloads goes with cleaning every stage: name no "
+				       "stage");
 	if (!fs_is_dir(o.ws)) {
 		err.code = PL_EUSAGE;
 		snprintf(err.msg, sizeof(err.msg), "workspace '%s' does not exist", o.ws);
@@ -27,14 +30,19 @@ int cmd_clean(int argc, char **argv)
 	}
 	if ((rc = engine_lock(o.ws, &lock_fd, &err)) < 0)
 		return cmd_fail(&err);
-	for (int i = 0; rc == 0 && i < (o.n_args ? o.n_args : pipeline_n_stages); i++)
-		rc = engine_clean(o.ws, o.n_args ? o.args[i] : pipeline_stages[i].name, &err);
+	for (int i = 0; rc == 0 && i < (o.n_args ? o.n_args : pipeline_n_stages); i++) {
+		const char *name = o.n_args ? o.args[i] : pipeline_stages[i].name;
+		if ((rc = engine_clean(o.ws, name, &err)) == 0)
+			log_info("removed %s", name);
+	}
 	snprintf(path, sizeof(path), "%s/.tmp", o.ws);
 	if (rc == 0 && !o.n_args)
 		rc = fs_rmtree(path, &err);
 	snprintf(path, sizeof(path), "%s/downloads", o.ws);
 	if (rc == 0 && o.downloads)
 		rc = fs_rmtree(path, &err);
+	if (rc == 0 && o.downloads)
+		log_info("removed the downloads");
 	engine_unlock(lock_fd);
 	return rc < 0 ? cmd_fail(&err) : EXIT_OK;
 }

@@ -62,7 +62,8 @@ static const command commands[] = {
 	  "\"interrupted; a checkpoint resumes it after epoch 4 of 10\"), when it\n"
 	  "finished, how long it took, and its headline metrics.\n" },
 	{ "clean", cmd_clean, "remove stage results and temporary files",
-	  "usage: pipeline clean --workspace DIR [STAGE...]\n\n"
+	  "usage: pipeline clean --workspace DIR [STAGE...]\n"
+	  "       pipeline clean --workspace DIR --downloads\n\n"
 	  "Removes the results of the named stages (all when none is named) and the\n"
 	  "workspace's temporary files. Downloads are kept unless all stages are cleaned\n"
 	  "with --downloads.\n" },

@@ -447,6 +447,10 @@ check "after clean train: the same model" test "$(sha256sum "$ws/train/model.pnn
 check "after clean train: validate accounted for" grep -Eq 'validate: (running|cached)' all.txt
 run "$P" clean --workspace "$ws" nosuchstage
 expect_rc "clean of an unknown stage" 2
+run "$P" clean --workspace "$ws" train --downloads
+expect_rc "clean of one stage with --downloads: refused" 2
+check "and the downloads are kept" test -n "$(ls "$ws/downloads")"
+check "and train too" test -s "$ws/train/stage.json"
 
 # ---- a tampered package is refused by predict ----
 "$py" - "$pkg" <<'EOF' >tamper.txt 2>&1
