@@ -104,6 +104,8 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 		o->ws = getenv("PIPELINE_WORKSPACE");
 	if (!o->ws)
 		return cmd_usage_error(cmd, "no workspace: give --workspace DIR or set PIPELINE_WORKSPACE");
+	if (fs_exists(o->ws) && !fs_is_dir(o->ws))
+		return cmd_usage_error(cmd, "workspace '%s' is not a directory", o->ws);
 	return 0;
 }
 
@@ -119,9 +121,13 @@ int opts_setup(const char *cmd, ws_opts *o, int json_default, cfg **c)
 		lf = strcmp(fmt, "json") ? LOG_HUMAN : LOG_JSON;
 	}
 	log_setup(lf, o->verbosity);
-	if (!o->config && !(getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG")) &&
-	    fs_exists("pipeline.ini"))
-		o->config = "pipeline.ini";
+	if (!o->config && !(getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG"))) {
+		if (fs_exists("pipeline.ini"))
+			o->config = "pipeline.ini";
+		else
+			log_warn("no configuration file: there is no ./pipeline.ini and neither "
+				 "--config nor PIPELINE_CONFIG is given; using the defaults");
+	}
 	if (config_load(o->config, o->sets, o->n_sets, c, &err) < 0)
 		return cmd_fail(&err);
 	return 0;

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "../io/fs.h"
 #include "../stages/prepare.h"
 #include "../stages/stages.h"
 #include "cmd.h"
@@ -161,6 +162,8 @@ int cmd_status(int argc, char **argv)
 		return cmd_usage_error("status", "unexpected argument '%s'", o.args[0]);
 	if ((rc = opts_setup("status", &o, 0, &c)) != 0)
 		return rc;
+	if (!fs_exists(o.ws))
+		log_warn("workspace '%s' does not exist yet: nothing has run there", o.ws);
 	rc = engine_status(pipeline_stages, pipeline_n_stages, o.ws, c, st, &err);
 	if (rc == 0) {
 		json_t *parts = shard_parts(st, &o);

@@ -272,6 +272,16 @@ rm -rf "$ws/.tmp/train"
 run "$P" run --workspace "$ws" --config small.ini
 expect_rc "lock released when its holder is gone" 0
 
+# ---- a workspace that is a file, or not there ----
+: >afile
+run "$P" run --workspace afile --config small.ini
+expect_rc "a workspace that is a file" 2
+expect_in "is named as not a directory" err.txt "workspace 'afile' is not a directory"
+run "$P" status --workspace nowhere --config small.ini
+expect_rc "status of a workspace not made yet" 0
+expect_in "says it does not exist" err.txt "workspace 'nowhere' does not exist yet"
+check "and creates nothing" test ! -e nowhere
+
 # ---- configuration errors ----
 printf '[dataset]\nsource = synth:plate\n[train]\nepoks = 3\n' >bad1.ini
 run "$P" run --workspace "$ws" --config bad1.ini
