@@ -170,12 +170,32 @@ static int check_fractions(const cfg *c, pl_err *err)
 			 strcmp(ov, ot) ? ", " : "", strcmp(ov, ot) ? ot : "", v, t, v + t);
 }
 
-/* The list values the stages parse, checked before any stage runs. */
-static int check_lists(const cfg *c, pl_err *err)
+/* [package] name and version become file and image names. */
+static int check_name(const cfg *c, const char *key, pl_err *err)
 {
+	const char *s = cfg_str(c, "package", key);
+
+	if (!*s || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(s) || s[0] == '.')
+		return pl_errorf(err, PL_EUSAGE, "%s: [package] %s '%s' may hold only lowercase "
+				 "letters, digits, '.', '-' and '_'", cfg_origin(c, "package", key), key, s);
+	return 0;
+}
+
+/* The values the stages parse, checked before any stage runs. */
+static int check_values(const cfg *c, pl_err *err)
+{
+	const char *sha = cfg_str(c, "dataset", "sha256");
 	char list[256], *save = NULL;
 	prep_opts o;
 	int rc = prep_from_cfg(c, &o, err);
+
+	if (rc == 0 && *sha && (strlen(sha) != 64 || strspn(sha, "0123456789abcdefABCDEF") != 64))
+		rc = pl_errorf(err, PL_EUSAGE, "%s: [dataset] sha256 '%s' is not 64 hex digits",
+			       cfg_origin(c, "dataset", "sha256"), sha);
+	if (rc == 0)
+		rc = check_name(c, "name", err);
+	if (rc == 0)
+		rc = check_name(c, "version", err);
 
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "train", "augment"));
 	for (char *w = strtok_r(list, ", ", &save); rc == 0 && w; w = strtok_r(NULL, ", ", &save))
@@ -206,7 +226,7 @@ int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_e
 	if (rc == 0)
 		rc = check_fractions(c, err);
 	if (rc == 0)
-		rc = check_lists(c, err);
+		rc = check_values(c, err);
 	if (rc < 0) {
 		cfg_free(c);
 		return rc;

@@ -147,14 +147,6 @@ static int write_serving(stage_ctx *ctx, const char *dir, const char *archive, p
 	return fs_write_file(path, text, strlen(text), err);
 }
 
-static int check_name(const char *what, const char *s, pl_err *err)
-{
-	if (!*s || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(s) || s[0] == '.')
-		return pl_errorf(err, PL_EUSAGE, "[package] %s '%s' may hold only lowercase letters, "
-				 "digits, '.', '-' and '_'", what, s);
-	return 0;
-}
-
 int package_run(stage_ctx *ctx, pl_err *err)
 {
 	const char *name = cfg_str(ctx->cfg, "package", "name");
@@ -162,8 +154,6 @@ int package_run(stage_ctx *ctx, pl_err *err)
 	char staging[4200], archive[512], path[4200];
 	int rc;
 
-	if ((rc = check_name("name", name, err)) < 0 || (rc = check_name("version", version, err)) < 0)
-		return rc;
 	snprintf(staging, sizeof(staging), "%s/.tmp/package-staging", ctx->ws);
 	if ((rc = fs_rmtree(staging, err)) < 0 || (rc = fs_mkdirs(staging, err)) < 0)
 		return rc;

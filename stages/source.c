@@ -67,6 +67,9 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 	snprintf(path, n, "%s", src);
 	if (fs_is_dir(src)) {
 		*kind = SRC_DIR;
+		if (*cfg_str(c, "dataset", "sha256"))
+			return pl_errorf(err, PL_EUSAGE, "[dataset] sha256 checks an archive or a "
+					 "download; source '%s' is a directory (leave sha256 empty)", src);
 		return 0;
 	}
 	if (!fs_exists(src))

@@ -402,6 +402,11 @@ static void test_config_errors(void)
 	      "unknown augmentation: '%s'", err.msg);
 	CHECK(load_ini("[prepare]\ntransforms = anscombe, bogus\n", &err) == -PL_EUSAGE &&
 	      strstr(err.msg, "unknown transform 'bogus'"), "unknown transform at load: '%s'", err.msg);
+	CHECK(load_ini("[package]\nname = My Model\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "pipeline.ini:2: [package] name 'My Model' may hold only"),
+	      "package name at load: '%s'", err.msg);
+	CHECK(load_ini("[dataset]\nsha256 = xyz\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "[dataset] sha256 'xyz' is not 64 hex digits"), "sha256 form: '%s'", err.msg);
 	CHECK(load_ini("[train]\nzzzzzz = 3\n", &err) == -PL_EUSAGE && !strstr(err.msg, "did you mean"),
 	      "nothing near, no suggestion: '%s'", err.msg);
 	CHECK(load_ini("[train]\nepochs = ten\n", &err) == -PL_EUSAGE &&
