@@ -146,7 +146,8 @@ int source_download_name(const cfg *c, const char *ws, char *out, size_t n, pl_e
 }
 
 /* Descends into the single top-level directory an archive often has: when
- * the root holds nothing else and the data is in there (the table, or the
+ * the root holds no other directory (plain files such as a README, and
+ * macOS's __MACOSX, aside) and the data is in there (the table, or the
  * class folders), not when that directory is itself the only class. */
 static void descend(const cfg *c, char *root, size_t n)
 {
@@ -158,13 +159,16 @@ static void descend(const cfg *c, char *root, size_t n)
 
 	if (!d)
 		return;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && count++ == 0)
+	while ((de = readdir(d))) {
+		snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
+		if (de->d_name[0] != '.' && strcmp(de->d_name, "__MACOSX") && fs_is_dir(path) &&
+		    count++ == 0)
 			snprintf(only, sizeof(only), "%s", de->d_name);
+	}
 	closedir(d);
 	snprintf(sub, sizeof(sub), "%s/%s", root, only);
 	snprintf(path, sizeof(path), "%s/%s", root, table);
-	if (count != 1 || !fs_is_dir(sub) || (*table && fs_exists(path)) ||
+	if (count != 1 || (*table && fs_exists(path)) ||
 	    (!*table && !has_subdir(sub)))
 		return;
 	snprintf(root, n, "%s", sub);

@@ -42,6 +42,12 @@ for cls in ("circle", "square"):
         shape(cls, "shapes/set/%s/%s%d.png" % (cls, cls, i))
 with tarfile.open("shapes.tar.gz", "w:gz") as t:
     t.add("shapes/set", arcname="set")
+with tarfile.open("stray.tar.gz", "w:gz") as t:    # a README and macOS's debris beside
+    t.add("shapes/set", arcname="set")
+    for name, data in (("README.txt", b"shapes\n"), ("__MACOSX/set/._circle0.png", b"\0")):
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
 with zipfile.ZipFile("shapes.zip", "w") as z:
     for d, _, files in sorted(os.walk("shapes/set")):
         for f in sorted(files):
@@ -112,8 +118,8 @@ size = 16
 EOF
 }
 
-# ---- a folder per class: directory, .tar.gz, .zip ----
-for src in "$tmp/shapes" "$tmp/shapes.tar.gz" "$tmp/shapes.zip"; do
+# ---- a folder per class: directory, .tar.gz, .zip, a .tar.gz with a stray file ----
+for src in "$tmp/shapes" "$tmp/shapes.tar.gz" "$tmp/shapes.zip" "$tmp/stray.tar.gz"; do
 	kind=${src##*/}
 	folder_ini f.ini "$src"
 	prep f.ini
