@@ -255,7 +255,8 @@ static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	if (r->c != j->c) {
 		free(u8);
-		return pl_errorf(err, PL_EDATA, "'%s' gives %d channels, earlier samples %d",
+		return pl_errorf(err, PL_EDATA, "'%s' gives %d channels, earlier samples %d (set "
+				 "[prepare] channels_out = rgb or gray to convert every image)",
 				 s->files[0], r->c, j->c);
 	}
 	for (int t = 0; t < r->n_tiles && rc == 0; t++) {
