@@ -81,6 +81,15 @@ int img_decode_mem(const void *buf, size_t len, const char *name,
 		rc = jpeg_decode(p, len, name, &res, out, err);
 	else if (len >= 2 && p[0] == 'B' && p[1] == 'M')
 		rc = bmp_decode(p, len, name, &res, out, err);
+	else if (len >= 4 && (!memcmp(p, "II*\0", 4) || !memcmp(p, "MM\0*", 4)))
+		return pl_errorf(err, PL_EDATA, "'%s': a TIFF image, which is not read (convert it "
+				 "to PNG)", name);
+	else if (len >= 4 && !memcmp(p, "GIF8", 4))
+		return pl_errorf(err, PL_EDATA, "'%s': a GIF image, which is not read (convert it "
+				 "to PNG)", name);
+	else if (len >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4))
+		return pl_errorf(err, PL_EDATA, "'%s': a WebP image, which is not read (convert it "
+				 "to PNG)", name);
 	else
 		return pl_errorf(err, PL_EDATA,
 				 "'%s': not a png, jpeg or bmp image (unknown magic bytes)",

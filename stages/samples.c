@@ -80,12 +80,19 @@ static int add_sample(sample_set *set, int *cap, char *const *files, int label, 
 	return 0;
 }
 
+/* Whether a file name is an image's: those read, and the formats that are
+ * not (TIFF, GIF, WebP), which decoding then reports as bad images instead
+ * of their being passed over in silence. */
 static int is_image_name(const char *name)
 {
+	static const char *const exts[] = { ".png", ".bmp", ".jpg", ".jpeg", ".jfif", ".tif",
+					    ".tiff", ".gif", ".webp" };
 	const char *dot = strrchr(name, '.');
 
-	return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".bmp") ||
-		       !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+	for (size_t i = 0; dot && i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (!strcasecmp(dot, exts[i]))
+			return 1;
+	return 0;
 }
 
 /* Adds every image under root/rel (recursively, sorted) as class label. */

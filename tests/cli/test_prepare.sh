@@ -306,6 +306,18 @@ expect_rc "a FIFO and a dangling link in the source" 0
 expect_in "the FIFO is named" err.txt "ignoring '$tmp/special/circle/pipe.png': not a regular file"
 expect_in "the link is named" err.txt "ignoring '$tmp/special/square/gone.png'"
 check "the 16 images are read" test "$(stat_of samples)" = 16
+# TIFF and GIF images are not read: reported and counted, not passed over
+cp -r shapes/set formats
+"$py" -c 'from PIL import Image; Image.open("formats/circle/circle1.png").save("formats/circle/x.tif"); Image.open("formats/square/square1.png").save("formats/square/y.gif")'
+folder_ini fm.ini "$tmp/formats" "on_bad_image = skip"
+prep fm.ini
+expect_rc "TIFF and GIF among the images, skipped" 0
+check "both counted with their format" "$py" -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = sorted(k["reason"].split(": ", 1)[1] for k in s["skipped"])
+assert r == ["a GIF image, which is not read (convert it to PNG)",
+             "a TIFF image, which is not read (convert it to PNG)"], r' "$ws/prepare/stats.json"
 # a hidden table is part of the data identity: a changed label reruns prepare
 mkdir hidden && cp shapes/set/circle/circle0.png shapes/set/square/square0.png hidden/
 printf 'file,label\ncircle0.png,circle\nsquare0.png,square\n' >hidden/.t.csv
