@@ -168,6 +168,13 @@ static int load_folders(sample_set *set, const char *root, pl_err *err)
 	if (rc == 0 && set->n_classes == 0)
 		rc = pl_errorf(err, PL_EDATA, "'%s' has no class folders (expected one folder of "
 			       "images per class, or set [dataset] table)", root);
+	for (int i = 0; rc == 0 && i < set->n_classes; i++)
+		if (cfg_word_in(set->classes[i], "train|test|val|valid|validation")) {
+			log_warn("a class is named '%s': the folders under '%s' are taken as the "
+				 "classes; if they are splits, point [dataset] source at one of them",
+				 set->classes[i], root);
+			break;
+		}
 	return rc;
 }
 

@@ -306,6 +306,11 @@ expect_rc "a FIFO and a dangling link in the source" 0
 expect_in "the FIFO is named" err.txt "ignoring '$tmp/special/circle/pipe.png': not a regular file"
 expect_in "the link is named" err.txt "ignoring '$tmp/special/square/gone.png'"
 check "the 16 images are read" test "$(stat_of samples)" = 16
+# a source laid out as splits (train/, test/) gets a warning
+mkdir -p splits/train splits/test && cp -r shapes/set/* splits/train/ && cp -r shapes/set/* splits/test/
+folder_ini sl.ini "$tmp/splits"
+prep sl.ini --log-format human
+expect_in "split folders taken as classes: warned" err.txt "a class is named 'test': the folders under"
 # TIFF and GIF images are not read: reported and counted, not passed over
 cp -r shapes/set formats
 "$py" -c 'from PIL import Image; Image.open("formats/circle/circle1.png").save("formats/circle/x.tif"); Image.open("formats/square/square1.png").save("formats/square/y.gif")'
