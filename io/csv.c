@@ -194,6 +194,13 @@ static int row(struct parser *ps)
 		return pl_errorf(ps->err, PL_EDATA, "'%s' line %d: %d field%s, the "
 				 "header has %d", t->name, row_line, fields,
 				 fields == 1 ? "" : "s", t->n_cols);
+	size_t i = t->n_cells - (size_t)fields;
+	while (i < t->n_cells && !t->text[t->cells[i]])
+		i++;
+	if (fields >= 2 && i == t->n_cells) {   /* only empty fields (",,,"): a blank row */
+		t->n_cells -= (size_t)fields;
+		t->n_lines--;
+	}
 	return 0;
 }
 

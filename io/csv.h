@@ -20,8 +20,9 @@ int csv_read(const char *path, csv_table **out, pl_err *err);
 
 /* Parses len bytes of CSV text; name is used in messages ('name' line N).
  * Accepted: a UTF-8 BOM (skipped), LF, CRLF or CR line ends, quoted fields
- * with embedded commas, line breaks and doubled quotes; blank lines are
- * skipped. Errors: a row whose field count differs from the header's,
+ * with embedded commas, line breaks and doubled quotes; blank lines, and
+ * rows of two or more fields that are all empty (",,," as spreadsheets
+ * write them), are skipped. Errors: a row whose field count differs from the header's,
  * an unterminated quoted field, text after a closing quote, a NUL byte,
  * a duplicated (non-empty) column name, no header row, more than
  * CSV_MAX_FIELDS fields. Fields are not trimmed. */

@@ -117,6 +117,13 @@ static void test_line_ends_bom(void)
 	t = parse("a,b,\n1,2,\n", &err);          /* trailing comma: empty field */
 	CHECK(t && csv_cols(t) == 3 && cell_is(t, 0, 2, ""), "trailing comma");
 	csv_free(t);
+	t = parse("a,b\n1,2\n,\n\"\",\"\"\n3,4\n,\n", &err);  /* spreadsheet rows of empty fields */
+	CHECK(t && csv_rows(t) == 2 && cell_is(t, 1, 0, "3") && csv_line(t, 1) == 5,
+	      "rows of empty fields skipped");
+	csv_free(t);
+	t = parse("a,b\n1,\n", &err);            /* one empty field is a value */
+	CHECK(t && csv_rows(t) == 1 && cell_is(t, 0, 1, ""), "row with one empty field kept");
+	csv_free(t);
 }
 
 static void test_errors(void)
