@@ -204,17 +204,44 @@ static int index_of_cell(char *const *v, int n, const char *cell)
 	return hit ? (int)(hit - v) : -1;
 }
 
-/* Checks a table cell naming a file: relative, no "..", exists. */
+/* Writes path (relative) into out with "." and ".." segments resolved as
+ * text; -1 when a ".." climbs above its start, or out is too small. */
+static int resolve_rel(const char *path, char *out, size_t n)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	while (*path) {
+		size_t seg = strcspn(path, "/");
+		if (seg == 2 && !strncmp(path, "..", 2)) {
+			if (len == 0)
+				return -1;
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			len -= len > 0;   /* the slash before the dropped segment */
+			out[len] = '\0';
+		} else if (seg && !(seg == 1 && path[0] == '.')) {
+			if (len + !!len + seg + 1 > n)
+				return -1;
+			len += (size_t)snprintf(out + len, n - len, "%s%.*s", len ? "/" : "", (int)seg, path);
+		}
+		path += seg + (path[seg] == '/');
+	}
+	return 0;
+}
+
+/* Checks a table cell naming a file: relative to the table, inside the
+ * data (".." may lead out of the table's folder, not out of the data),
+ * a regular file. */
 static int check_path(const csv_table *t, int row, const char *col, const char *cell,
 		      const char *root, const char *dir, char *out, size_t n, pl_err *err)
 {
-	char full[PATH_MAX];
+	char full[PATH_MAX], joined[PATH_MAX];
 
-	if (!*cell || cell[0] == '/' || !strcmp(cell, "..") || strstr(cell, "../") == cell ||
-	    strstr(cell, "/../") || (strlen(cell) >= 3 && !strcmp(cell + strlen(cell) - 3, "/..")))
+	snprintf(joined, sizeof(joined), "%s%s%s", dir, *dir ? "/" : "", cell);
+	if (!*cell || cell[0] == '/' || resolve_rel(joined, out, n) < 0 || !*out)
 		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: '%s' is not a relative "
 				 "path inside the data", csv_name(t), csv_line(t, row), col, cell);
-	snprintf(out, n, "%s%s%s", dir, *dir ? "/" : "", cell);
 	snprintf(full, sizeof(full), "%s/%s", root, out);
 	struct stat st;
 	if (stat(full, &st) != 0)

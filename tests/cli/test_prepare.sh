@@ -93,6 +93,9 @@ table("table/missing.csv", rows + [{"file": "img/absent.png", "label": "circle",
 table("table/emptygroup.csv", rows + [{"file": rows[0]["file"], "label": "circle", "well": ""}])
 table("table/newline.csv", [{"file": r["file"], "label": "high\ndose" if r["label"] == "circle"
                              else "low", "well": r["well"]} for r in rows])
+os.makedirs("table/meta")
+table("table/meta/up.csv", [dict(r, file="../" + r["file"]) for r in rows])
+table("table/meta/out.csv", [dict(r, file="../../" + r["file"]) for r in rows])
 table("table/spaced.csv", [{"image file": r["file"], "label": r["label"], "well": r["well"]}
                            for r in rows], ("image file", "label", "well"))
 shape("circle", "x.png")
@@ -371,6 +374,14 @@ prep tnl.ini
 expect_rc "a label with a line break" 0
 check "labels.txt has one line per class" test "$(cat "$ws/prepare/labels.txt")" = 'high\x0adose
 low'
+table_ini tu.ini meta/up.csv
+prep tu.ini
+expect_rc "a table in a sub-folder reaching its images with ../" 0
+check "it reads the 60 samples" test "$(stat_of samples)" = 60
+table_ini to.ini meta/out.csv
+prep to.ini
+check "../ out of the data: refused" test "$rc" -ne 0
+expect_in "../ out of the data: named" err.txt "'../../img/"
 table_ini tn.ini nosuch.csv
 prep tn.ini
 check "missing table: refused" test "$rc" -ne 0
