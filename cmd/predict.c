@@ -203,12 +203,17 @@ static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *
 
 	optind = 1;
 	opterr = 0;
-	while ((code = getopt_long(argc, argv, "p:f:c:h", opts, NULL)) != -1) {
+	while ((code = getopt_long(argc, argv, ":p:f:c:h", opts, NULL)) != -1) {
 		if (code == 'h')
 			return cmd_print_help("predict");
+		if (code == '?' || code == ':')
+			return cmd_usage_error("predict", code == ':' ? "option '%s' needs a value" :
+					       "unknown option '%s'", argv[optind - 1]);
 		if (code == 'p')
 			o->package = optarg;
-		else if (code == 'f' && (!strcmp(optarg, "json") || !strcmp(optarg, "csv")))
+		else if (code == 'f' && strcmp(optarg, "json") && strcmp(optarg, "csv"))
+			return cmd_usage_error("predict", "--format must be json or csv, not '%s'", optarg);
+		else if (code == 'f')
 			o->csv = !strcmp(optarg, "csv");
 		else if (code == 'c' && !optarg[strspn(optarg, ",")])
 			return cmd_usage_error("predict", "--channels '%s' names no file", optarg);

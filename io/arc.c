@@ -87,6 +87,16 @@ static int errno_code(int e)
 		PL_EIO : PL_EDATA;
 }
 
+/* The formats read: tar (and its compressed forms, through every filter)
+ * and zip. Not format_all: its mtree reader takes a plain text file for
+ * an archive. */
+static void support_formats(struct archive *a)
+{
+	archive_read_support_format_tar(a);
+	archive_read_support_format_zip(a);
+	archive_read_support_filter_all(a);
+}
+
 static int open_reader(const char *path, struct archive **out, pl_err *err)
 {
 	struct archive *a = archive_read_new();
@@ -95,8 +105,7 @@ static int open_reader(const char *path, struct archive **out, pl_err *err)
 	*out = NULL;
 	if (!a)
 		return pl_errorf(err, PL_ENOMEM, "cannot read '%s': out of memory", path);
-	archive_read_support_format_all(a);
-	archive_read_support_filter_all(a);
+	support_formats(a);
 	if (archive_read_open_filename(a, path, ARC_BLOCK) != ARCHIVE_OK) {
 		e = archive_errno(a);
 		if (e == ENOENT || e == EACCES || e == EISDIR || e == EIO)
@@ -504,8 +513,7 @@ int arc_is_archive(const char *path)
 		return 0;
 	if (!(a = archive_read_new()))
 		return 0;
-	archive_read_support_format_all(a);
-	archive_read_support_filter_all(a);
+	support_formats(a);
 	if (archive_read_open_filename(a, path, ARC_BLOCK) == ARCHIVE_OK) {
 		r = archive_read_next_header(a, &entry);
 		ok = (r == ARCHIVE_OK || r == ARCHIVE_WARN) &&

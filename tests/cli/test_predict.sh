@@ -260,6 +260,14 @@ check "missing channel file: fails" test "$rc" -ne 0
 expect_in "missing channel file: named" err.txt "missing.png"
 run "$P" predict --package "$pkg" --format xml crop_a.png
 expect_rc "bad format" 2
+expect_in "bad format: says which are known" err.txt "--format must be json or csv, not 'xml'"
+run "$P" predict --package
+expect_rc "--package without its value" 2
+expect_in "--package without its value: said" err.txt "option '--package' needs a value"
+printf 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n' >passwd.txt
+run "$P" predict --package passwd.txt crop_a.png
+check "a text file as the package: fails" test "$rc" -ne 0
+expect_in "a text file as the package: not an archive" err.txt "'passwd.txt' is not a readable archive"
 
 # ---- a folder-per-class model: bright squares vs circles ----
 "$py" - <<'EOF'
