@@ -166,6 +166,9 @@ static int check_value(const cfg_key *k, const char *value, const char *where, p
 	case CFG_FLOAT: {
 		errno = 0;
 		double v = k->type == CFG_INT ? (double)strtol(value, &end, 10) : strtod(value, &end);
+		if (errno == ERANGE && end != value && *end == '\0')
+			return pl_errorf(err, PL_EUSAGE, "%s: %s.%s = %s is out of range (%g to %g)",
+					 where, k->section, k->key, value, k->min, k->max);
 		if (errno || end == value || *end != '\0' || !isfinite(v))
 			return pl_errorf(err, PL_EUSAGE, "%s: %s.%s = '%s' is not %s", where,
 					 k->section, k->key, value,
@@ -206,10 +209,13 @@ static const char *canonical(const cfg_key *k, const char *value, char *buf, siz
 static int assign(cfg *c, const char *section, const char *key, const char *value,
 		  const char *where, pl_err *err)
 {
-	char hint[96], keys[512];
+	char hint[600], keys[512];
 	long i = find_key(c, section, key);
 	int rc;
 
+	if (!*section)
+		return pl_errorf(err, PL_EUSAGE, "%s: '%s' is outside any section: put it under its "
+				 "[section] header", where, key);
 	if (!section_exists(c, section)) {
 		suggest(c, NULL, section, hint, sizeof(hint));
 		return pl_errorf(err, PL_EUSAGE, "%s: unknown section [%s]%s", where, section, hint);
@@ -218,7 +224,7 @@ static int assign(cfg *c, const char *section, const char *key, const char *valu
 		suggest(c, section, key, hint, sizeof(hint));
 		if (!hint[0]) {
 			list_keys(c, section, keys, sizeof(keys));
-			snprintf(hint, sizeof(hint), " (keys: %.80s)", keys);
+			snprintf(hint, sizeof(hint), " (keys: %s)", keys);
 		}
 		return pl_errorf(err, PL_EUSAGE, "%s: unknown key '%s' in [%s]%s", where, key,
 				 section, hint);
@@ -257,6 +263,11 @@ static int check_section_line(load_state *st, const char *line)
 	char name[64], where[600], hint[96];
 	const char *p = line + strspn(line, " \t"), *end;
 
+	if (*p == '[' && !strchr(p, ']')) {
+		st->rc = pl_errorf(st->err, PL_EUSAGE, "%s:%d: section header '%.*s' has no closing "
+				   "']'", st->path, st->line, (int)strcspn(p, "\r\n"), p);
+		return -1;
+	}
 	if (*p != '[' || !(end = strchr(p, ']')) || end - p - 1 >= (long)sizeof(name))
 		return 0;
 	snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);

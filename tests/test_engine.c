@@ -407,6 +407,15 @@ static void test_config_errors(void)
 	      "package name at load: '%s'", err.msg);
 	CHECK(load_ini("[dataset]\nsha256 = xyz\n", &err) == -PL_EUSAGE &&
 	      strstr(err.msg, "[dataset] sha256 'xyz' is not 64 hex digits"), "sha256 form: '%s'", err.msg);
+	CHECK(load_ini("epochs = 3\n[train]\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "pipeline.ini:1: 'epochs' is outside any section"), "no section: '%s'", err.msg);
+	CHECK(load_ini("[train]\nepochs = 3\n[dataset\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "pipeline.ini:3: section header '[dataset' has no closing ']'"),
+	      "unterminated header: '%s'", err.msg);
+	CHECK(load_ini("[train]\nepochs = 99999999999999999999\n", &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "is out of range (1 to 100000)"), "huge integer: '%s'", err.msg);
+	CHECK(load_ini("[prepare]\nfoo = 1\n", &err) == -PL_EUSAGE && strstr(err.msg, "seed, threads)"),
+	      "every key listed: '%s'", err.msg);
 	CHECK(load_ini("[train]\nzzzzzz = 3\n", &err) == -PL_EUSAGE && !strstr(err.msg, "did you mean"),
 	      "nothing near, no suggestion: '%s'", err.msg);
 	CHECK(load_ini("[train]\nepochs = ten\n", &err) == -PL_EUSAGE &&
