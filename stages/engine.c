@@ -280,7 +280,8 @@ static void holder_pid(int fd, char *pid, size_t n)
 		snprintf(pid, n, "unknown");
 }
 
-/* Whether another process holds the lock of ws now; its pid into pid. */
+/* Whether another process holds the lock of ws now (this one may: a lock
+ * on another open file conflicts too); its pid into pid. */
 static int lock_held(const char *ws, char *pid, size_t n)
 {
 	char path[PATH_MAX];
@@ -293,7 +294,7 @@ static int lock_held(const char *ws, char *pid, size_t n)
 	if (held)
 		holder_pid(fd, pid, n);
 	close(fd);
-	return held;
+	return held && atol(pid) != (long)getpid();
 }
 
 /* A run with the inputs of now began in WS/.tmp/NAME and did not finish

@@ -896,7 +896,13 @@ static void test_huge_and_empty(void)
 	CHECK(img_decode_mem("", 0, "e.png", NULL, &im, &err) == -PL_EDATA, "empty");
 	CHECK(strstr(err.msg, "'e.png': empty file") != NULL, "msg: %s", err.msg);
 	CHECK(img_decode_mem("GIF89a....", 10, "x.gif", NULL, &im, &err) == -PL_EDATA, "gif");
-	CHECK(strstr(err.msg, "'x.gif': not a png, jpeg or bmp image") != NULL, "msg: %s", err.msg);
+	CHECK(strstr(err.msg, "'x.gif': a GIF image, which is not read") != NULL, "msg: %s", err.msg);
+	CHECK(img_decode_mem("II*\0....", 8, "x.tif", NULL, &im, &err) == -PL_EDATA &&
+	      strstr(err.msg, "'x.tif': a TIFF image, which is not read"), "tiff: %s", err.msg);
+	CHECK(img_decode_mem("RIFF\0\0\0\0WEBPVP8 ", 16, "x.webp", NULL, &im, &err) == -PL_EDATA &&
+	      strstr(err.msg, "'x.webp': a WebP image, which is not read"), "webp: %s", err.msg);
+	CHECK(img_decode_mem("P5 1 1 255 x", 12, "x.pgm", NULL, &im, &err) == -PL_EDATA &&
+	      strstr(err.msg, "'x.pgm': not a png, jpeg or bmp image"), "other: %s", err.msg);
 	CHECK(img_decode_file("missing.png", NULL, &im, &err) == -PL_EIO, "missing");
 	CHECK(strstr(err.msg, "'missing.png'") != NULL, "msg: %s", err.msg);
 	CHECK(img_decode_file(".", NULL, &im, &err) == -PL_EIO, "directory");
