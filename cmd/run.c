@@ -75,7 +75,7 @@ int cmd_run(int argc, char **argv)
 	engine_opts eo = { 0 };
 	ws_opts o;
 	int rc = opts_parse("run", argc, argv, OPT_RANGE | OPT_FORCE | OPT_DRY, &o), from = 0,
-	    until = pipeline_n_stages - 1;
+	    until = pipeline_n_stages - 1, force = -1;
 
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
@@ -83,11 +83,14 @@ int cmd_run(int argc, char **argv)
 		return cmd_usage_error("run", "unexpected argument '%s'", o.args[0]);
 	if ((o.from && (from = stage_index("run", o.from)) < 0) ||
 	    (o.until && (until = stage_index("run", o.until)) < 0) ||
-	    (o.force && strcmp(o.force, "all") && stage_index("run", o.force) < 0))
+	    (o.force && strcmp(o.force, "all") && (force = stage_index("run", o.force)) < 0))
 		return EXIT_USAGE;
 	if (from > until)
 		return cmd_usage_error("run", "--from %s comes after --until %s: nothing to run",
 				       o.from, o.until);
+	if (force >= 0 && (force < from || force > until))
+		return cmd_usage_error("run", "--force %s is outside the stages run (%s to %s)",
+				       o.force, pipeline_stages[from].name, pipeline_stages[until].name);
 	eo.from = o.from;
 	eo.until = o.until;
 	eo.force = o.force;

@@ -395,6 +395,10 @@ expect_in "option without its value named" err.txt "option '--set' needs a value
 run "$P" run --workspace "$tmp/never" --config small.ini --from package --until prepare
 expect_rc "--from after --until" 2
 expect_in "--from after --until named" err.txt "--from package comes after --until prepare"
+run "$P" run --workspace "$tmp/none" --config small.ini --force package --until train
+expect_rc "--force outside the range" 2
+expect_in "--force outside the range: said" err.txt "--force package is outside the stages run (prepare to train)"
+check "--force outside the range: no workspace made" test ! -e "$tmp/none"
 run "$P" run --workspace "$tmp/never" --config small.ini --from bogus
 expect_rc "--from unknown stage" 2
 check "--from unknown stage creates no workspace" test ! -e "$tmp/never"
