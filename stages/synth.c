@@ -691,8 +691,9 @@ static int resolve_target(const char *out, target *t, pl_err *err)
 	else if (ends_with(out, ".tar.gz") || ends_with(out, ".tgz") || !strchr(t->base, '.'))
 		t->fmt = ARC_TAR_GZ;   /* a name without an extension gets gzip too */
 	else
-		return pl_errorf(err, PL_EUSAGE, "synth: '%s': give a .tar.gz or .tar.zst archive, "
-				 "or a directory ending in '/'", out);
+		return pl_errorf(err, PL_EUSAGE, "synth: '%s': give a .tar.gz or .tar.zst archive "
+				 "(a name without an extension is a .tar.gz), or a directory ending "
+				 "in '/'", out);
 	return 0;
 }
 
