@@ -34,6 +34,12 @@ static void metrics_text(const json_t *rec, char *out, size_t n)
 	}
 }
 
+/* When the stage failed with the inputs of now, the time it did. */
+static const char *failed_at(const stage_status *s)
+{
+	return s->state == ST_FAILED ? json_string_value(json_object_get(s->failure, "time")) : NULL;
+}
+
 static void print_table(const stage_status *st, int n)
 {
 	printf("%-9s %-10s %-21s %9s  %s\n", "STAGE", "STATE", "FINISHED", "ELAPSED", "DETAILS");
@@ -44,6 +50,10 @@ static void print_table(const stage_status *st, int n)
 		if (rec)
 			snprintf(secs, sizeof(secs), "%.1f s",
 				 json_number_value(json_object_get(rec, "elapsed_s")));
+		if (failed_at(&st[i])) {   /* not the time of an older result */
+			fin = failed_at(&st[i]);
+			snprintf(secs, sizeof(secs), "-");
+		}
 		if (st[i].state == ST_CACHED)
 			metrics_text(rec, details, sizeof(details));
 		else
@@ -131,9 +141,10 @@ static void print_json(const stage_status *st, int n, const char *ws, json_t *pa
 	for (int i = 0; i < n; i++) {
 		const json_t *rec = st[i].record;
 		json_array_append_new(stages, json_pack(
-			"{s:s,s:s,s:s,s:s,s:O?,s:O?,s:O?}", "stage", st[i].def->name,
+			"{s:s,s:s,s:s,s:s,s:s*,s:O?,s:O?,s:O?}", "stage", st[i].def->name,
 			"state", st[i].state == ST_CACHED ? "done" : engine_state_name(st[i].state),
 			"reason", st[i].reason, "fingerprint", st[i].fingerprint,
+			"failed_at", failed_at(&st[i]),
 			"finished", json_object_get(rec, "finished"),
 			"elapsed_s", json_object_get(rec, "elapsed_s"),
 			"metrics", json_object_get(rec, "metrics")));
