@@ -562,7 +562,7 @@ static int download(fetch_job *job, pl_err *err)
 			continue;
 		if (n >= job->opts.max_attempts)
 			return pl_errorf(err, PL_ETEMP, "download failed after %d "
-					 "attempts, the last: %s", n, job->reason);
+					 "attempt%s, the last: %s", n, n == 1 ? "" : "s", job->reason);
 		log_warn("retrying in %.1f s (attempt %d of %d): %s", delay / 1000.0,
 			 n + 1, job->opts.max_attempts, job->reason);
 		if ((rc = backoff_sleep(job, delay, err)) < 0)
@@ -608,7 +608,7 @@ static int finish(fetch_job *job, pl_err *err)
 	if ((rc = sha256_file(job->part, hex, err)) < 0)
 		return rc;
 	if (want && want[0] && strcasecmp(hex, want) != 0) {
-		unlink(job->part);
+		drop_part(job, NULL);
 		return pl_errorf(err, PL_EDATA, "sha256 mismatch for %s: expected %s, "
 				 "got %s (the download was deleted; check the "
 				 "checksum or the source)", job->shown, want, hex);

@@ -353,7 +353,7 @@ static void test_drip_too_slow(void)
 	url_of(url, sizeof(url), "drip/small.txt");
 	rc = fetch_url(url, "dl.txt", &o, &err);
 	CHECK(rc == -PL_ETEMP, "rc %d: %s", rc, err.msg);
-	CHECK(strstr(err.msg, "after 1 attempts"), "%s", err.msg);
+	CHECK(strstr(err.msg, "after 1 attempt, the last"), "%s", err.msg);
 }
 
 static void test_sha_wrong(void)
@@ -368,8 +368,8 @@ static void test_sha_wrong(void)
 	rc = fetch_url(url, "dl.bin", &o, &err);
 	CHECK(rc == -PL_EDATA, "rc %d: %s", rc, err.msg);
 	CHECK(strstr(err.msg, "sha256 mismatch") && strstr(err.msg, o.sha256), "%s", err.msg);
-	CHECK(!exists("dl.bin") && !exists("dl.bin.part") && !exists("dl.bin.done"),
-	      "download not kept");
+	CHECK(!exists("dl.bin") && !exists("dl.bin.part") && !exists("dl.bin.done") &&
+	      !exists("dl.bin.part.validator"), "download not kept");
 }
 
 static void test_sha_right_and_rerun(void)
