@@ -600,7 +600,7 @@ static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp
 	iso_now(started, sizeof(started));
 	log_set_stage(def->name);
 	if (ctx.shard)
-		log_info("running shard %s (%s)", ctx.shard, s->reason);
+		log_info("running shard %s", ctx.shard);
 	else
 		log_info("running (%s)", s->reason);
 	rc = ctx.shard ? 0 : prepare_tmp(&ctx, s->fingerprint, err);
