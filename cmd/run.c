@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../io/fs.h"
 #include "../io/log.h"
 #include "../stages/prepare.h"
 #include "../stages/stages.h"
@@ -32,6 +34,23 @@ static int copy_ui(const char *ws, const engine_opts *eo, const stage_status *st
 	return rc;
 }
 
+/* A workspace that cannot be written (a read-only mount) can still be
+ * found complete: the stages are judged as a dry run would, and all of
+ * them cached is success. */
+static int read_only_run(const char *ws, engine_opts *eo, stage_status *st, pl_err *err)
+{
+	int rc;
+
+	eo->dry_run = 1;
+	if ((rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, err)) < 0)
+		return rc;
+	for (int i = 0; i < pipeline_n_stages; i++)
+		if (st[i].state != ST_CACHED && st[i].state != ST_SKIPPED)
+			return pl_errorf(err, PL_EIO, "workspace '%s' is read-only and %s would run "
+					 "(%s)", ws, st[i].def->name, st[i].reason);
+	return 0;
+}
+
 /* Runs the engine and reports; shared by run and stage. Whole stages run
  * under the workspace lock; shards of prepare run at once without it (each
  * commits its own part). A container step (stage) logs JSON by default and
@@ -50,7 +69,9 @@ static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int step)
 	eo->stop = opts_stop_flag();
 	rc = o->dry_run || eo->shard ? 0 : step ? engine_lock_wait(o->ws, &lock_fd, eo->stop, &err) :
 	     engine_lock(o->ws, &lock_fd, &err);
-	if (rc == 0)
+	if (rc == -PL_EIO && fs_is_dir(o->ws) && access(o->ws, W_OK) != 0)
+		rc = read_only_run(o->ws, eo, st, &err);
+	else if (rc == 0)
 		rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, &err);
 	if (step && !o->dry_run)
 		rc = copy_ui(o->ws, eo, st, rc, &err);

@@ -272,6 +272,20 @@ rm -rf "$ws/.tmp/train"
 run "$P" run --workspace "$ws" --config small.ini
 expect_rc "lock released when its holder is gone" 0
 
+# ---- a finished workspace on a read-only mount (where a bind mount can be made) ----
+mkdir -p romnt
+if mount --bind "$ws" romnt 2>/dev/null && mount -o remount,bind,ro romnt 2>/dev/null; then
+	run "$P" run --workspace romnt --config small.ini
+	expect_rc "read-only and all cached" 0
+	run "$P" run --workspace romnt --config small.ini --set train.epochs=2
+	expect_rc "read-only with work to do" 1
+	expect_in "read-only: says which stage would run" err.txt "workspace 'romnt' is read-only and train would run"
+	umount romnt
+else
+	umount romnt 2>/dev/null
+	echo "note: no read-only bind mount here; that case is not run" >&2
+fi
+
 # ---- a workspace that is a file, or not there ----
 : >afile
 run "$P" run --workspace afile --config small.ini
