@@ -235,7 +235,12 @@ static int predict_all(predict_opts *o, char **sets, int n_sets, char **args, in
 
 	for (int i = 0; i < n_sets && rc == 0; i++) {
 		char *paths[16];
-		rc = predict_files(o, paths, split_list(sets[i], paths), err);
+		int k = split_list(sets[i], paths);
+		if (k != serve_n_files(o->pkg))
+			rc = pl_errorf(err, PL_EUSAGE, "--channels names %d file(s), the model takes %d, "
+				       "one per channel in its order", k, serve_n_files(o->pkg));
+		else
+			rc = predict_files(o, paths, k, err);
 	}
 	for (int i = 0; i < n && rc == 0; i++)
 		rc = fs_is_dir(args[i]) ? predict_dir(o, args[i], err) : predict_files(o, &args[i], 1, err);

@@ -255,6 +255,9 @@ expect_in "not an image file: named" err.txt "notimage.png"
 run "$P" predict --package "$pkg" crop_a.png
 expect_rc "one file for a two-channel model" 2
 expect_in "one file: suggests --channels" err.txt "--channels"
+run "$P" predict --package "$pkg" --channels crop_a.png
+expect_rc "--channels with one file for a two-channel model" 2
+expect_in "--channels with one file: counts both" err.txt "--channels names 1 file(s), the model takes 2"
 run "$P" predict --package "$pkg" --channels crop_a.png,missing.png
 check "missing channel file: fails" test "$rc" -ne 0
 expect_in "missing channel file: named" err.txt "missing.png"
