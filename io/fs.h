@@ -42,6 +42,10 @@ int fs_exists(const char *path);
 /* Returns 1 when path is a directory. */
 int fs_is_dir(const char *path);
 
+/* Returns 1 when path is a symbolic link to a directory that holds it (a
+ * folder above it, or its own): following it would never end. */
+int fs_loops_back(const char *path);
+
 /* Copies the regular file from to to (fsynced). */
 int fs_copy_file(const char *from, const char *to, pl_err *err);
 

@@ -128,7 +128,7 @@ static int hash_tree(hashcache *hc, const char *root, const char *rel, sha256_ct
 			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
 		else if (S_ISLNK(st.st_mode))
 			continue;   /* a dangling link holds no data */
-		else if (S_ISDIR(st.st_mode))
+		else if (S_ISDIR(st.st_mode) && !fs_loops_back(path))
 			rc = hash_tree(hc, root, child, sha, err);
 		else if (S_ISREG(st.st_mode) && (rc = hashcache_file(hc, path, hex, err)) == 0) {
 			snprintf(line, sizeof(line), "%s %lld %s\n", child, (long long)st.st_size, hex);

@@ -118,7 +118,9 @@ static int scan_class(sample_set *set, int *cap, strlist *groups, const char *ro
 			if (is_image_name(child))
 				log_warn("ignoring '%s': %s", path, found ? "not a regular file" :
 					 "cannot be read (a dangling link?)");
-		} else if (S_ISDIR(st.st_mode))
+		} else if (S_ISDIR(st.st_mode) && fs_loops_back(path))
+			log_warn("ignoring '%s': a link to a folder above it", path);
+		else if (S_ISDIR(st.st_mode))
 			rc = scan_class(set, cap, groups, root, child, label, err);
 		else if (is_image_name(child)) {
 			int g = strlist_add(groups, child);

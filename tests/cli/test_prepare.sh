@@ -297,17 +297,19 @@ check "the JSON log keeps the message" "$py" -c '
 import json, sys
 msgs = [json.loads(l)["msg"] for l in open(sys.argv[1])]
 assert any("bad\\xfe.png" in m for m in msgs), msgs' err.txt
-# a FIFO or a dangling link among the images is ignored with a warning, not
-# read (a FIFO would block prepare for ever)
+# a FIFO, a dangling link or a link back up among the images is ignored
+# with a warning, not read (a FIFO would block prepare for ever)
 cp -r shapes/set special
 mkfifo special/circle/pipe.png
 ln -s "$tmp/nowhere.png" special/square/gone.png
+ln -s .. special/circle/up
 folder_ini sp.ini "$tmp/special"
 n_ws=$((n_ws + 1)); ws=$tmp/ws$n_ws
 run timeout 60 "$P" stage prepare --workspace "$ws" --config sp.ini --log-format human
 expect_rc "a FIFO and a dangling link in the source" 0
 expect_in "the FIFO is named" err.txt "ignoring '$tmp/special/circle/pipe.png': not a regular file"
 expect_in "the link is named" err.txt "ignoring '$tmp/special/square/gone.png'"
+expect_in "a link back up is not followed" err.txt "ignoring '$tmp/special/circle/up': a link to a folder above it"
 check "the 16 images are read" test "$(stat_of samples)" = 16
 # a source laid out as splits (train/, test/) gets a warning
 mkdir -p splits/train splits/test && cp -r shapes/set/* splits/train/ && cp -r shapes/set/* splits/test/
