@@ -37,21 +37,23 @@ int prep_from_cfg(const cfg *c, prep_opts *o, pl_err *err)
 			  cfg_word_in(cfg_str(c, "prepare", "channels_out"), "rgb") ? PREP_RGB :
 			  PREP_STACKED;
 	if (*resize && (rc = synth_parse_size(resize, &o->resize_w, &o->resize_h, err)) < 0)
-		return pl_errprefix(err, "[prepare] resize: ");
+		return pl_errprefix(err, "%s: [prepare] resize: ", cfg_origin(c, "prepare", "resize"));
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "prepare", "transforms"));
 	for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
 		int op = !strcmp(t, "anscombe") ? PREP_ANSCOMBE : !strcmp(t, "minmax") ? PREP_MINMAX :
 			 !strcmp(t, "clip") ? PREP_CLIP : 0;
 		if (!op)
-			return pl_errorf(err, PL_EUSAGE, "[prepare] transforms: unknown transform '%s' "
-					 "(anscombe, minmax, clip)", t);
+			return pl_errorf(err, PL_EUSAGE, "%s: [prepare] transforms: unknown transform "
+					 "'%s' (anscombe, minmax, clip)",
+					 cfg_origin(c, "prepare", "transforms"), t);
 		if (o->n_ops == 8)
-			return pl_errorf(err, PL_EUSAGE, "[prepare] transforms: too many");
+			return pl_errorf(err, PL_EUSAGE, "%s: [prepare] transforms: too many",
+					 cfg_origin(c, "prepare", "transforms"));
 		o->ops[o->n_ops++] = op;
 	}
 	if (o->tile && o->resize_w && (o->tile > o->resize_w || o->tile > o->resize_h))
-		return pl_errorf(err, PL_EUSAGE, "[prepare] tile %d is larger than resize %dx%d",
-				 o->tile, o->resize_w, o->resize_h);
+		return pl_errorf(err, PL_EUSAGE, "%s: [prepare] tile %d is larger than resize %dx%d",
+				 cfg_origin(c, "prepare", "tile"), o->tile, o->resize_w, o->resize_h);
 	return 0;
 }
 
