@@ -237,8 +237,8 @@ static int predict_all(predict_opts *o, char **sets, int n_sets, char **args, in
 		char *paths[16];
 		int k = split_list(sets[i], paths);
 		if (k != serve_n_files(o->pkg))
-			rc = pl_errorf(err, PL_EUSAGE, "--channels names %d file(s), the model takes %d, "
-				       "one per channel in its order", k, serve_n_files(o->pkg));
+			rc = pl_errorf(err, PL_EUSAGE, "the model takes %d channel file(s) per sample, "
+				       "--channels names %d", serve_n_files(o->pkg), k);
 		else
 			rc = predict_files(o, paths, k, err);
 	}

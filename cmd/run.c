@@ -36,9 +36,10 @@ static int copy_ui(const char *ws, const engine_opts *eo, const stage_status *st
 
 /* A workspace that cannot be written (a read-only mount) can still be
  * found complete: the stages are judged as a dry run would, and all of
- * them cached is success. */
-static int read_only_run(const char *ws, engine_opts *eo, stage_status *st, pl_err *err)
+ * them cached is success. err holds why the lock could not be taken. */
+static int read_only_run(engine_opts *eo, stage_status *st, pl_err *err)
 {
+	pl_err cause = *err;
 	int rc;
 
 	eo->dry_run = 1;
@@ -46,8 +47,8 @@ static int read_only_run(const char *ws, engine_opts *eo, stage_status *st, pl_e
 		return rc;
 	for (int i = 0; i < pipeline_n_stages; i++)
 		if (st[i].state != ST_CACHED && st[i].state != ST_SKIPPED)
-			return pl_errorf(err, PL_EIO, "workspace '%s' is read-only and %s would run "
-					 "(%s)", ws, st[i].def->name, st[i].reason);
+			return pl_errorf(err, PL_EIO, "%s; %s would run (%s)", cause.msg,
+					 st[i].def->name, st[i].reason);
 	return 0;
 }
 
@@ -70,7 +71,7 @@ static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int step)
 	rc = o->dry_run || eo->shard ? 0 : step ? engine_lock_wait(o->ws, &lock_fd, eo->stop, &err) :
 	     engine_lock(o->ws, &lock_fd, &err);
 	if (rc == -PL_EIO && fs_is_dir(o->ws) && access(o->ws, W_OK) != 0)
-		rc = read_only_run(o->ws, eo, st, &err);
+		rc = read_only_run(eo, st, &err);
 	else if (rc == 0)
 		rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, &err);
 	if (step && !o->dry_run)

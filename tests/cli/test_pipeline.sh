@@ -279,7 +279,7 @@ if mount --bind "$ws" romnt 2>/dev/null && mount -o remount,bind,ro romnt 2>/dev
 	expect_rc "read-only and all cached" 0
 	run "$P" run --workspace romnt --config small.ini --set train.epochs=2
 	expect_rc "read-only with work to do" 1
-	expect_in "read-only: says which stage would run" err.txt "workspace 'romnt' is read-only and train would run"
+	expect_in "read-only: says why and which stage would run" err.txt "Read-only file system; train would run"
 	umount romnt
 else
 	umount romnt 2>/dev/null

@@ -257,7 +257,7 @@ expect_rc "one file for a two-channel model" 2
 expect_in "one file: suggests --channels" err.txt "--channels"
 run "$P" predict --package "$pkg" --channels crop_a.png
 expect_rc "--channels with one file for a two-channel model" 2
-expect_in "--channels with one file: counts both" err.txt "--channels names 1 file(s), the model takes 2"
+expect_in "--channels with one file: counts both" err.txt "the model takes 2 channel file(s) per sample, --channels names 1"
 run "$P" predict --package "$pkg" --channels crop_a.png,missing.png
 check "missing channel file: fails" test "$rc" -ne 0
 expect_in "missing channel file: named" err.txt "missing.png"
