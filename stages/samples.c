@@ -324,6 +324,33 @@ static int distinct(const csv_table *t, int col, int alt, char ***out, int *n_ou
 	return 0;
 }
 
+static int cmp_sample_file(const void *a, const void *b)
+{
+	return strcmp((*(const sample *const *)a)->files[0], (*(const sample *const *)b)->files[0]);
+}
+
+/* Warns when rows of the table name the same file: each copy would count
+ * as a sample of its own. */
+static void warn_repeats(const sample_set *set, const char *table)
+{
+	const sample **v = malloc((size_t)set->n * sizeof(*v));
+	const char *example = NULL;
+	int repeats = 0;
+
+	if (!v)
+		return;
+	for (int i = 0; i < set->n; i++)
+		v[i] = &set->s[i];
+	qsort(v, (size_t)set->n, sizeof(*v), cmp_sample_file);
+	for (int i = 1; i < set->n; i++)
+		if (!strcmp(v[i]->files[0], v[i - 1]->files[0]) && repeats++ == 0)
+			example = v[i]->files[0];
+	if (repeats)
+		log_warn("'%s' names %d file(s) again in another row (e.g. '%s'); each row counts "
+			 "as a sample", table, repeats, example);
+	free(v);
+}
+
 static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *err)
 {
 	char path[PATH_MAX], dir[PATH_MAX], *files[16], bufs[16][PATH_MAX];
@@ -366,6 +393,8 @@ static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *e
 		if (rc == 0 && (label < 0 || group < 0 || add_sample(set, &cap, files, label, group) < 0))
 			rc = pl_errorf(err, PL_ENOMEM, "out of memory reading '%s'", csv_name(t));
 	}
+	if (rc == 0)
+		warn_repeats(set, csv_name(t));
 out:
 	csv_free(t);
 	return rc;

@@ -96,6 +96,7 @@ table("table/newline.csv", [{"file": r["file"], "label": "high\ndose" if r["labe
 os.makedirs("table/meta")
 table("table/meta/up.csv", [dict(r, file="../" + r["file"]) for r in rows])
 table("table/meta/out.csv", [dict(r, file="../../" + r["file"]) for r in rows])
+table("table/dups.csv", rows + rows[3:5])
 table("table/spaced.csv", [{"image file": r["file"], "label": r["label"], "well": r["well"]}
                            for r in rows], ("image file", "label", "well"))
 shape("circle", "x.png")
@@ -384,6 +385,10 @@ table_ini to.ini meta/out.csv
 prep to.ini
 check "../ out of the data: refused" test "$rc" -ne 0
 expect_in "../ out of the data: named" err.txt "'../../img/"
+table_ini td.ini dups.csv
+prep td.ini --log-format human
+expect_rc "a table naming files twice" 0
+expect_in "rows naming a file again: warned" err.txt "dups.csv' names 2 file(s) again in another row (e.g. 'img/w01_0.png')"
 table_ini tn.ini nosuch.csv
 prep tn.ini
 check "missing table: refused" test "$rc" -ne 0
