@@ -289,7 +289,7 @@ static int table_columns(const cfg *c, const csv_table *t, sample_set *set, int 
 		if ((cols[n] = csv_column(t, col)) < 0)
 			return pl_errorf(err, PL_EDATA, "'%s' has no column '%s' (from [dataset] "
 					 "channels)", csv_name(t), col);
-		if (!(set->channel_names[n++] = strdup(col)))
+		if (!(set->channel_names[n++] = utf8_escape(col)))
 			return pl_errorf(err, PL_ENOMEM, "out of memory");
 		set->n_channels = n;
 	}
