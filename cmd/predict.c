@@ -115,21 +115,16 @@ static int predict_files(predict_opts *o, char *const *paths, int n, pl_err *err
 	return sample_done(o, rc, err);
 }
 
-static int is_image_name(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-
-	return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".bmp") ||
-		       !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-}
-
 /* Predicts every image under dir, recursively, in name order. */
-static int predict_dir(predict_opts *o, const char *dir, pl_err *err)
+static int predict_dir(predict_opts *o, const char *dir, const fs_visit *up, pl_err *err)
 {
 	struct dirent **names = NULL;
-	int n = scandir(dir, &names, NULL, alphasort), rc = 0;
+	fs_visit here;
+	int n, rc = 0;
 
-	if (n < 0)
+	if (fs_visit_enter(&here, up, dir) < 0)
+		return 0;   /* a link back to a folder above */
+	if ((n = scandir(dir, &names, NULL, alphasort)) < 0)
 		return sample_done(o, pl_errorf(err, PL_EIO, "cannot list '%s': %s", dir, strerror(errno)),
 			      err);
 	for (int i = 0; i < n; i++) {
@@ -137,8 +132,8 @@ static int predict_dir(predict_opts *o, const char *dir, pl_err *err)
 		if (rc == 0 && names[i]->d_name[0] != '.') {
 			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
 			if (fs_is_dir(path))
-				rc = predict_dir(o, path, err);
-			else if (is_image_name(path))
+				rc = predict_dir(o, path, &here, err);
+			else if (img_is_image_name(path))
 				rc = predict_files(o, one, 1, err);
 		}
 		free(names[i]);
@@ -243,7 +238,7 @@ static int predict_all(predict_opts *o, char **sets, int n_sets, char **args, in
 			rc = predict_files(o, paths, k, err);
 	}
 	for (int i = 0; i < n && rc == 0; i++)
-		rc = fs_is_dir(args[i]) ? predict_dir(o, args[i], err) : predict_files(o, &args[i], 1, err);
+		rc = fs_is_dir(args[i]) ? predict_dir(o, args[i], NULL, err) : predict_files(o, &args[i], 1, err);
 	if (rc == 0 && !n_sets && !n)
 		rc = predict_stdin(o, err);
 	if (rc == 0)

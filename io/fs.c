@@ -281,22 +281,17 @@ int fs_copy_file(const char *from, const char *to, pl_err *err)
 	return write_fd(out, to, "", 0, err);
 }
 
-int fs_loops_back(const char *path)
+int fs_visit_enter(fs_visit *v, const fs_visit *up, const char *path)
 {
-	char target[PATH_MAX], here[PATH_MAX], parent[PATH_MAX];
 	struct stat st;
-	size_t len;
 
-	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) || !realpath(path, target))
-		return 0;
-	snprintf(parent, sizeof(parent), "%s", path);   /* the folder the link is in */
-	if (strrchr(parent, '/'))
-		*strrchr(parent, '/') = '\0';
-	else
-		snprintf(parent, sizeof(parent), ".");
-	if (!realpath(parent[0] ? parent : "/", here))
-		return 0;
-	len = strlen(target);
-	return !strncmp(here, target, len) && (here[len] == '/' || here[len] == '\0' ||
-					       !strcmp(target, "/"));
+	if (stat(path, &st) != 0)
+		return -1;
+	v->dev = st.st_dev;
+	v->ino = st.st_ino;
+	v->up = up;
+	for (; up; up = up->up)
+		if (up->dev == v->dev && up->ino == v->ino)
+			return -1;
+	return 0;
 }

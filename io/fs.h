@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "err.h"
 
 /* Creates dir and its parents with mode 0755 (& ~umask); existing is fine. */
@@ -42,9 +44,17 @@ int fs_exists(const char *path);
 /* Returns 1 when path is a directory. */
 int fs_is_dir(const char *path);
 
-/* Returns 1 when path is a symbolic link to a directory that holds it (a
- * folder above it, or its own): following it would never end. */
-int fs_loops_back(const char *path);
+/* A folder on the way down a recursive walk, and the folders above it. */
+typedef struct fs_visit {
+	dev_t dev;
+	ino_t ino;
+	const struct fs_visit *up;
+} fs_visit;
+
+/* Enters the folder at path below up (NULL at the top) into v. Returns 0,
+ * or -1 when it is one of the folders above (reached again through links:
+ * following them would never end) or cannot be read. */
+int fs_visit_enter(fs_visit *v, const fs_visit *up, const char *path);
 
 /* Copies the regular file from to to (fsynced). */
 int fs_copy_file(const char *from, const char *to, pl_err *err);

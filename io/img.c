@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,4 +204,16 @@ int img_file_close(FILE *f, const char *path, int failed, pl_err *err)
 	if ((failed || rc < 0) && regular)
 		unlink(path);
 	return rc;
+}
+
+int img_is_image_name(const char *name)
+{
+	static const char *const exts[] = { ".png", ".bmp", ".jpg", ".jpeg", ".jfif", ".tif",
+					    ".tiff", ".gif", ".webp" };
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (!strcasecmp(dot, exts[i]))
+			return 1;
+	return 0;
 }

@@ -19,21 +19,26 @@ typedef struct img {
 
 /* Limits checked against the declared header before any allocation. */
 typedef struct img_limits {
-	int64_t max_pixels;   /* w*h above this is refused; 0 = 1<<28 */
+	int64_t max_pixels;   /* w*h, or w*h*c, above this is refused; 0 = 1<<28 */
 	int max_side;         /* either side above this is refused; 0 = 65535 */
 } img_limits;
 
 /* Decodes the image in buf (PNG, JPEG or BMP, recognised by magic bytes;
  * name is used in messages). lim may be NULL for defaults. On success fills
  * out (caller releases with img_release). Errors: PL_EDATA for corrupt or
- * unsupported data (message names `name` and the reason), PL_ENOMEM when a
- * declared size is over the limit or allocation fails. */
+ * unsupported data, or a declared size over the limit (the message names
+ * `name` and the reason), PL_ENOMEM when allocation fails. */
 int img_decode_mem(const void *buf, size_t len, const char *name,
 		   const img_limits *lim, img *out, pl_err *err);
 
 /* As img_decode_mem, reading the file at path (PL_EIO if unreadable). */
 int img_decode_file(const char *path, const img_limits *lim, img *out,
 		    pl_err *err);
+
+/* Whether a file name is an image's by its extension: those decoded, and
+ * the formats that are not (TIFF, GIF, WebP), so that decoding reports them
+ * as bad images instead of their being passed over in silence. */
+int img_is_image_name(const char *name);
 
 /* Frees the pixels of im and zeroes it; NULL and zeroed images are fine. */
 void img_release(img *im);

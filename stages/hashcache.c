@@ -107,15 +107,19 @@ int hashcache_save(hashcache *hc, pl_err *err)
 	return rc;
 }
 
-/* Feeds "relpath size sha\n" of every regular file under root/rel to sha. */
-static int hash_tree(hashcache *hc, const char *root, const char *rel, sha256_ctx *sha,
-		     pl_err *err)
+/* Feeds "relpath size sha\n" of every regular file under root/rel to sha;
+ * up: the folders above (a link back to one of them is not followed). */
+static int hash_tree(hashcache *hc, const char *root, const char *rel, const fs_visit *up,
+		     sha256_ctx *sha, pl_err *err)
 {
 	char path[PATH_MAX], child[PATH_MAX], hex[SHA256_HEX], line[PATH_MAX + 100];
 	struct dirent **names = NULL;
+	fs_visit here;
 	int n, rc = 0;
 
 	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+	if (fs_visit_enter(&here, up, path) < 0)
+		return 0;
 	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
 		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", path, strerror(errno));
 	for (int i = 0; i < n; i++) {
@@ -128,8 +132,8 @@ static int hash_tree(hashcache *hc, const char *root, const char *rel, sha256_ct
 			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
 		else if (S_ISLNK(st.st_mode))
 			continue;   /* a dangling link holds no data */
-		else if (S_ISDIR(st.st_mode) && !fs_loops_back(path))
-			rc = hash_tree(hc, root, child, sha, err);
+		else if (S_ISDIR(st.st_mode))
+			rc = hash_tree(hc, root, child, &here, sha, err);
 		else if (S_ISREG(st.st_mode) && (rc = hashcache_file(hc, path, hex, err)) == 0) {
 			snprintf(line, sizeof(line), "%s %lld %s\n", child, (long long)st.st_size, hex);
 			sha256_update(sha, line, strlen(line));
@@ -148,7 +152,7 @@ int hashcache_tree(hashcache *hc, const char *dir, char hex[SHA256_HEX], pl_err 
 
 	if ((rc = sha256_init(&sha, err)) < 0)
 		return rc;
-	if ((rc = hash_tree(hc, dir, "", &sha, err)) < 0) {
+	if ((rc = hash_tree(hc, dir, "", NULL, &sha, err)) < 0) {
 		sha256_abort(&sha);
 		return rc;
 	}

@@ -11,6 +11,7 @@
 
 #include "../io/csv.h"
 #include "../io/fs.h"
+#include "../io/img.h"
 #include "../io/log.h"
 #include "../io/utf8.h"
 
@@ -80,30 +81,29 @@ static int add_sample(sample_set *set, int *cap, char *const *files, int label, 
 	return 0;
 }
 
-/* Whether a file name is an image's: those read, and the formats that are
- * not (TIFF, GIF, WebP), which decoding then reports as bad images instead
- * of their being passed over in silence. */
-static int is_image_name(const char *name)
-{
-	static const char *const exts[] = { ".png", ".bmp", ".jpg", ".jpeg", ".jfif", ".tif",
-					    ".tiff", ".gif", ".webp" };
-	const char *dot = strrchr(name, '.');
+/* What a walk of one class folder adds to. */
+typedef struct scan {
+	sample_set *set;
+	int *cap;
+	strlist *groups;
+	const char *root;
+	int label;
+} scan;
 
-	for (size_t i = 0; dot && i < sizeof(exts) / sizeof(exts[0]); i++)
-		if (!strcasecmp(dot, exts[i]))
-			return 1;
-	return 0;
-}
-
-/* Adds every image under root/rel (recursively, sorted) as class label. */
-static int scan_class(sample_set *set, int *cap, strlist *groups, const char *root,
-		      const char *rel, int label, pl_err *err)
+/* Adds every image under root/rel (recursively, sorted) as the scan's
+ * class; up: the folders above, so that links never lead round in circles. */
+static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_err *err)
 {
 	char path[PATH_MAX], child[PATH_MAX];
 	struct dirent **names = NULL;
+	fs_visit here;
 	int n, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	snprintf(path, sizeof(path), "%s/%s", sc->root, rel);
+	if (fs_visit_enter(&here, up, path) < 0) {
+		log_warn("ignoring '%s': a link to a folder above it", path);
+		return 0;
+	}
 	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
 		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", path, strerror(errno));
 	for (int i = 0; i < n; i++) {
@@ -111,20 +111,18 @@ static int scan_class(sample_set *set, int *cap, strlist *groups, const char *ro
 		if (rc < 0 || names[i]->d_name[0] == '.')
 			continue;
 		snprintf(child, sizeof(child), "%s/%s", rel, names[i]->d_name);
-		snprintf(path, sizeof(path), "%s/%s", root, child);
+		snprintf(path, sizeof(path), "%s/%s", sc->root, child);
 		struct stat st;
 		int found = stat(path, &st) == 0;
 		if (!found || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-			if (is_image_name(child))
+			if (img_is_image_name(child))
 				log_warn("ignoring '%s': %s", path, found ? "not a regular file" :
 					 "cannot be read (a dangling link?)");
-		} else if (S_ISDIR(st.st_mode) && fs_loops_back(path))
-			log_warn("ignoring '%s': a link to a folder above it", path);
-		else if (S_ISDIR(st.st_mode))
-			rc = scan_class(set, cap, groups, root, child, label, err);
-		else if (is_image_name(child)) {
-			int g = strlist_add(groups, child);
-			if (g < 0 || add_sample(set, cap, files, label, g) < 0)
+		} else if (S_ISDIR(st.st_mode))
+			rc = scan_class(sc, child, &here, err);
+		else if (img_is_image_name(child)) {
+			int g = strlist_add(sc->groups, child);
+			if (g < 0 || add_sample(sc->set, sc->cap, files, sc->label, g) < 0)
 				rc = pl_errorf(err, PL_ENOMEM, "out of memory listing samples");
 		}
 	}
@@ -139,20 +137,22 @@ static int load_folders(sample_set *set, const char *root, pl_err *err)
 	strlist classes = { 0 }, groups = { 0 };
 	struct dirent **names = NULL;
 	char path[PATH_MAX];
+	fs_visit top;
 	int n, cap = 0, rc = 0;
 
 	set->n_channels = 1;
 	if (!(set->channel_names = calloc(1, sizeof(char *))) ||
 	    !(set->channel_names[0] = strdup("image")))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	if ((n = scandir(root, &names, NULL, alphasort)) < 0)
+	if (fs_visit_enter(&top, NULL, root) < 0 || (n = scandir(root, &names, NULL, alphasort)) < 0)
 		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", root, strerror(errno));
 	for (int i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, names[i]->d_name);
 		if (rc == 0 && names[i]->d_name[0] != '.' && fs_is_dir(path)) {
-			int label = strlist_add(&classes, names[i]->d_name), before = set->n;
-			rc = label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
-			     scan_class(set, &cap, &groups, root, names[i]->d_name, label, err);
+			scan sc = { set, &cap, &groups, root, strlist_add(&classes, names[i]->d_name) };
+			int before = set->n;
+			rc = sc.label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
+			     scan_class(&sc, names[i]->d_name, &top, err);
 			if (rc == 0 && set->n == before) {
 				/* a folder without images is not a class (docs/, junk/ ...) */
 				log_warn("ignoring folder '%s': it holds no PNG, JPEG or BMP images", path);

@@ -315,6 +315,7 @@ expect_rc "folder-per-class pipeline" 0
 spkg=$tmp/ws2/package/shapes-1.0.0.tar.zst
 check "folder-per-class package" test -s "$spkg"
 check "classes from the folders" sh -c "[ \"\$(sort '$tmp/ws2/prepare/labels.txt' | tr '\n' ' ')\" = 'circle square ' ]"
+ln -s .. new/circle/up   # a link back up: not followed
 run "$P" predict --package "$spkg" new
 expect_rc "predict a directory" 0
 "$py" - out.txt >dir.txt 2>&1 <<'EOF'
@@ -322,7 +323,7 @@ import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 files = sorted(r["file"] for r in rows)
 want = sorted(os.path.join("new", c, f) for c in ("circle", "square")
-              for f in os.listdir(os.path.join("new", c)))
+              for f in os.listdir(os.path.join("new", c)) if f != "up")
 print("files", files == want)
 print("sums", all(abs(sum(r["scores"].values()) - 1) < 1e-5 and
                   set(r["scores"]) == {"circle", "square"} for r in rows))
@@ -330,6 +331,7 @@ right = sum(r["label"] == r["file"].split("/")[1] for r in rows)
 print("right", right >= 6, right)
 EOF
 expect_in "directory: every image once" dir.txt "files True"
+rm new/circle/up
 expect_in "directory: scores" dir.txt "sums True"
 expect_in "directory: mostly right" dir.txt "right True"
 # batches: a directory of 40 images (two batches) in one call = each image alone

@@ -329,6 +329,16 @@ s = json.load(open(sys.argv[1]))
 r = sorted(k["reason"].split(": ", 1)[1] for k in s["skipped"])
 assert r == ["a GIF image, which is not read (convert it to PNG)",
              "a TIFF image, which is not read (convert it to PNG)"], r' "$ws/prepare/stats.json"
+# two links that lead into each other's folders end, each at its first repeat
+cp -r shapes/set cycle
+ln -s ../square cycle/circle/sq
+ln -s ../circle cycle/square/ci
+folder_ini cy.ini "$tmp/cycle"
+n_ws=$((n_ws + 1)); ws=$tmp/ws$n_ws
+run timeout 60 "$P" stage prepare --workspace "$ws" --config cy.ini --log-format human
+expect_rc "links in a cycle" 0
+expect_in "the cycle is cut where it repeats" err.txt "ignoring '$tmp/cycle/circle/sq/ci': a link to a folder above it"
+check "each image once per way in: 32 samples" test "$(stat_of samples)" = 32
 # a hidden table is part of the data identity: a changed label reruns prepare
 mkdir hidden && cp shapes/set/circle/circle0.png shapes/set/square/square0.png hidden/
 printf 'file,label\ncircle0.png,circle\nsquare0.png,square\n' >hidden/.t.csv
