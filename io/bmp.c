@@ -236,6 +236,9 @@ int bmp_decode(const uint8_t *buf, size_t len, const char *name,
 		c = build_lut(buf, &hd, lut) ? 1 : 3;
 	else
 		c = hd.alpha ? 4 : 3;
+	/* the header check took a palette image as gray; a colour palette gives 3 */
+	if (c == 3 && hd.bpp <= 8 && (rc = img_check_size(name, hd.w, hd.h, c, lim, err)) < 0)
+		return rc;
 	rc = img_alloc(out, hd.w, hd.h, c, 255.0f, name, err);
 	if (rc < 0)
 		return rc;

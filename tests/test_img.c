@@ -645,6 +645,22 @@ static void test_bmp_all_types(void)
 		s.top_down = 1;
 		check_spec_bmp(&s);
 	}
+	/* the limit counts the 3 channels a colour palette decodes to */
+	bmp_spec pal = { 30, 30, 8, 40, 0, 0, 0, 0 }, gray = { 30, 30, 8, 40, 0, 1, 0, 0 };
+	img_limits lim = { 1000, 0 };
+	uint8_t *buf = NULL;
+	size_t len = make_bmp(&pal, &buf);
+	img im = { 0 };
+	pl_err err = { 0 };
+	CHECK(img_decode_mem(buf, len, "pal.bmp", &lim, &im, &err) == -PL_EDATA &&
+	      strstr(err.msg, "with 3 channels is over the limit of 1000"), "colour palette: %s", err.msg);
+	img_release(&im);
+	free(buf);
+	len = make_bmp(&gray, &buf);
+	CHECK(img_decode_mem(buf, len, "gray.bmp", &lim, &im, &err) == 0 && im.c == 1,
+	      "gray palette under the limit: %s", err.msg);
+	img_release(&im);
+	free(buf);
 }
 
 /* PIL reads our hand-made BMPs the same way. */
