@@ -32,6 +32,11 @@ int cmd_fail(const pl_err *err);
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The usage error for what getopt_long just returned as code ('?' an
+ * unknown option, ':' one without its value), naming the option as typed:
+ * "--name", or "-x" (also inside a group of short options). Returns 2. */
+int cmd_getopt_error(const char *cmd, int code, int argc, char **argv);
+
 /* Prints the help text of the command named cmd to stdout; returns 0, or
  * 2 when there is no such command. */
 int cmd_print_help(const char *cmd);

@@ -98,14 +98,6 @@ static int add_override(char *buf, size_t size, const char *kv)
 	return n < 0 || (size_t)n >= size - used ? -1 : 0;
 }
 
-/* The option that getopt just rejected, for the error message. */
-static const char *rejected(int argc, char **argv)
-{
-	int i = optind - 1;
-
-	return i >= 1 && i < argc ? argv[i] : "?";
-}
-
 /* Applies one parsed option to o; returns 0, or the usage exit code. */
 static int apply_option(int ch, export_opts *o, char *set, size_t set_size)
 {
@@ -183,11 +175,8 @@ static int export_with(int argc, char **argv, export_opts *opts)
 			out = optarg;
 			break;
 		case ':':
-			return cmd_usage_error("export", "option '%s' needs a value",
-					       rejected(argc, argv));
 		case '?':
-			return cmd_usage_error("export", "unknown option '%s'",
-					       rejected(argc, argv));
+			return cmd_getopt_error("export", ch, argc, argv);
 		default:
 			if ((rc = apply_option(ch, &o, set, sizeof(set))) != 0)
 				return rc;

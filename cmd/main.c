@@ -1,5 +1,6 @@
 /* pipeline: the command table and what every command shares (help, errors,
  * exit codes). */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -148,6 +149,19 @@ int cmd_fail(const pl_err *err)
 
 /* Prints the message, the command's synopsis (its usage text up to the
  * first blank line) and where the rest is. */
+int cmd_getopt_error(const char *cmd, int code, int argc, char **argv)
+{
+	const char *word = optind >= 2 && optind - 1 < argc ? argv[optind - 1] : "";
+	char shown[64];
+
+	if (!strncmp(word, "--", 2))
+		snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(word, "="), word);
+	else
+		snprintf(shown, sizeof(shown), "-%c", optopt > 32 && optopt < 127 ? optopt : '?');
+	return cmd_usage_error(cmd, code == ':' ? "option '%s' needs a value" :
+			       "unknown option '%s'", shown);
+}
+
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

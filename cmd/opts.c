@@ -85,8 +85,7 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 			return -1;
 		}
 		if (code == '?' || code == ':')
-			return cmd_usage_error(cmd, code == ':' ? "option '%s' needs a value" :
-					       "unknown option '%s'", argv[optind - 1]);
+			return cmd_getopt_error(cmd, code, argc, argv);
 		if (!accepts(code, accepted))
 			return cmd_usage_error(cmd, "option '%s' does not apply here", argv[optind - 1]);
 		/* run's --force takes a stage as the next word; stage's --force takes none */

@@ -202,8 +202,7 @@ static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *
 		if (code == 'h')
 			return cmd_print_help("predict");
 		if (code == '?' || code == ':')
-			return cmd_usage_error("predict", code == ':' ? "option '%s' needs a value" :
-					       "unknown option '%s'", argv[optind - 1]);
+			return cmd_getopt_error("predict", code, argc, argv);
 		if (code == 'p')
 			o->package = optarg;
 		else if (code == 'f' && strcmp(optarg, "json") && strcmp(optarg, "csv"))
@@ -212,10 +211,8 @@ static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *
 			o->csv = !strcmp(optarg, "csv");
 		else if (code == 'c' && !optarg[strspn(optarg, ",")])
 			return cmd_usage_error("predict", "--channels '%s' names no file", optarg);
-		else if (code == 'c')
-			sets[(*n_sets)++] = optarg;
 		else
-			return cmd_usage_error("predict", "bad option '%s'", argv[optind - 1]);
+			sets[(*n_sets)++] = optarg;
 	}
 	if (!o->package && !(o->package = getenv("PIPELINE_PACKAGE")))
 		return cmd_usage_error("predict", "give --package FILE (or set PIPELINE_PACKAGE)");

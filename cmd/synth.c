@@ -114,11 +114,8 @@ int cmd_synth(int argc, char **argv)
 			if (synth_parse_size(optarg, &o.width, &o.height, &err) != 0)
 				return cmd_usage_error("synth", "%s", err.msg);
 			break;
-		case ':':
-			return cmd_usage_error("synth", "option '%s' needs a value",
-					       argv[optind - 1]);
 		default:
-			return cmd_usage_error("synth", "unknown option '%s'", argv[optind - 1]);
+			return cmd_getopt_error("synth", opt, argc, argv);
 		}
 	}
 	if (optind < argc)

@@ -264,6 +264,9 @@ expect_in "missing channel file: named" err.txt "missing.png"
 run "$P" predict --package "$pkg" --format xml crop_a.png
 expect_rc "bad format" 2
 expect_in "bad format: says which are known" err.txt "--format must be json or csv, not 'xml'"
+run "$P" predict -zp "$pkg"
+expect_rc "an unknown short option in a group" 2
+expect_in "it is the one named" err.txt "unknown option '-z'"
 run "$P" predict --package
 expect_rc "--package without its value" 2
 expect_in "--package without its value: said" err.txt "option '--package' needs a value"
