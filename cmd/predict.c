@@ -14,6 +14,7 @@
 
 #include "../io/fs.h"
 #include "../io/utf8.h"
+#include "../stages/preproc.h"
 #include "../stages/serve.h"
 #include "cmd.h"
 
@@ -102,7 +103,7 @@ static int sample_done(predict_opts *o, int rc, pl_err *err)
  * channels. */
 static int predict_files(predict_opts *o, char *const *paths, int n, pl_err *err)
 {
-	img ims[16] = { { 0 } };
+	img ims[PREP_MAX_CHANNELS] = { { 0 } };
 	int rc = 0, loaded = 0;
 
 	for (; loaded < n && rc == 0; loaded++)
@@ -174,14 +175,15 @@ static int predict_stdin(predict_opts *o, pl_err *err)
 	return sample_done(o, rc, err);
 }
 
-/* Splits "a,b" into the paths array (pointers into text). */
-static int split_list(char *text, char **paths)
+/* Splits "a,b" into the paths array (pointers into text), keeping at most
+ * cap; returns how many names there are. */
+static int split_list(char *text, char **paths, int cap)
 {
 	int n = 0;
 
-	for (char *save = NULL, *p = strtok_r(text, ",", &save); p && n < 16;
-	     p = strtok_r(NULL, ",", &save))
-		paths[n++] = p;
+	for (char *save = NULL, *p = strtok_r(text, ",", &save); p; p = strtok_r(NULL, ",", &save))
+		if (n++ < cap)
+			paths[n - 1] = p;
 	return n;
 }
 
@@ -226,8 +228,8 @@ static int predict_all(predict_opts *o, char **sets, int n_sets, char **args, in
 	int rc = 0;
 
 	for (int i = 0; i < n_sets && rc == 0; i++) {
-		char *paths[16];
-		int k = split_list(sets[i], paths);
+		char *paths[PREP_MAX_CHANNELS];
+		int k = split_list(sets[i], paths, PREP_MAX_CHANNELS);
 		if (k != serve_n_files(o->pkg))
 			rc = pl_errorf(err, PL_EUSAGE, "the model takes %d channel file(s) per sample, "
 				       "--channels names %d", serve_n_files(o->pkg), k);

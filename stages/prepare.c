@@ -43,7 +43,7 @@ typedef struct prep_job {
 	rec_dtype dtype;
 	rec_writer *writers[N_SPLITS][64];
 	int c;                   /* output channels, from the first sample */
-	double sum[16], sumsq[16], n_px;   /* training statistics */
+	double sum[PREP_MAX_CHANNELS], sumsq[PREP_MAX_CHANNELS], n_px;   /* training statistics */
 	long long tiles[N_SPLITS], samples[N_SPLITS], bytes_in;
 	long long *class_tiles;  /* n_classes x N_SPLITS */
 	json_t *skipped;
@@ -174,7 +174,7 @@ static void assign_shards(prep_job *j)
 static void *decode_worker(void *arg)
 {
 	prep_job *j = arg;
-	char paths[16][4200], *ptrs[16];
+	char paths[PREP_MAX_CHANNELS][4200], *ptrs[PREP_MAX_CHANNELS];
 
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
@@ -248,7 +248,7 @@ static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 	uint8_t *u8 = j->dtype == REC_U8 ? malloc(n) : NULL;
 	int split = j->split[i], rc = 0;
 	rec_writer *w = j->part ? j->part : j->writers[split][j->shard[i]];
-	double sum[16] = { 0 }, sumsq[16] = { 0 };
+	double sum[PREP_MAX_CHANNELS] = { 0 }, sumsq[PREP_MAX_CHANNELS] = { 0 };
 	char name[4200];
 
 	if (j->dtype == REC_U8 && !u8)
@@ -985,14 +985,14 @@ static int merge_sample(prep_job *j, rec_reader *r, int64_t *pos, const json_t *
 	int label = (int)json_integer_value(json_array_get(e, 2));
 	int tiles = (int)json_integer_value(json_array_get(e, 3));
 	const char *sums = json_string_value(json_array_get(e, 4));
-	double sum[16] = { 0 }, sumsq[16] = { 0 };
+	double sum[PREP_MAX_CHANNELS] = { 0 }, sumsq[PREP_MAX_CHANNELS] = { 0 };
 	rec_sample rs;
 	int rc = 0;
 
 	if (tiles < 0)
 		return 0;
 	if (split < 0 || split >= N_SPLITS || shard < 0 || shard >= j->n_shards || label < 0 ||
-	    label >= j->set->n_classes || !sums || (tiles && !r) ||
+	    label >= j->set->n_classes || !sums || !r ||
 	    *pos + tiles > rec_reader_count(r))
 		return pl_errorf(err, PL_EDATA, "shard part '%s' is inconsistent (remove it to "
 				 "have it redone)", where);
@@ -1028,7 +1028,7 @@ static int merge_part(prep_job *j, const char *dir, int index, int count, const 
 
 	snprintf(where, sizeof(where), "%s/%d-of-%d", dir, index, count);
 	if (json_integer_value(json_object_get(part, "n")) != j->set->n ||
-	    (int)json_array_size(samples) != hi - lo)
+	    (int)json_array_size(samples) != hi - lo || c < 0 || c > PREP_MAX_CHANNELS)
 		return pl_errorf(err, PL_EDATA, "shard part '%s' does not match the others "
 				 "(remove it to have it redone)", where);
 	if (c > 0 && !j->c)

@@ -20,7 +20,7 @@ static inline float clampf(float v, float lo, float hi)
 typedef struct planes {
 	int c, w, h;
 	float *px;         /* c * h * w */
-	float maxval[16];
+	float maxval[PREP_MAX_CHANNELS];
 } planes;
 
 int prep_from_cfg(const cfg *c, prep_opts *o, pl_err *err)
@@ -192,8 +192,9 @@ static int stack(const img *ims, const char *const *names, int n, planes *p, pl_
 					 ims[i].h, names[0], ims[0].w, ims[0].h);
 		total += ims[i].c == 2 || ims[i].c == 4 ? ims[i].c - 1 : ims[i].c;
 	}
-	if (total > 16)
-		return pl_errorf(err, PL_EDATA, "'%s': %d channels in all, more than 16", names[0], total);
+	if (total > PREP_MAX_CHANNELS)
+		return pl_errorf(err, PL_EDATA, "'%s': %d channels in all, more than %d", names[0], total,
+				 PREP_MAX_CHANNELS);
 	p->c = total;
 	p->w = ims[0].w;
 	p->h = ims[0].h;
@@ -385,11 +386,12 @@ out:
 
 int prep_files(const prep_opts *o, char *const *paths, int n, prep_result *out, pl_err *err)
 {
-	img ims[16] = { 0 };
+	img ims[PREP_MAX_CHANNELS] = { 0 };
 	int loaded = 0, rc = 0;
 
-	if (n < 1 || n > 16)
-		return pl_errorf(err, PL_EUSAGE, "a sample needs 1 to 16 channel files, not %d", n);
+	if (n < 1 || n > PREP_MAX_CHANNELS)
+		return pl_errorf(err, PL_EUSAGE, "a sample needs 1 to %d channel files, not %d",
+				 PREP_MAX_CHANNELS, n);
 	for (; loaded < n && rc == 0; loaded++)
 		rc = img_decode_file(paths[loaded], &o->lim, &ims[loaded], err);
 	if (rc == 0)

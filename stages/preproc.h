@@ -10,6 +10,9 @@
 #include "../io/cfg.h"
 #include "../io/img.h"
 
+/* Channels of a sample, in all: its channel files, or the planes they stack. */
+#define PREP_MAX_CHANNELS 16
+
 enum { PREP_STACKED, PREP_GRAY, PREP_RGB };
 enum { PREP_ANSCOMBE = 1, PREP_MINMAX, PREP_CLIP };
 

@@ -14,7 +14,7 @@
 #include "preproc.h"
 
 #define MAX_ENTRIES 16
-#define MAX_FILES 16     /* channel files of a sample, as prepare allows channels */
+#define MAX_FILES PREP_MAX_CHANNELS   /* channel files of a sample */
 #define BATCH 32         /* tiles per network call: one full panel of nn's dense GEMM */
 
 typedef struct queued { char *name; int n_tiles; } queued;
