@@ -125,19 +125,20 @@ static const cfg_key schema[] = {
 };
 
 /* Applies the ';'-separated assignments of PIPELINE_SET. */
-static int apply_env_sets(cfg *c, pl_err *err)
+/* Applies list, assignments separated by ';' (empty ones skipped), as
+ * PIPELINE_SET and --set give them; where names the origin. */
+static int apply_sets(cfg *c, const char *list, const char *where, pl_err *err)
 {
-	const char *env = getenv("PIPELINE_SET");
 	char *copy, *save = NULL;
 	int rc = 0;
 
-	if (!env || !*env)
+	if (!list || !*list)
 		return 0;
-	if (!(copy = strdup(env)))
+	if (!(copy = strdup(list)))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	for (char *a = strtok_r(copy, ";", &save); a && rc == 0; a = strtok_r(NULL, ";", &save))
 		if (a[strspn(a, " ")])
-			rc = cfg_set(c, a + strspn(a, " "), "PIPELINE_SET", err);
+			rc = cfg_set(c, a + strspn(a, " "), where, err);
 	free(copy);
 	return rc;
 }
@@ -218,9 +219,9 @@ int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_e
 	if (path)
 		rc = cfg_load_file(c, path, err);
 	if (rc == 0)
-		rc = apply_env_sets(c, err);
+		rc = apply_sets(c, getenv("PIPELINE_SET"), "PIPELINE_SET", err);
 	for (int i = 0; rc == 0 && i < n_sets; i++)
-		rc = cfg_set(c, sets[i], "--set", err);
+		rc = apply_sets(c, sets[i], "--set", err);
 	if (rc == 0)
 		rc = check_layers(c, err);
 	if (rc == 0)

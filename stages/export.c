@@ -584,18 +584,19 @@ static json_t *kfp_inputs(const ctx *c, int shard)
 	return list;
 }
 
-/* `stage --workspace W --config C [--shard I/N] NAME`, options first as in
- * stage_args. */
+/* `stage --workspace W --config C --set S [--shard I/N] NAME`, options
+ * first as in stage_args. The overrides go in as an argument, not the
+ * environment: the KFP SDK takes only constant environment values. */
 static json_t *kfp_args(const char *name, int shard)
 {
 	if (shard)
-		return json_pack("[s, s, {s:s}, s, {s:s}, s, {s:s}, s]", "stage",
+		return json_pack("[s, s, {s:s}, s, {s:s}, s, {s:s}, s, {s:s}, s]", "stage",
 				 "--workspace", "inputValue", "workspace",
-				 "--config", "inputValue", "config",
+				 "--config", "inputValue", "config", "--set", "inputValue", "set",
 				 "--shard", "inputValue", "shard", "prepare");
-	return json_pack("[s, s, {s:s}, s, {s:s}, s]", "stage",
+	return json_pack("[s, s, {s:s}, s, {s:s}, s, {s:s}, s]", "stage",
 			 "--workspace", "inputValue", "workspace",
-			 "--config", "inputValue", "config", name);
+			 "--config", "inputValue", "config", "--set", "inputValue", "set", name);
 }
 
 /* The Kubeflow UI picks up the files validate copies to PIPELINE_UI_DIR. */
@@ -617,11 +618,10 @@ static json_t *kfp_component(const ctx *c, const char *name)
 	spec = json_pack("{s:s, s:s, s:o}", "name", title,
 			 "description", kfp_description(name),
 			 "inputs", kfp_inputs(c, shard));
-	box = json_pack("{s:s, s:[s], s:o, s:{s:s, s:{s:s}}}",
+	box = json_pack("{s:s, s:[s], s:o, s:{s:s}}",
 			"image", c->o->image, "command", "pipeline",
 			"args", kfp_args(name, shard),
-			"env", "PIPELINE_LOG_FORMAT", "json",
-			"PIPELINE_SET", "inputValue", "set");
+			"env", "PIPELINE_LOG_FORMAT", "json");
 	failed = !spec || !box;
 	if (!failed && validate) {
 		failed |= put(spec, "outputs", json_pack("[{s:s, s:s}, {s:s, s:s}]",

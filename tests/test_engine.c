@@ -436,6 +436,11 @@ static void test_config_errors(void)
 	      "--set applied");
 	CHECK(c && !strcmp(cfg_str(c, "dataset", "source"), "x"), "inline comment stripped");
 	cfg_free(c);
+	char *lists[2] = { "train.epochs=4; train.lr=0.5;", "" };   /* as a KFP step passes them */
+	CHECK_OK(config_load("pipeline.ini", lists, 2, &c, &err), &err);
+	CHECK(c && cfg_int(c, "train", "epochs") == 4 && cfg_float(c, "train", "lr") == 0.5,
+	      "--set with a ';' list, and an empty one");
+	cfg_free(c);
 	setenv("PIPELINE_SET", "train.epochs=3;train.batch=8", 1);
 	CHECK_OK(config_load("pipeline.ini", NULL, 0, &c, &err), &err);
 	CHECK(c && cfg_int(c, "train", "epochs") == 3 && cfg_int(c, "train", "batch") == 8,
