@@ -645,11 +645,12 @@ static void log_decision(const stage_status *s, int dry_run)
 	const char *finished = json_string_value(json_object_get(s->record, "finished"));
 	double secs = json_real_value(json_object_get(s->record, "elapsed_s"));
 
+	log_set_stage(s->def->name);
 	if (s->state == ST_CACHED)
-		log_info("%s: cached (finished %s, took %.1f s)", s->def->name,
-			 finished ? finished : "?", secs);
+		log_info("cached (finished %s, took %.1f s)", finished ? finished : "?", secs);
 	else if (dry_run)
-		log_info("%s: would run (%s)", s->def->name, s->reason);
+		log_info("would run (%s)", s->reason);
+	log_set_stage(NULL);
 }
 
 int engine_run(const stage_def *defs, int n, const engine_opts *o, stage_status *st,

@@ -46,6 +46,8 @@ expect_rc "single-process prepare" 0
 expect_in "stage logs JSON lines when stderr is not a terminal" err.txt '{"time":'
 run env PIPELINE_LOG_FORMAT=human $P stage prepare --workspace ref
 expect_in "PIPELINE_LOG_FORMAT=human" err.txt 'prepare: cached'
+run $P stage prepare --workspace ref
+expect_in "a cached stage's JSON line names it in its stage field" err.txt '"stage":"prepare","msg":"cached (finished'
 run env PIPELINE_SET='dataset.source=/nonexistent' $P stage prepare --workspace bad
 expect_rc "a failing stage in JSON mode" 2
 check "its error is a JSON line too" /usr/bin/python3 -c '
