@@ -5,7 +5,7 @@ const stage_def pipeline_stages[] = {
 	{ "prepare", 2, "dataset prepare", NULL, prepare_identity, prepare_run },
 	{ "train", 2, "model train", "prepare", NULL, train_run },
 	{ "validate", 1, "validate", "train", NULL, validate_run },
-	{ "package", 1, "package", "validate", NULL, package_run },
+	{ "package", 1, "package", "validate", package_identity, package_run },
 };
 
 const int pipeline_n_stages = sizeof(pipeline_stages) / sizeof(pipeline_stages[0]);

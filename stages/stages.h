@@ -13,6 +13,7 @@ int prepare_run(stage_ctx *ctx, pl_err *err);
 int train_run(stage_ctx *ctx, pl_err *err);
 int validate_run(stage_ctx *ctx, pl_err *err);
 int package_run(stage_ctx *ctx, pl_err *err);
+int package_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err);
 
 /* Copies validate's two Kubeflow UI files into dir (made if missing) from
  * this invocation's result: WS/validate when done (committed is 1), else

@@ -183,6 +183,10 @@ check "SOURCE_DATE_EPOCH: the manifest's creation time" \
 check "the archive holds the Dockerfile written beside it" cmp -s e1x/Dockerfile "$tmp/e1/package/Dockerfile"
 check "the archive holds the stack.yml written beside it" cmp -s e1x/stack.yml "$tmp/e1/package/stack.yml"
 check "the manifest covers the Dockerfile" grep -q "\"Dockerfile\": \"$(sha256sum e1x/Dockerfile | cut -c1-64)\"" e1x/MANIFEST.json
+# SOURCE_DATE_EPOCH is an input of the package: another value makes it again
+run env SOURCE_DATE_EPOCH=1700000001 "$P" run --workspace "$tmp/e1" --config small.ini --log-format human
+expect_in "another SOURCE_DATE_EPOCH: package runs" err.txt "package: running (input data changed)"
+expect_in "another SOURCE_DATE_EPOCH: the rest cached" err.txt "validate: cached"
 
 # ---- --force validate ----
 t_train=$(mtime "$ws/train/stage.json")
