@@ -155,6 +155,20 @@ static int from_config(export_opts *o, cfg **c)
 	return 0;
 }
 
+/* The --set overrides every pod will be given are checked here, against
+ * the schema and the defaults, rather than failing in each pod. */
+static int check_overrides(const char *set)
+{
+	char *sets[1] = { (char *)set };
+	pl_err err = { 0 };
+	cfg *c = NULL;
+
+	if (config_load(NULL, sets, 1, &c, &err) < 0)
+		return cmd_fail(&err);
+	cfg_free(c);
+	return 0;
+}
+
 /* Parses the flags over o (filled from the configuration) and writes. */
 static int export_with(int argc, char **argv, export_opts *opts)
 {
@@ -195,6 +209,8 @@ static int export_with(int argc, char **argv, export_opts *opts)
 		return cmd_usage_error("export", "--image (or [cluster] image) is required: the container "
 				       "image to run, e.g. registry.example.com/"
 				       "pipeline:1.0");
+	if (set[0] && (rc = check_overrides(set)) != 0)
+		return rc;
 	if (export_write(argv[optind], &o, out, &err) < 0)
 		return cmd_fail(&err);
 	return EXIT_OK;

@@ -91,13 +91,16 @@ static int is_dns_subdomain(const char *s)
 	}
 }
 
-/* A Kubernetes quantity without sign: 1, 0.5, 500m, 2Gi, 1e3. */
-static int is_quantity(const char *s)
+/* The value of a Kubernetes quantity without sign (1, 0.5, 500m, 2Gi,
+ * 1e3), or -1 when s is not one. */
+static double quantity(const char *s)
 {
-	static const char *const suffixes[] = {
-		"", "m", "k", "M", "G", "T", "P", "E",
-		"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"
+	static const struct { const char *suffix; double scale; } units[] = {
+		{ "", 1 }, { "m", 1e-3 }, { "k", 1e3 }, { "M", 1e6 }, { "G", 1e9 },
+		{ "T", 1e12 }, { "P", 1e15 }, { "E", 1e18 }, { "Ki", 0x1p10 }, { "Mi", 0x1p20 },
+		{ "Gi", 0x1p30 }, { "Ti", 0x1p40 }, { "Pi", 0x1p50 }, { "Ei", 0x1p60 }
 	};
+	const char *start = s;
 	size_t digits = 0;
 
 	while (*s >= '0' && *s <= '9')
@@ -106,21 +109,21 @@ static int is_quantity(const char *s)
 		for (s++; *s >= '0' && *s <= '9'; s++)
 			digits++;
 	if (digits == 0)
-		return 0;
+		return -1;
 	if (*s == 'e' || *s == 'E') {
 		s++;
 		if (*s == '+' || *s == '-')
 			s++;
 		if (*s < '0' || *s > '9')
-			return 0;
+			return -1;
 		while (*s >= '0' && *s <= '9')
 			s++;
-		return *s == '\0';
+		return *s == '\0' ? strtod(start, NULL) : -1;
 	}
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
-		if (strcmp(s, suffixes[i]) == 0)
-			return 1;
-	return 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(s, units[i].suffix) == 0)
+			return strtod(start, NULL) * units[i].scale;
+	return -1;
 }
 
 static int has_space_or_control(const char *s)
@@ -200,18 +203,29 @@ static int check_resources(const export_opts *o, pl_err *err)
 {
 	const char *rule = "write a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi";
 
-	if (!opt(o->storage) || !is_quantity(o->storage))
+	if (!opt(o->storage) || quantity(o->storage) < 0)
 		return bad(err, "storage size", o->storage ? o->storage : "",
 			   "--storage", "storage", rule);
-	if (opt(o->cpu) && !is_quantity(o->cpu))
+	if (quantity(o->storage) < 0x1p20)
+		return bad(err, "storage size", o->storage, "--storage", "storage",
+			   "give at least 1Mi (a bare number is bytes), e.g. 10Gi");
+	if (opt(o->cpu) && quantity(o->cpu) < 0)
 		return bad(err, "cpu request", o->cpu, "--cpu", "cpu", rule);
-	if (opt(o->memory) && !is_quantity(o->memory))
+	if (opt(o->memory) && quantity(o->memory) < 0)
 		return bad(err, "memory request", o->memory, "--memory", "memory", rule);
-	if (opt(o->cpu_limit) && !is_quantity(o->cpu_limit))
+	if (opt(o->cpu_limit) && quantity(o->cpu_limit) < 0)
 		return bad(err, "cpu limit", o->cpu_limit, "--cpu-limit", "cpu_limit", rule);
-	if (opt(o->memory_limit) && !is_quantity(o->memory_limit))
+	if (opt(o->memory_limit) && quantity(o->memory_limit) < 0)
 		return bad(err, "memory limit", o->memory_limit, "--memory-limit",
 			   "memory_limit", rule);
+	if (opt(o->cpu) && opt(o->cpu_limit) && quantity(o->cpu) > quantity(o->cpu_limit))
+		return pl_errorf(err, PL_EUSAGE, "cpu request %s is above the cpu limit %s "
+				 "(Kubernetes refuses such pods): lower --cpu or raise --cpu-limit",
+				 o->cpu, o->cpu_limit);
+	if (opt(o->memory) && opt(o->memory_limit) && quantity(o->memory) > quantity(o->memory_limit))
+		return pl_errorf(err, PL_EUSAGE, "memory request %s is above the memory limit %s "
+				 "(Kubernetes refuses such pods): lower --memory or raise "
+				 "--memory-limit", o->memory, o->memory_limit);
 	if (o->shards < 1 || o->shards > EXPORT_MAX_SHARDS)
 		return pl_errorf(err, PL_EUSAGE, "invalid shard count %d (--shards, "
 				 "[cluster] shards): give a whole number from 1 to %d",

@@ -236,4 +236,17 @@ run "$PIPELINE" export argo --image "$img" -o plain/wf.json
 expect_rc "unwritable --out" 1
 expect_in "unwritable --out message" err.txt "plain/"
 
+# what Kubernetes or the pods would refuse is refused at export
+run "$PIPELINE" export argo --image "$img" --cpu 4 --cpu-limit 500m
+expect_rc "cpu request above its limit" 2
+expect_in "cpu request above its limit: said" err.txt "cpu request 4 is above the cpu limit 500m"
+run "$PIPELINE" export argo --image "$img" --memory 4Gi --memory-limit 1Gi
+expect_rc "memory request above its limit" 2
+run "$PIPELINE" export argo --image "$img" --storage 10
+expect_rc "a storage of 10 bytes" 2
+run "$PIPELINE" export argo --image "$img" --cpu 500m --cpu-limit 1 --memory 1Gi --memory-limit 1024Mi
+expect_rc "requests equal to or under their limits" 0
+run "$PIPELINE" export argo --image "$img" --set train.epochz=3
+expect_rc "a --set override with a typo" 2
+expect_in "the typo is named with a suggestion" err.txt "unknown key 'epochz' in [train] (did you mean 'epochs'?)"
 finish
