@@ -408,7 +408,8 @@ static json_t *argo_template(const ctx *c, const char *name)
 }
 
 /* N shard tasks, then prepare (assembly) after all of them, then the rest
- * of the stages one after another. */
+ * of the stages one after another. A shard that fails for good does not
+ * stop the workflow: the assembly redoes its share itself. */
 static json_t *argo_dag(const ctx *c)
 {
 	json_t *tasks = json_array(), *after = json_array();
@@ -418,9 +419,10 @@ static json_t *argo_dag(const ctx *c)
 	for (int i = 0; !failed && i < c->o->shards; i++) {
 		snprintf(name, sizeof(name), "prepare-shard-%d", i);
 		snprintf(share, sizeof(share), "%d/%d", i, c->o->shards);
-		failed |= push(tasks, json_pack("{s:s, s:s, s:{s:[{s:s, s:s}]}}",
+		failed |= push(tasks, json_pack("{s:s, s:s, s:{s:[{s:s, s:s}]}, s:{s:b, s:b}}",
 			"name", name, "template", "prepare-shard", "arguments",
-			"parameters", "name", "shard", "value", share));
+			"parameters", "name", "shard", "value", share,
+			"continueOn", "failed", 1, "error", 1));
 		failed |= push(after, json_string(name));
 	}
 	for (size_t i = 0; !failed && i < N_STAGES; i++) {

@@ -60,6 +60,7 @@ holds "argo: 3 shard tasks" wf.json '[t["name"] for t in tasks() if t["name"].st
 holds "argo: shard arguments" wf.json '[t["arguments"]["parameters"][0]["value"] for t in tasks() if t["template"] == "prepare-shard"] == ["0/3", "1/3", "2/3"]'
 holds "argo: shards run in parallel" wf.json 'all(not t.get("dependencies") and not t.get("depends") for t in tasks() if t["template"] == "prepare-shard")'
 holds "argo: prepare waits for every shard" wf.json 'sorted(task("prepare")["dependencies"]) == ["prepare-shard-0", "prepare-shard-1", "prepare-shard-2"]'
+holds "argo: a shard that fails for good does not stop the assembly" wf.json 'all(t["continueOn"] == {"failed": True, "error": True} for t in tasks() if t["name"].startswith("prepare-shard"))'
 holds "argo: stage chain" wf.json '[task(s)["dependencies"] for s in ("train", "validate", "package")] == [["prepare"], ["train"], ["validate"]]'
 holds "argo: shard template" wf.json 'tpl("prepare-shard")["container"]["args"] == ["stage", "--shard", "{{inputs.parameters.shard}}", "prepare"]'
 for s in $stages; do
