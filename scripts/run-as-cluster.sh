@@ -12,22 +12,29 @@
 set -eu
 pipeline=${PIPELINE:-pipeline}
 ws='' shards=4 config=${PIPELINE_CONFIG:-} sets=${PIPELINE_SET:-}
+usage() {
+	echo "usage: $0 --workspace DIR [--shards N] [--config FILE] [--set 'a.b=1;c.d=2']" >&2
+	exit 2
+}
 while [ $# -gt 0 ]; do
+	[ $# -ge 2 ] || usage
 	case $1 in
 	--workspace) ws=$2 ;;
 	--shards) shards=$2 ;;
 	--config) config=$2 ;;
 	--set) sets=${sets:+$sets;}$2 ;;
-	*) echo "usage: $0 --workspace DIR [--shards N] [--config FILE] [--set 'a.b=1;c.d=2']" >&2
-	   exit 2 ;;
+	*) usage ;;
 	esac
 	shift 2
 done
 [ -n "$ws" ] || { echo "$0: give --workspace DIR" >&2; exit 2; }
 export PIPELINE_WORKSPACE="$ws" PIPELINE_CONFIG="$config" PIPELINE_SET="$sets"
 
-# One line per step: "LEVEL NAME ARGS...", levels in order (0 = no dependencies).
-steps=$("$pipeline" export argo --image local --pvc local --shards "$shards" | /usr/bin/python3 -c '
+# One line per step: "LEVEL NAME GOES_ON ARGS...", levels in order (0 = no
+# dependencies); GOES_ON is 1 for a step whose failure the workflow
+# tolerates (a prepare shard: the assembly redoes its share).
+wf=$("$pipeline" export argo --image local --pvc local --shards "$shards") || exit $?
+steps=$(printf '%s\n' "$wf" | /usr/bin/python3 -c '
 import json, sys
 wf = json.load(sys.stdin)
 templates = {t["name"]: t for t in wf["spec"]["templates"]}
@@ -42,25 +49,36 @@ for t in sorted(tasks, key=lambda t: level[t["name"]]):
     args = templates[t["template"]]["container"]["args"]
     for p in t.get("arguments", {}).get("parameters", []):
         args = [a.replace("{{inputs.parameters.%s}}" % p["name"], p["value"]) for a in args]
-    print(level[t["name"]], t["name"], " ".join(args))
+    goes_on = int(t.get("continueOn", {}).get("failed", False))
+    print(level[t["name"]], t["name"], goes_on, " ".join(args))
 ')
 
-# Waits for the steps of the current level; stops at the first that failed.
-pids=''
+# Waits for every step of the current level; then stops with the exit code
+# of the first that failed, unless the workflow tolerates its failure.
+jobs=''
 finish_level() {
-	for pid in $pids; do
-		wait "$pid" || { code=$?; echo "$0: a step failed (exit $code)" >&2; exit "$code"; }
+	failed=0
+	for job in $jobs; do
+		pid=${job%:*} goes_on=${job#*:}
+		wait "$pid" && continue
+		code=$?
+		if [ "$goes_on" = 1 ]; then
+			echo "$0: a shard failed (exit $code); the assembly redoes its share" >&2
+		elif [ "$failed" = 0 ]; then
+			failed=$code
+		fi
 	done
-	pids=''
+	jobs=''
+	[ "$failed" = 0 ] || { echo "$0: a step failed (exit $failed)" >&2; exit "$failed"; }
 }
 
 current=0
-while read -r level name args; do
+while read -r level name goes_on args; do
 	[ "$level" = "$current" ] || { finish_level; current=$level; }
 	echo "$0: starting $name: pipeline $args" >&2
 	# shellcheck disable=SC2086 # args are words without spaces
 	"$pipeline" $args &
-	pids="$pids $!"
+	jobs="$jobs $!:$goes_on"
 done <<STEPS
 $steps
 STEPS

@@ -159,6 +159,20 @@ for s in prepare train validate package; do
 done
 check "cluster metrics.json equals run's" cmp -s cluster/validate/metrics.json plain/validate/metrics.json
 same_prepare "cluster prepare" cluster
+# a shard that fails for good: the stand-in goes on, as the workflow does,
+# and the assembly redoes its share
+cat >failing.sh <<EOF
+#!/bin/sh
+case " \$* " in *" --shard 1/3 "*) exit 1 ;; esac
+exec "$P" "\$@"
+EOF
+chmod +x failing.sh
+run env PIPELINE="$PWD/failing.sh" sh "$root/scripts/run-as-cluster.sh" --workspace lost --shards 3
+expect_rc "run-as-cluster.sh with a shard that fails" 0
+expect_in "the failed shard is said" err.txt "a shard failed (exit 1); the assembly redoes its share"
+same_prepare "a failed shard's share redone" lost
+run env PIPELINE="$P" sh "$root/scripts/run-as-cluster.sh" --workspace
+expect_rc "run-as-cluster.sh: an option without its value" 2
 
 # A model retrained with the same inputs (forced, on another CPU count) is
 # validated and packaged again: the package never holds a model that train
