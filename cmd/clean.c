@@ -24,8 +24,7 @@ int cmd_clean(int argc, char **argv)
 		return cmd_usage_error("clean", "--downloads goes with cleaning every stage: name no "
 				       "stage");
 	if (!fs_is_dir(o.ws)) {
-		err.code = PL_EUSAGE;
-		snprintf(err.msg, sizeof(err.msg), "workspace '%s' does not exist", o.ws);
+		pl_errorf(&err, PL_EUSAGE, "workspace '%s' does not exist", o.ws);
 		return cmd_fail(&err);
 	}
 	if ((rc = engine_lock(o.ws, &lock_fd, &err)) < 0)

@@ -160,12 +160,15 @@ static int predict_stdin(predict_opts *o, pl_err *err)
 			continue;
 		if (cap > (256u << 20) || !(bigger = realloc(buf, cap * 2))) {
 			free(buf);
-			return sample_done(o, pl_errorf(err, PL_EDATA, "the image on stdin is too large"), err);
+			return sample_done(o, cap > (256u << 20) ?
+					   pl_errorf(err, PL_EDATA, "the image on stdin is over 512 MiB") :
+					   pl_errorf(err, PL_ENOMEM, "out of memory reading stdin"), err);
 		}
 		buf = bigger;
 		cap *= 2;
 	}
-	rc = len ? img_decode_mem(buf, len, "stdin", NULL, &im, err) :
+	rc = ferror(stdin) ? pl_errorf(err, PL_EIO, "cannot read stdin: %s", strerror(errno)) :
+	     len ? img_decode_mem(buf, len, "stdin", NULL, &im, err) :
 	     pl_errorf(err, PL_EUSAGE, "no image on stdin (give IMAGE arguments, or send a PNG, "
 		       "JPEG or BMP on stdin)");
 	free(buf);

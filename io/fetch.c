@@ -543,9 +543,10 @@ static int backoff_sleep(fetch_job *job, long ms, pl_err *err)
 }
 
 /* Runs attempts until one succeeds, fails hard, or max_attempts are used.
- * A restart (the server ignored the resume request) deletes the part, so
- * the next attempt cannot restart again: restarts need no limit of their
- * own; the retries before them are counted. */
+ * A restart (the server ignored the resume request, or the file changed
+ * under its validator) deletes the part, so the next attempt cannot restart
+ * again: restarts need no limit of their own; the retries before them are
+ * counted. */
 static int download(fetch_job *job, pl_err *err)
 {
 	long delay = job->opts.backoff_ms;

@@ -29,8 +29,8 @@ int fetch_is_url(const char *src);
  * an http part with no validator starts over (file:// parts resume as they
  * are). Timeouts, connection errors and 5xx are retried with
  * exponential backoff; 4xx fails at once (PL_EDATA, message with status and
- * URL). After max_attempts, PL_ETEMP. A sha256 mismatch deletes dest and is
- * PL_EDATA. Credentials in the URL never appear in messages. Progress goes
+ * URL). After max_attempts, PL_ETEMP. A sha256 mismatch deletes the download
+ * (dest.part and its validator; dest is not made) and is PL_EDATA. Credentials in the URL never appear in messages. Progress goes
  * through log_progress (io/log.h). */
 int fetch_url(const char *url, const char *dest, const fetch_opts *opts,
 	      pl_err *err);

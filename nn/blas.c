@@ -1,13 +1,15 @@
 /* The single BLAS seam of nn: every matrix product goes through this file.
- * nn_sgemm is the general product: OpenBLAS, or on CPUs with AVX-512 a
- * packed GEMM with an 8x32 register-blocked kernel (the distribution's
- * OpenBLAS runs its AVX2 kernels there, at about half the speed). The other
- * entry points serve the conv and dense layers on AVX-512 CPUs: B packed
- * by the caller (nn_sgemm_pb, nn_sgemm_pp), or an operand read in place
- * through tables of rows or 16-float pieces (nn_sgemm_rows,
- * nn_sgemm_pieces), which saves the copies of im2col and packing. All sum
- * every element over k in one fixed order whatever the other dimensions,
- * so a sample's result does not depend on the batch it came in. */
+ * nn_sgemm is the general product: on CPUs with AVX2 or AVX-512 a packed
+ * GEMM with a register-blocked kernel of its own (8x32 on AVX-512; the
+ * distribution's OpenBLAS runs at about half the speed there), else
+ * OpenBLAS, whose serial build keeps buffers without locks, so its calls
+ * from the worker threads are serialised (blas_mu). The other entry points
+ * serve the conv and dense layers on the same CPUs: B packed by the caller
+ * (nn_sgemm_pb, nn_sgemm_pp), or an operand read in place through tables of
+ * rows or 16-float pieces (nn_sgemm_rows, nn_sgemm_pieces), which saves the
+ * copies of im2col and packing. All sum every element over k in one fixed
+ * order whatever the other dimensions, so a sample's result does not
+ * depend on the batch it came in. */
 #include <cblas.h>
 #include <immintrin.h>
 #include <pthread.h>
