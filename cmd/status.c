@@ -102,7 +102,7 @@ static json_t *shard_parts(const stage_status *st, const ws_opts *o)
 	size_t i;
 
 	json_array_foreach(json_object_get(parts, "parts"), i, p)
-		if (!strcmp(json_string_value(json_object_get(p, "state")), "missing")) {
+		if (strcmp(json_string_value(json_object_get(p, "state")), "done")) {
 			redo_command(o, json_string_value(json_object_get(p, "shard")), cmd, sizeof(cmd));
 			json_object_set_new(p, "redo", json_string(cmd));
 		}
@@ -121,7 +121,11 @@ static void print_shards(const json_t *parts)
 	       (long long)json_integer_value(json_object_get(parts, "count")));
 	json_array_foreach(json_object_get(parts, "parts"), i, p) {
 		const char *shard = json_string_value(json_object_get(p, "shard"));
-		if (json_object_get(p, "redo"))
+		if (json_object_get(p, "reason"))
+			printf("  %-9s failed    %s\n            redo: %s\n", shard,
+			       json_string_value(json_object_get(p, "reason")),
+			       json_string_value(json_object_get(p, "redo")));
+		else if (json_object_get(p, "redo"))
 			printf("  %-9s missing   redo: %s\n", shard,
 			       json_string_value(json_object_get(p, "redo")));
 		else

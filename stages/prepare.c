@@ -654,6 +654,36 @@ static int part_done(const char *dir, int index, int count)
 	return fs_exists(path);
 }
 
+/* dir/I-of-N.failed: the message of the last attempt at part index that
+ * failed, for status; removed once the part is done. */
+static void failure_path(char *path, size_t n, const char *dir, int index, int count)
+{
+	snprintf(path, n, "%s/%d-of-%d.failed", dir, index, count);
+}
+
+/* The message a failed attempt at part index left, or NULL (caller frees). */
+static char *part_failure(const char *dir, int index, int count)
+{
+	char path[4300], *msg = NULL;
+	size_t len;
+
+	failure_path(path, sizeof(path), dir, index, count);
+	return fs_read_file(path, 1024, &msg, &len, NULL) == 0 ? msg : NULL;
+}
+
+/* Records (msg) or clears (NULL) the failure of part index; a failure to
+ * write it only loses what status shows. */
+static void note_part(const char *dir, int index, int count, const char *msg)
+{
+	char path[4300];
+
+	failure_path(path, sizeof(path), dir, index, count);
+	if (msg)
+		fs_write_atomic(path, msg, strlen(msg), NULL);
+	else
+		unlink(path);
+}
+
 /* A workspace view for one process building parts, dir/.ws-HOST-PID: its
  * own .tmp (source_open extracts into WS/.tmp/prepare-source) with downloads
  * and .cache shared through symlinks, so that parts built at once on one
@@ -879,6 +909,9 @@ static int run_shard(stage_ctx *ctx, pl_err *err)
 	want[index] = 1;
 	rc = build_parts(ctx, want, count, err);
 	free(want);
+	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
+	if (ctx->fingerprint[0] && fs_is_dir(dir) && rc != -PL_EINTR)   /* stopped is not failed */
+		note_part(dir, index, count, rc < 0 ? err->msg : NULL);
 	return rc;
 }
 
@@ -1138,6 +1171,24 @@ int prepare_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
 	return source_identity(ctx->cfg, ctx->ws, out, n, err);
 }
 
+/* The part count a failure marker in dir names (no part being done), or 0. */
+static int failed_count(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int i, m, len, count = 0;
+
+	while (d && !count && (de = readdir(d))) {
+		len = 0;
+		if (sscanf(de->d_name, "%d-of-%d.failed%n", &i, &m, &len) == 2 && len &&
+		    !de->d_name[len] && i >= 0 && i < m && m <= PREPARE_MAX_PARTS)
+			count = m;
+	}
+	if (d)
+		closedir(d);
+	return count;
+}
+
 json_t *prepare_shard_status(const char *ws, const char *fp)
 {
 	unsigned char *done = NULL;
@@ -1148,19 +1199,26 @@ json_t *prepare_shard_status(const char *ws, const char *fp)
 	if (!fp[0])
 		return NULL;
 	parts_dir(dir, sizeof(dir), ws, fp);
-	if (choose_parts(dir, &count, &done, NULL) < 0 || !count)
+	if (choose_parts(dir, &count, &done, NULL) < 0)
+		return NULL;
+	if (!count && !(count = failed_count(dir)))
 		return NULL;
 	parts = json_array();
 	for (int i = 0; i < count; i++) {
 		json_t *sum = done[i] ? load_part(dir, i, count, "summary.json", NULL) : NULL;
+		char *failure = NULL;
 		snprintf(shard, sizeof(shard), "%d/%d", i, count);
 		if (sum)
 			json_array_append_new(parts, json_pack("{s:s,s:s,s:O,s:f,s:O,s:O}", "shard", shard,
 				"state", "done", "tiles", json_object_get(sum, "tiles"),
 				"mib", round(json_integer_value(json_object_get(sum, "bytes")) / 1048576.0 * 100) / 100,
 				"elapsed_s", json_object_get(sum, "elapsed_s"), "host", json_object_get(sum, "host")));
+		else if ((failure = part_failure(dir, i, count)))
+			json_array_append_new(parts, json_pack("{s:s,s:s,s:o}", "shard", shard, "state",
+							       "failed", "reason", json_text(failure)));
 		else
 			json_array_append_new(parts, json_pack("{s:s,s:s}", "shard", shard, "state", "missing"));
+		free(failure);
 		n_done += sum != NULL;
 		json_decref(sum);
 	}

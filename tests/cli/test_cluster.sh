@@ -136,6 +136,27 @@ wait $pid; rc=$?
 expect_rc "SIGTERM during a shard" 130
 check "SIGTERM leaves no part and no build" [ -z "$(ls -A "$(fp_dir termed)")" ]
 
+# a shard that fails leaves its reason: status lists it with the command
+# that redoes it; once it is done, the reason is gone
+mkdir -p badsrc/a badsrc/b
+$py -c '
+from PIL import Image
+for c, v in (("a", 40), ("b", 200)):
+    for i in range(4):
+        Image.new("L", (16, 16), v + i).save("badsrc/%s/%d.png" % (c, i))
+open("badsrc/b/3.png", "wb").write(b"\x89PNG\r\n\x1a\nnot really")'
+src="dataset.source=$PWD/badsrc;dataset.table=;prepare.resize=;prepare.tile=0;prepare.size=16"
+for i in 0 1; do $P stage prepare --shard $i/2 --workspace badshard --set "$src" 2>/dev/null; done
+run $P status --workspace badshard --set "$src"
+expect_in "status: one shard done" out.txt "prepare shards: 1 of 2 done"
+check "status: the failed shard with its reason" grep -q "^  1/2 *failed *.*badsrc/b/3.png" out.txt
+expect_in "status: and the command that redoes it" out.txt "redo: pipeline stage prepare --shard 1/2"
+rm badsrc/b/3.png
+run $P stage prepare --shard 1/2 --workspace badshard --set "$src"
+expect_rc "the shard redone" 0
+run $P status --workspace badshard --set "$src" --json
+check "status once the data is fixed: no failure shown" sh -c '! grep -q failed out.txt'
+
 # shard options
 run $P stage prepare --shard 4/4 --workspace bad
 expect_rc "--shard 4/4" 2
