@@ -136,7 +136,7 @@ for src in "$tmp/shapes" "$tmp/shapes.tar.gz" "$tmp/shapes.zip" "$tmp/stray.tar.
 done
 # The directory source: a rerun is cached; a changed file is not.
 folder_ini f.ini "$tmp/shapes"
-run "$P" stage prepare --workspace "$tmp/ws1" --config f.ini
+run "$P" stage prepare --workspace "$tmp/ws1" --config f.ini --log-format human
 expect_rc "directory rerun" 0
 both() { cat out.txt err.txt >all.txt; }
 both
