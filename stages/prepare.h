@@ -18,8 +18,10 @@ int prepare_parse_shard(const char *text, int *index, int *count, pl_err *err);
 
 /* The shard parts kept for prepare's fingerprint fp in workspace ws, or NULL
  * when there are none: {"count": N, "done": D, "parts": [{"shard": "I/N",
- * "state": "done", "tiles", "mib", "elapsed_s", "host"} or {"shard": "I/N",
- * "state": "missing"}, ...]} for the set of parts the assembly would use. */
+ * "state": "done", "tiles", "mib", "elapsed_s", "host"}, {"shard": "I/N",
+ * "state": "failed", "reason"} or {"shard": "I/N", "state": "missing"},
+ * ...]} for the set of parts the assembly would use (or, none being done,
+ * those a failed part names). */
 json_t *prepare_shard_status(const char *ws, const char *fp);
 
 #endif
