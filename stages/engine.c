@@ -342,7 +342,7 @@ static int assess(const stage_def *def, const char *ws, const cfg *c, const char
 	s->record = read_json(path);
 	snprintf(path, sizeof(path), "%s/.status/%s.failed.json", ws, def->name);
 	s->failure = read_json(path);
-	hashcache *hc = hashcache_open(ws);
+	hashcache *hc = hashcache_open(ws, "outputs");
 	if (!hc)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	judge(s, dir, hc, *config, data, def->upstream, up_fp);
@@ -514,7 +514,7 @@ static int commit(const char *ws, const char *name, const char *tmp, pl_err *err
 static void remember_outputs(const char *ws, const char *name)
 {
 	char path[PATH_MAX];
-	hashcache *hc = hashcache_open(ws);
+	hashcache *hc = hashcache_open(ws, "outputs");
 	json_t *rec, *o;
 	size_t i;
 

@@ -19,13 +19,13 @@ struct hashcache {
 	int dirty;
 };
 
-hashcache *hashcache_open(const char *ws)
+hashcache *hashcache_open(const char *ws, const char *name)
 {
 	hashcache *hc = calloc(1, sizeof(*hc));
 
 	if (!hc)
 		return NULL;
-	snprintf(hc->path, sizeof(hc->path), "%s/.cache/hashes.json", ws);
+	snprintf(hc->path, sizeof(hc->path), "%s/.cache/%s.json", ws, name);
 	hc->entries = json_load_file(hc->path, 0, NULL);
 	if (!json_is_object(hc->entries)) {
 		json_decref(hc->entries);

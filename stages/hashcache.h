@@ -1,5 +1,5 @@
-/* Content hashes of input and output files, memoised by path, size, mtime and inode in
- * WS/.cache/hashes.json so a rerun does not re-read gigabytes. */
+/* Content hashes of input and output files, memoised by path, size, mtime
+ * and inode in WS/.cache/NAME.json, so a rerun does not re-read gigabytes. */
 #ifndef PL_HASHCACHE_H
 #define PL_HASHCACHE_H
 
@@ -8,9 +8,12 @@
 
 typedef struct hashcache hashcache;
 
-/* Loads the cache of workspace ws (a missing or unreadable cache is empty).
- * NULL on out of memory. Free with hashcache_free. */
-hashcache *hashcache_open(const char *ws);
+/* Loads the cache WS/.cache/NAME.json of workspace ws (a missing or
+ * unreadable cache is empty): "inputs" for the data the stages read,
+ * "outputs" for their results, kept apart so that checking a few outputs
+ * does not load the hashes of a large input tree. NULL on out of memory.
+ * Free with hashcache_free. */
+hashcache *hashcache_open(const char *ws, const char *name);
 
 /* SHA-256 of the file at path, from the cache when path, size, mtime and
  * inode are unchanged, else read and remembered. */

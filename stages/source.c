@@ -98,7 +98,7 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 	snprintf(done, sizeof(done), "%s.done", path);
 	if (kind == SRC_URL && (!fs_exists(done) || !fs_exists(path)))
 		return 0;   /* not downloaded yet, as fetch_url sees it */
-	if (!(hc = hashcache_open(ws)))
+	if (!(hc = hashcache_open(ws, "inputs")))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	rc = kind == SRC_DIR ? hashcache_tree(hc, path, hex, err) : hashcache_file(hc, path, hex, err);
 	if (rc == 0)
