@@ -3,6 +3,7 @@
 #ifndef PL_CHECK_H
 #define PL_CHECK_H
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,23 @@ static inline int check_file_equals(const char *path, const void *data, size_t l
 }
 
 /* Prints the closing line and returns the exit status for main. */
+/* Pins the process to the first CPU it may use; *was gets the CPUs it had,
+ * for sched_setaffinity(0, sizeof(*was), was) afterwards. 0 on success. */
+static inline int check_pin_one_cpu(cpu_set_t *was)
+{
+	cpu_set_t one;
+
+	if (sched_getaffinity(0, sizeof(*was), was) != 0)
+		return -1;
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, was)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	return sched_setaffinity(0, sizeof(one), &one);
+}
+
 static inline int check_report(const char *suite)
 {
 	printf("%s: %d passed, %d failed\n", suite, check_passed, check_failed);

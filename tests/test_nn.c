@@ -385,17 +385,11 @@ static void test_arch_errors(void)
 /* threads = 0 follows the CPUs the process may use: its affinity mask. */
 static void test_cpu_count(void)
 {
-	cpu_set_t all, one;
+	cpu_set_t all;
 	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0, "affinity");
 	CHECK(nn_cpu_count() >= 1 && nn_cpu_count() <= CPU_COUNT(&all), "%d of %d", nn_cpu_count(),
 	      CPU_COUNT(&all));
-	CPU_ZERO(&one);
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &all)) {
-			CPU_SET(c, &one);
-			break;
-		}
-	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "set affinity");
+	CHECK(check_pin_one_cpu(&all) == 0, "set affinity");
 	CHECK(nn_cpu_count() == 1, "one CPU allowed: %d", nn_cpu_count());
 	sched_setaffinity(0, sizeof(all), &all);
 }

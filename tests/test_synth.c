@@ -353,20 +353,12 @@ static void test_deterministic(void)
 	CHECK(d3[0] && strcmp(d1, d3) != 0, "different seeds, same tree");
 
 	/* On one CPU (one drawing thread) the output is the same. */
-	cpu_set_t all, one;
-	if (sched_getaffinity(0, sizeof(all), &all) == 0) {
-		CPU_ZERO(&one);
-		for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-			if (CPU_ISSET(cpu, &all)) {
-				CPU_SET(cpu, &one);
-				break;
-			}
-		CHECK(sched_setaffinity(0, sizeof(one), &one) == 0, "cannot pin to one cpu");
-		CHECK_OK(synth_write(&o1, "d4/", &err), &err);
-		CHECK(sched_setaffinity(0, sizeof(all), &all) == 0, "cannot unpin");
-		plate_digest("d4/plate", d2);
-		CHECK(!strcmp(d1, d2), "one thread gives another tree: %s %s", d1, d2);
-	}
+	cpu_set_t all;
+	CHECK(check_pin_one_cpu(&all) == 0, "cannot pin to one cpu");
+	CHECK_OK(synth_write(&o1, "d4/", &err), &err);
+	CHECK(sched_setaffinity(0, sizeof(all), &all) == 0, "cannot unpin");
+	plate_digest("d4/plate", d2);
+	CHECK(!strcmp(d1, d2), "one thread gives another tree: %s %s", d1, d2);
 	CHECK(count_entries("x") == 1, "archive has %d top-level entries", count_entries("x"));
 }
 
