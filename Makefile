@@ -22,7 +22,7 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(WNO) -march=x8
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -lpthread
 LDFLAGS  += $(SANFLAGS)
 
-LIB_SRC  := $(sort $(wildcard io/*.c nn/*.c stages/*.c))
+LIB_SRC  := $(sort $(wildcard io/*.c nn/*.c stages/*.c stages/*/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
@@ -109,7 +109,7 @@ lint:
 	cppcheck --quiet --enable=warning,portability --inline-suppr --error-exitcode=1 \
 		-D_GNU_SOURCE --std=c11 cmd io nn stages
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
-		$(sort $(wildcard cmd/*.c io/*.c nn/*.c stages/*.c)) -- \
+		$(sort $(wildcard cmd/*.c io/*.c nn/*.c stages/*.c stages/*/*.c)) -- \
 		-std=c11 -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null) \
 		$(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
 

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "../io/fs.h"
-#include "../stages/config.h"
-#include "../stages/export.h"
+#include "../stages/schema.h"
+#include "../stages/export/export.h"
 #include "cmd.h"
 
 const char export_usage[] =
@@ -137,7 +137,7 @@ static int from_config(export_opts *o, cfg **c)
 {
 	pl_err err = { 0 };
 
-	if (config_load(getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG") ? NULL :
+	if (schema_load(getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG") ? NULL :
 			fs_exists("pipeline.ini") ? "pipeline.ini" : NULL, NULL, 0, c, &err) < 0)
 		return cmd_fail(&err);
 	o->image = cfg_str(*c, "cluster", "image");
@@ -163,7 +163,7 @@ static int check_overrides(const char *set)
 	pl_err err = { 0 };
 	cfg *c = NULL;
 
-	if (config_load(NULL, sets, 1, &c, &err) < 0)
+	if (schema_load(NULL, sets, 1, &c, &err) < 0)
 		return cmd_fail(&err);
 	cfg_free(c);
 	return 0;

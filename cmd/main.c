@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../io/log.h"
-#include "../stages/config.h"
+#include "../stages/schema.h"
 #include "cmd.h"
 
 #ifndef PL_VERSION
@@ -189,7 +189,7 @@ int cmd_help(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "config")) {
-		config_write_reference(stdout);
+		schema_write_reference(stdout);
 		return EXIT_OK;
 	}
 	return cmd_print_help(argv[1]);

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "../io/fs.h"
-#include "../stages/config.h"
+#include "../stages/schema.h"
 #include "cmd.h"
 
 enum { O_FROM = 256, O_UNTIL, O_FORCE, O_SHARD, O_LOG, O_JSON, O_DOWNLOADS };
@@ -127,7 +127,7 @@ int opts_setup(const char *cmd, ws_opts *o, int json_default, cfg **c)
 			log_warn("no configuration file: there is no ./pipeline.ini and neither "
 				 "--config nor PIPELINE_CONFIG is given; using the defaults");
 	}
-	if (config_load(o->config, o->sets, o->n_sets, c, &err) < 0)
+	if (schema_load(o->config, o->sets, o->n_sets, c, &err) < 0)
 		return cmd_fail(&err);
 	return 0;
 }
@@ -139,7 +139,7 @@ static void on_signal(int sig)
 	stop_flag = sig;
 }
 
-volatile sig_atomic_t *opts_stop_flag(void)
+volatile sig_atomic_t *opts_catch_stop_signals(void)
 {
 	struct sigaction sa;
 

@@ -34,6 +34,6 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 int opts_setup(const char *cmd, ws_opts *o, int json_default, cfg **c);
 
 /* Installs SIGINT/SIGTERM handlers that set the returned flag. */
-volatile sig_atomic_t *opts_stop_flag(void);
+volatile sig_atomic_t *opts_catch_stop_signals(void);
 
 #endif

@@ -15,7 +15,7 @@
 #include "../io/fs.h"
 #include "../io/utf8.h"
 #include "../stages/preproc.h"
-#include "../stages/serve.h"
+#include "../stages/serve/serve.h"
 #include "cmd.h"
 
 typedef struct predict_opts {
@@ -103,7 +103,7 @@ static int sample_done(predict_opts *o, int rc, pl_err *err)
  * channels. */
 static int predict_files(predict_opts *o, char *const *paths, int n, pl_err *err)
 {
-	img ims[PREP_MAX_CHANNELS] = { { 0 } };
+	img ims[PREPROC_MAX_CHANNELS] = { { 0 } };
 	int rc = 0, loaded = 0;
 
 	for (; loaded < n && rc == 0; loaded++)
@@ -231,8 +231,8 @@ static int predict_all(predict_opts *o, char **sets, int n_sets, char **args, in
 	int rc = 0;
 
 	for (int i = 0; i < n_sets && rc == 0; i++) {
-		char *paths[PREP_MAX_CHANNELS];
-		int k = split_list(sets[i], paths, PREP_MAX_CHANNELS);
+		char *paths[PREPROC_MAX_CHANNELS];
+		int k = split_list(sets[i], paths, PREPROC_MAX_CHANNELS);
 		if (k != serve_n_files(o->pkg))
 			rc = pl_errorf(err, PL_EUSAGE, "the model takes %d channel file(s) per sample, "
 				       "--channels names %d", serve_n_files(o->pkg), k);

@@ -6,7 +6,7 @@
 
 #include "../io/fs.h"
 #include "../io/log.h"
-#include "../stages/prepare.h"
+#include "../stages/parts.h"
 #include "../stages/stages.h"
 #include "cmd.h"
 #include "opts.h"
@@ -67,8 +67,8 @@ static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int step)
 		return rc;
 	eo->ws = o->ws;
 	eo->cfg = c;
-	eo->stop = opts_stop_flag();
-	rc = o->dry_run || eo->shard ? 0 : step ? engine_lock_wait(o->ws, &lock_fd, eo->stop, &err) :
+	eo->stop = opts_catch_stop_signals();
+	rc = o->dry_run || eo->part ? 0 : step ? engine_lock_wait(o->ws, &lock_fd, eo->stop, &err) :
 	     engine_lock(o->ws, &lock_fd, &err);
 	if (rc == -PL_EIO && fs_is_dir(o->ws) && access(o->ws, W_OK) != 0)
 		rc = read_only_run(eo, st, &err);
@@ -140,11 +140,11 @@ int cmd_stage(int argc, char **argv)
 	eo.dry_run = o.dry_run;
 	if (o.shard && strcmp(o.args[0], "prepare"))
 		return cmd_usage_error("stage", "--shard applies to prepare only, not '%s'", o.args[0]);
-	if (o.shard && prepare_parse_shard(o.shard, &index, &count, &err) < 0)
+	if (o.shard && parts_parse(o.shard, &index, &count, &err) < 0)
 		return cmd_usage_error("stage", "%s", err.msg);
 	if (o.shard) {
 		snprintf(shard, sizeof(shard), "%d/%d", index, count);
-		eo.shard = shard;
+		eo.part = shard;
 	}
 	return run_engine("stage", &o, &eo, 1);
 }

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "../io/fs.h"
-#include "../stages/prepare.h"
+#include "../stages/parts.h"
 #include "../stages/stages.h"
 #include "cmd.h"
 #include "opts.h"
@@ -97,7 +97,7 @@ static void redo_command(const ws_opts *o, const char *shard, char *out, size_t 
 static json_t *shard_parts(const stage_status *st, const ws_opts *o)
 {
 	json_t *parts = st[0].state == ST_CACHED ? NULL :
-			prepare_shard_status(o->ws, st[0].fingerprint), *p;
+			parts_status(o->ws, st[0].fingerprint), *p;
 	char cmd[4096];
 	size_t i;
 

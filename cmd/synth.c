@@ -12,7 +12,7 @@
 #include "cmd.h"
 #include "../io/fs.h"
 #include "../io/log.h"
-#include "../stages/synth.h"
+#include "../stages/demo/synth.h"
 
 static int64_t tree_bytes;
 

@@ -6,11 +6,31 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+int fs_path(char *out, size_t n, pl_err *err, const char *fmt, ...)
+{
+	char start[81];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(out, n, fmt, ap);
+	va_end(ap);
+	if (len >= 0 && (size_t)len < n)
+		return 0;
+	if (n > 0)
+		out[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(start, sizeof(start), fmt, ap);
+	va_end(ap);
+	return pl_errorf(err, PL_EIO, "path too long: '%s...'", start);
+}
 
 int fs_mkdirs(const char *dir, pl_err *err)
 {

@@ -10,6 +10,12 @@
 
 #include "err.h"
 
+/* Formats a path into out (n bytes, normally PATH_MAX), e.g.
+ * fs_path(p, sizeof(p), err, "%s/%s", dir, name). A path that does not fit
+ * is never cut: returns -PL_EIO with "path too long: 'START...'" instead. */
+int fs_path(char *out, size_t n, pl_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Creates dir and its parents with mode 0755 (& ~umask); existing is fine. */
 int fs_mkdirs(const char *dir, pl_err *err);
 

@@ -30,7 +30,7 @@ command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (apt-get install clan
 # 1. the library, rebuilt only where a source is newer than its object
 mkdir -p "$out/obj" "$out/corpus" "$out/crash" || exit 1
 objs=''
-for src in io/*.c nn/*.c stages/*.c; do
+for src in io/*.c nn/*.c stages/*.c stages/*/*.c; do
 	obj=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
 	if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find io nn stages -name '*.h' -newer "$obj" | head -n 1)" ]; then
 		$cc $flags -fsanitize=fuzzer-no-link -c -o "$obj" "$src" || { echo "fuzz: cannot build $src"; exit 1; }

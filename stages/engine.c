@@ -2,7 +2,7 @@
  * is written last, and the directory is swapped into place with one rename;
  * a result is trusted only when stage.json is valid, its fingerprint equals
  * the one computed now and every listed output is there with its size.
- * A stage run as a shard (engine_opts.shard) commits its work itself. */
+ * A stage run as a part (engine_opts.part) commits its work itself. */
 #include "engine.h"
 
 #include <dirent.h>
@@ -592,18 +592,18 @@ static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp
 
 	ctx_init(&ctx, def, o->ws, o->cfg);
 	ctx.stop = o->stop;
-	ctx.shard = o->shard;
+	ctx.part = o->part;
 	snprintf(ctx.fingerprint, sizeof(ctx.fingerprint), "%s", s->fingerprint);
 	snprintf(ctx.up_fingerprint, sizeof(ctx.up_fingerprint), "%s", up_fp);
 	ctx.metrics = json_object();
 	ctx.info = json_object();
 	iso_now(started, sizeof(started));
 	log_set_stage(def->name);
-	if (ctx.shard)
-		log_info("running shard %s", ctx.shard);
+	if (ctx.part)
+		log_info("running part %s", ctx.part);
 	else
 		log_info("running (%s)", s->reason);
-	rc = ctx.shard ? 0 : prepare_tmp(&ctx, s->fingerprint, err);
+	rc = ctx.part ? 0 : prepare_tmp(&ctx, s->fingerprint, err);
 	if (rc == 0)
 		rc = def->run(&ctx, err);
 	if (rc == 0 && !s->fingerprint[0]) {
@@ -613,22 +613,22 @@ static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp
 		if (rc == 0 && !s->fingerprint[0])
 			rc = pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
 	}
-	if (rc == 0 && !ctx.shard)
+	if (rc == 0 && !ctx.part)
 		rc = drop_note(&ctx, err);
-	if (rc == 0 && !ctx.shard)
+	if (rc == 0 && !ctx.part)
 		rc = write_record(def, &ctx, s->fingerprint, up_fp, *config, data, started,
 				  log_now() - t0, err);
-	if (rc == 0 && !ctx.shard)
+	if (rc == 0 && !ctx.part)
 		rc = commit(o->ws, def->name, ctx.out_dir, err);
-	if (rc == 0 && !ctx.shard)
+	if (rc == 0 && !ctx.part)
 		remember_outputs(o->ws, def->name);
 	if (rc == 0) {
-		if (!ctx.shard)
+		if (!ctx.part)
 			clear_failure(o->ws, def->name);
 		s->state = ST_RAN;
 		log_info("done in %.1f s", log_now() - t0);
 	} else {
-		if (!ctx.shard)
+		if (!ctx.part)
 			record_failure(o->ws, def->name, s->fingerprint, err);
 		s->state = ST_FAILED;
 		pl_errprefix(err, "%s: ", def->name);

@@ -23,7 +23,7 @@ typedef struct stage_ctx {
 	json_t *metrics;              /* headline metrics the stage sets (object) */
 	json_t *info;                 /* more fields for stage.json (object) */
 	const volatile sig_atomic_t *stop;  /* non-zero: stop soon, return PL_EINTR */
-	const char *shard;            /* "I/N" for a sharded prepare, else NULL */
+	const char *part;             /* "I/N": run as part I of N of a prepare (--shard), else NULL */
 	char fingerprint[SHA256_HEX]; /* this run's fingerprint, "" while the input
 				       * data identity is unknown (engine_fingerprint) */
 	const struct stage_def *def;  /* this stage */
@@ -66,7 +66,7 @@ typedef struct engine_opts {
 	const char *from, *until;     /* NULL = first / last */
 	const char *force;            /* a stage name, "all" or NULL */
 	int dry_run;
-	const char *shard;            /* passed to the stage as ctx.shard */
+	const char *part;             /* passed to the stage as ctx.part */
 	const volatile sig_atomic_t *stop;
 } engine_opts;
 
@@ -80,10 +80,10 @@ int engine_fingerprint(stage_ctx *ctx, pl_err *err);
  * inputs is unfinished; it is dropped when the stage completes. */
 int engine_note(const stage_ctx *ctx, const char *note, pl_err *err);
 
-/* Runs the stages defs[0..n) in order as opts says. With opts->shard the
- * one stage selected runs as that shard: no workspace lock is expected, its
+/* Runs the stages defs[0..n) in order as opts says. With opts->part the
+ * one stage selected runs as that part: no workspace lock is expected, its
  * work is not committed as the stage's result and failures are not
- * recorded (the stage keeps its shard parts itself). st (n entries) gets
+ * recorded (the stage keeps its parts itself). st (n entries) gets
  * what happened to each; release with engine_status_release. Returns 0, or
  * the failing stage's error (message prefixed with the stage name). */
 int engine_run(const stage_def *defs, int n, const engine_opts *opts,

@@ -277,7 +277,7 @@ static int check_input(const metrics_input *in, pl_err *err)
 	return 0;
 }
 
-static int sample_level(const metrics_input *in, metrics *crop, pl_err *err)
+static int sample_level(const metrics_input *in, metrics *samples, pl_err *err)
 {
 	size_t nk = (size_t)in->n * in->k;
 	double *probs = malloc(nk * sizeof(double));
@@ -295,7 +295,7 @@ static int sample_level(const metrics_input *in, metrics *crop, pl_err *err)
 			goto nomem;
 	}
 	level_input lin = { in->n, in->k, probs, in->labels, names, NULL };
-	rc = level_compute(&lin, in->class_names, crop, err);
+	rc = level_compute(&lin, in->class_names, samples, err);
 	goto out;
 nomem:
 	for (int i = 0; names && i < in->n; i++)
@@ -411,17 +411,17 @@ out:
 	return rc;
 }
 
-int metrics_compute(const metrics_input *in, metrics *crop, metrics *group,
+int metrics_compute(const metrics_input *in, metrics *samples, metrics *group,
 		    pl_err *err)
 {
 	int rc;
 
-	memset(crop, 0, sizeof(*crop));
+	memset(samples, 0, sizeof(*samples));
 	if (group)
 		memset(group, 0, sizeof(*group));
 	rc = check_input(in, err);
 	if (rc == 0)
-		rc = sample_level(in, crop, err);
+		rc = sample_level(in, samples, err);
 	if (rc == 0 && group && in->groups)
 		rc = group_level(in, group, err);
 	return rc;

@@ -1,7 +1,6 @@
 /* Classification metrics of the validate stage (accuracy, balanced accuracy,
  * per-class precision/recall/F1, confusion matrix, log loss, ROC and AUC, at
- * sample and group level, computed as scikit-learn does) and the report
- * files written from them (JSON, CSV, Markdown, PNG, Kubeflow UI files). */
+ * sample and group level, computed as scikit-learn does). */
 #ifndef PL_METRICS_H
 #define PL_METRICS_H
 
@@ -60,7 +59,7 @@ typedef struct metrics {
 	metrics_item *items;            /* n items in input order */
 } metrics;
 
-/* Computes sample-level metrics into *crop and, when group is not NULL and
+/* Computes sample-level metrics into *samples and, when group is not NULL and
  * some sample has a group id >= 0, group-level metrics into *group: the
  * probabilities of a group's samples are averaged, its true label is the
  * most frequent one (ties: lowest index); samples with id -1 are left out.
@@ -68,7 +67,7 @@ typedef struct metrics {
  * metrics_release (also after a failure). Errors: PL_EUSAGE for n < 1 or
  * k < 2, PL_EDATA for a label out of range or a non-finite probability,
  * PL_ENOMEM. */
-int metrics_compute(const metrics_input *in, metrics *crop, metrics *group,
+int metrics_compute(const metrics_input *in, metrics *samples, metrics *group,
 		    pl_err *err);
 
 /* Frees what m owns and zeroes it; NULL and zeroed structs are fine. */
@@ -86,36 +85,5 @@ const char *const *metrics_names(void);
 
 /* 1 when a larger value of the named metric is better, 0 for log_loss. */
 int metrics_higher_is_better(const char *name);
-
-/* What the report says about the run besides the metrics. */
-typedef struct report_info {
-	const char *arch;               /* model architecture string; may be NULL */
-	int in_c, in_h, in_w;           /* model input shape; 0 = unknown */
-	int64_t n_train, n_val, n_test; /* samples per split; -1 = unknown */
-	const char *gate_metric;        /* gate metric name; NULL = no gate */
-	double gate_min;                /* the gate's minimum (maximum for log_loss) */
-	int gate_group_level;           /* 1: the gate reads the group level */
-	int n_worst;                    /* worst examples listed; 0 = 10 */
-} report_info;
-
-/* Writes into the existing directory dir: metrics.json, confusion.csv,
- * roc.csv, confusion.png, roc.png, report.md, mlpipeline-metrics.json and
- * mlpipeline-ui-metadata.json (Kubeflow Pipelines v1 output viewers:
- * confusion matrices, one-vs-rest ROC curves, the Markdown report; metric
- * names like "weighted-f1" and "group-weighted-f1", undefined ones left
- * out). confusion.csv has rows level,true,predicted,count and roc.csv
- * rows fpr,tpr,threshold,class,level (level "crop" or "group"); metrics.json
- * nests everything under "crop" and "group" (null without groups), NaN as
- * null. group may be NULL or have n == 0; info may be NULL. Each file is
- * written with fs_write_file (the caller commits the directory). Returns 0
- * or a negative PL_E* code with a message naming the file. */
-int metrics_write_report(const char *dir, const metrics *crop,
-			 const metrics *group, const report_info *info,
-			 pl_err *err);
-
-/* Formats the Markdown report into a heap string (caller frees); NULL when
- * out of memory. */
-char *metrics_report_markdown(const metrics *crop, const metrics *group,
-			      const report_info *info);
 
 #endif

@@ -17,10 +17,10 @@
 #include "../io/fs.h"
 #include "../io/log.h"
 #include "../io/utf8.h"
-#include "prepare.h"
+#include "parts.h"
 #include "prepare_job.h"
 
-int prepare_parse_shard(const char *text, int *index, int *count, pl_err *err)
+int parts_parse(const char *text, int *index, int *count, pl_err *err)
 {
 	const char *slash = strchr(text, '/'), *at = text;
 	char *end;
@@ -29,7 +29,7 @@ int prepare_parse_shard(const char *text, int *index, int *count, pl_err *err)
 	if (!slash || !(slash[1] >= '0' && slash[1] <= '9'))
 		goto bad;
 	n = strtol(slash + 1, &end, 10);
-	if (*end || n < 1 || n > PREPARE_MAX_PARTS)
+	if (*end || n < 1 || n > PARTS_MAX)
 		goto bad;
 	if (slash == text) {
 		at = getenv("JOB_COMPLETION_INDEX");
@@ -49,7 +49,7 @@ bad:
 	return pl_errorf(err, PL_EUSAGE, "invalid shard '%s'%s: give I/N with 0 <= I < N <= %d, "
 			 "or /N with the index in JOB_COMPLETION_INDEX", text,
 			 slash == text && at != text ? " with JOB_COMPLETION_INDEX" : "",
-			 PREPARE_MAX_PARTS);
+			 PARTS_MAX);
 }
 
 /* WS/.tmp/prepare-shards/FP (or the directory above when fp is ""). */
@@ -124,7 +124,7 @@ static int make_view(const char *ws, const char *dir, char *view, size_t n, pl_e
 }
 
 /* Starts the totals afresh for the next part. */
-static void job_reset(prep_job *j)
+static void job_reset(prepare_job *j)
 {
 	j->c = 0;
 	memset(j->sum, 0, sizeof(j->sum));
@@ -148,7 +148,7 @@ static json_t *strings_json(char *const *v, int n)
 }
 
 /* summary.json (what status shows) and part.json (what the assembly reads). */
-static int write_part(prep_job *j, const source *src, int index, int count,
+static int write_part(prepare_job *j, const source *src, int index, int count,
 		      uint64_t bytes, double secs, pl_err *err)
 {
 	const sample_set *set = j->set;
@@ -169,13 +169,13 @@ static int write_part(prep_job *j, const source *src, int index, int count,
 			 "channels", strings_json(set->channel_names, set->n_channels),
 			 "split_samples", (json_int_t)j->samples[0], (json_int_t)j->samples[1],
 			 (json_int_t)j->samples[2], "source", src->identity,
-			 "bytes_in", (json_int_t)(src->bytes ? src->bytes : prep_job_files_bytes(j)),
+			 "bytes_in", (json_int_t)(src->bytes ? src->bytes : prepare_job_files_bytes(j)),
 			 "skipped", j->skipped,
 			 "samples", j->part_samples);
-	rc = sum && part ? prep_write_json(j->part_dir, "part.json", part, err) :
+	rc = sum && part ? prepare_write_json(j->part_dir, "part.json", part, err) :
 			   pl_errorf(err, PL_ENOMEM, "out of memory");
 	if (rc == 0)
-		rc = prep_write_json(j->part_dir, "summary.json", sum, err);
+		rc = prepare_write_json(j->part_dir, "summary.json", sum, err);
 	json_decref(sum);
 	json_decref(part);
 	return rc;
@@ -202,7 +202,7 @@ static int commit_part(const char *build, const char *dir, int index, int count,
 }
 
 /* Builds part index of count (samples [n*I/N, n*(I+1)/N)) into dir/I-of-N. */
-static int build_part(prep_job *j, const source *src, const char *dir, int index, int count,
+static int build_part(prepare_job *j, const source *src, const char *dir, int index, int count,
 		      pl_err *err)
 {
 	char host[128] = "";
@@ -217,7 +217,7 @@ static int build_part(prep_job *j, const source *src, const char *dir, int index
 	j->hi = (int)((long long)j->set->n * (index + 1) / count);
 	log_info("shard %d/%d: samples %d to %d of %d", index, count, j->lo, j->hi, j->set->n);
 	if ((rc = fs_rmtree(j->part_dir, err)) == 0 && (rc = fs_mkdirs(j->part_dir, err)) == 0)
-		rc = prep_job_process(j, err);
+		rc = prepare_job_process(j, err);
 	if (rc == 0 && j->part)
 		rc = rec_writer_close(j->part, &bytes, err);
 	else
@@ -237,7 +237,7 @@ static int build_part(prep_job *j, const source *src, const char *dir, int index
 /* Opens the source to build parts from. Processes started at once would all
  * download a URL not fetched yet into the same file: the first does it under
  * WS/.tmp/prepare-shards/.download.lock, the others then find it done. */
-static int load_source(prep_job *j, const char *view, source *src, pl_err *err)
+static int load_source(prepare_job *j, const char *view, source *src, pl_err *err)
 {
 	stage_ctx *ctx = j->ctx;
 	char path[4300];
@@ -259,7 +259,7 @@ static int load_source(prep_job *j, const char *view, source *src, pl_err *err)
 		}
 	}
 	if (rc == 0)
-		rc = prep_job_load(j, view, src, err);
+		rc = prepare_job_load(j, view, src, err);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -272,10 +272,10 @@ static int build_parts(stage_ctx *ctx, const unsigned char *want, int count, pl_
 	char dir[4200], view[4300] = "";
 	sample_set set = { 0 };
 	source src = { 0 };
-	prep_job j;
+	prepare_job j;
 	int rc;
 
-	prep_job_init(&j, ctx, &set);
+	prepare_job_init(&j, ctx, &set);
 	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
 	if ((rc = fs_mkdirs(dir, err)) == 0 && (rc = make_view(ctx->ws, dir, view, sizeof(view), err)) == 0)
 		rc = load_source(&j, view, &src, err);
@@ -294,7 +294,7 @@ static int build_parts(stage_ctx *ctx, const unsigned char *want, int count, pl_
 		else
 			rc = build_part(&j, &src, dir, i, count, err);
 	}
-	prep_job_free(&j);
+	prepare_job_free(&j);
 	samples_free(&set);
 	source_close(&src);
 	if (view[0])
@@ -302,13 +302,13 @@ static int build_parts(stage_ctx *ctx, const unsigned char *want, int count, pl_
 	return rc;
 }
 
-int prepare_build_shard(stage_ctx *ctx, pl_err *err)
+int parts_build(stage_ctx *ctx, pl_err *err)
 {
 	char dir[4200];
 	unsigned char *want;
 	int index, count, rc;
 
-	if ((rc = prepare_parse_shard(ctx->shard, &index, &count, err)) < 0)
+	if ((rc = parts_parse(ctx->part, &index, &count, err)) < 0)
 		return rc;
 	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
 	if (ctx->fingerprint[0] && part_done(dir, index, count)) {
@@ -344,7 +344,7 @@ static int choose_parts(const char *dir, int *count, unsigned char **done, pl_er
 	while ((de = readdir(d))) {
 		int i, m, len = 0;
 		if (sscanf(de->d_name, "%d-of-%d%n", &i, &m, &len) != 2 || de->d_name[len] ||
-		    i < 0 || m < 1 || i >= m || m > PREPARE_MAX_PARTS || !part_done(dir, i, m))
+		    i < 0 || m < 1 || i >= m || m > PARTS_MAX || !part_done(dir, i, m))
 			continue;
 		if (n == cap) {
 			void *grown = realloc(found, (size_t)(cap = cap ? 2 * cap : 16) * sizeof(*found));
@@ -393,7 +393,7 @@ static json_t *load_part(const char *dir, int index, int count, const char *file
 
 /* Makes set a view of the sample metadata a part holds (strings stay owned
  * by part); fills the split sizes and the source description. */
-static int set_from_part(sample_set *set, prep_job *j, source *src, const json_t *part,
+static int set_from_part(sample_set *set, prepare_job *j, source *src, const json_t *part,
 			 pl_err *err)
 {
 	json_t *lists[3] = { json_object_get(part, "classes"), json_object_get(part, "groups"),
@@ -421,7 +421,7 @@ static int set_from_part(sample_set *set, prep_job *j, source *src, const json_t
 
 /* Copies one sample's records from part reader r (from *pos on) into its
  * final shard and adds its statistics. */
-static int merge_sample(prep_job *j, rec_reader *r, int64_t *pos, const json_t *e,
+static int merge_sample(prepare_job *j, rec_reader *r, int64_t *pos, const json_t *e,
 			const char *where, pl_err *err)
 {
 	int split = (int)json_integer_value(json_array_get(e, 0));
@@ -429,7 +429,7 @@ static int merge_sample(prep_job *j, rec_reader *r, int64_t *pos, const json_t *
 	int label = (int)json_integer_value(json_array_get(e, 2));
 	int tiles = (int)json_integer_value(json_array_get(e, 3));
 	const char *sums = json_string_value(json_array_get(e, 4));
-	double sum[PREP_MAX_CHANNELS] = { 0 }, sumsq[PREP_MAX_CHANNELS] = { 0 };
+	double sum[PREPROC_MAX_CHANNELS] = { 0 }, sumsq[PREPROC_MAX_CHANNELS] = { 0 };
 	rec_sample rs;
 	int rc = 0;
 
@@ -453,12 +453,12 @@ static int merge_sample(prep_job *j, rec_reader *r, int64_t *pos, const json_t *
 		sums = end;
 	}
 	if (rc == 0)
-		prep_job_account(j, split, shard, label, tiles, sum, sumsq);
+		prepare_job_account(j, split, shard, label, tiles, sum, sumsq);
 	return rc;
 }
 
 /* Copies the records of part index (of count) into the final shards. */
-static int merge_part(prep_job *j, const char *dir, int index, int count, const json_t *part,
+static int merge_part(prepare_job *j, const char *dir, int index, int count, const json_t *part,
 		      pl_err *err)
 {
 	const json_t *samples = json_object_get(part, "samples"), *e;
@@ -472,11 +472,11 @@ static int merge_part(prep_job *j, const char *dir, int index, int count, const 
 
 	snprintf(where, sizeof(where), "%s/%d-of-%d", dir, index, count);
 	if (json_integer_value(json_object_get(part, "n")) != j->set->n ||
-	    (int)json_array_size(samples) != hi - lo || c < 0 || c > PREP_MAX_CHANNELS)
+	    (int)json_array_size(samples) != hi - lo || c < 0 || c > PREPROC_MAX_CHANNELS)
 		return pl_errorf(err, PL_EDATA, "shard part '%s' does not match the others "
 				 "(remove it to have it redone)", where);
 	if (c > 0 && !j->c)
-		rc = prep_job_open_writers(j, c, err);
+		rc = prepare_job_open_writers(j, c, err);
 	else if (c > 0 && c != j->c)
 		rc = pl_errorf(err, PL_EDATA, "shard part '%s' has %d channels, earlier parts %d",
 			       where, c, j->c);
@@ -509,13 +509,13 @@ static int merge_parts(stage_ctx *ctx, const char *dir, int count, pl_err *err)
 	json_t *first = NULL, *part;
 	double t0 = log_now();
 	log_progress prog;
-	prep_job j;
+	prepare_job j;
 	int rc;
 
-	prep_job_init(&j, ctx, &set);
+	prepare_job_init(&j, ctx, &set);
 	if (!(first = load_part(dir, 0, count, "part.json", err)))
 		rc = -err->code;
-	else if ((rc = prep_from_cfg(ctx->cfg, &j.po, err)) == 0)
+	else if ((rc = preproc_from_cfg(ctx->cfg, &j.po, err)) == 0)
 		rc = set_from_part(&set, &j, &src, first, err);
 	log_progress_start(&prog, "assembling", count, "parts");
 	for (int p = 0; p < count && rc == 0; p++) {
@@ -528,8 +528,8 @@ static int merge_parts(stage_ctx *ctx, const char *dir, int count, pl_err *err)
 	}
 	log_progress_end(&prog);
 	if (rc == 0)
-		rc = prep_job_finish(&j, &src, t0, err);
-	prep_job_free(&j);
+		rc = prepare_job_finish(&j, &src, t0, err);
+	prepare_job_free(&j);
 	free(set.classes);
 	free(set.groups);
 	free(set.channel_names);
@@ -562,7 +562,7 @@ static int run_assembly(stage_ctx *ctx, const char *dir, int count, unsigned cha
 
 
 
-int prepare_assemble(stage_ctx *ctx, int *assembled, pl_err *err)
+int parts_assemble(stage_ctx *ctx, int *assembled, pl_err *err)
 {
 	unsigned char *done = NULL;
 	char dir[4200];
@@ -588,7 +588,7 @@ static int failed_count(const char *dir)
 	while (d && !count && (de = readdir(d))) {
 		len = 0;
 		if (sscanf(de->d_name, "%d-of-%d.failed%n", &i, &m, &len) == 2 && len &&
-		    !de->d_name[len] && i >= 0 && i < m && m <= PREPARE_MAX_PARTS)
+		    !de->d_name[len] && i >= 0 && i < m && m <= PARTS_MAX)
 			count = m;
 	}
 	if (d)
@@ -596,7 +596,7 @@ static int failed_count(const char *dir)
 	return count;
 }
 
-json_t *prepare_shard_status(const char *ws, const char *fp)
+json_t *parts_status(const char *ws, const char *fp)
 {
 	unsigned char *done = NULL;
 	json_t *parts, *out;

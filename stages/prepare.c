@@ -4,7 +4,7 @@
  * batches; records are written in sample order and the statistics are
  * summed per sample, then over samples in order, so the output depends
  * neither on the thread count nor on how many shard parts did the work. */
-#include "prepare.h"
+#include "parts.h"
 #include "prepare_job.h"
 
 #include <math.h>
@@ -75,7 +75,7 @@ static void quotas(int n, double f_val, double f_test, int *n_val, int *n_test)
  * every split in proportion (stratified); a group's place comes from its
  * key and the seed alone, so adding groups moves only the few the cut
  * points pass over, and adding samples to a group moves nothing. */
-static int assign_splits(prep_job *j, pl_err *err)
+static int assign_splits(prepare_job *j, pl_err *err)
 {
 	const sample_set *set = j->set;
 	double f_test = cfg_float(j->ctx->cfg, "prepare", "test_fraction");
@@ -124,7 +124,7 @@ out:
 }
 
 /* Shard of each sample: consecutive runs of a split's samples. */
-static void assign_shards(prep_job *j)
+static void assign_shards(prepare_job *j)
 {
 	long long pos[N_SPLITS] = { 0 };
 
@@ -137,8 +137,8 @@ static void assign_shards(prep_job *j)
 /* Worker: decodes and preprocesses samples of the current batch. */
 static void *decode_worker(void *arg)
 {
-	prep_job *j = arg;
-	char paths[PREP_MAX_CHANNELS][4200], *ptrs[PREP_MAX_CHANNELS];
+	prepare_job *j = arg;
+	char paths[PREPROC_MAX_CHANNELS][4200], *ptrs[PREPROC_MAX_CHANNELS];
 
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
@@ -151,13 +151,13 @@ static void *decode_worker(void *arg)
 			snprintf(paths[ch], sizeof(paths[ch]), "%s/%s", j->root, s->files[ch]);
 			ptrs[ch] = paths[ch];
 		}
-		prep_files(&j->po, ptrs, j->set->n_channels, &j->results[k], &j->errs[k]);
+		preproc_files(&j->po, ptrs, j->set->n_channels, &j->results[k], &j->errs[k]);
 	}
 }
 
 /* Opens every shard writer (or the part's one writer) once the channel
  * count is known. */
-int prep_job_open_writers(prep_job *j, int c, pl_err *err)
+int prepare_job_open_writers(prepare_job *j, int c, pl_err *err)
 {
 	char name[64], path[4200];
 
@@ -180,7 +180,7 @@ int prep_job_open_writers(prep_job *j, int c, pl_err *err)
 
 /* Adds one sample's tiles and pixel sums (training split only) to the
  * totals, in sample order; a part also notes them for the assembly. */
-void prep_job_account(prep_job *j, int split, int shard, int label, int n_tiles,
+void prepare_job_account(prepare_job *j, int split, int shard, int label, int n_tiles,
 		    const double *sum, const double *sumsq)
 {
 	char text[16 * 2 * 32] = "";
@@ -205,14 +205,14 @@ void prep_job_account(prep_job *j, int split, int shard, int label, int n_tiles,
 }
 
 /* Writes the tiles of sample i (result r) to its shard. */
-static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
+static int write_sample(prepare_job *j, int i, const preproc_result *r, pl_err *err)
 {
 	const sample *s = &j->set->s[i];
 	size_t n = (size_t)r->c * j->po.size * j->po.size, plane = (size_t)j->po.size * j->po.size;
 	uint8_t *u8 = j->dtype == REC_U8 ? malloc(n) : NULL;
 	int split = j->split[i], rc = 0;
 	rec_writer *w = j->part ? j->part : j->writers[split][j->shard[i]];
-	double sum[PREP_MAX_CHANNELS] = { 0 }, sumsq[PREP_MAX_CHANNELS] = { 0 };
+	double sum[PREPROC_MAX_CHANNELS] = { 0 }, sumsq[PREPROC_MAX_CHANNELS] = { 0 };
 	char name[4200];
 
 	if (j->dtype == REC_U8 && !u8)
@@ -226,7 +226,7 @@ static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 	for (int t = 0; t < r->n_tiles && rc == 0; t++) {
 		float *px = r->tiles + (size_t)t * n;
 		if (u8)
-			prep_quantize_u8(px, u8, n);
+			preproc_quantize_u8(px, u8, n);
 		if (split == SPLIT_TRAIN)
 			for (int ch = 0; ch < r->c; ch++)
 				for (size_t k = 0; k < plane; k++) {
@@ -239,13 +239,13 @@ static int write_sample(prep_job *j, int i, const prep_result *r, pl_err *err)
 			       u8 ? (const void *)u8 : (const void *)px, err);
 	}
 	if (rc == 0)
-		prep_job_account(j, split, j->shard[i], s->label, r->n_tiles, sum, sumsq);
+		prepare_job_account(j, split, j->shard[i], s->label, r->n_tiles, sum, sumsq);
 	free(u8);
 	return rc;
 }
 
 /* Handles the outcome of sample i: writes it, or skips or fails on error. */
-static int finish_sample(prep_job *j, int i, prep_result *r, pl_err *e, pl_err *err)
+static int finish_sample(prepare_job *j, int i, preproc_result *r, pl_err *e, pl_err *err)
 {
 	int skip = cfg_word_in(cfg_str(j->ctx->cfg, "dataset", "on_bad_image"), "skip");
 
@@ -265,7 +265,7 @@ static int finish_sample(prep_job *j, int i, prep_result *r, pl_err *e, pl_err *
 		return 0;
 	}
 	if (!j->c) {
-		int rc = prep_job_open_writers(j, r->c, err);
+		int rc = prepare_job_open_writers(j, r->c, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -283,7 +283,7 @@ static int threads_of(const cfg *c)
 }
 
 /* Decodes all samples in batches over n_threads threads. */
-int prep_job_process(prep_job *j, pl_err *err)
+int prepare_job_process(prepare_job *j, pl_err *err)
 {
 	int n_threads = threads_of(j->ctx->cfg), batch = n_threads * 4, rc = 0;
 	pthread_t tids[64];
@@ -291,7 +291,7 @@ int prep_job_process(prep_job *j, pl_err *err)
 
 	free(j->results);
 	free(j->errs);
-	j->results = calloc((size_t)batch, sizeof(prep_result));
+	j->results = calloc((size_t)batch, sizeof(preproc_result));
 	j->errs = calloc((size_t)batch, sizeof(pl_err));
 	if (!j->results || !j->errs)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
@@ -311,7 +311,7 @@ int prep_job_process(prep_job *j, pl_err *err)
 		for (int k = 0; k < j->batch_n; k++) {
 			if (rc == 0)
 				rc = finish_sample(j, lo + k, &j->results[k], &j->errs[k], err);
-			prep_result_release(&j->results[k]);
+			preproc_result_release(&j->results[k]);
 		}
 		log_progress_update(&prog, lo - j->lo + j->batch_n);
 		if (rc == 0 && j->ctx->stop && *j->ctx->stop)
@@ -323,7 +323,7 @@ int prep_job_process(prep_job *j, pl_err *err)
 
 /* Bytes of the image files read (for a directory source, which has no
  * archive size). */
-long long prep_job_files_bytes(const prep_job *j)
+long long prepare_job_files_bytes(const prepare_job *j)
 {
 	char path[4200];
 	long long n = 0;
@@ -338,7 +338,7 @@ long long prep_job_files_bytes(const prep_job *j)
 }
 
 /* Samples written to split s: those assigned to it but not skipped. */
-static long long kept_in(const prep_job *j, int s)
+static long long kept_in(const prepare_job *j, int s)
 {
 	long long n = j->samples[s];
 	size_t k;
@@ -350,7 +350,7 @@ static long long kept_in(const prep_job *j, int s)
 }
 
 /* Closes the writers; lists each split's shards into dataset. */
-static int close_writers(prep_job *j, json_t *splits, long long *bytes_out, pl_err *err)
+static int close_writers(prepare_job *j, json_t *splits, long long *bytes_out, pl_err *err)
 {
 	char name[64];
 	int rc = 0;
@@ -393,7 +393,7 @@ static int write_lines(const char *dir, const char *file, char *const *v, int n,
 	return rc;
 }
 
-int prep_write_json(const char *dir, const char *file, json_t *obj, pl_err *err)
+int prepare_write_json(const char *dir, const char *file, json_t *obj, pl_err *err)
 {
 	char path[4200], *text = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	int rc;
@@ -407,7 +407,7 @@ int prep_write_json(const char *dir, const char *file, json_t *obj, pl_err *err)
 }
 
 /* dataset.json: what train, validate and predict need to read the records. */
-static json_t *dataset_json(prep_job *j, json_t *splits)
+static json_t *dataset_json(prepare_job *j, json_t *splits)
 {
 	json_t *mean = json_array(), *std = json_array(), *chans = json_array();
 	int standardize = cfg_bool(j->ctx->cfg, "prepare", "standardize");
@@ -423,12 +423,12 @@ static json_t *dataset_json(prep_job *j, json_t *splits)
 	return json_pack("{s:i,s:[i,i,i],s:s,s:o,s:o,s:o,s:o,s:O}", "classes", j->set->n_classes,
 			 "shape", j->c, j->po.size, j->po.size, "dtype",
 			 j->dtype == REC_U8 ? "u8" : "f32", "channel_files", chans, "mean", mean,
-			 "std", std, "preprocess", prep_to_json(&j->po), "splits", splits);
+			 "std", std, "preprocess", preproc_to_json(&j->po), "splits", splits);
 }
 
 /* stats.json and the stage's headline metrics; dataset gives the
  * standardisation (mean and std per channel, from the train split). */
-static int write_stats(prep_job *j, const source *src, const json_t *dataset, long long bytes_out,
+static int write_stats(prepare_job *j, const source *src, const json_t *dataset, long long bytes_out,
 		       double secs, pl_err *err)
 {
 	json_t *per_class = json_object(), *stats;
@@ -452,7 +452,7 @@ static int write_stats(prep_job *j, const source *src, const json_t *dataset, lo
 			  "skipped", j->skipped, "bytes_in", (json_int_t)j->bytes_in,
 			  "bytes_out", (json_int_t)bytes_out, "elapsed_s", secs,
 			  "images_per_s", secs > 0 ? j->set->n / secs : 0);
-	rc = prep_write_json(j->ctx->out_dir, "stats.json", stats, err);
+	rc = prepare_write_json(j->ctx->out_dir, "stats.json", stats, err);
 	json_decref(stats);
 	json_object_set_new(j->ctx->metrics, "samples", json_integer(kept));
 	json_object_set_new(j->ctx->metrics, "tiles", json_integer(tiles));
@@ -461,7 +461,7 @@ static int write_stats(prep_job *j, const source *src, const json_t *dataset, lo
 	return rc;
 }
 
-void prep_job_init(prep_job *j, stage_ctx *ctx, sample_set *set)
+void prepare_job_init(prepare_job *j, stage_ctx *ctx, sample_set *set)
 {
 	memset(j, 0, sizeof(*j));
 	pthread_mutex_init(&j->mu, NULL);
@@ -474,7 +474,7 @@ void prep_job_init(prep_job *j, stage_ctx *ctx, sample_set *set)
 	j->t_mark = log_now();
 }
 
-void prep_job_free(prep_job *j)
+void prepare_job_free(prepare_job *j)
 {
 	for (int s = 0; s < N_SPLITS; s++)
 		for (int k = 0; k < j->n_shards; k++)
@@ -493,13 +493,13 @@ void prep_job_free(prep_job *j)
 
 /* Opens the source (through the workspace directory ws), lists the samples
  * and assigns each its split and shard. */
-int prep_job_load(prep_job *j, const char *ws, source *src, pl_err *err)
+int prepare_job_load(prepare_job *j, const char *ws, source *src, pl_err *err)
 {
 	stage_ctx *ctx = j->ctx;
 	sample_set *set = (sample_set *)j->set;
 	int rc;
 
-	if ((rc = prep_from_cfg(ctx->cfg, &j->po, err)) < 0 ||
+	if ((rc = preproc_from_cfg(ctx->cfg, &j->po, err)) < 0 ||
 	    (rc = source_open(ctx->cfg, ws, ctx->stop, src, err)) < 0)
 		return rc;
 	snprintf(j->root, sizeof(j->root), "%s", src->root);
@@ -520,7 +520,7 @@ int prep_job_load(prep_job *j, const char *ws, source *src, pl_err *err)
 }
 
 /* Closes the writers; writes labels.txt, groups.txt, dataset.json, stats.json. */
-int prep_job_finish(prep_job *j, const source *src, double t0, pl_err *err)
+int prepare_job_finish(prepare_job *j, const source *src, double t0, pl_err *err)
 {
 	json_t *splits = json_object(), *dataset;
 	long long bytes_out = 0;
@@ -540,8 +540,8 @@ int prep_job_finish(prep_job *j, const source *src, double t0, pl_err *err)
 		rc = write_lines(j->ctx->out_dir, "groups.txt", j->set->groups, j->set->n_groups, err);
 	dataset = rc == 0 ? dataset_json(j, splits) : NULL;
 	if (rc == 0)
-		rc = prep_write_json(j->ctx->out_dir, "dataset.json", dataset, err);
-	j->bytes_in = src->bytes ? src->bytes : prep_job_files_bytes(j);
+		rc = prepare_write_json(j->ctx->out_dir, "dataset.json", dataset, err);
+	j->bytes_in = src->bytes ? src->bytes : prepare_job_files_bytes(j);
 	if (rc == 0)
 		rc = write_stats(j, src, dataset, bytes_out, log_now() - t0, err);
 	json_decref(dataset);
@@ -555,18 +555,18 @@ static int run_direct(stage_ctx *ctx, pl_err *err)
 	sample_set set = { 0 };
 	source src = { 0 };
 	double t0 = log_now();
-	prep_job j;
+	prepare_job j;
 	int rc;
 
-	prep_job_init(&j, ctx, &set);
-	rc = prep_job_load(&j, ctx->ws, &src, err);
+	prepare_job_init(&j, ctx, &set);
+	rc = prepare_job_load(&j, ctx->ws, &src, err);
 	j.lo = 0;
 	j.hi = set.n;
 	if (rc == 0)
-		rc = prep_job_process(&j, err);
+		rc = prepare_job_process(&j, err);
 	if (rc == 0)
-		rc = prep_job_finish(&j, &src, t0, err);
-	prep_job_free(&j);
+		rc = prepare_job_finish(&j, &src, t0, err);
+	prepare_job_free(&j);
 	samples_free(&set);
 	source_close(&src);
 	return rc;
@@ -576,9 +576,9 @@ int prepare_run(stage_ctx *ctx, pl_err *err)
 {
 	int assembled = 0, rc;
 
-	if (ctx->shard)
-		return prepare_build_shard(ctx, err);
-	rc = prepare_assemble(ctx, &assembled, err);
+	if (ctx->part)
+		return parts_build(ctx, err);
+	rc = parts_assemble(ctx, &assembled, err);
 	return rc == 0 && !assembled ? run_direct(ctx, err) : rc;
 }
 

@@ -17,10 +17,10 @@
 
 enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, N_SPLITS };
 
-typedef struct prep_job {
+typedef struct prepare_job {
 	stage_ctx *ctx;
 	const sample_set *set;
-	prep_opts po;
+	preproc_opts po;
 	char root[4096];
 	int *split;              /* split of each sample */
 	int *shard;              /* shard of each sample within its split */
@@ -28,7 +28,7 @@ typedef struct prep_job {
 	rec_dtype dtype;
 	rec_writer *writers[N_SPLITS][64];
 	int c;                   /* output channels, from the first sample */
-	double sum[PREP_MAX_CHANNELS], sumsq[PREP_MAX_CHANNELS], n_px;   /* training statistics */
+	double sum[PREPROC_MAX_CHANNELS], sumsq[PREPROC_MAX_CHANNELS], n_px;   /* training statistics */
 	long long tiles[N_SPLITS], samples[N_SPLITS], bytes_in;
 	long long *class_tiles;  /* n_classes x N_SPLITS */
 	json_t *skipped;
@@ -39,48 +39,48 @@ typedef struct prep_job {
 	double t_mark;           /* when the part being built was started */
 	/* the batch being decoded */
 	int batch_lo, batch_n, next;
-	prep_result *results;
+	preproc_result *results;
 	pl_err *errs;
 	pthread_mutex_t mu;
-} prep_job;
+} prepare_job;
 
 /* A job over samples [lo, hi) of set, for the stage ctx; free with
- * prep_job_free. */
-void prep_job_init(prep_job *j, stage_ctx *ctx, sample_set *set);
-void prep_job_free(prep_job *j);
+ * prepare_job_free. */
+void prepare_job_init(prepare_job *j, stage_ctx *ctx, sample_set *set);
+void prepare_job_free(prepare_job *j);
 
 /* Opens the source (through the workspace directory ws), lists the samples
  * and assigns each its split and shard. */
-int prep_job_load(prep_job *j, const char *ws, source *src, pl_err *err);
+int prepare_job_load(prepare_job *j, const char *ws, source *src, pl_err *err);
 
 /* Opens the record writers of every split for c channels. */
-int prep_job_open_writers(prep_job *j, int c, pl_err *err);
+int prepare_job_open_writers(prepare_job *j, int c, pl_err *err);
 
 /* Decodes and writes samples [lo, hi) on the configured threads, in order. */
-int prep_job_process(prep_job *j, pl_err *err);
+int prepare_job_process(prepare_job *j, pl_err *err);
 
 /* Adds one sample's tiles and pixel sums (training split only) to the
  * totals. */
-void prep_job_account(prep_job *j, int split, int shard, int label, int n_tiles,
+void prepare_job_account(prepare_job *j, int split, int shard, int label, int n_tiles,
 		      const double *sum, const double *sumsq);
 
 /* Bytes of the image files read (for a directory source, which has no
  * archive size). */
-long long prep_job_files_bytes(const prep_job *j);
+long long prepare_job_files_bytes(const prepare_job *j);
 
 /* Closes the writers; writes labels.txt, groups.txt, dataset.json and
  * stats.json into the stage's directory. */
-int prep_job_finish(prep_job *j, const source *src, double t0, pl_err *err);
+int prepare_job_finish(prepare_job *j, const source *src, double t0, pl_err *err);
 
 /* Writes obj as dir/file (indented JSON). */
-int prep_write_json(const char *dir, const char *file, json_t *obj, pl_err *err);
+int prepare_write_json(const char *dir, const char *file, json_t *obj, pl_err *err);
 
 /* parts.c: `--shard I/N`, building that part unless it is done. */
-int prepare_build_shard(stage_ctx *ctx, pl_err *err);
+int parts_build(stage_ctx *ctx, pl_err *err);
 
 /* parts.c: when shard parts exist for ctx's fingerprint, builds the
  * missing ones and assembles them all into the stage's outputs
  * (*assembled = 1); else does nothing (*assembled = 0). */
-int prepare_assemble(stage_ctx *ctx, int *assembled, pl_err *err);
+int parts_assemble(stage_ctx *ctx, int *assembled, pl_err *err);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "synth.h"
+#include "demo/synth.h"
 
 /* Branch-free clamps the compiler vectorises (fminf/fmaxf are calls that
  * care about NaN, which decoded pixels never are). */
@@ -20,10 +20,10 @@ static inline float clampf(float v, float lo, float hi)
 typedef struct planes {
 	int c, w, h;
 	float *px;         /* c * h * w */
-	float maxval[PREP_MAX_CHANNELS];
+	float maxval[PREPROC_MAX_CHANNELS];
 } planes;
 
-int prep_from_cfg(const cfg *c, prep_opts *o, pl_err *err)
+int preproc_from_cfg(const cfg *c, preproc_opts *o, pl_err *err)
 {
 	const char *resize = cfg_str(c, "prepare", "resize");
 	char list[256], *save = NULL;
@@ -33,15 +33,15 @@ int prep_from_cfg(const cfg *c, prep_opts *o, pl_err *err)
 	o->size = (int)cfg_int(c, "prepare", "size");
 	o->tile = (int)cfg_int(c, "prepare", "tile");
 	o->lim.max_pixels = cfg_int(c, "dataset", "max_pixels");
-	o->channels_out = cfg_word_in(cfg_str(c, "prepare", "channels_out"), "gray") ? PREP_GRAY :
-			  cfg_word_in(cfg_str(c, "prepare", "channels_out"), "rgb") ? PREP_RGB :
-			  PREP_STACKED;
+	o->channels_out = cfg_word_in(cfg_str(c, "prepare", "channels_out"), "gray") ? PREPROC_GRAY :
+			  cfg_word_in(cfg_str(c, "prepare", "channels_out"), "rgb") ? PREPROC_RGB :
+			  PREPROC_STACKED;
 	if (*resize && (rc = synth_parse_size(resize, &o->resize_w, &o->resize_h, err)) < 0)
 		return pl_errprefix(err, "%s: [prepare] resize: ", cfg_origin(c, "prepare", "resize"));
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "prepare", "transforms"));
 	for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-		int op = !strcmp(t, "anscombe") ? PREP_ANSCOMBE : !strcmp(t, "minmax") ? PREP_MINMAX :
-			 !strcmp(t, "clip") ? PREP_CLIP : 0;
+		int op = !strcmp(t, "anscombe") ? PREPROC_ANSCOMBE : !strcmp(t, "minmax") ? PREPROC_MINMAX :
+			 !strcmp(t, "clip") ? PREPROC_CLIP : 0;
 		if (!op)
 			return pl_errorf(err, PL_EUSAGE, "%s: [prepare] transforms: unknown transform "
 					 "'%s' (anscombe, minmax, clip)",
@@ -57,7 +57,7 @@ int prep_from_cfg(const cfg *c, prep_opts *o, pl_err *err)
 	return 0;
 }
 
-json_t *prep_to_json(const prep_opts *o)
+json_t *preproc_to_json(const preproc_opts *o)
 {
 	json_t *ops = json_array();
 
@@ -68,7 +68,7 @@ json_t *prep_to_json(const prep_opts *o)
 			 "channels_out", o->channels_out, "max_pixels", (json_int_t)o->lim.max_pixels);
 }
 
-int prep_from_json(const json_t *j, prep_opts *o, pl_err *err)
+int preproc_from_json(const json_t *j, preproc_opts *o, pl_err *err)
 {
 	json_t *ops = NULL, *v;
 	json_int_t max_pixels = 0;
@@ -83,7 +83,7 @@ int prep_from_json(const json_t *j, prep_opts *o, pl_err *err)
 		return pl_errorf(err, PL_EDATA, "the model's preprocessing parameters are malformed");
 	json_array_foreach(ops, i, v) {
 		o->ops[i] = (int)json_integer_value(v);
-		if (o->ops[i] < PREP_ANSCOMBE || o->ops[i] > PREP_CLIP)
+		if (o->ops[i] < PREPROC_ANSCOMBE || o->ops[i] > PREPROC_CLIP)
 			return pl_errorf(err, PL_EDATA, "unknown transform %d in the model", o->ops[i]);
 	}
 	o->n_ops = (int)json_array_size(ops);
@@ -91,9 +91,9 @@ int prep_from_json(const json_t *j, prep_opts *o, pl_err *err)
 	return 0;
 }
 
-int prep_out_channels(const prep_opts *o, int in_channels)
+int preproc_out_channels(const preproc_opts *o, int in_channels)
 {
-	return o->channels_out == PREP_GRAY ? 1 : o->channels_out == PREP_RGB ? 3 : in_channels;
+	return o->channels_out == PREPROC_GRAY ? 1 : o->channels_out == PREPROC_RGB ? 3 : in_channels;
 }
 
 /* Weights of a 1-D resampling from n_src to n_dst samples: for each output,
@@ -192,9 +192,9 @@ static int stack(const img *ims, const char *const *names, int n, planes *p, pl_
 					 ims[i].h, names[0], ims[0].w, ims[0].h);
 		total += ims[i].c == 2 || ims[i].c == 4 ? ims[i].c - 1 : ims[i].c;
 	}
-	if (total > PREP_MAX_CHANNELS)
+	if (total > PREPROC_MAX_CHANNELS)
 		return pl_errorf(err, PL_EDATA, "'%s': %d channels in all, more than %d", names[0], total,
-				 PREP_MAX_CHANNELS);
+				 PREPROC_MAX_CHANNELS);
 	p->c = total;
 	p->w = ims[0].w;
 	p->h = ims[0].h;
@@ -215,13 +215,13 @@ static int stack(const img *ims, const char *const *names, int n, planes *p, pl_
 }
 
 /* Converts planes to gray or RGB as configured. */
-static int convert_channels(const prep_opts *o, planes *p, pl_err *err)
+static int convert_channels(const preproc_opts *o, planes *p, pl_err *err)
 {
 	size_t npx = (size_t)p->w * p->h;
-	int want = prep_out_channels(o, p->c);
+	int want = preproc_out_channels(o, p->c);
 	float top = 0, *out;
 
-	if (o->channels_out == PREP_STACKED || (want == p->c && o->channels_out != PREP_GRAY) ||
+	if (o->channels_out == PREPROC_STACKED || (want == p->c && o->channels_out != PREPROC_GRAY) ||
 	    (want == 1 && p->c == 1))
 		return 0;
 	for (int k = 0; k < p->c; k++)
@@ -268,12 +268,12 @@ static float quantile(const float *v, size_t n, float lo, float hi, double q)
 
 /* Applies the transforms to one plane of n values (raw scale vmax) and maps
  * it to 0..1. */
-static void transform_plane(const prep_opts *o, float *v, size_t n, float vmax)
+static void transform_plane(const preproc_opts *o, float *v, size_t n, float vmax)
 {
 	float lo = 0, hi = vmax;
 
 	for (int t = 0; t < o->n_ops; t++) {
-		if (o->ops[t] == PREP_ANSCOMBE) {
+		if (o->ops[t] == PREPROC_ANSCOMBE) {
 			for (size_t i = 0; i < n; i++)
 				v[i] = 2.0f * sqrtf((v[i] > 0 ? v[i] : 0) + 0.375f);
 			lo = 2.0f * sqrtf(0.375f);
@@ -284,7 +284,7 @@ static void transform_plane(const prep_opts *o, float *v, size_t n, float vmax)
 				mn = v[i] < mn ? v[i] : mn;
 				mx = v[i] > mx ? v[i] : mx;
 			}
-			if (o->ops[t] == PREP_CLIP) {
+			if (o->ops[t] == PREPROC_CLIP) {
 				float a = quantile(v, n, mn, mx, 0.01), b = quantile(v, n, mn, mx, 0.99);
 				for (size_t i = 0; i < n; i++)
 					v[i] = clampf(v[i], a, b);
@@ -301,7 +301,7 @@ static void transform_plane(const prep_opts *o, float *v, size_t n, float vmax)
 
 /* Cuts tile t of side `side` from p (or takes the whole image when side is
  * 0), resamples it to o->size and transforms it into dst (c planes). */
-static int make_tile(const prep_opts *o, const planes *p, int tx, int ty, int side, float *dst)
+static int make_tile(const preproc_opts *o, const planes *p, int tx, int ty, int side, float *dst)
 {
 	size_t n = (size_t)o->size * o->size;
 	int sw = side ? side : p->w, sh = side ? side : p->h;
@@ -342,8 +342,8 @@ static int resize_planes(planes *p, int w, int h)
 	return 0;
 }
 
-int prep_images(const prep_opts *o, const img *ims, const char *const *names, int n,
-		prep_result *out, pl_err *err)
+int preproc_images(const preproc_opts *o, const img *ims, const char *const *names, int n,
+		preproc_result *out, pl_err *err)
 {
 	planes p = { 0 };
 	size_t tile_floats;
@@ -380,35 +380,35 @@ int prep_images(const prep_opts *o, const img *ims, const char *const *names, in
 out:
 	free(p.px);
 	if (rc < 0)
-		prep_result_release(out);
+		preproc_result_release(out);
 	return rc;
 }
 
-int prep_files(const prep_opts *o, char *const *paths, int n, prep_result *out, pl_err *err)
+int preproc_files(const preproc_opts *o, char *const *paths, int n, preproc_result *out, pl_err *err)
 {
-	img ims[PREP_MAX_CHANNELS] = { 0 };
+	img ims[PREPROC_MAX_CHANNELS] = { 0 };
 	int loaded = 0, rc = 0;
 
-	if (n < 1 || n > PREP_MAX_CHANNELS)
+	if (n < 1 || n > PREPROC_MAX_CHANNELS)
 		return pl_errorf(err, PL_EUSAGE, "a sample needs 1 to %d channel files, not %d",
-				 PREP_MAX_CHANNELS, n);
+				 PREPROC_MAX_CHANNELS, n);
 	for (; loaded < n && rc == 0; loaded++)
 		rc = img_decode_file(paths[loaded], &o->lim, &ims[loaded], err);
 	if (rc == 0)
-		rc = prep_images(o, ims, (const char *const *)paths, n, out, err);
+		rc = preproc_images(o, ims, (const char *const *)paths, n, out, err);
 	for (int i = 0; i < loaded; i++)
 		img_release(&ims[i]);
 	return rc;
 }
 
-void prep_result_release(prep_result *r)
+void preproc_result_release(preproc_result *r)
 {
 	free(r->tiles);
 	r->tiles = NULL;
 	r->n_tiles = 0;
 }
 
-void prep_quantize_u8(float *px, uint8_t *out, size_t n)
+void preproc_quantize_u8(float *px, uint8_t *out, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		uint8_t b = (uint8_t)lrintf(px[k] * 255.0f);

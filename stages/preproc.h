@@ -11,50 +11,50 @@
 #include "../io/img.h"
 
 /* Channels of a sample, in all: its channel files, or the planes they stack. */
-#define PREP_MAX_CHANNELS 16
+#define PREPROC_MAX_CHANNELS 16
 
-enum { PREP_STACKED, PREP_GRAY, PREP_RGB };
-enum { PREP_ANSCOMBE = 1, PREP_MINMAX, PREP_CLIP };
+enum { PREPROC_STACKED, PREPROC_GRAY, PREPROC_RGB };
+enum { PREPROC_ANSCOMBE = 1, PREPROC_MINMAX, PREPROC_CLIP };
 
-typedef struct prep_opts {
+typedef struct preproc_opts {
 	int size;               /* output side, pixels */
 	int resize_w, resize_h; /* resize before tiling; 0 = keep */
 	int tile;               /* tile side; 0 = whole image */
-	int ops[8], n_ops;      /* PREP_ANSCOMBE ... in order */
-	int channels_out;       /* PREP_STACKED, PREP_GRAY, PREP_RGB */
+	int ops[8], n_ops;      /* PREPROC_ANSCOMBE ... in order */
+	int channels_out;       /* PREPROC_STACKED, PREPROC_GRAY, PREPROC_RGB */
 	img_limits lim;
-} prep_opts;
+} preproc_opts;
 
 /* Output of one sample: n_tiles tiles of c x size x size floats in 0..1,
  * channel-planar (CHW), one after another. */
-typedef struct prep_result {
+typedef struct preproc_result {
 	int c, n_tiles;
-	float *tiles;           /* owned; free with prep_result_release */
-} prep_result;
+	float *tiles;           /* owned; free with preproc_result_release */
+} preproc_result;
 
 /* Reads the [prepare] (and image limit) settings of c. */
-int prep_from_cfg(const cfg *c, prep_opts *o, pl_err *err);
+int preproc_from_cfg(const cfg *c, preproc_opts *o, pl_err *err);
 
 /* The same settings as JSON (stored in the model for predict) and back. */
-json_t *prep_to_json(const prep_opts *o);
-int prep_from_json(const json_t *j, prep_opts *o, pl_err *err);
+json_t *preproc_to_json(const preproc_opts *o);
+int preproc_from_json(const json_t *j, preproc_opts *o, pl_err *err);
 
 /* Channels of the output for inputs totalling in_channels channels. */
-int prep_out_channels(const prep_opts *o, int in_channels);
+int preproc_out_channels(const preproc_opts *o, int in_channels);
 
 /* Stacks n decoded images (one per channel file; alpha is dropped) and
  * produces the tiles; names[i] names image i in messages. */
-int prep_images(const prep_opts *o, const img *ims, const char *const *names, int n,
-		prep_result *out, pl_err *err);
+int preproc_images(const preproc_opts *o, const img *ims, const char *const *names, int n,
+		preproc_result *out, pl_err *err);
 
-/* Decodes the n files (paths) and calls prep_images. */
-int prep_files(const prep_opts *o, char *const *paths, int n, prep_result *out,
+/* Decodes the n files (paths) and calls preproc_images. */
+int preproc_files(const preproc_opts *o, char *const *paths, int n, preproc_result *out,
 	       pl_err *err);
 
-void prep_result_release(prep_result *r);
+void preproc_result_release(preproc_result *r);
 
 /* Rounds n values in 0..1 to 8-bit steps as u8 records store them; the
  * bytes go to out (may be NULL) and the values are replaced by byte/255. */
-void prep_quantize_u8(float *px, uint8_t *out, size_t n);
+void preproc_quantize_u8(float *px, uint8_t *out, size_t n);
 
 #endif

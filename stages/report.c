@@ -1,6 +1,6 @@
 /* The validation report files: metrics.json, confusion.csv, roc.csv, the
  * Markdown summary, the two plots and the Kubeflow Pipelines UI files. */
-#include "metrics.h"
+#include "report.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -204,15 +204,15 @@ static json_t *count_or_null(int64_t n)
 	return n >= 0 ? json_integer(n) : json_null();
 }
 
-static int write_metrics_json(const char *dir, const metrics *crop,
+static int write_metrics_json(const char *dir, const metrics *samples,
 			      const metrics *group, const report_info *info,
 			      pl_err *err)
 {
 	json_t *root = json_object(), *classes = json_array(), *model;
 	int rc;
 
-	for (int c = 0; c < crop->k; c++)
-		json_array_append_new(classes, json_string(crop->class_names[c]));
+	for (int c = 0; c < samples->k; c++)
+		json_array_append_new(classes, json_string(samples->class_names[c]));
 	model = json_pack("{s:s?, s:[i,i,i]}", "arch", info->arch,
 			  "input_shape", info->in_c, info->in_h, info->in_w);
 	json_object_set_new(root, "format", json_integer(1));
@@ -221,7 +221,7 @@ static int write_metrics_json(const char *dir, const metrics *crop,
 	json_object_set_new(root, "data", json_pack("{s:o, s:o, s:o}",
 		"train", count_or_null(info->n_train), "val", count_or_null(info->n_val),
 		"test", count_or_null(info->n_test)));
-	json_object_set_new(root, "crop", level_json(crop));
+	json_object_set_new(root, "crop", level_json(samples));
 	json_object_set_new(root, "group", have_level(group) ? level_json(group) : json_null());
 	if (have_level(group))
 		json_object_set_new(json_object_get(root, "group"), "items", items_json(group));
@@ -259,17 +259,17 @@ static void roc_lines(sbuf *b, const metrics *m, const metrics_roc *roc,
 	}
 }
 
-static int write_csvs(const char *dir, const metrics *crop, const metrics *group,
+static int write_csvs(const char *dir, const metrics *samples, const metrics *group,
 		      pl_err *err)
 {
 	sbuf cm = { 0 }, roc = { 0 };
 	int rc;
 
 	sb_printf(&cm, "level,true,predicted,count\n");
-	confusion_lines(&cm, crop, "crop");
+	confusion_lines(&cm, samples, "crop");
 	sb_printf(&roc, "fpr,tpr,threshold,class,level\n");
-	for (int r = 0; r < crop->n_roc; r++)
-		roc_lines(&roc, crop, &crop->roc[r], "crop");
+	for (int r = 0; r < samples->n_roc; r++)
+		roc_lines(&roc, samples, &samples->roc[r], "crop");
 	if (have_level(group)) {
 		confusion_lines(&cm, group, "group");
 		for (int r = 0; r < group->n_roc; r++)
@@ -302,10 +302,10 @@ static json_t *kfp_metrics_of(json_t *list, const metrics *m, const char *prefix
 	return list;
 }
 
-static int write_kfp_metrics(const char *dir, const metrics *crop,
+static int write_kfp_metrics(const char *dir, const metrics *samples,
 			     const metrics *group, pl_err *err)
 {
-	json_t *list = kfp_metrics_of(json_array(), crop, "");
+	json_t *list = kfp_metrics_of(json_array(), samples, "");
 	int rc;
 
 	if (have_level(group))
@@ -356,16 +356,16 @@ static void kfp_roc(json_t *outputs, const metrics *m, int *failed)
 	}
 }
 
-static int write_kfp_ui(const char *dir, const metrics *crop, const metrics *group,
+static int write_kfp_ui(const char *dir, const metrics *samples, const metrics *group,
 			const char *markdown, pl_err *err)
 {
 	json_t *outputs = json_array();
 	int failed = 0, rc;
 
-	kfp_confusion(outputs, crop, &failed);
+	kfp_confusion(outputs, samples, &failed);
 	if (have_level(group))
 		kfp_confusion(outputs, group, &failed);
-	kfp_roc(outputs, crop, &failed);
+	kfp_roc(outputs, samples, &failed);
 	json_array_append_new(outputs, json_pack("{s:s, s:s, s:s}", "type", "markdown",
 						 "storage", "inline", "source", markdown));
 	json_t *root = json_pack("{s:o}", "outputs", outputs);
@@ -385,7 +385,7 @@ static void md_value(sbuf *b, double v)
 		sb_printf(b, " n/a |");
 }
 
-static void md_data(sbuf *b, const metrics *crop, const metrics *group,
+static void md_data(sbuf *b, const metrics *samples, const metrics *group,
 		    const report_info *info)
 {
 	const char *names[] = { "train", "validation", "test" };
@@ -396,13 +396,13 @@ static void md_data(sbuf *b, const metrics *crop, const metrics *group,
 		if (counts[i] >= 0)
 			sb_printf(b, "| %s | %lld |\n", names[i], (long long)counts[i]);
 	}
-	sb_printf(b, "| evaluated | %d samples", crop->n);
+	sb_printf(b, "| evaluated | %d samples", samples->n);
 	if (have_level(group))
 		sb_printf(b, " in %d groups", group->n);
 	sb_printf(b, " |\n\n");
 }
 
-static void md_model(sbuf *b, const metrics *crop, const report_info *info)
+static void md_model(sbuf *b, const metrics *samples, const report_info *info)
 {
 	sb_printf(b, "## Model\n\n");
 	if (info->arch)
@@ -410,18 +410,18 @@ static void md_model(sbuf *b, const metrics *crop, const report_info *info)
 	if (info->in_c > 0)
 		sb_printf(b, "- input: %dx%dx%d (channels x height x width)\n",
 			  info->in_c, info->in_h, info->in_w);
-	sb_printf(b, "- classes (%d): ", crop->k);
-	for (int c = 0; c < crop->k; c++) {
+	sb_printf(b, "- classes (%d): ", samples->k);
+	for (int c = 0; c < samples->k; c++) {
 		sb_printf(b, "%s", c ? ", " : "");
-		sb_md(b, crop->class_names[c]);
+		sb_md(b, samples->class_names[c]);
 	}
 	sb_printf(b, "\n\n");
 }
 
-static void md_gate(sbuf *b, const metrics *crop, const metrics *group,
+static void md_gate(sbuf *b, const metrics *samples, const metrics *group,
 		    const report_info *info)
 {
-	const metrics *m = info->gate_group_level && have_level(group) ? group : crop;
+	const metrics *m = info->gate_group_level && have_level(group) ? group : samples;
 	double v;
 
 	if (!info->gate_metric || metrics_get(m, info->gate_metric, &v) != 0)
@@ -438,7 +438,7 @@ static void md_gate(sbuf *b, const metrics *crop, const metrics *group,
 		  info->gate_min, passed ? "passed" : "failed");
 }
 
-static void md_headline(sbuf *b, const metrics *crop, const metrics *group)
+static void md_headline(sbuf *b, const metrics *samples, const metrics *group)
 {
 	static const char *const rows[][2] = {
 		{ "accuracy", "accuracy" }, { "balanced_accuracy", "balanced accuracy" },
@@ -455,7 +455,7 @@ static void md_headline(sbuf *b, const metrics *crop, const metrics *group)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
 		double v;
 		sb_printf(b, "| %s |", rows[i][1]);
-		metrics_get(crop, rows[i][0], &v);
+		metrics_get(samples, rows[i][0], &v);
 		md_value(b, v);
 		if (g) {
 			metrics_get(group, rows[i][0], &v);
@@ -572,7 +572,7 @@ static void md_worst(sbuf *b, const metrics *m, const char *what,
 	free(order);
 }
 
-char *metrics_report_markdown(const metrics *crop, const metrics *group,
+char *report_markdown(const metrics *samples, const metrics *group,
 			      const report_info *info)
 {
 	sbuf b = { 0 };
@@ -580,17 +580,17 @@ char *metrics_report_markdown(const metrics *crop, const metrics *group,
 	int g = have_level(group);
 
 	sb_printf(&b, "# Validation report\n\n");
-	md_data(&b, crop, group, info);
-	md_model(&b, crop, info);
-	md_gate(&b, crop, group, info);
-	md_headline(&b, crop, group);
-	md_per_class(&b, crop, "samples");
+	md_data(&b, samples, group, info);
+	md_model(&b, samples, info);
+	md_gate(&b, samples, group, info);
+	md_headline(&b, samples, group);
+	md_per_class(&b, samples, "samples");
 	if (g)
 		md_per_class(&b, group, "groups");
-	md_confusion(&b, crop, "samples");
+	md_confusion(&b, samples, "samples");
 	if (g)
 		md_confusion(&b, group, "groups");
-	md_worst(&b, crop, "samples", "sample", n_worst);
+	md_worst(&b, samples, "samples", "sample", n_worst);
 	if (g)
 		md_worst(&b, group, "groups", "group", n_worst);
 	sb_printf(&b, "Plots: `confusion.png`, `roc.png`. Numbers: `metrics.json`, "
@@ -604,13 +604,13 @@ char *metrics_report_markdown(const metrics *crop, const metrics *group,
 
 /* ---- Plots ---- */
 
-static int write_confusion_png(const char *dir, const metrics *crop,
+static int write_confusion_png(const char *dir, const metrics *samples,
 			       const metrics *group, pl_err *err)
 {
 	char path[PATH_MAX];
 	plot_heatmap maps[2] = {
-		{ "Confusion matrix (samples)", crop->k, crop->confusion,
-		  (const char *const *)crop->class_names },
+		{ "Confusion matrix (samples)", samples->k, samples->confusion,
+		  (const char *const *)samples->class_names },
 	};
 	int n = 1;
 
@@ -648,12 +648,12 @@ static int roc_chart(const metrics *m, const char *title, plot_chart *chart,
 	return n;
 }
 
-static int write_roc_png(const char *dir, const metrics *crop,
+static int write_roc_png(const char *dir, const metrics *samples,
 			 const metrics *group, pl_err *err)
 {
 	char path[PATH_MAX];
 	plot_chart charts[2];
-	int k = crop->k, n = 0, rc = 0;
+	int k = samples->k, n = 0, rc = 0;
 	plot_series *series = calloc((size_t)k * 2, sizeof(*series));
 	char (*names)[LEGEND_MAX] = calloc((size_t)k * 2, sizeof(*names));
 
@@ -661,7 +661,7 @@ static int write_roc_png(const char *dir, const metrics *crop,
 		rc = pl_errorf(err, PL_ENOMEM, "out of memory drawing %s/roc.png", dir);
 		goto out;
 	}
-	roc_chart(crop, "ROC (samples)", &charts[n++], series, names);
+	roc_chart(samples, "ROC (samples)", &charts[n++], series, names);
 	if (have_level(group))
 		roc_chart(group, "ROC (groups)", &charts[n++], series + k, names + k);
 	rc = join_path(path, dir, "roc.png", err);
@@ -673,7 +673,7 @@ out:
 	return rc;
 }
 
-int metrics_write_report(const char *dir, const metrics *crop,
+int report_write(const char *dir, const metrics *samples,
 			 const metrics *group, const report_info *info,
 			 pl_err *err)
 {
@@ -683,27 +683,27 @@ int metrics_write_report(const char *dir, const metrics *crop,
 
 	if (!info)
 		info = &no_info;
-	if (!have_level(crop))
+	if (!have_level(samples))
 		return pl_errorf(err, PL_EUSAGE, "no metrics to report in '%s'", dir);
 	if (!fs_is_dir(dir))
 		return pl_errorf(err, PL_EIO, "cannot write the report into '%s': %s", dir,
 				 strerror(ENOENT));
-	markdown = metrics_report_markdown(crop, group, info);
+	markdown = report_markdown(samples, group, info);
 	if (!markdown)
 		return pl_errorf(err, PL_ENOMEM, "out of memory writing %s/report.md", dir);
-	rc = write_metrics_json(dir, crop, group, info, err);
+	rc = write_metrics_json(dir, samples, group, info, err);
 	if (rc == 0)
-		rc = write_csvs(dir, crop, group, err);
+		rc = write_csvs(dir, samples, group, err);
 	if (rc == 0)
 		rc = write_buf(dir, "report.md", markdown, strlen(markdown), err);
 	if (rc == 0)
-		rc = write_kfp_metrics(dir, crop, group, err);
+		rc = write_kfp_metrics(dir, samples, group, err);
 	if (rc == 0)
-		rc = write_kfp_ui(dir, crop, group, markdown, err);
+		rc = write_kfp_ui(dir, samples, group, markdown, err);
 	if (rc == 0)
-		rc = write_confusion_png(dir, crop, group, err);
+		rc = write_confusion_png(dir, samples, group, err);
 	if (rc == 0)
-		rc = write_roc_png(dir, crop, group, err);
+		rc = write_roc_png(dir, samples, group, err);
 	free(markdown);
 	return rc;
 }

@@ -278,16 +278,16 @@ static int table_columns(const cfg *c, const csv_table *t, sample_set *set, int 
 	const char *group = cfg_str(c, "dataset", "group_column");
 
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "dataset", "channels"));
-	if (!(set->channel_names = calloc(PREP_MAX_CHANNELS, sizeof(char *))))
+	if (!(set->channel_names = calloc(PREPROC_MAX_CHANNELS, sizeof(char *))))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	int n = 0;
 	for (char *col = strtok_r(list, ",", &save); col; col = strtok_r(NULL, ",", &save)) {
 		col = trim(col);
 		if (!*col)
 			continue;
-		if (n == PREP_MAX_CHANNELS)
+		if (n == PREPROC_MAX_CHANNELS)
 			return pl_errorf(err, PL_EUSAGE, "[dataset] channels: more than %d columns",
-					 PREP_MAX_CHANNELS);
+					 PREPROC_MAX_CHANNELS);
 		if ((cols[n] = csv_column(t, col)) < 0)
 			return pl_errorf(err, PL_EDATA, "'%s' has no column '%s' (from [dataset] "
 					 "channels)", csv_name(t), col);
@@ -355,8 +355,8 @@ static void warn_repeats(const sample_set *set, const char *table)
 
 static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *err)
 {
-	char path[PATH_MAX], dir[PATH_MAX], *files[PREP_MAX_CHANNELS], bufs[PREP_MAX_CHANNELS][PATH_MAX];
-	int cols[PREP_MAX_CHANNELS], label_col = -1, group_col = -1, cap = 0, rc;
+	char path[PATH_MAX], dir[PATH_MAX], *files[PREPROC_MAX_CHANNELS], bufs[PREPROC_MAX_CHANNELS][PATH_MAX];
+	int cols[PREPROC_MAX_CHANNELS], label_col = -1, group_col = -1, cap = 0, rc;
 	const char *table = cfg_str(c, "dataset", "table");
 	csv_table *t = NULL;
 

@@ -15,7 +15,7 @@
 #include "../io/log.h"
 #include "../io/sha.h"
 #include "hashcache.h"
-#include "synth.h"
+#include "demo/synth.h"
 
 typedef enum { SRC_SYNTH, SRC_URL, SRC_ARCHIVE, SRC_DIR } source_kind;
 

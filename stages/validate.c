@@ -10,7 +10,7 @@
 #include "../io/log.h"
 #include "../nn/nn.h"
 #include "dataset.h"
-#include "metrics.h"
+#include "report.h"
 #include "stages.h"
 
 typedef struct predictions {
@@ -68,12 +68,12 @@ out:
 }
 
 /* Checks the gate; PL_EGATE when the metric misses it. */
-static int gate(stage_ctx *ctx, const metrics *crop, const metrics *group, pl_err *err)
+static int gate(stage_ctx *ctx, const metrics *samples, const metrics *group, pl_err *err)
 {
 	const char *name = cfg_str(ctx->cfg, "validate", "min_metric");
 	double min = cfg_float(ctx->cfg, "validate", "min_value"), value = NAN;
 	int at_group = cfg_word_in(cfg_str(ctx->cfg, "validate", "level"), "group");
-	const metrics *m = at_group ? group : crop;
+	const metrics *m = at_group ? group : samples;
 
 	if (min <= 0)
 		return 0;
@@ -90,33 +90,33 @@ static int gate(stage_ctx *ctx, const metrics *crop, const metrics *group, pl_er
 	return 0;
 }
 
-static void set_metrics(stage_ctx *ctx, const metrics *crop, const metrics *group)
+static void set_metrics(stage_ctx *ctx, const metrics *samples, const metrics *group)
 {
 	json_t *m = ctx->metrics;
 
-	json_object_set_new(m, "accuracy", json_real(crop->accuracy));
-	json_object_set_new(m, "weighted_f1", json_real(crop->weighted_f1));
-	if (!isnan(crop->auc))
-		json_object_set_new(m, "auc", json_real(crop->auc));
+	json_object_set_new(m, "accuracy", json_real(samples->accuracy));
+	json_object_set_new(m, "weighted_f1", json_real(samples->weighted_f1));
+	if (!isnan(samples->auc))
+		json_object_set_new(m, "auc", json_real(samples->auc));
 	if (group->n) {
 		json_object_set_new(m, "group_accuracy", json_real(group->accuracy));
 		json_object_set_new(m, "group_weighted_f1", json_real(group->weighted_f1));
 	}
 	log_info("test split: %d samples, accuracy %.4f, weighted F1 %.4f; %d groups, accuracy "
-		 "%.4f, weighted F1 %.4f", crop->n, crop->accuracy, crop->weighted_f1, group->n,
+		 "%.4f, weighted F1 %.4f", samples->n, samples->accuracy, samples->weighted_f1, group->n,
 		 group->accuracy, group->weighted_f1);
 }
 
 static int evaluate(stage_ctx *ctx, nn_net *net, dataset *ds, pl_err *err)
 {
-	char prep_dir[4200];
+	char preproc_dir[4200];
 	predictions p = { 0 };
-	metrics crop = { 0 }, group = { 0 };
+	metrics samples = { 0 }, group = { 0 };
 	rec_loader *l;
 	int rc;
 
-	snprintf(prep_dir, sizeof(prep_dir), "%s/prepare", ctx->ws);
-	if (!(l = dataset_open_split(ds, prep_dir, "test", err)))
+	snprintf(preproc_dir, sizeof(preproc_dir), "%s/prepare", ctx->ws);
+	if (!(l = dataset_open_split(ds, preproc_dir, "test", err)))
 		return -err->code;
 	rc = predict_split(net, l, nn_max_batch(net), &p, err);
 	rec_loader_close(l);
@@ -126,7 +126,7 @@ static int evaluate(stage_ctx *ctx, nn_net *net, dataset *ds, pl_err *err)
 		metrics_input in = { p.n, p.k, p.probs, p.labels, p.groups,
 				     (const char *const *)p.names, (const char *const *)ds->classes,
 				     (const char *const *)ds->groups, ds->n_groups };
-		rc = metrics_compute(&in, &crop, &group, err);
+		rc = metrics_compute(&in, &samples, &group, err);
 	}
 	if (rc == 0) {
 		json_t *splits = json_object_get(ds->info, "splits");
@@ -137,13 +137,13 @@ static int evaluate(stage_ctx *ctx, nn_net *net, dataset *ds, pl_err *err)
 			cfg_str(ctx->cfg, "validate", "min_metric") : NULL,
 			cfg_float(ctx->cfg, "validate", "min_value"),
 			cfg_word_in(cfg_str(ctx->cfg, "validate", "level"), "group"), 10 };
-		rc = metrics_write_report(ctx->out_dir, &crop, &group, &info, err);
+		rc = report_write(ctx->out_dir, &samples, &group, &info, err);
 	}
 	if (rc == 0) {
-		set_metrics(ctx, &crop, &group);
-		rc = gate(ctx, &crop, &group, err);
+		set_metrics(ctx, &samples, &group);
+		rc = gate(ctx, &samples, &group, err);
 	}
-	metrics_release(&crop);
+	metrics_release(&samples);
 	metrics_release(&group);
 	predictions_free(&p);
 	return rc;

@@ -5,7 +5,7 @@
 #include <limits.h>
 
 #include "../nn/nn.h"
-#include "../stages/config.h"
+#include "../stages/schema.h"
 #include "check.h"
 
 /* Calls fn on every file of tests/corpus/NAME; returns how many. */
@@ -46,7 +46,7 @@ static void load_config(const char *path)
 {
 	pl_err err = { 0 };
 	cfg *c = NULL;
-	int rc = config_load(path, NULL, 0, &c, &err);
+	int rc = schema_load(path, NULL, 0, &c, &err);
 
 	CHECK(rc == 0 || (err.code == PL_EUSAGE && strstr(err.msg, path)),
 	      "%s: rc %d, '%s'", path, rc, err.msg);

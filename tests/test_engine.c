@@ -11,7 +11,7 @@
 
 #include "../io/fs.h"
 #include "../io/log.h"
-#include "../stages/config.h"
+#include "../stages/schema.h"
 #include "../stages/engine.h"
 #include "check.h"
 
@@ -334,7 +334,7 @@ static int load_ini(const char *text, pl_err *err)
 
 	fputs(text, f);
 	fclose(f);
-	rc = config_load("pipeline.ini", NULL, 0, &c, err);
+	rc = schema_load("pipeline.ini", NULL, 0, &c, err);
 	cfg_free(c);
 	return rc;
 }
@@ -353,7 +353,7 @@ static void test_canonical_values(void)
 	cfg *c = NULL;
 	size_t n;
 
-	CHECK_OK(config_load(NULL, NULL, 0, &c, &err), &err);
+	CHECK_OK(schema_load(NULL, NULL, 0, &c, &err), &err);
 	for (size_t i = 0; c && i < sizeof(in) / sizeof(in[0]); i++) {
 		char key[64];
 		snprintf(key, sizeof(key), "%.*s", (int)strcspn(in[i][0], "="), in[i][0]);
@@ -420,23 +420,23 @@ static void test_config_errors(void)
 	CHECK(load_ini("[prepare]\nval_fraction = 0.5\ntest_fraction = 0.4\n", &err) == 0,
 	      "fractions summing to 0.9: '%s'", err.msg);
 	CHECK_OK(load_ini("[dataset]\nsource = x ; comment\n[prepare]\nsize = 32\n", &err), &err);
-	CHECK_OK(config_load("pipeline.ini", sets, 1, &c, &err), &err);
+	CHECK_OK(schema_load("pipeline.ini", sets, 1, &c, &err), &err);
 	CHECK(c && cfg_float(c, "train", "lr") == 0.02 && !strcmp(cfg_origin(c, "train", "lr"), "--set"),
 	      "--set applied");
 	CHECK(c && !strcmp(cfg_str(c, "dataset", "source"), "x"), "inline comment stripped");
 	cfg_free(c);
 	char *lists[2] = { "train.epochs=4; train.lr=0.5;", "" };   /* as a KFP step passes them */
-	CHECK_OK(config_load("pipeline.ini", lists, 2, &c, &err), &err);
+	CHECK_OK(schema_load("pipeline.ini", lists, 2, &c, &err), &err);
 	CHECK(c && cfg_int(c, "train", "epochs") == 4 && cfg_float(c, "train", "lr") == 0.5,
 	      "--set with a ';' list, and an empty one");
 	cfg_free(c);
 	setenv("PIPELINE_SET", "train.epochs=3;train.batch=8", 1);
-	CHECK_OK(config_load("pipeline.ini", NULL, 0, &c, &err), &err);
+	CHECK_OK(schema_load("pipeline.ini", NULL, 0, &c, &err), &err);
 	CHECK(c && cfg_int(c, "train", "epochs") == 3 && cfg_int(c, "train", "batch") == 8,
 	      "PIPELINE_SET applied");
 	cfg_free(c);
 	setenv("PIPELINE_SET", "train.epochs", 1);
-	CHECK(config_load("pipeline.ini", NULL, 0, &c, &err) == -PL_EUSAGE &&
+	CHECK(schema_load("pipeline.ini", NULL, 0, &c, &err) == -PL_EUSAGE &&
 	      strstr(err.msg, "PIPELINE_SET: 'train.epochs' is not of the form"), "bad set: '%s'", err.msg);
 	unsetenv("PIPELINE_SET");
 }

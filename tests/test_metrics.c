@@ -10,7 +10,7 @@
 
 #include "../io/fs.h"
 #include "../io/img.h"
-#include "../stages/metrics.h"
+#include "../stages/report.h"
 
 #define MAX_N 128
 
@@ -470,7 +470,7 @@ static void test_report_files(void)
 
 	make_report_metrics(&crop, &group);
 	CHECK_OK(fs_mkdirs("out", &err), &err);
-	CHECK_OK(metrics_write_report("out", &crop, &group, &info, &err), &err);
+	CHECK_OK(report_write("out", &crop, &group, &info, &err), &err);
 	check_metrics_json(&crop, &group);
 	check_kfp_metrics();
 	check_kfp_ui(&crop);
@@ -481,7 +481,7 @@ static void test_report_files(void)
 	CHECK_OK(img_decode_file("out/roc.png", NULL, &im, &err), &err);
 	CHECK(im.w > 400 && im.h > 300, "roc.png %dx%d", im.w, im.h);
 	img_release(&im);
-	CHECK(metrics_write_report("missing/dir", &crop, NULL, &info, &err) == -PL_EIO,
+	CHECK(report_write("missing/dir", &crop, NULL, &info, &err) == -PL_EIO,
 	      "write into a missing directory");
 	CHECK(strstr(err.msg, "missing/dir") != NULL, "%s", err.msg);
 	metrics_release(&crop);
@@ -501,7 +501,7 @@ static void test_report_one_class(void)
 	metrics_input in = input_of(&tc);
 	CHECK_OK(metrics_compute(&in, &crop, &group, &err), &err);
 	CHECK(isnan(crop.auc), "auc %g", crop.auc);
-	CHECK_OK(metrics_write_report(".", &crop, &group, NULL, &err), &err);
+	CHECK_OK(report_write(".", &crop, &group, NULL, &err), &err);
 	json_t *root = load_json("metrics.json");
 	CHECK(json_is_null(json_object_get(json_object_get(root, "crop"), "auc")), "auc not null");
 	CHECK(json_is_null(json_object_get(root, "group")), "group not null");

@@ -8,7 +8,7 @@
 #include "../io/fs.h"
 #include "../io/log.h"
 #include "../stages/engine.h"
-#include "../stages/prepare.h"
+#include "../stages/parts.h"
 #include "check.h"
 
 static void test_parse(void)
@@ -19,25 +19,25 @@ static void test_parse(void)
 	int i = -1, n = -1;
 
 	unsetenv("JOB_COMPLETION_INDEX");
-	CHECK_OK(prepare_parse_shard("0/4", &i, &n, &err), &err);
+	CHECK_OK(parts_parse("0/4", &i, &n, &err), &err);
 	CHECK(i == 0 && n == 4, "0/4 gave %d/%d", i, n);
-	CHECK_OK(prepare_parse_shard("9999/10000", &i, &n, &err), &err);
+	CHECK_OK(parts_parse("9999/10000", &i, &n, &err), &err);
 	CHECK(i == 9999 && n == 10000, "gave %d/%d", i, n);
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		memset(&err, 0, sizeof(err));
-		CHECK(prepare_parse_shard(bad[k], &i, &n, &err) == -PL_EUSAGE, "'%s' accepted", bad[k]);
+		CHECK(parts_parse(bad[k], &i, &n, &err) == -PL_EUSAGE, "'%s' accepted", bad[k]);
 		CHECK(strstr(err.msg, "invalid shard") != NULL, "'%s': %s", bad[k], err.msg);
 	}
-	CHECK(prepare_parse_shard("/4", &i, &n, &err) == -PL_EUSAGE, "/4 without index");
+	CHECK(parts_parse("/4", &i, &n, &err) == -PL_EUSAGE, "/4 without index");
 	CHECK(strstr(err.msg, "JOB_COMPLETION_INDEX") != NULL, "message: %s", err.msg);
 	setenv("JOB_COMPLETION_INDEX", "3", 1);
-	CHECK_OK(prepare_parse_shard("/4", &i, &n, &err), &err);
+	CHECK_OK(parts_parse("/4", &i, &n, &err), &err);
 	CHECK(i == 3 && n == 4, "/4 gave %d/%d", i, n);
-	CHECK_OK(prepare_parse_shard("1/4", &i, &n, &err), &err);
+	CHECK_OK(parts_parse("1/4", &i, &n, &err), &err);
 	CHECK(i == 1, "an explicit index wins over JOB_COMPLETION_INDEX: %d", i);
-	CHECK(prepare_parse_shard("/3", &i, &n, &err) == -PL_EUSAGE, "index 3 of 3 accepted");
+	CHECK(parts_parse("/3", &i, &n, &err) == -PL_EUSAGE, "index 3 of 3 accepted");
 	setenv("JOB_COMPLETION_INDEX", "x", 1);
-	CHECK(prepare_parse_shard("/3", &i, &n, &err) == -PL_EUSAGE, "index x accepted");
+	CHECK(parts_parse("/3", &i, &n, &err) == -PL_EUSAGE, "index x accepted");
 	unsetenv("JOB_COMPLETION_INDEX");
 }
 
@@ -50,7 +50,7 @@ static int fail_shard;
 
 static int shard_run(stage_ctx *ctx, pl_err *err)
 {
-	snprintf(seen_shard, sizeof(seen_shard), "%s", ctx->shard ? ctx->shard : "");
+	snprintf(seen_shard, sizeof(seen_shard), "%s", ctx->part ? ctx->part : "");
 	snprintf(seen_fp, sizeof(seen_fp), "%s", ctx->fingerprint);
 	if (engine_fingerprint(ctx, err) < 0)
 		return -err->code;
@@ -80,7 +80,7 @@ static void test_engine_shard_mode(void)
 	pl_err err = { 0 };
 
 	CHECK_OK(run_shard("1/2", st, &err), &err);
-	CHECK(!strcmp(seen_shard, "1/2"), "ctx.shard '%s'", seen_shard);
+	CHECK(!strcmp(seen_shard, "1/2"), "ctx.part '%s'", seen_shard);
 	CHECK(strlen(seen_fp) == 64 && !strcmp(seen_fp, st[0].fingerprint), "ctx.fingerprint '%s'",
 	      seen_fp);
 	CHECK(!strcmp(again_fp, seen_fp), "engine_fingerprint gave '%s'", again_fp);

@@ -13,7 +13,7 @@
 #include "../io/fs.h"
 #include "../io/img.h"
 #include "../io/sha.h"
-#include "../stages/synth.h"
+#include "../stages/demo/synth.h"
 #include "check.h"
 
 #define W 340

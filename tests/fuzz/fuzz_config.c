@@ -1,4 +1,4 @@
-/* libFuzzer target for the configuration parser (config_load, libinih
+/* libFuzzer target for the configuration parser (schema_load, libinih
  * underneath, and the schema checks): the input is written as an .ini file
  * and loaded. A failure must leave no configuration and name the file.
  *
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../stages/config.h"
+#include "../../stages/schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (fclose(fp) != 0)
 		return 0;
-	if (config_load(path, NULL, 0, &c, &err) != 0) {
+	if (schema_load(path, NULL, 0, &c, &err) != 0) {
 		if (c || !err.code || !strstr(err.msg, "fuzz_config"))
 			abort();  /* a failure leaves nothing and names the file */
 		return 0;

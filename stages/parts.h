@@ -3,18 +3,18 @@
  * committed on its own with one rename; prepare without --shard assembles
  * the parts (doing the missing ones itself) into the same bytes a single
  * process writes. */
-#ifndef PL_PREPARE_H
-#define PL_PREPARE_H
+#ifndef PL_PARTS_H
+#define PL_PARTS_H
 
 #include <jansson.h>
 
 #include "../io/err.h"
 
-/* Parses "I/N" into *index and *count (0 <= I < N <= PREPARE_MAX_PARTS);
+/* Parses "I/N" into *index and *count (0 <= I < N <= PARTS_MAX);
  * "/N" takes I from JOB_COMPLETION_INDEX (set in the pods of an Indexed
  * Job). PL_EUSAGE naming the text when it is not valid. */
-#define PREPARE_MAX_PARTS 10000
-int prepare_parse_shard(const char *text, int *index, int *count, pl_err *err);
+#define PARTS_MAX 10000
+int parts_parse(const char *text, int *index, int *count, pl_err *err);
 
 /* The shard parts kept for prepare's fingerprint fp in workspace ws, or NULL
  * when there are none: {"count": N, "done": D, "parts": [{"shard": "I/N",
@@ -22,6 +22,6 @@ int prepare_parse_shard(const char *text, int *index, int *count, pl_err *err);
  * "state": "failed", "reason"} or {"shard": "I/N", "state": "missing"},
  * ...]} for the set of parts the assembly would use (or, none being done,
  * those a failed part names). */
-json_t *prepare_shard_status(const char *ws, const char *fp);
+json_t *parts_status(const char *ws, const char *fp);
 
 #endif

@@ -1,6 +1,6 @@
 /* The configuration schema: every key pipeline reads, with its type,
  * default, range and help. The README's reference is generated from it. */
-#include "config.h"
+#include "schema.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -187,8 +187,8 @@ static int check_values(const cfg *c, pl_err *err)
 {
 	const char *sha = cfg_str(c, "dataset", "sha256");
 	char list[256], *save = NULL;
-	prep_opts o;
-	int rc = prep_from_cfg(c, &o, err);
+	preproc_opts o;
+	int rc = preproc_from_cfg(c, &o, err);
 
 	if (rc == 0 && *sha && (strlen(sha) != 64 || strspn(sha, "0123456789abcdefABCDEF") != 64))
 		rc = pl_errorf(err, PL_EUSAGE, "%s: [dataset] sha256 '%s' is not 64 hex digits",
@@ -206,7 +206,7 @@ static int check_values(const cfg *c, pl_err *err)
 	return rc;
 }
 
-int config_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_err *err)
+int schema_load(const char *path, char *const *sets, int n_sets, cfg **out, pl_err *err)
 {
 	cfg *c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));
 	int rc = 0;
@@ -242,7 +242,7 @@ static const char *type_name(const cfg_key *k)
 	return names[k->type];
 }
 
-void config_write_reference(FILE *f)
+void schema_write_reference(FILE *f)
 {
 	const char *section = "";
 	size_t n = sizeof(schema) / sizeof(schema[0]);

@@ -8,13 +8,13 @@
 
 #include <jansson.h>
 
-#include "../io/arc.h"
-#include "../io/sha.h"
-#include "../nn/nn.h"
-#include "preproc.h"
+#include "../../io/arc.h"
+#include "../../io/sha.h"
+#include "../../nn/nn.h"
+#include "../preproc.h"
 
 #define MAX_ENTRIES 16
-#define MAX_FILES PREP_MAX_CHANNELS   /* channel files of a sample */
+#define MAX_FILES PREPROC_MAX_CHANNELS   /* channel files of a sample */
 #define BATCH 32         /* tiles per network call: one full panel of nn's dense GEMM */
 
 typedef struct queued { char *name; int n_tiles; } queued;
@@ -22,7 +22,7 @@ typedef struct queued { char *name; int n_tiles; } queued;
 struct serve_pkg {
 	nn_net *net;
 	nn_meta meta;
-	prep_opts prep;
+	preproc_opts prep;
 	int n_files;
 	int quantize;           /* records were stored as u8: round like prepare did */
 	float *x, *probs;       /* queued tiles and the network's output for them */
@@ -123,7 +123,7 @@ static int load_prep(serve_pkg *p, pl_err *err)
 
 	if (!extra)
 		return pl_errorf(err, PL_EDATA, "the model carries no preprocessing parameters");
-	rc = prep_from_json(json_object_get(extra, "preprocess"), &p->prep, err);
+	rc = preproc_from_json(json_object_get(extra, "preprocess"), &p->prep, err);
 	p->n_files = (int)json_array_size(json_object_get(extra, "channel_files"));
 	p->quantize = !json_is_string(json_object_get(extra, "dtype")) ||
 		      !strcmp(json_string_value(json_object_get(extra, "dtype")), "u8");
@@ -221,7 +221,7 @@ static void normalise(const serve_pkg *p, float *tiles, int n_tiles)
 	size_t plane = (size_t)s.h * s.w;
 
 	if (p->quantize)
-		prep_quantize_u8(tiles, NULL, (size_t)n_tiles * s.c * plane);
+		preproc_quantize_u8(tiles, NULL, (size_t)n_tiles * s.c * plane);
 	for (int t = 0; t < n_tiles; t++)
 		for (int ch = 0; ch < s.c; ch++) {
 			float *v = tiles + ((size_t)t * s.c + ch) * plane;
@@ -235,17 +235,17 @@ static void normalise(const serve_pkg *p, float *tiles, int n_tiles)
 int serve_queue(serve_pkg *p, const img *ims, const char *const *names, int n, pl_err *err)
 {
 	nn_shape s = nn_input_shape(p->net);
-	prep_opts opts = p->prep;
-	prep_result r;
+	preproc_opts opts = p->prep;
+	preproc_result r;
 	int rc;
 
 	if (n != p->n_files)
 		return pl_errorf(err, PL_EUSAGE, "the model takes %d channel file(s) per sample, "
 				 "'%s' gives %d", p->n_files, names[0], n);
-	/* an image already of the network's input size is one tile (a crop) */
+	/* an image already of the network's input size is one tile (a sample) */
 	if (ims[0].w == s.w && ims[0].h == s.h)
 		opts.tile = 0;
-	if ((rc = prep_images(&opts, ims, names, n, &r, err)) < 0)
+	if ((rc = preproc_images(&opts, ims, names, n, &r, err)) < 0)
 		return rc;
 	if (r.c != s.c)
 		rc = pl_errorf(err, PL_EDATA, "'%s' gives %d channels, the model takes %d",
@@ -261,7 +261,7 @@ int serve_queue(serve_pkg *p, const img *ims, const char *const *names, int n, p
 		p->samples[p->n_samples++].n_tiles = r.n_tiles;
 		p->n_tiles += r.n_tiles;
 	}
-	prep_result_release(&r);
+	preproc_result_release(&r);
 	return rc;
 }
 

@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../io/arc.h"
-#include "../io/fs.h"
-#include "../io/img.h"
-#include "../io/log.h"
-#include "../nn/nn.h"
+#include "../../io/arc.h"
+#include "../../io/fs.h"
+#include "../../io/img.h"
+#include "../../io/log.h"
+#include "../../nn/nn.h"
 
 #define REF_W 340           /* the reference size the cell sizes are set for */
 #define REF_H 256
@@ -233,7 +233,7 @@ static void cell_init(cell *c, rng *r, const cell_line *line, int col,
 /* ---- one well ---- */
 
 /* Per-thread scratch for drawing one well. */
-typedef struct canvas {
+typedef struct well_canvas {
 	int w, h;
 	float scale;              /* image pixels per reference pixel */
 	float *dna, *nfkb;        /* the two channels before the optics */
@@ -241,9 +241,9 @@ typedef struct canvas {
 	float *tmp;               /* blur scratch */
 	cell *cells;
 	int max_cells;
-} canvas;
+} well_canvas;
 
-static void canvas_release(canvas *cv)
+static void well_canvas_release(well_canvas *cv)
 {
 	free(cv->dna);
 	free(cv->nfkb);
@@ -254,7 +254,7 @@ static void canvas_release(canvas *cv)
 	memset(cv, 0, sizeof(*cv));
 }
 
-static int canvas_init(canvas *cv, const synth_opts *o, pl_err *err)
+static int well_canvas_init(well_canvas *cv, const synth_opts *o, pl_err *err)
 {
 	size_t n = (size_t)o->width * (size_t)o->height;
 
@@ -271,7 +271,7 @@ static int canvas_init(canvas *cv, const synth_opts *o, pl_err *err)
 	cv->cells = malloc((size_t)cv->max_cells * sizeof(cell));
 	if (!cv->dna || !cv->nfkb || !cv->tex_nuc || !cv->tex_cyto || !cv->tmp ||
 	    !cv->cells) {
-		canvas_release(cv);
+		well_canvas_release(cv);
 		return pl_errorf(err, PL_ENOMEM, "synth: out of memory for %dx%d images",
 				 o->width, o->height);
 	}
@@ -316,7 +316,7 @@ static float blur(float *im, float *tmp, int w, int h, float sigma)
 
 /* Smooth unit-variance noise: chromatin in the nuclei, granules in the
  * cytoplasm. */
-static void make_texture(canvas *cv, rng *r, float *tex, float sigma)
+static void make_texture(well_canvas *cv, rng *r, float *tex, float sigma)
 {
 	size_t n = (size_t)cv->w * cv->h;
 	float norm;
@@ -330,7 +330,7 @@ static void make_texture(canvas *cv, rng *r, float *tex, float sigma)
 
 /* Scatters cells by dart throwing: they may touch, rarely overlap much, and
  * may be cut by the image border. Returns the number placed. */
-static int place_cells(canvas *cv, rng *r, const cell_line *line, int col)
+static int place_cells(well_canvas *cv, rng *r, const cell_line *line, int col)
 {
 	int want = line->n_min + (int)(rng_uniform(r) * (line->n_max - line->n_min + 1));
 	int n = 0;
@@ -361,7 +361,7 @@ static int place_cells(canvas *cv, rng *r, const cell_line *line, int col)
 /* Adds one cell to the dna and nfkb channels. NF-kB fills the cytoplasm,
  * brighter towards the nucleus, and is excluded from the nucleus until it
  * translocates. */
-static void draw_cell(canvas *cv, const cell *c)
+static void draw_cell(well_canvas *cv, const cell *c)
 {
 	const shape *b = &c->body, *nu = &c->nucleus;
 	float reach = fmaxf(b->ax, b->ay) * 1.3f + 2.0f;
@@ -411,7 +411,7 @@ static void illum_init(illum *il, rng *r)
 
 /* Optics and camera: light falls off with il, plus background and offset,
  * then shot noise (variance proportional to the signal) and read noise. */
-static void expose(canvas *cv, rng *r, const illum *il, const float *sig,
+static void expose(well_canvas *cv, rng *r, const illum *il, const float *sig,
 		   float gain, float background, uint8_t *out)
 {
 	for (int y = 0; y < cv->h; y++) {
@@ -432,7 +432,7 @@ static void expose(canvas *cv, rng *r, const illum *il, const float *sig,
 }
 
 /* Draws well `well` of plate `plate` into nuc and nfkb (w*h bytes each). */
-static void render_well(canvas *cv, const synth_opts *o, int plate, int well,
+static void render_well(well_canvas *cv, const synth_opts *o, int plate, int well,
 			uint8_t *nuc, uint8_t *nfkb)
 {
 	size_t n = (size_t)cv->w * cv->h;
@@ -485,7 +485,7 @@ static void job_fail(draw_job *job, int rc, const pl_err *err)
 	atomic_store(&job->failed, 1);
 }
 
-static int write_well(draw_job *job, canvas *cv, int index, uint8_t *nuc,
+static int write_well(draw_job *job, well_canvas *cv, int index, uint8_t *nuc,
 		      uint8_t *nfkb, pl_err *err)
 {
 	char name[32], path[PATH_LEN];
@@ -506,9 +506,9 @@ static int write_well(draw_job *job, canvas *cv, int index, uint8_t *nuc,
 static void draw_worker(draw_job *job, int reports)
 {
 	uint8_t *nuc = NULL, *nfkb = NULL;
-	canvas cv;
+	well_canvas cv;
 	pl_err err = { 0 };
-	int rc = canvas_init(&cv, job->o, &err), index;
+	int rc = well_canvas_init(&cv, job->o, &err), index;
 
 	nuc = malloc((size_t)job->o->width * job->o->height);
 	nfkb = malloc((size_t)job->o->width * job->o->height);
@@ -525,7 +525,7 @@ static void draw_worker(draw_job *job, int reports)
 		job_fail(job, rc, &err);
 	free(nuc);
 	free(nfkb);
-	canvas_release(&cv);
+	well_canvas_release(&cv);
 }
 
 static void *draw_thread(void *arg)
@@ -909,9 +909,9 @@ int synth_preview(const synth_opts *o, const char *png_path, pl_err *err)
 	int w = o->width, h = o->height, gap = 4, rgb_w = 3 * w + 2 * gap, rc;
 	size_t n = (size_t)w * h;
 	uint8_t *px = NULL, *rgb = NULL;
-	canvas cv = { 0 };
+	well_canvas cv = { 0 };
 
-	if ((rc = synth_check(o, err)) != 0 || (rc = canvas_init(&cv, o, err)) != 0)
+	if ((rc = synth_check(o, err)) != 0 || (rc = well_canvas_init(&cv, o, err)) != 0)
 		return rc;
 	px = malloc(n * 6);   /* per channel, the three wells one after another */
 	rgb = malloc((size_t)rgb_w * h * 3);
@@ -938,6 +938,6 @@ int synth_preview(const synth_opts *o, const char *png_path, pl_err *err)
 out:
 	free(px);
 	free(rgb);
-	canvas_release(&cv);
+	well_canvas_release(&cv);
 	return rc;
 }

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "../io/err.h"
+#include "../../io/err.h"
 
 /* Bumped whenever the drawing changes, so caches keyed on a synth: source
  * notice that the same seed now gives other bytes. */

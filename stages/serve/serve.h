@@ -3,8 +3,8 @@
 #ifndef PL_SERVE_H
 #define PL_SERVE_H
 
-#include "../io/err.h"
-#include "../io/img.h"
+#include "../../io/err.h"
+#include "../../io/img.h"
 
 typedef struct serve_pkg serve_pkg;
 
@@ -35,7 +35,7 @@ int serve_queue(serve_pkg *p, const img *ims, const char *const *names, int n, p
  * several channel files, all its channels in order when their number is
  * the model's (gray+alpha for two, RGBA for four), else its colour
  * channels in order, or G and B of a colour image for two files (the
- * reference workload's crops). PL_EUSAGE when it has too few channels. */
+ * reference workload's tiles). PL_EUSAGE when it has too few channels. */
 int serve_queue_image(serve_pkg *p, const img *im, const char *name, pl_err *err);
 
 /* Nonzero when enough tiles are queued to fill a batch of the network. */

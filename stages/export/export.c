@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../io/fs.h"
+#include "../../io/fs.h"
 
 /* Retried: a temporary failure (75), a stop by SIGTERM (130: eviction,
  * preemption, node drain) and a pod lost without an exit code (Error). */

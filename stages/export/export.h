@@ -3,7 +3,7 @@
 #ifndef PL_EXPORT_H
 #define PL_EXPORT_H
 
-#include "../io/err.h"
+#include "../../io/err.h"
 
 /* Where the image keeps the default configuration (the Dockerfile copies
  * pipeline.ini there and sets PIPELINE_CONFIG to it). */
