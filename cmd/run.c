@@ -88,7 +88,7 @@ static int stage_index(const char *cmd, const char *name)
 	int i = engine_find(pipeline_stages, pipeline_n_stages, name);
 
 	if (i < 0)
-		cmd_usage_error(cmd, "unknown stage '%s' (prepare, train, validate, package)", name);
+		cmd_usage_error(cmd, "unknown stage '%s' (%s)", name, stages_names());
 	return i;
 }
 
@@ -132,7 +132,7 @@ int cmd_stage(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? EXIT_OK : rc;
 	if (o.n_args != 1)
-		return cmd_usage_error("stage", "give one stage name (prepare, train, validate, package)");
+		return cmd_usage_error("stage", "give one stage name (%s)", stages_names());
 	if (stage_index("stage", o.args[0]) < 0)
 		return EXIT_USAGE;
 	eo.from = eo.until = o.args[0];

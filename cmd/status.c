@@ -179,7 +179,7 @@ int cmd_status(int argc, char **argv)
 		return rc;
 	if (!fs_exists(o.ws))
 		log_warn("workspace '%s' does not exist yet: nothing has run there", o.ws);
-	rc = engine_status(pipeline_stages, pipeline_n_stages, o.ws, c, st, &err);
+	rc = engine_status(pipeline_stages, pipeline_n_stages, o.ws, c, 1, st, &err);
 	if (rc == 0) {
 		json_t *parts = shard_parts(st, &o);
 		if (o.json) {

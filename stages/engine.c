@@ -61,41 +61,42 @@ static void collect_key(void *ctx, const cfg_key *key, const char *value)
 	sha256_update(cc->sha, value, strlen(value) + 1);
 }
 
-/* Computes the fingerprint of stage i into fp ("" when its data identity is
- * unknown); *config gets the stage's canonical config, *data the identity. */
-static int fingerprint(const stage_def *def, stage_ctx *ctx, const char *up_fp,
-		       char fp[SHA256_HEX], json_t **config, char *data, size_t data_n,
-		       pl_err *err)
+/* Hashes the stage's name, format, canonical config, upstream fingerprint
+ * (not its outputs' digest) and data identity into s->fingerprint, which
+ * stays "" while the identity is unknown; s->config gets the canonical
+ * config and s->data the identity. */
+static int fingerprint(stage_ctx *ctx, stage_status *s, pl_err *err)
 {
+	const stage_def *def = ctx->def;
 	char sections[128], *save = NULL, head[128];
 	sha256_ctx sha;
 	cfg_collect cc;
 	int rc;
 
-	data[0] = '\0';
-	fp[0] = '\0';
-	if (def->identity && (rc = def->identity(ctx, data, data_n, err)) < 0)
+	s->data[0] = '\0';
+	s->fingerprint[0] = '\0';
+	json_decref(s->config);
+	s->config = NULL;
+	if (def->identity && (rc = def->identity(ctx, s->data, sizeof(s->data), err)) < 0)
 		return rc;
 	if ((rc = sha256_init(&sha, err)) < 0)
 		return rc;
-	cc.obj = json_object();
+	cc.obj = s->config = json_object();
 	cc.sha = &sha;
 	snprintf(head, sizeof(head), "pipeline stage %s format %d\n", def->name, def->format);
 	sha256_update(&sha, head, strlen(head));
 	snprintf(sections, sizeof(sections), "%s", def->sections);
-	for (char *s = strtok_r(sections, " ", &save); s; s = strtok_r(NULL, " ", &save))
-		cfg_visit(ctx->cfg, s, collect_key, &cc);
+	for (char *sec = strtok_r(sections, " ", &save); sec; sec = strtok_r(NULL, " ", &save))
+		cfg_visit(ctx->cfg, sec, collect_key, &cc);
 	sha256_update(&sha, "upstream=", 9);
-	sha256_update(&sha, up_fp, strcspn(up_fp, ":"));   /* not its outputs' digest */
-	sha256_update(&sha, "", 1);
+	sha256_update(&sha, s->up.fingerprint, strlen(s->up.fingerprint) + 1);
 	sha256_update(&sha, "data=", 5);
-	sha256_update(&sha, data, strlen(data) + 1);
-	*config = cc.obj;
-	if (def->identity && !data[0]) {
+	sha256_update(&sha, s->data, strlen(s->data) + 1);
+	if (def->identity && !s->data[0]) {
 		sha256_abort(&sha);
 		return 0;
 	}
-	sha256_final(&sha, fp);
+	sha256_final(&sha, s->fingerprint);
 	return 0;
 }
 
@@ -106,8 +107,37 @@ static json_t *read_json(const char *path)
 	return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
 }
 
-/* Checks every output listed in rec is present in dir with its size and
- * SHA-256 (memoised in hc); writes the first problem into why. */
+/* Whether the output o listed in a stage.json is present in dir with its
+ * size and SHA-256 (memoised in hc); the first problem goes into why. */
+static int output_ok(const json_t *o, const char *dir, hashcache *hc, char *why, size_t n)
+{
+	const char *rel = json_string_value(json_object_get(o, "path"));
+	const char *sha = json_string_value(json_object_get(o, "sha256"));
+	json_int_t bytes = json_integer_value(json_object_get(o, "bytes"));
+	char path[PATH_MAX], hex[SHA256_HEX];
+	struct stat st;
+
+	if (!rel) {
+		snprintf(why, n, "stage.json has an output without a path");
+		return 0;
+	}
+	if (fs_path(path, sizeof(path), NULL, "%s/%s", dir, rel) < 0 || stat(path, &st) != 0) {
+		snprintf(why, n, "outputs missing: %s", rel);
+		return 0;
+	}
+	if (st.st_size != bytes) {
+		snprintf(why, n, "output changed: %s is %lld bytes, was %lld", rel,
+			 (long long)st.st_size, (long long)bytes);
+		return 0;
+	}
+	if (!sha || hashcache_file(hc, path, hex, NULL) < 0 || strcmp(hex, sha)) {
+		snprintf(why, n, "output changed: %s no longer has its recorded SHA-256", rel);
+		return 0;
+	}
+	return 1;
+}
+
+/* Checks every output listed in rec (see output_ok). */
 static int outputs_ok(const json_t *rec, const char *dir, hashcache *hc, char *why, size_t n)
 {
 	json_t *outs = json_object_get(rec, "outputs"), *o;
@@ -117,32 +147,9 @@ static int outputs_ok(const json_t *rec, const char *dir, hashcache *hc, char *w
 		snprintf(why, n, "stage.json lists no outputs");
 		return 0;
 	}
-	json_array_foreach(outs, i, o) {
-		const char *rel = json_string_value(json_object_get(o, "path"));
-		json_int_t bytes = json_integer_value(json_object_get(o, "bytes"));
-		char path[PATH_MAX];
-		struct stat st;
-		if (!rel) {
-			snprintf(why, n, "stage.json has an output without a path");
+	json_array_foreach(outs, i, o)
+		if (!output_ok(o, dir, hc, why, n))
 			return 0;
-		}
-		snprintf(path, sizeof(path), "%s/%s", dir, rel);
-		if (stat(path, &st) != 0) {
-			snprintf(why, n, "outputs missing: %s", rel);
-			return 0;
-		}
-		if (st.st_size != bytes) {
-			snprintf(why, n, "output changed: %s is %lld bytes, was %lld", rel,
-				 (long long)st.st_size, (long long)bytes);
-			return 0;
-		}
-		const char *sha = json_string_value(json_object_get(o, "sha256"));
-		char hex[SHA256_HEX];
-		if (!sha || hashcache_file(hc, path, hex, NULL) < 0 || strcmp(hex, sha)) {
-			snprintf(why, n, "output changed: %s no longer has its recorded SHA-256", rel);
-			return 0;
-		}
-	}
 	return 1;
 }
 
@@ -170,44 +177,53 @@ static int config_diff(const json_t *old, const json_t *now, char *out, size_t n
 	return count;
 }
 
-/* Works out the state of one stage from its stored record and the fingerprint
- * computed now. */
-static void judge(stage_status *s, const char *dir, hashcache *hc, const json_t *config,
-		  const char *data, const char *up_name, const char *up_fp)
+/* Why a stage with a valid result whose fingerprint differs is stale. */
+static void stale_reason(stage_status *s)
 {
-	json_t *rec = s->record;
-	const char *stored = json_string_value(json_object_get(rec, "fingerprint"));
+	const json_t *rec = s->record;
+	const char *old_up = json_string_value(json_object_get(rec, "upstream_fingerprint"));
+	const char *old_data = json_string_value(json_object_get(rec, "data"));
+	const char *up_name = s->def->upstream;
 	char why[400];
 
-	if (!rec) {
+	if (json_integer_value(json_object_get(rec, "format")) != s->def->format)
+		snprintf(s->reason, sizeof(s->reason), "artifact format changed");
+	else if (config_diff(json_object_get(rec, "config"), s->config, why, sizeof(why)))
+		snprintf(s->reason, sizeof(s->reason), "config changed: %s", why);
+	else if (up_name && s->up.fingerprint[0] && (!old_up || strcmp(old_up, s->up.fingerprint)))
+		snprintf(s->reason, sizeof(s->reason), "upstream %s changed", up_name);
+	else if (!s->data[0] && s->def->identity)
+		snprintf(s->reason, sizeof(s->reason), "input data not yet fetched");
+	else if (!old_data || strcmp(old_data, s->data))
+		snprintf(s->reason, sizeof(s->reason), "input data changed");
+	else
+		snprintf(s->reason, sizeof(s->reason), "fingerprint changed");
+}
+
+/* Works out the state of one stage from its stored record, the fingerprint
+ * computed now and what its upstream holds. */
+static void judge(stage_status *s, const char *dir, hashcache *hc)
+{
+	const char *stored = json_string_value(json_object_get(s->record, "fingerprint"));
+	const char *up_name = s->def->upstream;
+	char why[400];
+
+	if (!s->record) {
 		s->state = ST_NEVER;
 		snprintf(s->reason, sizeof(s->reason), fs_exists(dir) ?
 			 "no valid stage.json" : "never run");
-	} else if (!outputs_ok(rec, dir, hc, why, sizeof(why))) {
+	} else if (!outputs_ok(s->record, dir, hc, why, sizeof(why))) {
 		s->state = ST_STALE;
 		snprintf(s->reason, sizeof(s->reason), "%s", why);
 	} else if (stored && s->fingerprint[0] && !strcmp(stored, s->fingerprint)) {
-		const char *was = json_string_value(json_object_get(rec, "upstream_outputs"));
-		const char *now = strchr(up_fp, ':') ? strchr(up_fp, ':') + 1 : "";
+		const char *was = json_string_value(json_object_get(s->record, "upstream_outputs"));
+		const char *now = s->up.outputs;
 		s->state = up_name && (!was || strcmp(was, now)) ? ST_STALE : ST_CACHED;
 		snprintf(s->reason, sizeof(s->reason), s->state == ST_CACHED ? "cached" : !*now ?
 			 "upstream %s has no result" : "upstream %s has new outputs", up_name);
 	} else {
-		const char *old_up = json_string_value(json_object_get(rec, "upstream_fingerprint"));
-		const char *old_data = json_string_value(json_object_get(rec, "data"));
 		s->state = ST_STALE;
-		if (json_integer_value(json_object_get(rec, "format")) != s->def->format)
-			snprintf(s->reason, sizeof(s->reason), "artifact format changed");
-		else if (config_diff(json_object_get(rec, "config"), config, why, sizeof(why)))
-			snprintf(s->reason, sizeof(s->reason), "config changed: %s", why);
-		else if (up_name && (!old_up || strncmp(old_up, up_fp, strcspn(up_fp, ":"))))
-			snprintf(s->reason, sizeof(s->reason), "upstream %s changed", up_name);
-		else if (!data[0] && s->def->identity)
-			snprintf(s->reason, sizeof(s->reason), "input data not yet fetched");
-		else if (!old_data || strcmp(old_data, data))
-			snprintf(s->reason, sizeof(s->reason), "input data changed");
-		else
-			snprintf(s->reason, sizeof(s->reason), "fingerprint changed");
+		stale_reason(s);
 	}
 	if (s->state != ST_CACHED && s->failure) {
 		const char *ffp = json_string_value(json_object_get(s->failure, "fingerprint"));
@@ -219,52 +235,53 @@ static void judge(stage_status *s, const char *dir, hashcache *hc, const json_t 
 	}
 }
 
-static void ctx_init(stage_ctx *ctx, const stage_def *def, const char *ws, const cfg *c)
+static int ctx_init(stage_ctx *ctx, const stage_def *def, const char *ws, const cfg *c,
+		    pl_err *err)
 {
+	int rc;
+
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->ws = ws;
 	ctx->cfg = c;
 	ctx->name = def->name;
 	ctx->def = def;
-	snprintf(ctx->out_dir, sizeof(ctx->out_dir), "%s/.tmp/%s", ws, def->name);
+	if ((rc = fs_path(ctx->out_dir, sizeof(ctx->out_dir), err, "%s/.tmp/%s", ws, def->name)) < 0)
+		return rc;
 	if (def->upstream)
-		snprintf(ctx->up_dir, sizeof(ctx->up_dir), "%s/%s", ws, def->upstream);
+		return fs_path(ctx->up_dir, sizeof(ctx->up_dir), err, "%s/%s", ws, def->upstream);
+	return 0;
 }
 
 int engine_fingerprint(stage_ctx *ctx, pl_err *err)
 {
-	json_t *config = NULL;
-	char data[512];
-	int rc = fingerprint(ctx->def, ctx, ctx->up_fingerprint, ctx->fingerprint, &config,
-			     data, sizeof(data), err);
+	stage_status s = { .def = ctx->def, .up = ctx->up };
+	int rc = fingerprint(ctx, &s, err);
 
-	json_decref(config);
+	memcpy(ctx->fingerprint, s.fingerprint, sizeof(ctx->fingerprint));
+	json_decref(s.config);
 	return rc;
 }
 
-/* What a stage keys on from its upstream, "FP" or "FP:DIGEST": the
- * upstream's fingerprint (part of the stage's own) and, once that result
- * is committed, a digest of its outputs (recorded beside it): a retrained
- * model (forced, or trained with another thread count) is validated and
- * packaged again, though neither fingerprint changes. */
-static void upstream_key(const char *ws, const char *up_name, const char *up_fp, char *key,
-			 size_t n)
+/* Fills *up for a stage whose upstream up_name has the fingerprint up_fp
+ * now: that fingerprint and, when WS/UP holds a result of it, a digest of
+ * its outputs. */
+static void read_upstream(const char *ws, const char *up_name, const char *up_fp, upstream *up)
 {
-	char path[PATH_MAX], hex[SHA256_HEX];
-	json_t *rec = NULL;
+	char path[PATH_MAX];
+	json_t *rec;
 	char *outs = NULL;
 
-	snprintf(key, n, "%s", up_fp);
+	memset(up, 0, sizeof(*up));
 	if (!up_name || !up_fp[0])
 		return;
-	snprintf(path, sizeof(path), "%s/%s/stage.json", ws, up_name);
+	snprintf(up->fingerprint, sizeof(up->fingerprint), "%s", up_fp);
+	if (fs_path(path, sizeof(path), NULL, "%s/%s/stage.json", ws, up_name) < 0)
+		return;
 	rec = read_json(path);
 	const char *fp = json_string_value(json_object_get(rec, "fingerprint"));
 	if (fp && !strcmp(fp, up_fp) &&
-	    (outs = json_dumps(json_object_get(rec, "outputs"), JSON_COMPACT | JSON_SORT_KEYS))) {
-		sha256_hex(outs, strlen(outs), hex);
-		snprintf(key, n, "%s:%s", up_fp, hex);
-	}
+	    (outs = json_dumps(json_object_get(rec, "outputs"), JSON_COMPACT | JSON_SORT_KEYS)))
+		sha256_hex(outs, strlen(outs), up->outputs);
 	free(outs);
 	json_decref(rec);
 }
@@ -287,8 +304,8 @@ static int lock_held(const char *ws, char *pid, size_t n)
 	char path[PATH_MAX];
 	int fd, held;
 
-	snprintf(path, sizeof(path), "%s/.lock", ws);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (fs_path(path, sizeof(path), NULL, "%s/.lock", ws) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
 	held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
 	if (held)
@@ -307,11 +324,11 @@ static void note_interrupted(stage_status *s, const char *ws)
 
 	if ((s->state != ST_NEVER && s->state != ST_STALE) || !s->fingerprint[0])
 		return;
-	snprintf(path, sizeof(path), "%s/.tmp/%s/.fingerprint", ws, s->def->name);
-	if (fs_read_file(path, 128, &fp, &len, NULL) == 0 && !strcmp(fp, s->fingerprint)) {
+	if (fs_path(path, sizeof(path), NULL, "%s/.tmp/%s/.fingerprint", ws, s->def->name) == 0 &&
+	    fs_read_file(path, 128, &fp, &len, NULL) == 0 && !strcmp(fp, s->fingerprint)) {
 		char pid[32];
-		snprintf(path, sizeof(path), "%s/.tmp/%s/.note", ws, s->def->name);
-		if (fs_read_file(path, 200, &note, &len, NULL) != 0)
+		if (fs_path(path, sizeof(path), NULL, "%s/.tmp/%s/.note", ws, s->def->name) < 0 ||
+		    fs_read_file(path, 200, &note, &len, NULL) != 0)
 			note = NULL;
 		if (lock_held(ws, pid, sizeof(pid)))
 			snprintf(s->reason, sizeof(s->reason), "running (pid %s)", pid);
@@ -323,55 +340,85 @@ static void note_interrupted(stage_status *s, const char *ws)
 	free(note);
 }
 
-/* Computes the status of stage i given the fingerprint of its upstream. */
-static int assess(const stage_def *def, const char *ws, const cfg *c, const char *up_fp,
-		  stage_status *s, json_t **config, char *data, size_t data_n, pl_err *err)
+/* Reads WS/NAME/stage.json and the stage's failure record into s. */
+static int read_records(stage_status *s, const char *ws, char *dir, size_t n, pl_err *err)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
-	stage_ctx ctx;
+	char path[PATH_MAX];
 	int rc;
 
-	memset(s, 0, sizeof(*s));
-	s->def = def;
-	ctx_init(&ctx, def, ws, c);
-	rc = fingerprint(def, &ctx, up_fp, s->fingerprint, config, data, data_n, err);
-	if (rc < 0)
-		return pl_errprefix(err, "%s: ", def->name);
-	snprintf(dir, sizeof(dir), "%s/%s", ws, def->name);
-	snprintf(path, sizeof(path), "%s/stage.json", dir);
+	if ((rc = fs_path(dir, n, err, "%s/%s", ws, s->def->name)) < 0 ||
+	    (rc = fs_path(path, sizeof(path), err, "%s/stage.json", dir)) < 0)
+		return rc;
 	s->record = read_json(path);
-	snprintf(path, sizeof(path), "%s/.status/%s.failed.json", ws, def->name);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/.status/%s.failed.json", ws,
+			  s->def->name)) < 0)
+		return rc;
 	s->failure = read_json(path);
-	hashcache *hc = hashcache_open(ws, "outputs");
-	if (!hc)
+	return 0;
+}
+
+/* Computes the status of one stage, s->up being set. With unknown_ok, a
+ * data identity that cannot be had (no source configured yet) leaves the
+ * fingerprint unknown instead of failing, and is the reason of a stage
+ * that has a result. */
+static int assess(const stage_def *def, const char *ws, const cfg *c, int unknown_ok,
+		  stage_status *s, pl_err *err)
+{
+	char dir[PATH_MAX];
+	pl_err why = { 0 };
+	stage_ctx ctx;
+	hashcache *hc;
+	int rc;
+
+	s->def = def;
+	if ((rc = ctx_init(&ctx, def, ws, c, err)) < 0)
+		return rc;
+	ctx.up = s->up;
+	if ((rc = fingerprint(&ctx, s, unknown_ok ? &why : err)) < 0 && !unknown_ok)
+		return pl_errprefix(err, "%s: ", def->name);
+	if ((rc = read_records(s, ws, dir, sizeof(dir), err)) < 0)
+		return rc;
+	if (!(hc = hashcache_open(ws, "outputs")))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	judge(s, dir, hc, *config, data, def->upstream, up_fp);
+	judge(s, dir, hc);
 	hashcache_save(hc, NULL);   /* only speed is lost when it cannot be saved */
 	hashcache_free(hc);
+	if (why.code && s->state != ST_NEVER)
+		snprintf(s->reason, sizeof(s->reason), "cannot tell: %s", why.msg);
 	note_interrupted(s, ws);
 	return 0;
 }
 
-int engine_status(const stage_def *defs, int n, const char *ws, const cfg *c,
-		  stage_status *st, pl_err *err)
+/* What engine_walk does with each stage once it is assessed. */
+typedef int (*stage_visit)(void *arg, int i, stage_status *s, pl_err *err);
+
+/* The one walk over the stages in order: each is assessed against the
+ * fingerprint its upstream has at that point (after visit ran the
+ * upstream, if it did), then handed to visit (may be NULL). */
+static int walk(const stage_def *defs, int n, const char *ws, const cfg *c, int unknown_ok,
+		stage_status *st, stage_visit visit, void *arg, pl_err *err)
 {
-	char data[512];
 	int rc = 0;
 
-	for (int i = 0; i < n; i++) {
-		json_t *config = NULL;
+	memset(st, 0, sizeof(*st) * (size_t)n);
+	for (int i = 0; i < n && rc == 0; i++) {
 		int up = defs[i].upstream ? engine_find(defs, n, defs[i].upstream) : -1;
-		char up_key[2 * SHA256_HEX];
-		upstream_key(ws, defs[i].upstream, up >= 0 ? st[up].fingerprint : "", up_key,
-			     sizeof(up_key));
-		rc = assess(&defs[i], ws, c, up_key, &st[i], &config, data, sizeof(data), err);
-		json_decref(config);
-		if (rc < 0) {
-			engine_status_release(st, i);
-			return rc;
-		}
+		read_upstream(ws, defs[i].upstream, up >= 0 ? st[up].fingerprint : "", &st[i].up);
+		rc = assess(&defs[i], ws, c, unknown_ok, &st[i], err);
+		if (rc == 0 && visit)
+			rc = visit(arg, i, &st[i], err);
 	}
-	return 0;
+	return rc;
+}
+
+int engine_status(const stage_def *defs, int n, const char *ws, const cfg *c, int unknown_ok,
+		  stage_status *st, pl_err *err)
+{
+	int rc = walk(defs, n, ws, c, unknown_ok, st, NULL, NULL, err);
+
+	if (rc < 0)
+		engine_status_release(st, n);
+	return rc;
 }
 
 void engine_status_release(stage_status *st, int n)
@@ -379,44 +426,62 @@ void engine_status_release(stage_status *st, int n)
 	for (int i = 0; i < n; i++) {
 		json_decref(st[i].record);
 		json_decref(st[i].failure);
-		st[i].record = st[i].failure = NULL;
+		json_decref(st[i].config);
+		st[i].record = st[i].failure = st[i].config = NULL;
 	}
 }
 
 /* ---- committing a stage ---- */
 
+/* Appends the regular file or folder dir/rel to outs (see list_outputs). */
+static int list_output(const char *dir, const char *rel, json_t *outs, pl_err *err);
+
 /* Appends every regular file under dir/rel to outs, sorted, with size and
  * SHA-256. */
 static int list_outputs(const char *dir, const char *rel, json_t *outs, pl_err *err)
 {
-	char path[PATH_MAX], child[PATH_MAX], hex[SHA256_HEX];
+	char path[PATH_MAX], child[PATH_MAX];
 	struct dirent **names = NULL;
-	int n, rc = 0;
+	int n, rc;
 
-	snprintf(path, sizeof(path), "%s%s%s", dir, *rel ? "/" : "", rel);
+	if ((rc = fs_path(path, sizeof(path), err, "%s%s%s", dir, *rel ? "/" : "", rel)) < 0)
+		return rc;
 	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
 		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", path, strerror(errno));
 	for (int i = 0; i < n; i++) {
 		const char *name = names[i]->d_name;
-		struct stat st;
 		if (rc < 0 || !strcmp(name, ".") || !strcmp(name, "..") ||
 		    (!*rel && (!strcmp(name, "stage.json") || !strcmp(name, ".fingerprint"))))
 			continue;
-		snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", name);
-		snprintf(path, sizeof(path), "%s/%s", dir, child);
-		if (lstat(path, &st) != 0)
-			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
-		else if (S_ISDIR(st.st_mode))
-			rc = list_outputs(dir, child, outs, err);
-		else if (S_ISREG(st.st_mode) && (rc = sha256_file(path, hex, err)) == 0)
-			json_array_append_new(outs, json_pack("{s:s,s:I,s:s}", "path", child,
-							      "bytes", (json_int_t)st.st_size,
-							      "sha256", hex));
+		rc = fs_path(child, sizeof(child), err, "%s%s%s", rel, *rel ? "/" : "", name);
+		if (rc == 0)
+			rc = list_output(dir, child, outs, err);
 	}
 	for (int i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	return rc;
+}
+
+static int list_output(const char *dir, const char *rel, json_t *outs, pl_err *err)
+{
+	char path[PATH_MAX], hex[SHA256_HEX];
+	struct stat st;
+	int rc;
+
+	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, rel)) < 0)
+		return rc;
+	if (lstat(path, &st) != 0)
+		return pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return list_outputs(dir, rel, outs, err);
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	if ((rc = sha256_file(path, hex, err)) < 0)
+		return rc;
+	json_array_append_new(outs, json_pack("{s:s,s:I,s:s}", "path", rel,
+					      "bytes", (json_int_t)st.st_size, "sha256", hex));
+	return 0;
 }
 
 static void iso_now(char *buf, size_t n)
@@ -431,45 +496,47 @@ static void iso_now(char *buf, size_t n)
 int engine_note(const stage_ctx *ctx, const char *note, pl_err *err)
 {
 	char path[PATH_MAX];
+	int rc = fs_path(path, sizeof(path), err, "%s/.note", ctx->out_dir);
 
-	snprintf(path, sizeof(path), "%s/.note", ctx->out_dir);
-	return fs_write_atomic(path, note, strlen(note), err);
+	return rc < 0 ? rc : fs_write_atomic(path, note, strlen(note), err);
 }
 
 /* The note of where an unfinished run stands is not part of the result. */
 static int drop_note(const stage_ctx *ctx, pl_err *err)
 {
 	char path[PATH_MAX];
+	int rc = fs_path(path, sizeof(path), err, "%s/.note", ctx->out_dir);
 
-	snprintf(path, sizeof(path), "%s/.note", ctx->out_dir);
-	if (unlink(path) != 0 && errno != ENOENT)
+	if (rc == 0 && unlink(path) != 0 && errno != ENOENT)
 		return pl_errorf(err, PL_EIO, "cannot remove '%s': %s", path, strerror(errno));
-	return 0;
+	return rc;
 }
 
-/* Writes ctx.out_dir/stage.json, the last file of a stage. */
-static int write_record(const stage_def *def, stage_ctx *ctx, const char *fp, const char *up_fp,
-			json_t *config, const char *data, const char *started, double elapsed,
-			pl_err *err)
+/* Writes ctx.out_dir/stage.json, the last file of a stage, from what the
+ * assessment s found and what the stage reported in ctx. */
+static int write_record(stage_ctx *ctx, const stage_status *s, const char *started,
+			double elapsed, pl_err *err)
 {
 	char path[PATH_MAX], finished[32], host[256] = "";
 	json_t *rec, *outs = json_array();
 	char *text;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/.fingerprint", ctx->out_dir);
-	unlink(path);
-	if ((rc = list_outputs(ctx->out_dir, "", outs, err)) < 0) {
+	if ((rc = fs_path(path, sizeof(path), err, "%s/.fingerprint", ctx->out_dir)) == 0) {
+		unlink(path);
+		rc = list_outputs(ctx->out_dir, "", outs, err);
+	}
+	if (rc < 0) {
 		json_decref(outs);
 		return rc;
 	}
 	iso_now(finished, sizeof(finished));
 	gethostname(host, sizeof(host) - 1);
-	rec = json_pack("{s:s,s:i,s:s,s:s?,s:s%,s:s,s:s,s:O,s:s,s:s,s:f,s:s,s:s,s:O,s:o}",
-			"stage", def->name, "format", def->format, "fingerprint", fp,
-			"upstream", def->upstream, "upstream_fingerprint", up_fp, strcspn(up_fp, ":"),
-			"upstream_outputs", strchr(up_fp, ':') ? strchr(up_fp, ':') + 1 : "", "data", data,
-			"config", config, "started", started, "finished", finished,
+	rec = json_pack("{s:s,s:i,s:s,s:s?,s:s,s:s,s:s,s:O,s:s,s:s,s:f,s:s,s:s,s:O,s:o}",
+			"stage", s->def->name, "format", s->def->format, "fingerprint",
+			s->fingerprint, "upstream", s->def->upstream, "upstream_fingerprint",
+			s->up.fingerprint, "upstream_outputs", s->up.outputs, "data", s->data,
+			"config", s->config, "started", started, "finished", finished,
 			"elapsed_s", elapsed, "host", host, "pipeline_version", PL_VERSION,
 			"metrics", ctx->metrics, "outputs", outs);
 	json_object_update_missing(rec, ctx->info);
@@ -477,8 +544,8 @@ static int write_record(const stage_def *def, stage_ctx *ctx, const char *fp, co
 	json_decref(rec);
 	if (!text)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	snprintf(path, sizeof(path), "%s/stage.json", ctx->out_dir);
-	rc = fs_write_file(path, text, strlen(text), err);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/stage.json", ctx->out_dir)) == 0)
+		rc = fs_write_file(path, text, strlen(text), err);
 	free(text);
 	return rc;
 }
@@ -489,8 +556,9 @@ static int commit(const char *ws, const char *name, const char *tmp, pl_err *err
 	char final[PATH_MAX], old[PATH_MAX];
 	int rc;
 
-	snprintf(final, sizeof(final), "%s/%s", ws, name);
-	snprintf(old, sizeof(old), "%s/.tmp/%s.old", ws, name);
+	if ((rc = fs_path(final, sizeof(final), err, "%s/%s", ws, name)) < 0 ||
+	    (rc = fs_path(old, sizeof(old), err, "%s/.tmp/%s.old", ws, name)) < 0)
+		return rc;
 	if ((rc = fs_fsync_tree(tmp, err)) < 0 || (rc = fs_rmtree(old, err)) < 0)
 		return rc;
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
@@ -515,19 +583,19 @@ static void remember_outputs(const char *ws, const char *name)
 {
 	char path[PATH_MAX];
 	hashcache *hc = hashcache_open(ws, "outputs");
-	json_t *rec, *o;
+	json_t *rec = NULL, *o;
 	size_t i;
 
-	snprintf(path, sizeof(path), "%s/%s/stage.json", ws, name);
-	if (!hc || !(rec = read_json(path))) {
+	if (!hc || fs_path(path, sizeof(path), NULL, "%s/%s/stage.json", ws, name) < 0 ||
+	    !(rec = read_json(path))) {
 		hashcache_free(hc);
 		return;
 	}
 	json_array_foreach(json_object_get(rec, "outputs"), i, o) {
 		const char *rel = json_string_value(json_object_get(o, "path"));
 		const char *sha = json_string_value(json_object_get(o, "sha256"));
-		snprintf(path, sizeof(path), "%s/%s/%s", ws, name, rel ? rel : "");
-		if (rel && sha && strlen(sha) == SHA256_HEX - 1)
+		if (rel && sha && strlen(sha) == SHA256_HEX - 1 &&
+		    fs_path(path, sizeof(path), NULL, "%s/%s/%s", ws, name, rel) == 0)
 			hashcache_note(hc, path, sha);
 	}
 	hashcache_save(hc, NULL);
@@ -543,7 +611,8 @@ static int prepare_tmp(const stage_ctx *ctx, const char *fp, pl_err *err)
 	size_t len;
 	int rc, keep = 0;
 
-	snprintf(path, sizeof(path), "%s/.fingerprint", ctx->out_dir);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/.fingerprint", ctx->out_dir)) < 0)
+		return rc;
 	if (fp[0] && fs_read_file(path, 128, &old, &len, NULL) == 0)
 		keep = strcmp(old, fp) == 0;
 	free(old);
@@ -560,8 +629,9 @@ static void record_failure(const char *ws, const char *name, const char *fp, con
 	json_t *rec;
 	char *text;
 
-	snprintf(dir, sizeof(dir), "%s/.status", ws);
-	snprintf(path, sizeof(path), "%s/%s.failed.json", dir, name);
+	if (fs_path(dir, sizeof(dir), NULL, "%s/.status", ws) < 0 ||
+	    fs_path(path, sizeof(path), NULL, "%s/%s.failed.json", dir, name) < 0)
+		return;
 	iso_now(when, sizeof(when));
 	rec = json_pack("{s:s,s:s,s:i,s:s}", "fingerprint", fp, "message", e->msg,
 			"code", e->code, "time", when);
@@ -576,62 +646,68 @@ static void clear_failure(const char *ws, const char *name)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/.status/%s.failed.json", ws, name);
-	unlink(path);
+	if (fs_path(path, sizeof(path), NULL, "%s/.status/%s.failed.json", ws, name) == 0)
+		unlink(path);
+}
+
+/* After the stage's own work: the fingerprint, when the data identity
+ * became known only while running, then stage.json and the commit. */
+static int finish_one(stage_ctx *ctx, stage_status *s, const char *started, double t0,
+		      pl_err *err)
+{
+	int rc = 0;
+
+	if (!s->fingerprint[0]) {
+		if ((rc = fingerprint(ctx, s, err)) < 0)
+			return rc;
+		if (!s->fingerprint[0])
+			return pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
+	}
+	if (ctx->part)
+		return 0;
+	if ((rc = drop_note(ctx, err)) < 0 ||
+	    (rc = write_record(ctx, s, started, log_now() - t0, err)) < 0 ||
+	    (rc = commit(ctx->ws, s->def->name, ctx->out_dir, err)) < 0)
+		return rc;
+	remember_outputs(ctx->ws, s->def->name);
+	clear_failure(ctx->ws, s->def->name);
+	return 0;
 }
 
 /* Runs one stage and commits it; s->fingerprint is updated when the data
  * identity became known while running. */
-static int run_one(const stage_def *def, const engine_opts *o, const char *up_fp,
-		   stage_status *s, json_t **config, char *data, size_t data_n, pl_err *err)
+static int run_one(const engine_opts *o, stage_status *s, pl_err *err)
 {
 	char started[32];
 	double t0 = log_now();
 	stage_ctx ctx;
 	int rc;
 
-	ctx_init(&ctx, def, o->ws, o->cfg);
+	if ((rc = ctx_init(&ctx, s->def, o->ws, o->cfg, err)) < 0)
+		return rc;
 	ctx.stop = o->stop;
 	ctx.part = o->part;
-	snprintf(ctx.fingerprint, sizeof(ctx.fingerprint), "%s", s->fingerprint);
-	snprintf(ctx.up_fingerprint, sizeof(ctx.up_fingerprint), "%s", up_fp);
+	ctx.up = s->up;
+	memcpy(ctx.fingerprint, s->fingerprint, sizeof(ctx.fingerprint));
 	ctx.metrics = json_object();
 	ctx.info = json_object();
 	iso_now(started, sizeof(started));
-	log_set_stage(def->name);
+	log_set_stage(s->def->name);
 	if (ctx.part)
 		log_info("running part %s", ctx.part);
 	else
 		log_info("running (%s)", s->reason);
 	rc = ctx.part ? 0 : prepare_tmp(&ctx, s->fingerprint, err);
-	if (rc == 0)
-		rc = def->run(&ctx, err);
-	if (rc == 0 && !s->fingerprint[0]) {
-		json_decref(*config);
-		*config = NULL;
-		rc = fingerprint(def, &ctx, up_fp, s->fingerprint, config, data, data_n, err);
-		if (rc == 0 && !s->fingerprint[0])
-			rc = pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
-	}
-	if (rc == 0 && !ctx.part)
-		rc = drop_note(&ctx, err);
-	if (rc == 0 && !ctx.part)
-		rc = write_record(def, &ctx, s->fingerprint, up_fp, *config, data, started,
-				  log_now() - t0, err);
-	if (rc == 0 && !ctx.part)
-		rc = commit(o->ws, def->name, ctx.out_dir, err);
-	if (rc == 0 && !ctx.part)
-		remember_outputs(o->ws, def->name);
+	if (rc == 0 && (rc = s->def->run(&ctx, err)) == 0)
+		rc = finish_one(&ctx, s, started, t0, err);
 	if (rc == 0) {
-		if (!ctx.part)
-			clear_failure(o->ws, def->name);
 		s->state = ST_RAN;
 		log_info("done in %.1f s", log_now() - t0);
 	} else {
 		if (!ctx.part)
-			record_failure(o->ws, def->name, s->fingerprint, err);
+			record_failure(o->ws, s->def->name, s->fingerprint, err);
 		s->state = ST_FAILED;
-		pl_errprefix(err, "%s: ", def->name);
+		pl_errprefix(err, "%s: ", s->def->name);
 		snprintf(s->reason, sizeof(s->reason), "failed: %s", err->msg);
 	}
 	log_set_stage(NULL);
@@ -653,48 +729,54 @@ static void log_decision(const stage_status *s, int dry_run)
 	log_set_stage(NULL);
 }
 
+/* engine_run's plan: the stages [from, until] run unless cached, force
+ * (-1: all, when o->force is set) runs even then. */
+typedef struct run_plan {
+	const engine_opts *o;
+	int from, until, force;
+} run_plan;
+
+static int run_visit(void *arg, int i, stage_status *s, pl_err *err)
+{
+	const run_plan *p = arg;
+	const engine_opts *o = p->o;
+	int rc;
+
+	if (i < p->from && s->state != ST_CACHED)
+		return pl_errorf(err, PL_EUSAGE, "%s cannot start: %s has no current result (%s); "
+				 "run it first", o->from, s->def->name, s->reason);
+	if (i > p->until)
+		s->state = ST_SKIPPED;
+	if (i >= p->from && i <= p->until) {
+		if (o->force && (p->force < 0 || p->force == i) && s->state == ST_CACHED) {
+			s->state = ST_STALE;
+			snprintf(s->reason, sizeof(s->reason), "forced");
+		}
+		log_decision(s, o->dry_run);
+		if (s->state != ST_CACHED && !o->dry_run && (rc = run_one(o, s, err)) < 0)
+			return rc;
+	}
+	if (o->stop && *o->stop && i < p->until)
+		return pl_errorf(err, PL_EINTR, "interrupted");
+	return 0;
+}
+
 int engine_run(const stage_def *defs, int n, const engine_opts *o, stage_status *st,
 	       pl_err *err)
 {
-	int from = o->from ? engine_find(defs, n, o->from) : 0;
-	int until = o->until ? engine_find(defs, n, o->until) : n - 1;
-	int force = o->force && strcmp(o->force, "all") ? engine_find(defs, n, o->force) : -1;
-	char data[512];
-	int rc = 0;
+	int all = o->force && !strcmp(o->force, "all");
+	run_plan p = {
+		.o = o,
+		.from = o->from ? engine_find(defs, n, o->from) : 0,
+		.until = o->until ? engine_find(defs, n, o->until) : n - 1,
+		.force = o->force && !all ? engine_find(defs, n, o->force) : -1,
+	};
 
 	memset(st, 0, sizeof(*st) * (size_t)n);
-	if (from < 0 || until < 0 || (o->force && strcmp(o->force, "all") && force < 0))
+	if (p.from < 0 || p.until < 0 || (o->force && !all && p.force < 0))
 		return pl_errorf(err, PL_EUSAGE, "unknown stage '%s'",
-				 from < 0 ? o->from : until < 0 ? o->until : o->force);
-	for (int i = 0; i < n && rc == 0; i++) {
-		json_t *config = NULL;
-		int up = defs[i].upstream ? engine_find(defs, n, defs[i].upstream) : -1;
-		char up_fp[2 * SHA256_HEX];
-		upstream_key(o->ws, defs[i].upstream, up >= 0 ? st[up].fingerprint : "", up_fp,
-			     sizeof(up_fp));
-		rc = assess(&defs[i], o->ws, o->cfg, up_fp, &st[i], &config, data, sizeof(data), err);
-		if (rc == 0 && (i < from || i > until)) {
-			if (i < from && st[i].state != ST_CACHED)
-				rc = pl_errorf(err, PL_EUSAGE, "%s cannot start: %s has no current "
-					       "result (%s); run it first", o->from, defs[i].name,
-					       st[i].reason);
-			else
-				st[i].state = i > until ? ST_SKIPPED : st[i].state;
-		} else if (rc == 0) {
-			int forced = o->force && (force < 0 || force == i);
-			if (forced && st[i].state == ST_CACHED) {
-				st[i].state = ST_STALE;
-				snprintf(st[i].reason, sizeof(st[i].reason), "forced");
-			}
-			log_decision(&st[i], o->dry_run);
-			if (st[i].state != ST_CACHED && !o->dry_run)
-				rc = run_one(&defs[i], o, up_fp, &st[i], &config, data, sizeof(data), err);
-		}
-		json_decref(config);
-		if (o->stop && *o->stop && rc == 0 && i < until)
-			rc = pl_errorf(err, PL_EINTR, "interrupted");
-	}
-	return rc;
+				 p.from < 0 ? o->from : p.until < 0 ? o->until : o->force);
+	return walk(defs, n, o->ws, o->cfg, 0, st, run_visit, &p, err);
 }
 
 /* ---- lock and clean ---- */
@@ -755,11 +837,10 @@ int engine_clean(const char *ws, const char *name, pl_err *err)
 	char path[PATH_MAX];
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", ws, name);
-	if ((rc = fs_rmtree(path, err)) < 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/.tmp/%s", ws, name);
-	if ((rc = fs_rmtree(path, err)) < 0)
+	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", ws, name)) < 0 ||
+	    (rc = fs_rmtree(path, err)) < 0 ||
+	    (rc = fs_path(path, sizeof(path), err, "%s/.tmp/%s", ws, name)) < 0 ||
+	    (rc = fs_rmtree(path, err)) < 0)
 		return rc;
 	clear_failure(ws, name);
 	return 0;

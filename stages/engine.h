@@ -13,6 +13,16 @@
 #include "../io/err.h"
 #include "../io/sha.h"
 
+/* What a stage reads from its upstream: the upstream's fingerprint (part
+ * of the stage's own) and, once that result is committed, a digest of its
+ * outputs (recorded beside it): a retrained model (forced, or trained with
+ * another thread count) is validated and packaged again, though neither
+ * fingerprint changes. */
+typedef struct upstream {
+	char fingerprint[SHA256_HEX]; /* "" with no upstream, or one not yet known */
+	char outputs[SHA256_HEX];     /* digest of its committed outputs, "" when none */
+} upstream;
+
 /* What a running stage sees. */
 typedef struct stage_ctx {
 	const char *ws;               /* workspace directory */
@@ -27,8 +37,7 @@ typedef struct stage_ctx {
 	char fingerprint[SHA256_HEX]; /* this run's fingerprint, "" while the input
 				       * data identity is unknown (engine_fingerprint) */
 	const struct stage_def *def;  /* this stage */
-	char up_fingerprint[2 * SHA256_HEX];  /* the upstream stage's fingerprint and
-					   * output digest (see engine.c) */
+	upstream up;                  /* what it reads from its upstream */
 } stage_ctx;
 
 typedef struct stage_def {
@@ -51,11 +60,15 @@ typedef enum stage_state {
 	ST_SKIPPED      /* outside --from/--until */
 } stage_state;
 
+/* What the assessment of a stage found, and what happened to it. */
 typedef struct stage_status {
 	const stage_def *def;
 	stage_state state;
 	char reason[512];             /* "cached", "config changed: train.lr 0.01 -> 0.02" ... */
 	char fingerprint[SHA256_HEX]; /* computed now ("" when unknown) */
+	upstream up;                  /* what its upstream holds now */
+	json_t *config;               /* its canonical effective config, owned */
+	char data[512];               /* identity of its input data ("" unknown or none) */
 	json_t *record;               /* the stage.json read (NULL if none), owned */
 	json_t *failure;              /* the failure record (NULL if none), owned */
 } stage_status;
@@ -90,9 +103,13 @@ int engine_run(const stage_def *defs, int n, const engine_opts *opts,
 	       stage_status *st, pl_err *err);
 
 /* Fills st (n entries) with each stage's state and reason, without running
- * anything or taking the lock. */
+ * anything or taking the lock; the same walk as engine_run. With
+ * unknown_ok, a data identity that cannot be had (no source configured)
+ * is not an error: the stages then show as never run, or as "cannot
+ * tell: WHY" when they hold a result. Release with engine_status_release
+ * (on failure st is released already). */
 int engine_status(const stage_def *defs, int n, const char *ws, const cfg *cfg,
-		  stage_status *st, pl_err *err);
+		  int unknown_ok, stage_status *st, pl_err *err);
 
 void engine_status_release(stage_status *st, int n);
 
@@ -111,8 +128,7 @@ void engine_unlock(int fd);
 /* Removes the result and temporary files of the stage named name. */
 int engine_clean(const char *ws, const char *name, pl_err *err);
 
-/* The file names a stage wrote, relative to its directory, from its
- * stage.json: a convenience for downstream stages. */
+/* The word status shows for s: "cached", "stale", "never run" ... */
 const char *engine_state_name(stage_state s);
 
 #endif

@@ -115,7 +115,7 @@ int gc_workspace(const stage_def *defs, int n, const char *ws, const cfg *c, lon
 	int rc;
 
 	*freed = 0;
-	if ((rc = engine_status(defs, n, ws, c, st, err)) < 0)
+	if ((rc = engine_status(defs, n, ws, c, 0, st, err)) < 0)
 		return rc;
 	rc = source_download_name(c, ws, g.download, sizeof(g.download), err);
 	snprintf(dir, sizeof(dir), "%s/.tmp", ws);

@@ -81,7 +81,6 @@ int package_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
 static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 {
 	json_t *files = json_object(), *lineage = json_object(), *man, *val = NULL;
-	static const char *const stages[] = { "prepare", "train", "validate" };
 	char path[4200], hex[SHA256_HEX], *text;
 	int rc = 0;
 
@@ -90,11 +89,11 @@ static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 		if ((rc = sha256_file(path, hex, err)) == 0)
 			json_object_set_new(files, package_files[i], json_string(hex));
 	}
-	for (int i = 0; i < 3; i++) {
-		json_t *rec = stage_record(ctx->ws, stages[i]);
-		json_object_set_new(lineage, stages[i], json_pack("{s:O?}", "fingerprint",
+	for (int i = 0; pipeline_stages[i].run != package_run; i++) {   /* those before it */
+		json_t *rec = stage_record(ctx->ws, pipeline_stages[i].name);
+		json_object_set_new(lineage, pipeline_stages[i].name, json_pack("{s:O?}", "fingerprint",
 			json_object_get(rec, "fingerprint")));
-		if (i == 2)
+		if (pipeline_stages[i + 1].run == package_run)
 			val = rec;
 		else
 			json_decref(rec);

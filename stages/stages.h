@@ -4,8 +4,13 @@
 
 #include "engine.h"
 
+/* The one table of the stages, in order (stages.c). */
 extern const stage_def pipeline_stages[];
 extern const int pipeline_n_stages;
+
+/* "prepare, train, validate, package": the stage names in order, for
+ * messages. */
+const char *stages_names(void);
 
 /* Each stage's run function (stages/NAME.c). */
 int prepare_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err);

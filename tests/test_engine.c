@@ -98,7 +98,7 @@ static void status_of(const char *ws, const char *set1, stage_status *st)
 
 	if (set1)
 		cfg_set(c, set1, "--set", &err);
-	engine_status(defs, 2, ws, c, st, &err);
+	engine_status(defs, 2, ws, c, 0, st, &err);
 	cfg_free(c);
 }
 
@@ -249,7 +249,7 @@ static void test_failure_keeps_previous(void)
 	free(text);
 	cfg *c = cfg_new(schema, 3);
 	cfg_set(c, "b.y=new", "--set", &err);
-	engine_status(defs, 2, "ws", c, st, &err);
+	engine_status(defs, 2, "ws", c, 0, st, &err);
 	CHECK(st[1].state == ST_FAILED && strstr(st[1].reason, "failed: s2 was told to fail"),
 	      "status after failure: '%s'", st[1].reason);
 	engine_status_release(st, 2);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../io/fs.h"
+#include "../stages.h"
 
 /* Retried: a temporary failure (75), a stop by SIGTERM (130: eviction,
  * preemption, node drain) and a pod lost without an exit code (Error). */
@@ -26,9 +27,6 @@ typedef struct ctx {
 	char generate[64];     /* pipeline-NAME- (Workflow generateName) */
 } ctx;
 
-/* The stages after the sharded part of prepare, in order. */
-static const char *const stages[] = { "prepare", "train", "validate", "package" };
-#define N_STAGES (sizeof(stages) / sizeof(stages[0]))
 
 static const char *opt(const char *s)
 {
@@ -425,11 +423,12 @@ static json_t *argo_dag(const ctx *c)
 			"continueOn", "failed", 1, "error", 1));
 		failed |= push(after, json_string(name));
 	}
-	for (size_t i = 0; !failed && i < N_STAGES; i++) {
-		failed |= push(tasks, json_pack("{s:s, s:s, s:O}", "name", stages[i],
-						"template", stages[i], "dependencies", after));
+	for (int i = 0; !failed && i < pipeline_n_stages; i++) {
+		const char *name = pipeline_stages[i].name;
+		failed |= push(tasks, json_pack("{s:s, s:s, s:O}", "name", name,
+						"template", name, "dependencies", after));
 		json_decref(after);
-		after = json_pack("[s]", stages[i]);
+		after = json_pack("[s]", name);
 		failed |= after == NULL;
 	}
 	json_decref(after);
@@ -449,8 +448,8 @@ static json_t *argo_templates(const ctx *c)
 		failed |= push(list, argo_dag(c));
 	if (!failed)
 		failed |= push(list, argo_template(c, "prepare-shard"));
-	for (size_t i = 0; !failed && i < N_STAGES; i++)
-		failed |= push(list, argo_template(c, stages[i]));
+	for (int i = 0; !failed && i < pipeline_n_stages; i++)
+		failed |= push(list, argo_template(c, pipeline_stages[i].name));
 	if (failed) {
 		json_decref(list);
 		return NULL;
