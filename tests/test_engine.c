@@ -107,6 +107,71 @@ static void reset(void)
 	runs[0] = runs[1] = 0;
 }
 
+/* A stage reading outside data whose identity cannot be had until the
+ * configuration names the data: [b] y empty stands for "no source". */
+static int id_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
+{
+	const char *src = cfg_str(ctx->cfg, "b", "y");
+
+	if (!*src)
+		return pl_errorf(err, PL_EUSAGE, "no data source: set [b] y");
+	snprintf(out, n, "data:%s", src);
+	return 0;
+}
+
+static const stage_def id_defs[] = {
+	{ "s1", 1, "a b", NULL, id_identity, s1_run },
+	{ "s2", 1, "b", "s1", NULL, s2_run },
+};
+
+static int status_with(const char *ws, const char *set, int unknown_ok, stage_status *st,
+		       pl_err *err)
+{
+	cfg *c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));
+	int rc = cfg_set(c, set, "--set", err);
+
+	if (rc == 0)
+		rc = engine_status(id_defs, 2, ws, c, unknown_ok, st, err);
+	cfg_free(c);
+	return rc;
+}
+
+/* status on a workspace with no data source shows every stage as never
+ * run (gc, which asks for the strict form, gets the error); once a result
+ * exists, the reason says why its state cannot be told. */
+static void test_unknown_identity(void)
+{
+	engine_opts o = { "ws-id", NULL, NULL, NULL, NULL, 0, NULL, NULL };
+	stage_status st[2];
+	pl_err err = { 0 };
+	cfg *c;
+
+	CHECK(status_with("ws-id", "b.y=", 0, st, &err) == -PL_EUSAGE, "strict status accepted it");
+	CHECK(strstr(err.msg, "s1: no data source") != NULL, "strict message '%s'", err.msg);
+	pl_errclear(&err);
+	CHECK_OK(status_with("ws-id", "b.y=", 1, st, &err), &err);
+	CHECK(st[0].state == ST_NEVER && st[1].state == ST_NEVER, "states %d %d", st[0].state,
+	      st[1].state);
+	CHECK(!strcmp(st[0].reason, "never run") && !strcmp(st[1].reason, "never run"),
+	      "reasons '%s' '%s'", st[0].reason, st[1].reason);
+	CHECK(!st[0].fingerprint[0], "fingerprint '%s' without an identity", st[0].fingerprint);
+	engine_status_release(st, 2);
+	c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));
+	cfg_set(c, "b.y=plate", "--set", &err);
+	o.cfg = c;
+	CHECK_OK(engine_run(id_defs, 2, &o, st, &err), &err);
+	CHECK(!strcmp(st[0].data, "data:plate"), "data identity '%s'", st[0].data);
+	CHECK(st[1].up.fingerprint[0] && !strcmp(st[1].up.fingerprint, st[0].fingerprint),
+	      "s2 read upstream '%s'", st[1].up.fingerprint);
+	engine_status_release(st, 2);
+	cfg_free(c);
+	CHECK_OK(status_with("ws-id", "b.y=", 1, st, &err), &err);
+	CHECK(st[0].state == ST_STALE, "s1 state %d", st[0].state);
+	CHECK(!strcmp(st[0].reason, "cannot tell: no data source: set [b] y"), "s1 reason '%s'",
+	      st[0].reason);
+	engine_status_release(st, 2);
+}
+
 static void test_cache_hit(void)
 {
 	stage_status st[2];
@@ -445,6 +510,7 @@ int main(void)
 {
 	log_setup(LOG_HUMAN, -1);
 	RUN(test_cache_hit);
+	RUN(test_unknown_identity);
 	RUN(test_config_and_upstream_change);
 	RUN(test_damaged_outputs);
 	RUN(test_force_from_until);
