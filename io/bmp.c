@@ -1,14 +1,17 @@
-/* BMP: our own reader (1/4/8-bit palette, 24/32-bit, BI_RGB and standard
- * BI_BITFIELDS, core/info/V4/V5 headers, either row order) and writer.
- * Every header field is checked against the file size before it is used. */
+/* BMP: our own reader and writer. Read: 1/2/4/8-bit palettes (of any
+ * size), RLE8 and RLE4 (with deltas; pixels they leave out are
+ * transparent), 16-bit 555/565 and 16/32-bit bitfields of any masks
+ * (alpha too), 24/32-bit, Windows core/info/V2-V5 and OS/2 v1/v2 headers,
+ * either row order. Every header field is checked against the file size
+ * before it is used. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "img_priv.h"
 
-enum { BI_RGB = 0, BI_RLE8 = 1, BI_RLE4 = 2, BI_BITFIELDS = 3,
-       BI_ALPHABITFIELDS = 6 };
+enum { BI_RGB = 0, BI_RLE8 = 1, BI_RLE4 = 2, BI_BITFIELDS = 3, BI_JPEG = 4,
+       BI_PNG = 5, BI_ALPHABITFIELDS = 6 };
 
 #define BMP_FILE_HDR 14
 
@@ -17,12 +20,13 @@ typedef struct bmp_hdr {
 	int w, h;            /* h is positive; top_down says the row order */
 	int top_down;
 	int bpp;
-	int alpha;           /* 32-bit with an alpha mask: 4 channels */
-	size_t offset;       /* of the first stored row */
+	uint32_t comp;       /* BI_RGB, BI_RLE8, BI_RLE4 or BI_BITFIELDS */
+	uint32_t mask[4];    /* 16/32-bit: r, g, b, a (a = 0: no alpha) */
+	size_t offset;       /* of the first stored row, or of the RLE data */
 	size_t stride;       /* bytes per stored row, padded to 4 */
 	size_t pal_off;      /* palette start, entries of pal_entry bytes */
 	int pal_entry;       /* 3 (core header) or 4 */
-	int pal_n;           /* palette entries present */
+	int pal_n;           /* palette entries used (at most 1 << bpp) */
 } bmp_hdr;
 
 static uint32_t rd16(const uint8_t *p)
@@ -36,72 +40,158 @@ static uint32_t rd32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* Checks the BI_BITFIELDS masks: only the standard 8-bit BGR(A) layout. */
-static int check_masks(const uint8_t *buf, size_t len, size_t at, int n_masks,
-		       const char *name, bmp_hdr *hd, pl_err *err)
+/* The name of a compression we do not read, for messages. */
+static const char *comp_name(uint32_t comp, int os2, char *buf, size_t n)
 {
-	uint32_t r, g, b, a = 0;
+	if (os2 && comp == 3)
+		return "Huffman 1D";
+	if (os2 && comp == 4)
+		return "RLE24";
+	if (comp == BI_JPEG)
+		return "JPEG-in-BMP";
+	if (comp == BI_PNG)
+		return "PNG-in-BMP";
+	if (comp >= 11 && comp <= 13)
+		return "CMYK";
+	snprintf(buf, n, "%u", comp);
+	return buf;
+}
 
-	if (at + 4 * (size_t)n_masks > len)
+/* A bitfield mask must be one run of bits. */
+static int mask_ok(uint32_t m)
+{
+	while (m && !(m & 1))
+		m >>= 1;
+	return (m & (m + 1)) == 0;
+}
+
+/* Reads and checks the masks at buf + at (n of them), or sets the
+ * defaults of BI_RGB for 16 (555) and 32-bit (8-bit BGR). */
+static int read_masks(const uint8_t *buf, size_t len, size_t at, int n, const char *name,
+		      bmp_hdr *hd, pl_err *err)
+{
+	uint32_t all = 0;
+
+	memset(hd->mask, 0, sizeof(hd->mask));
+	if (hd->comp == BI_RGB) {
+		int five = hd->bpp == 16;
+		hd->mask[0] = five ? 0x7c00u : 0xff0000u;
+		hd->mask[1] = five ? 0x03e0u : 0x00ff00u;
+		hd->mask[2] = five ? 0x001fu : 0x0000ffu;
+		return 0;
+	}
+	if (at + 4 * (size_t)n > len)
 		return pl_errorf(err, PL_EDATA, "'%s': truncated bmp header (bitfield masks)", name);
-	r = rd32(buf + at);
-	g = rd32(buf + at + 4);
-	b = rd32(buf + at + 8);
-	if (n_masks > 3)
-		a = rd32(buf + at + 12);
-	if (hd->bpp != 32 || r != 0x00ff0000u || g != 0x0000ff00u ||
-	    b != 0x000000ffu || (a != 0 && a != 0xff000000u))
-		return pl_errorf(err, PL_EDATA,
-				 "'%s': bmp bitfields %d-bit r=%08x g=%08x b=%08x a=%08x are not supported (only 32-bit with 8-bit bgra masks)",
-				 name, hd->bpp, r, g, b, a);
-	hd->alpha = a != 0;
+	for (int k = 0; k < n; k++) {
+		uint32_t m = rd32(buf + at + 4 * (size_t)k);
+		if (!mask_ok(m) || (m & all) || (hd->bpp == 16 && m > 0xffffu))
+			return pl_errorf(err, PL_EDATA, "'%s': bmp bitfield mask %08x of %d-bit data "
+					 "is not one run of bits of its own", name, m, hd->bpp);
+		hd->mask[k] = m;
+		all |= m;
+	}
+	return 0;
+}
+
+/* Reads the width, height, depth and compression of the header of hsize
+ * bytes (OS/2 v1 and Windows core: 12; OS/2 v2: 16 or 64). */
+static int read_dims(const uint8_t *buf, uint32_t hsize, bmp_hdr *hd, int64_t *w,
+		     int64_t *h, uint32_t *clr_used)
+{
+	const uint8_t *ih = buf + BMP_FILE_HDR;
+
+	hd->comp = BI_RGB;
+	hd->pal_entry = hsize == 12 ? 3 : 4;
+	if (hsize == 12) {
+		*w = rd16(ih + 4);
+		*h = (int16_t)rd16(ih + 6);
+		hd->bpp = (int)rd16(ih + 10);
+		return 0;
+	}
+	*w = (int32_t)rd32(ih + 4);
+	*h = (int32_t)rd32(ih + 8);
+	hd->bpp = (int)rd16(ih + 14);
+	if (hsize >= 20)
+		hd->comp = rd32(ih + 16);
+	if (hsize >= 36)
+		*clr_used = rd32(ih + 32);
+	return 0;
+}
+
+/* Checks the depth against the compression. */
+static int check_depth(const bmp_hdr *hd, int os2, const char *name, pl_err *err)
+{
+	char num[16];
+	int b = hd->bpp;
+
+	if (hd->comp == BI_RLE8 && b != 8)
+		return pl_errorf(err, PL_EDATA, "'%s': RLE8 bmp of %d bits per pixel (must be 8)", name, b);
+	if (hd->comp == BI_RLE4 && b != 4)
+		return pl_errorf(err, PL_EDATA, "'%s': RLE4 bmp of %d bits per pixel (must be 4)", name, b);
+	if ((hd->comp == BI_BITFIELDS || hd->comp == BI_ALPHABITFIELDS) && !os2 && b != 16 && b != 32)
+		return pl_errorf(err, PL_EDATA, "'%s': bmp bitfields need 16 or 32 bits per pixel, "
+				 "not %d", name, b);
+	if (hd->comp > BI_ALPHABITFIELDS || (os2 && hd->comp >= 3) || hd->comp == BI_JPEG ||
+	    hd->comp == BI_PNG)
+		return pl_errorf(err, PL_EDATA, "'%s': bmp compression %s is not supported", name,
+				 comp_name(hd->comp, os2, num, sizeof(num)));
+	if (b != 1 && b != 2 && b != 4 && b != 8 && b != 16 && b != 24 && b != 32)
+		return pl_errorf(err, PL_EDATA, "'%s': %d-bit bmp is not supported", name, b);
 	return 0;
 }
 
 /* Reads the info header: size, depth, compression and masks. On return
- * *pal_off is where the palette (or pixel data) may start. */
+ * hd->pal_off is where the palette (or pixel data) may start. */
 static int parse_info(const uint8_t *buf, size_t len, const char *name,
 		      bmp_hdr *hd, int64_t *w, int64_t *h, uint32_t *clr_used,
 		      pl_err *err)
 {
-	uint32_t hsize = rd32(buf + BMP_FILE_HDR), comp = BI_RGB;
+	uint32_t hsize = rd32(buf + BMP_FILE_HDR);
 	size_t end = BMP_FILE_HDR + (size_t)hsize;
-	int rc;
+	int os2 = hsize == 16 || hsize == 64, n_masks, rc;
 
-	if (hsize != 12 && (hsize < 40 || hsize > 124))
+	if (hsize != 12 && hsize != 16 && hsize != 40 && hsize != 52 && hsize != 56 &&
+	    hsize != 64 && hsize != 108 && hsize != 124)
 		return pl_errorf(err, PL_EDATA, "'%s': unsupported bmp header size %u", name, hsize);
 	if (end > len)
 		return pl_errorf(err, PL_EDATA, "'%s': truncated bmp header", name);
-	if (hsize == 12) {
-		*w = rd16(buf + 18);
-		*h = rd16(buf + 20);
-		hd->bpp = (int)rd16(buf + 24);
-		hd->pal_entry = 3;
-	} else {
-		*w = (int32_t)rd32(buf + 18);
-		*h = (int32_t)rd32(buf + 22);
-		hd->bpp = (int)rd16(buf + 28);
-		comp = rd32(buf + 30);
-		*clr_used = rd32(buf + 46);
-		hd->pal_entry = 4;
-	}
-	if (comp == BI_RLE8 || comp == BI_RLE4)
-		return pl_errorf(err, PL_EDATA, "'%s': rle-compressed bmp is not supported", name);
-	if (comp != BI_RGB && comp != BI_BITFIELDS && comp != BI_ALPHABITFIELDS)
-		return pl_errorf(err, PL_EDATA, "'%s': bmp compression %u is not supported", name, comp);
-	if (hd->bpp != 1 && hd->bpp != 4 && hd->bpp != 8 && hd->bpp != 24 && hd->bpp != 32)
-		return pl_errorf(err, PL_EDATA, "'%s': %d-bit bmp is not supported", name, hd->bpp);
-	if (comp != BI_RGB) {
-		/* the masks follow a 40-byte header, or are inside a larger one */
-		int n_masks = comp == BI_ALPHABITFIELDS || hsize >= 56 ? 4 : 3;
-
-		rc = check_masks(buf, len, BMP_FILE_HDR + 40, n_masks, name, hd, err);
-		if (rc < 0)
+	read_dims(buf, hsize, hd, w, h, clr_used);
+	if ((rc = check_depth(hd, os2, name, err)) < 0)
+		return rc;
+	if (hd->comp == BI_ALPHABITFIELDS)
+		hd->comp = BI_BITFIELDS;
+	n_masks = rd32(buf + 30) == BI_ALPHABITFIELDS || hsize >= 56 ? 4 : 3;
+	if (hd->bpp == 16 || hd->bpp == 32) {
+		if ((rc = read_masks(buf, len, BMP_FILE_HDR + 40, n_masks, name, hd, err)) < 0)
 			return rc;
-		if (hsize == 40)
+		if (hd->comp == BI_BITFIELDS && hsize == 40)
 			end += 4 * (size_t)n_masks;
 	}
 	hd->pal_off = end;
+	return 0;
+}
+
+/* Validates the palette: clr_used entries (0: as many as the depth has,
+ * or as fit before the pixels) must be in the file; at most 1 << bpp of
+ * them are used. */
+static int check_palette(size_t len, const char *name, uint32_t offset, uint32_t clr_used,
+			 bmp_hdr *hd, pl_err *err)
+{
+	uint32_t max_n = 1u << hd->bpp, n = clr_used ? clr_used : max_n;
+
+	if (clr_used > 65536)
+		return pl_errorf(err, PL_EDATA, "'%s': bmp palette count %u is not plausible", name,
+				 clr_used);
+	/* an implicit full palette may be cut short by the pixel data */
+	if (!clr_used && offset > hd->pal_off && hd->pal_off + (size_t)n * hd->pal_entry > offset)
+		n = (uint32_t)((offset - hd->pal_off) / hd->pal_entry);
+	if (n == 0 || hd->pal_off + (size_t)n * hd->pal_entry > len)
+		return pl_errorf(err, PL_EDATA, "'%s': bmp palette of %u entries runs past the end "
+				 "of the file", name, n);
+	if (offset < hd->pal_off + (size_t)n * hd->pal_entry)
+		return pl_errorf(err, PL_EDATA, "'%s': bmp pixel data offset %u overlaps the header "
+				 "or palette", name, offset);
+	hd->pal_n = (int)(n < max_n ? n : max_n);
 	return 0;
 }
 
@@ -110,34 +200,35 @@ static int check_layout(size_t len, const char *name, uint32_t offset,
 			uint32_t clr_used, bmp_hdr *hd, pl_err *err)
 {
 	size_t row_bytes = ((size_t)hd->w * hd->bpp + 7) / 8;
+	int rc;
 
 	hd->stride = ((size_t)hd->w * hd->bpp + 31) / 32 * 4;
 	hd->offset = offset;
-	if (hd->bpp <= 8) {
-		uint32_t max_n = 1u << hd->bpp, n = clr_used ? clr_used : max_n;
-
-		if (clr_used > max_n)
-			return pl_errorf(err, PL_EDATA, "'%s': bmp palette count %u is over %u for %d-bit data",
-					 name, clr_used, max_n, hd->bpp);
-		/* an implicit full palette may be cut short by the pixel data */
-		if (!clr_used && offset > hd->pal_off &&
-		    hd->pal_off + (size_t)n * hd->pal_entry > offset)
-			n = (uint32_t)((offset - hd->pal_off) / hd->pal_entry);
-		if (n == 0 || hd->pal_off + (size_t)n * hd->pal_entry > len)
-			return pl_errorf(err, PL_EDATA, "'%s': bmp palette of %u entries runs past the end of the file",
-					 name, n);
-		hd->pal_n = (int)n;
-		if (offset < hd->pal_off + (size_t)n * hd->pal_entry)
-			return pl_errorf(err, PL_EDATA, "'%s': bmp pixel data offset %u overlaps the header or palette",
-					 name, offset);
-	} else if (offset < hd->pal_off) {
-		return pl_errorf(err, PL_EDATA, "'%s': bmp pixel data offset %u overlaps the header", name, offset);
+	if (hd->bpp <= 8 && (rc = check_palette(len, name, offset, clr_used, hd, err)) < 0)
+		return rc;
+	if (hd->bpp > 8 && offset < hd->pal_off)
+		return pl_errorf(err, PL_EDATA, "'%s': bmp pixel data offset %u overlaps the header",
+				 name, offset);
+	if (hd->comp == BI_RLE8 || hd->comp == BI_RLE4) {
+		if (offset >= len)
+			return pl_errorf(err, PL_EDATA, "'%s': truncated bmp data (no RLE data at "
+					 "offset %u of %zu bytes)", name, offset, len);
+		return 0;
 	}
 	if (offset >= len || len - offset < row_bytes ||
 	    (size_t)(hd->h - 1) > (len - offset - row_bytes) / hd->stride)
 		return pl_errorf(err, PL_EDATA, "'%s': truncated bmp data (%dx%d %d-bit rows do not fit in %zu bytes at offset %u)",
 				 name, hd->w, hd->h, hd->bpp, len, offset);
 	return 0;
+}
+
+/* Channels of the decoded image: a grey palette 1, a colour one 3, direct
+ * colour 3 or 4 with an alpha mask; RLE adds alpha for the pixels it skips. */
+static int out_channels(const bmp_hdr *hd, int grey)
+{
+	if (hd->bpp <= 8)
+		return grey ? 1 : 3;
+	return (hd->bpp == 16 || hd->bpp == 32) && hd->mask[3] ? 4 : 3;
 }
 
 static int parse_header(const uint8_t *buf, size_t len, const char *name,
@@ -156,7 +247,8 @@ static int parse_header(const uint8_t *buf, size_t len, const char *name,
 	hd->top_down = h < 0;
 	if (h < 0)
 		h = -h;
-	rc = img_check_size(name, w, h, hd->bpp == 32 ? 4 : hd->bpp > 8 ? 3 : 1, lim, err);
+	/* the largest count it may decode to: colour and alpha */
+	rc = img_check_size(name, w, h, hd->bpp <= 8 ? 1 : out_channels(hd, 0), lim, err);
 	if (rc < 0)
 		return rc;
 	hd->w = (int)w;
@@ -183,6 +275,18 @@ static int build_lut(const uint8_t *buf, const bmp_hdr *hd, float lut[256][3])
 	return grey;
 }
 
+/* Writes palette entry idx as c (1 or 3) samples, then alpha when c is
+ * 2 or 4 (opaque). */
+static void put_index(float *dst, int idx, int c, float lut[256][3])
+{
+	int colour = c >= 3 ? 3 : 1;
+
+	for (int k = 0; k < colour; k++)
+		dst[k] = lut[idx][k];
+	if (c == 2 || c == 4)
+		dst[colour] = 255.0f;
+}
+
 static void decode_indexed_row(const uint8_t *src, float *dst, int w, int bpp,
 			       int c, float lut[256][3])
 {
@@ -194,32 +298,137 @@ static void decode_indexed_row(const uint8_t *src, float *dst, int w, int bpp,
 		return;
 	}
 	for (x = 0; x < w; x++) {
-		int bit = x * bpp, idx;
+		int bit = x * bpp;
+		int idx = bpp == 8 ? src[x] : (src[bit >> 3] >> (shift - (bit & 7))) & mask;
 
-		idx = bpp == 8 ? src[x]
-			       : (src[bit >> 3] >> (shift - (bit & 7))) & mask;
-		if (c == 1) {
-			dst[x] = lut[idx][0];
+		put_index(dst + (size_t)x * c, idx, c, lut);
+	}
+}
+
+/* One field of a bitfield pixel scaled to 0..255, rounded (5 and 6 bits
+ * give what bit replication gives). */
+static float field(uint32_t v, uint32_t mask)
+{
+	uint32_t shift = 0, max;
+
+	if (!mask)
+		return 0.0f;
+	while (!(mask & 1u << shift))
+		shift++;
+	max = mask >> shift;
+	if (max == 255)
+		return (float)((v & mask) >> shift);
+	return (float)(((uint64_t)((v & mask) >> shift) * 255 + max / 2) / max);
+}
+
+static void decode_direct_row(const uint8_t *src, float *dst, const bmp_hdr *hd, int c)
+{
+	int x, step = hd->bpp / 8;
+
+	if (hd->bpp == 24) {
+		for (x = 0; x < hd->w; x++, src += 3, dst += 3) {
+			dst[0] = src[2];
+			dst[1] = src[1];
+			dst[2] = src[0];
+		}
+		return;
+	}
+	for (x = 0; x < hd->w; x++, src += step, dst += c) {
+		uint32_t v = step == 2 ? rd16(src) : rd32(src);
+		for (int k = 0; k < c; k++)
+			dst[k] = field(v, hd->mask[k]);
+	}
+}
+
+static void rle_put(const bmp_hdr *hd, uint8_t *idx, uint8_t *set, int x, int y, int v)
+{
+	if (x < hd->w && y < hd->h) {
+		idx[(size_t)y * hd->w + x] = (uint8_t)v;
+		set[(size_t)y * hd->w + x] = 1;
+	}
+}
+
+/* An absolute run of n pixels at buf[p]: RLE8 one byte each, RLE4 two to
+ * a byte; returns the bytes it takes, padded to a 16-bit boundary. */
+static size_t rle_literal(const uint8_t *buf, size_t len, size_t p, int n, const bmp_hdr *hd,
+			  uint8_t *idx, uint8_t *set, int *x, int y)
+{
+	int four = hd->comp == BI_RLE4;
+	size_t bytes = four ? ((size_t)n + 1) / 2 : (size_t)n;
+
+	for (int i = 0; i < n && p + (size_t)(four ? i / 2 : i) < len; i++, (*x)++) {
+		int b = buf[p + (size_t)(four ? i / 2 : i)];
+		rle_put(hd, idx, set, *x, y, four ? (i & 1 ? b & 15 : b >> 4) : b);
+	}
+	return (bytes + 1) & ~(size_t)1;
+}
+
+/* Expands RLE8/RLE4 data into palette indices idx (stored row order: the
+ * first stored row is y 0), set marking the pixels it gives: end-of-line,
+ * delta and end-of-bitmap codes leave the others unset, as does data that
+ * ends early. Runs past a row's end are clipped. */
+static void rle_expand(const uint8_t *buf, size_t len, const bmp_hdr *hd, uint8_t *idx,
+		       uint8_t *set)
+{
+	size_t p = hd->offset;
+	int x = 0, y = 0, four = hd->comp == BI_RLE4;
+
+	while (p + 1 < len && y < hd->h) {
+		int n = buf[p], v = buf[p + 1];
+		p += 2;
+		if (n > 0) {
+			for (int i = 0; i < n; i++, x++)
+				rle_put(hd, idx, set, x, y, four ? (i & 1 ? v & 15 : v >> 4) : v);
+		} else if (v == 0) {
+			x = 0;
+			y++;
+		} else if (v == 1) {
+			break;
+		} else if (v == 2) {
+			if (p + 1 >= len)
+				break;
+			x += buf[p];
+			y += buf[p + 1];
+			p += 2;
 		} else {
-			dst[3 * x] = lut[idx][0];
-			dst[3 * x + 1] = lut[idx][1];
-			dst[3 * x + 2] = lut[idx][2];
+			p += rle_literal(buf, len, p, v, hd, idx, set, &x, y);
 		}
 	}
 }
 
-static void decode_direct_row(const uint8_t *src, float *dst, int w, int bpp,
-			      int c)
+/* Decodes RLE8/RLE4 data; pixels it leaves out become transparent (an
+ * alpha channel is added only then). */
+static int rle_image(const uint8_t *buf, size_t len, const char *name, const img_lim *lim,
+		     const bmp_hdr *hd, int grey, float lut[256][3], img *out, pl_err *err)
 {
-	int x, step = bpp / 8;
+	size_t n = (size_t)hd->w * hd->h, unset = 0;
+	uint8_t *idx = calloc(n, 1), *set = calloc(n, 1);
+	int c, rc;
 
-	for (x = 0; x < w; x++, src += step, dst += c) {
-		dst[0] = src[2];
-		dst[1] = src[1];
-		dst[2] = src[0];
-		if (c == 4)
-			dst[3] = src[3];
+	if (!idx || !set) {
+		rc = pl_errorf(err, PL_ENOMEM, "'%s': out of memory", name);
+		goto out;
 	}
+	rle_expand(buf, len, hd, idx, set);
+	for (size_t i = 0; i < n; i++)
+		unset += !set[i];
+	c = (grey ? 1 : 3) + (unset > 0);
+	if ((rc = img_check_size(name, hd->w, hd->h, c, lim, err)) < 0 ||
+	    (rc = img_alloc(out, hd->w, hd->h, c, 255.0f, name, err)) < 0)
+		goto out;
+	for (int y = 0; y < hd->h; y++) {
+		size_t row = (size_t)(hd->top_down ? y : hd->h - 1 - y) * hd->w;
+		float *dst = out->px + (size_t)y * hd->w * c;
+		for (int x = 0; x < hd->w; x++, dst += c)
+			if (set[row + x])
+				put_index(dst, idx[row + x], c, lut);
+			else
+				memset(dst, 0, sizeof(float) * (size_t)c);
+	}
+out:
+	free(idx);
+	free(set);
+	return rc;
 }
 
 int bmp_decode(const uint8_t *buf, size_t len, const char *name,
@@ -227,15 +436,16 @@ int bmp_decode(const uint8_t *buf, size_t len, const char *name,
 {
 	bmp_hdr hd = { 0 };
 	float lut[256][3];
-	int y, c, rc;
+	int y, c, grey = 0, rc;
 
 	rc = parse_header(buf, len, name, lim, &hd, err);
 	if (rc < 0)
 		return rc;
 	if (hd.bpp <= 8)
-		c = build_lut(buf, &hd, lut) ? 1 : 3;
-	else
-		c = hd.alpha ? 4 : 3;
+		grey = build_lut(buf, &hd, lut);
+	if (hd.comp == BI_RLE8 || hd.comp == BI_RLE4)
+		return rle_image(buf, len, name, lim, &hd, grey, lut, out, err);
+	c = out_channels(&hd, grey);
 	/* the header check took a palette image as gray; a colour palette gives 3 */
 	if (c == 3 && hd.bpp <= 8 && (rc = img_check_size(name, hd.w, hd.h, c, lim, err)) < 0)
 		return rc;
@@ -250,7 +460,7 @@ int bmp_decode(const uint8_t *buf, size_t len, const char *name,
 		if (hd.bpp <= 8)
 			decode_indexed_row(src, dst, hd.w, hd.bpp, c, lut);
 		else
-			decode_direct_row(src, dst, hd.w, hd.bpp, c);
+			decode_direct_row(src, dst, &hd, c);
 	}
 	return 0;
 }

@@ -1,6 +1,9 @@
 /* JPEG through libjpeg-turbo (libjpeg API, from memory): baseline and
- * progressive, gray and colour, 8-bit samples. Errors and data-corruption
- * warnings longjmp back here instead of exiting or decoding grey blocks. */
+ * progressive, gray, colour and CMYK/YCCK (converted to RGB), 8-bit
+ * samples. Errors and data-corruption warnings longjmp back here instead of
+ * exiting or decoding grey blocks; a baseline file whose only flaw is a
+ * missing end-of-image marker is decoded with a warning, as libjpeg's own
+ * tools do. */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include <jerror.h>
 
 #include "img_priv.h"
+#include "log.h"
 
 /* Progressive files with thousands of tiny scans decode very slowly. */
 #define JPEG_MAX_SCANS 500
@@ -21,6 +25,8 @@ typedef struct jpeg_ctx {
 	char msg[JMSG_LENGTH_MAX];
 	struct jpeg_decompress_struct cinfo;
 	JSAMPLE *row;
+	int scanning;                 /* start_decompress returned: reading the scan */
+	int no_eoi;                   /* the data ended where a marker was due */
 } jpeg_ctx;
 
 static void on_error_exit(j_common_ptr cinfo)
@@ -39,13 +45,24 @@ static void on_error_exit(j_common_ptr cinfo)
 	longjmp(ctx->jb, 1);
 }
 
-/* Warnings that mean the entropy-coded data is damaged are errors. */
+/* Warnings that mean the entropy-coded data is damaged are errors. The
+ * end of the data where the next marker was due is one only in files of
+ * several scans: in a single-scan baseline file every pixel has arrived
+ * and only the end-of-image marker is missing (a cut inside the scan
+ * warns JWRN_HIT_MARKER next, which is fatal). */
 static void on_message(j_common_ptr cinfo, int level)
 {
+	jpeg_ctx *ctx = (jpeg_ctx *)cinfo->err;
+	j_decompress_ptr d = (j_decompress_ptr)cinfo;
 	int code = cinfo->err->msg_code;
 
 	if (level >= 0)
 		return;
+	if (code == JWRN_JPEG_EOF && ctx->scanning && !d->progressive_mode &&
+	    d->comps_in_scan == d->num_components) {
+		ctx->no_eoi = 1;
+		return;
+	}
 	if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER ||
 	    code == JWRN_MUST_RESYNC || code == JWRN_HUFF_BAD_CODE ||
 	    code == JWRN_ARITH_BAD_CODE || code == JWRN_NOT_SEQUENTIAL ||
@@ -84,15 +101,28 @@ static int check_header(jpeg_ctx *ctx, const char *name, const img_lim *lim,
 		cinfo->out_color_space = JCS_GRAYSCALE;
 		return 1;
 	case JCS_CMYK:
-	case JCS_YCCK:
-		return pl_errorf(err, PL_EDATA, "'%s': cmyk jpeg is not supported (convert it to rgb)",
-				 name);
+	case JCS_YCCK:   /* libjpeg turns YCCK into CMYK; cmyk_row makes RGB of it */
+		cinfo->out_color_space = JCS_CMYK;
+		return 4;
 	default:
 		if (cinfo->num_components != 3)
 			return pl_errorf(err, PL_EDATA, "'%s': jpeg with %d components is not supported",
 					 name, cinfo->num_components);
 		cinfo->out_color_space = JCS_RGB;
 		return 3;
+	}
+}
+
+/* CMYK samples to RGB: r = (1 - c)(1 - k) and so on. Adobe's files (the
+ * usual ones) store the four inverted, so there r = c * k. */
+static void cmyk_row(const JSAMPLE *src, float *dst, JDIMENSION w, int inverted)
+{
+	for (JDIMENSION x = 0; x < w; x++, src += 4, dst += 3) {
+		unsigned k = inverted ? src[3] : 255u - src[3];
+		for (int i = 0; i < 3; i++) {
+			unsigned v = inverted ? src[i] : 255u - src[i];
+			dst[i] = (float)((v * k + 127) / 255);
+		}
 	}
 }
 
@@ -109,26 +139,32 @@ static int read_pixels(jpeg_ctx *ctx, const uint8_t *buf, size_t len,
 	if (c < 0)
 		return c;
 	jpeg_start_decompress(cinfo);
+	ctx->scanning = 1;
 	if ((int)cinfo->output_components != c)
 		return pl_errorf(err, PL_EDATA, "'%s': unexpected jpeg output of %d components",
 				 name, cinfo->output_components);
-	n = (size_t)cinfo->output_width * c;
-	ctx->row = malloc(n);
+	ctx->row = malloc((size_t)cinfo->output_width * c);
 	if (!ctx->row)
 		return pl_errorf(err, PL_ENOMEM, "'%s': out of memory", name);
-	rc = img_alloc(out, (int)cinfo->output_width, (int)cinfo->output_height, c,
+	rc = img_alloc(out, (int)cinfo->output_width, (int)cinfo->output_height, c == 4 ? 3 : c,
 		       255.0f, name, err);
 	if (rc < 0)
 		return rc;
+	n = (size_t)cinfo->output_width * out->c;
 	while (cinfo->output_scanline < cinfo->output_height) {
 		float *dst = out->px + (size_t)cinfo->output_scanline * n;
 
 		if (jpeg_read_scanlines(cinfo, &ctx->row, 1) != 1)
 			return pl_errorf(err, PL_EDATA, "'%s': truncated jpeg data", name);
-		for (i = 0; i < n; i++)
-			dst[i] = ctx->row[i];
+		if (c == 4)
+			cmyk_row(ctx->row, dst, cinfo->output_width, cinfo->saw_Adobe_marker);
+		else
+			for (i = 0; i < n; i++)
+				dst[i] = ctx->row[i];
 	}
 	jpeg_finish_decompress(cinfo);
+	if (ctx->no_eoi)
+		log_warn("'%s': jpeg has no end-of-image marker; decoded its complete scan", name);
 	return 0;
 }
 
