@@ -158,9 +158,9 @@ static int parse_info(const uint8_t *buf, size_t len, const char *name,
 	read_dims(buf, hsize, hd, w, h, clr_used);
 	if ((rc = check_depth(hd, os2, name, err)) < 0)
 		return rc;
+	n_masks = hd->comp == BI_ALPHABITFIELDS || hsize >= 56 ? 4 : 3;
 	if (hd->comp == BI_ALPHABITFIELDS)
 		hd->comp = BI_BITFIELDS;
-	n_masks = rd32(buf + 30) == BI_ALPHABITFIELDS || hsize >= 56 ? 4 : 3;
 	if (hd->bpp == 16 || hd->bpp == 32) {
 		if ((rc = read_masks(buf, len, BMP_FILE_HDR + 40, n_masks, name, hd, err)) < 0)
 			return rc;
