@@ -1,5 +1,6 @@
 /* pipeline clean: remove stage results and temporary files; pipeline gc:
  * remove what the current configuration cannot use. */
+#include <limits.h>
 #include <stdio.h>
 
 #include "../io/fs.h"
@@ -11,7 +12,7 @@
 int cmd_clean(int argc, char **argv)
 {
 	pl_err err = { 0 };
-	char path[4200];
+	char path[PATH_MAX];
 	ws_opts o;
 	int lock_fd = -1, rc = opts_parse("clean", argc, argv, OPT_DOWNLOADS, &o);
 
@@ -34,11 +35,10 @@ int cmd_clean(int argc, char **argv)
 		if ((rc = engine_clean(o.ws, name, &err)) == 0)
 			log_info("removed %s", name);
 	}
-	snprintf(path, sizeof(path), "%s/.tmp", o.ws);
-	if (rc == 0 && !o.n_args)
+	if (rc == 0 && !o.n_args && (rc = fs_path(path, sizeof(path), &err, "%s/.tmp", o.ws)) == 0)
 		rc = fs_rmtree(path, &err);
-	snprintf(path, sizeof(path), "%s/downloads", o.ws);
-	if (rc == 0 && o.downloads)
+	if (rc == 0 && o.downloads &&
+	    (rc = fs_path(path, sizeof(path), &err, "%s/downloads", o.ws)) == 0)
 		rc = fs_rmtree(path, &err);
 	if (rc == 0 && o.downloads)
 		log_info("removed the downloads");

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,10 +130,11 @@ static int predict_dir(predict_opts *o, const char *dir, const fs_visit *up, pl_
 		return sample_done(o, pl_errorf(err, PL_EIO, "cannot list '%s': %s", dir, strerror(errno)),
 			      err);
 	for (int i = 0; i < n; i++) {
-		char path[4200], *one[1] = { path };
+		char path[PATH_MAX], *one[1] = { path };
 		if (rc == 0 && names[i]->d_name[0] != '.') {
-			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-			if (fs_is_dir(path))
+			if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, names[i]->d_name)) < 0)
+				rc = sample_done(o, rc, err);
+			else if (fs_is_dir(path))
 				rc = predict_dir(o, path, &here, err);
 			else if (img_is_image_name(path))
 				rc = predict_files(o, one, 1, err);

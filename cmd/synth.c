@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,17 +58,17 @@ static int write_plate(const synth_opts *o, const char *out)
 {
 	size_t len = strlen(out);
 	int is_dir = (len > 0 && out[len - 1] == '/') || fs_is_dir(out);
-	char path[4200];
+	char path[PATH_MAX];
 	pl_err err = { 0 };
 	int wells = o->plates * SYNTH_WELLS;
 
 	if (synth_write(o, out, &err) != 0)
 		return cmd_fail(&err);
-	if (is_dir)
-		snprintf(path, sizeof(path), "%.*s/plate", (int)(len > 1 && out[len - 1] == '/'
-			 ? len - 1 : len), out);
-	else
-		snprintf(path, sizeof(path), "%s", out);
+	if (is_dir && fs_path(path, sizeof(path), &err, "%.*s/plate",
+			      (int)(len > 1 && out[len - 1] == '/' ? len - 1 : len), out) < 0)
+		return cmd_fail(&err);
+	if (!is_dir && fs_path(path, sizeof(path), &err, "%s", out) < 0)
+		return cmd_fail(&err);
 	log_info("synth: %d wells, %d files, %" PRId64 " bytes in %s", wells,
 		 2 * wells + 1, path_bytes(path), path);
 	return EXIT_OK;

@@ -15,6 +15,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fs.h"
+
 #define ARC_BLOCK (64 * 1024)
 
 /* State of one extraction or foreach pass. */
@@ -229,9 +231,10 @@ outside:
 			 target ? target : "");
 }
 
+/* dest/name into out (fs_path); an entry whose path does not fit is bad data. */
 static int join_path(const arc_walk *w, const char *name, char *out, size_t n)
 {
-	if ((size_t)snprintf(out, n, "%s/%s", w->dest, name) >= n)
+	if (fs_path(out, n, NULL, "%s/%s", w->dest, name) < 0)
 		return pl_errorf(w->err, PL_EDATA, "'%s': entry '%s' has a path "
 				 "that is too long", w->path, name);
 	return 0;
@@ -426,18 +429,15 @@ static int resolve_dest(const char *dest, char *buf, size_t n, int *relative,
 	if (getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/") != 0) {
 		cwd_len = strlen(cwd);
 		if (strncmp(real, cwd, cwd_len) == 0 && real[cwd_len] == '/') {
-			snprintf(buf, n, "%s", real + cwd_len + 1);
 			*relative = 1;
-			return 0;
+			return fs_path(buf, n, err, "%s", real + cwd_len + 1);
 		}
 		if (strcmp(real, cwd) == 0) {
-			snprintf(buf, n, ".");
 			*relative = 1;
-			return 0;
+			return fs_path(buf, n, err, ".");
 		}
 	}
-	snprintf(buf, n, "%s", real);
-	return 0;
+	return fs_path(buf, n, err, "%s", real);
 }
 
 static struct archive *open_writer(int relative)
@@ -479,8 +479,7 @@ int arc_extract(const char *path, const char *dest, const arc_limits *lim,
 			goto out;
 		}
 		/* extract_entry rewrites the entry's pathname: keep a copy */
-		if ((size_t)snprintf(name_buf, sizeof(name_buf), "%s",
-				     skip_dot_slash(name)) >= sizeof(name_buf)) {
+		if (fs_path(name_buf, sizeof(name_buf), NULL, "%s", skip_dot_slash(name)) < 0) {
 			rc = pl_errorf(err, PL_EDATA, "'%s': entry '%.200s...' has a "
 				       "path that is too long", path, name);
 			goto out;
@@ -640,7 +639,7 @@ static int pack_one(struct archive *a, const char *out_path, const char *base_di
 	if (!*rel || rel[0] == '/' || has_dotdot(rel))
 		return pl_errorf(err, PL_EUSAGE, "cannot pack '%s' into '%s': the "
 				 "name must be relative without '..'", rel, out_path);
-	if ((size_t)snprintf(full, sizeof(full), "%s/%s", base_dir, rel) >= sizeof(full))
+	if (fs_path(full, sizeof(full), NULL, "%s/%s", base_dir, rel) < 0)
 		return pl_errorf(err, PL_EUSAGE, "cannot pack '%s/%s': path too long",
 				 base_dir, rel);
 	if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {

@@ -407,7 +407,9 @@ static int close_part(fetch_job *job, int sync, pl_err *err)
 
 static int retry_because(fetch_job *job, const char *fmt, const char *what)
 {
-	snprintf(job->reason, sizeof(job->reason), fmt, what, job->shown);
+	/* a reason too long for job->reason is cut; < 0 is an encoding error */
+	if (snprintf(job->reason, sizeof(job->reason), fmt, what, job->shown) < 0)
+		job->reason[0] = '\0';
 	scrub_all(job, job->reason);
 	return ATTEMPT_RETRY;
 }
@@ -624,7 +626,7 @@ static int finish(fetch_job *job, pl_err *err)
 /* Writes dest + suffix into out (size n); returns 0 when it does not fit. */
 static int sidecar_path(char *out, size_t n, const char *dest, const char *suffix)
 {
-	return (size_t)snprintf(out, n, "%s%s", dest, suffix) < n;
+	return fs_path(out, n, NULL, "%s%s", dest, suffix) == 0;
 }
 
 static int job_init(fetch_job *job, const char *url, const char *dest,

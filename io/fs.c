@@ -35,11 +35,12 @@ int fs_path(char *out, size_t n, pl_err *err, const char *fmt, ...)
 int fs_mkdirs(const char *dir, pl_err *err)
 {
 	char path[PATH_MAX];
-	size_t len = strlen(dir);
+	int rc;
 
-	if (len == 0 || len >= sizeof(path))
-		return pl_errorf(err, PL_EIO, "bad directory path '%s'", dir);
-	memcpy(path, dir, len + 1);
+	if (!*dir)
+		return pl_errorf(err, PL_EIO, "bad directory path ''");
+	if ((rc = fs_path(path, sizeof(path), err, "%s", dir)) < 0)
+		return rc;
 	for (char *p = path + 1; ; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
@@ -75,8 +76,8 @@ int fs_rmtree(const char *path, pl_err *err)
 			char child[PATH_MAX];
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-			rc = fs_rmtree(child, err);
+			if ((rc = fs_path(child, sizeof(child), err, "%s/%s", path, de->d_name)) == 0)
+				rc = fs_rmtree(child, err);
 		}
 		closedir(d);
 		if (rc == 0 && rmdir(path) != 0 && errno != ENOENT)
@@ -139,22 +140,24 @@ int fs_fsync_dir(const char *path, pl_err *err)
 }
 
 /* Writes the parent directory of path into dir (size PATH_MAX). */
-static void parent_dir(const char *path, char *dir)
+static int parent_dir(const char *path, char *dir, pl_err *err)
 {
 	char copy[PATH_MAX];
+	int rc = fs_path(copy, sizeof(copy), err, "%s", path);
 
-	snprintf(copy, sizeof(copy), "%s", path);
-	snprintf(dir, PATH_MAX, "%s", dirname(copy));
+	return rc ? rc : fs_path(dir, PATH_MAX, err, "%s", dirname(copy));
 }
 
 int fs_rename(const char *from, const char *to, pl_err *err)
 {
 	char dir[PATH_MAX];
+	int rc;
 
 	if (rename(from, to) != 0)
 		return pl_errorf(err, PL_EIO, "cannot rename '%s' to '%s': %s", from, to,
 				 strerror(errno));
-	parent_dir(to, dir);
+	if ((rc = parent_dir(to, dir, err)) < 0)
+		return rc;
 	return fs_fsync_dir(dir, err);
 }
 
@@ -164,7 +167,9 @@ int fs_write_atomic(const char *path, const void *data, size_t len, pl_err *err)
 	int fd, rc;
 
 	for (int attempt = 0; ; attempt++) {
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%d", path, (int)getpid(), attempt);
+		if ((rc = fs_path(tmp, sizeof(tmp), err, "%s.tmp.%d.%d", path, (int)getpid(),
+				  attempt)) < 0)
+			return rc;
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0 || errno != EEXIST || attempt > 100)
 			break;
@@ -192,7 +197,8 @@ int fs_fsync_tree(const char *dir, pl_err *err)
 		struct stat st;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(child, sizeof(child), "%s/%s", dir, de->d_name);
+		if ((rc = fs_path(child, sizeof(child), err, "%s/%s", dir, de->d_name)) < 0)
+			break;
 		if (lstat(child, &st) != 0)
 			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", child, strerror(errno));
 		else if (S_ISDIR(st.st_mode))

@@ -1,6 +1,7 @@
 /* Reading prepare's outputs. */
 #include "dataset.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +40,14 @@ void dataset_free_lines(char **lines, int n)
 
 int dataset_load(const char *dir, dataset *ds, pl_err *err)
 {
-	char path[4200];
+	char path[PATH_MAX];
 	json_error_t jerr;
 	json_t *mean, *std;
 	int rc;
 
 	memset(ds, 0, sizeof(*ds));
-	snprintf(path, sizeof(path), "%s/dataset.json", dir);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/dataset.json", dir)) < 0)
+		return rc;
 	if (!(ds->info = json_load_file(path, 0, &jerr)))
 		return pl_errorf(err, PL_EDATA, "cannot read '%s': %s", path, jerr.text);
 	if (json_unpack(ds->info, "{s:[iii],s:o,s:o}", "shape", &ds->c, &ds->h, &ds->w,
@@ -56,10 +58,11 @@ int dataset_load(const char *dir, dataset *ds, pl_err *err)
 		ds->mean[k] = (float)json_number_value(json_array_get(mean, (size_t)k));
 		ds->std[k] = (float)json_number_value(json_array_get(std, (size_t)k));
 	}
-	snprintf(path, sizeof(path), "%s/labels.txt", dir);
-	if ((rc = dataset_read_lines(path, &ds->classes, &ds->n_classes, err)) < 0)
+	if ((rc = fs_path(path, sizeof(path), err, "%s/labels.txt", dir)) < 0 ||
+	    (rc = dataset_read_lines(path, &ds->classes, &ds->n_classes, err)) < 0)
 		return rc;
-	snprintf(path, sizeof(path), "%s/groups.txt", dir);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/groups.txt", dir)) < 0)
+		return rc;
 	return dataset_read_lines(path, &ds->groups, &ds->n_groups, err);
 }
 
@@ -80,6 +83,7 @@ rec_loader *dataset_open_split(const dataset *ds, const char *dir, const char *s
 	char **paths = calloc(n + 1, sizeof(char *));
 	rec_loader *l = NULL;
 	size_t made = 0;
+	int rc = 0;
 
 	if (!paths || n == 0) {
 		if (paths)
@@ -89,16 +93,14 @@ rec_loader *dataset_open_split(const dataset *ds, const char *dir, const char *s
 		free(paths);
 		return NULL;
 	}
-	for (; made < n; made++) {
-		char path[4200];
-		snprintf(path, sizeof(path), "%s/%s", dir,
-			 json_string_value(json_array_get(shards, made)));
-		if (!(paths[made] = strdup(path)))
-			break;
+	for (; made < n && rc == 0; made++) {
+		char path[PATH_MAX];
+		if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir,
+				  json_string_value(json_array_get(shards, made)))) == 0 &&
+		    !(paths[made] = strdup(path)))
+			rc = pl_errorf(err, PL_ENOMEM, "out of memory");
 	}
-	if (made < n)
-		pl_errorf(err, PL_ENOMEM, "out of memory");
-	else
+	if (rc == 0)
 		l = rec_loader_open((const char *const *)paths, (int)n, err);
 	if (l && rec_loader_set_norm(l, ds->mean, ds->std) < 0) {
 		rec_loader_close(l);

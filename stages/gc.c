@@ -2,6 +2,7 @@
 #include "gc.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,10 @@ static long long tree_bytes(const char *path)
 	if (!(d = opendir(path)))
 		return 0;
 	while ((de = readdir(d))) {
-		char child[4200];
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+		char child[PATH_MAX];
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    fs_path(child, sizeof(child), NULL, "%s/%s", path, de->d_name) == 0)
 			sum += tree_bytes(child);
-		}
 	}
 	closedir(d);
 	return sum;
@@ -52,13 +52,14 @@ static int drop(const char *path, long long *freed, pl_err *err)
  * fingerprint (a training run to resume), or prepare's shard parts. */
 static int tmp_in_use(const char *ws, const char *name, const stage_status *st, int n)
 {
-	char path[4200], *fp = NULL;
+	char path[PATH_MAX], *fp = NULL;
 	size_t len;
 	int keep = 0;
 
 	if (!strcmp(name, "prepare-shards"))
 		return n > 0 && st[0].state != ST_CACHED;
-	snprintf(path, sizeof(path), "%s/.tmp/%s/.fingerprint", ws, name);
+	if (fs_path(path, sizeof(path), NULL, "%s/.tmp/%s/.fingerprint", ws, name) < 0)
+		return 1;   /* cannot be checked: kept */
 	for (int i = 0; i < n && !keep; i++)
 		if (!strcmp(st[i].def->name, name) && st[i].state != ST_CACHED && st[i].fingerprint[0] &&
 		    fs_read_file(path, 128, &fp, &len, NULL) == 0)
@@ -78,17 +79,17 @@ static int sweep(const char *dir, int (*keep)(const char *name, void *ctx), void
 	if (!d)
 		return 0;
 	while (rc == 0 && (de = readdir(d))) {
-		char path[4200];
+		char path[PATH_MAX];
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || keep(de->d_name, ctx))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		rc = drop(path, freed, err);
+		if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, de->d_name)) == 0)
+			rc = drop(path, freed, err);
 	}
 	closedir(d);
 	return rc;
 }
 
-typedef struct gc_ctx { const char *ws; const stage_status *st; int n; char download[512]; } gc_ctx;
+typedef struct gc_ctx { const char *ws; const stage_status *st; int n; char download[PATH_MAX]; } gc_ctx;
 
 static int keep_tmp(const char *name, void *ctx)
 {
@@ -111,21 +112,18 @@ int gc_workspace(const stage_def *defs, int n, const char *ws, const cfg *c, lon
 {
 	stage_status st[8] = { 0 };
 	gc_ctx g = { ws, st, n, "" };
-	char dir[4200];
+	char dir[PATH_MAX];
 	int rc;
 
 	*freed = 0;
 	if ((rc = engine_status(defs, n, ws, c, 0, st, err)) < 0)
 		return rc;
 	rc = source_download_name(c, ws, g.download, sizeof(g.download), err);
-	snprintf(dir, sizeof(dir), "%s/.tmp", ws);
-	if (rc == 0)
+	if (rc == 0 && (rc = fs_path(dir, sizeof(dir), err, "%s/.tmp", ws)) == 0)
 		rc = sweep(dir, keep_tmp, &g, freed, err);
-	snprintf(dir, sizeof(dir), "%s/downloads", ws);
-	if (rc == 0)
+	if (rc == 0 && (rc = fs_path(dir, sizeof(dir), err, "%s/downloads", ws)) == 0)
 		rc = sweep(dir, keep_download, &g, freed, err);
-	snprintf(dir, sizeof(dir), "%s/.cache", ws);
-	if (rc == 0)
+	if (rc == 0 && (rc = fs_path(dir, sizeof(dir), err, "%s/.cache", ws)) == 0)
 		rc = drop(dir, freed, err);     /* memoised hashes: rebuilt on demand */
 	engine_status_release(st, n);
 	return rc;

@@ -14,7 +14,7 @@
 #include "../io/fs.h"
 
 struct hashcache {
-	char path[PATH_MAX];
+	char path[PATH_MAX];  /* WS/.cache/NAME.json; "" when too long (kept in memory only) */
 	json_t *entries;    /* path -> [size, mtime_ns, inode, sha256] */
 	int dirty;
 };
@@ -25,8 +25,8 @@ hashcache *hashcache_open(const char *ws, const char *name)
 
 	if (!hc)
 		return NULL;
-	snprintf(hc->path, sizeof(hc->path), "%s/.cache/%s.json", ws, name);
-	hc->entries = json_load_file(hc->path, 0, NULL);
+	if (fs_path(hc->path, sizeof(hc->path), NULL, "%s/.cache/%s.json", ws, name) == 0)
+		hc->entries = json_load_file(hc->path, 0, NULL);
 	if (!json_is_object(hc->entries)) {
 		json_decref(hc->entries);
 		hc->entries = json_object();
@@ -92,9 +92,10 @@ int hashcache_save(hashcache *hc, pl_err *err)
 	char dir[PATH_MAX], *text;
 	int rc;
 
-	if (!hc->dirty)
+	if (!hc->dirty || !hc->path[0])
 		return 0;
-	snprintf(dir, sizeof(dir), "%s", hc->path);
+	if ((rc = fs_path(dir, sizeof(dir), err, "%s", hc->path)) < 0)
+		return rc;
 	*strrchr(dir, '/') = '\0';
 	if ((rc = fs_mkdirs(dir, err)) < 0)
 		return rc;
@@ -117,7 +118,8 @@ static int hash_tree(hashcache *hc, const char *root, const char *rel, const fs_
 	fs_visit here;
 	int n, rc = 0;
 
-	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+	if ((rc = fs_path(path, sizeof(path), err, "%s%s%s", root, *rel ? "/" : "", rel)) < 0)
+		return rc;
 	if (fs_visit_enter(&here, up, path) < 0)
 		return 0;
 	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
@@ -126,8 +128,10 @@ static int hash_tree(hashcache *hc, const char *root, const char *rel, const fs_
 		struct stat st;
 		if (rc < 0 || names[i]->d_name[0] == '.')
 			continue;
-		snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", names[i]->d_name);
-		snprintf(path, sizeof(path), "%s/%s", root, child);
+		if ((rc = fs_path(child, sizeof(child), err, "%s%s%s", rel, *rel ? "/" : "",
+				  names[i]->d_name)) < 0 ||
+		    (rc = fs_path(path, sizeof(path), err, "%s/%s", root, child)) < 0)
+			continue;
 		if (stat(path, &st) != 0 && !(errno == ENOENT && lstat(path, &st) == 0))
 			rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
 		else if (S_ISLNK(st.st_mode))

@@ -29,18 +29,21 @@ static const char *const package_files[] = {
 static int copy_in(const char *ws, const char *stage, const char *file, const char *dir,
 		   pl_err *err)
 {
-	char from[4200], to[4200];
+	char from[PATH_MAX], to[PATH_MAX];
+	int rc;
 
-	snprintf(from, sizeof(from), "%s/%s/%s", ws, stage, file);
-	snprintf(to, sizeof(to), "%s/%s", dir, file);
+	if ((rc = fs_path(from, sizeof(from), err, "%s/%s/%s", ws, stage, file)) < 0 ||
+	    (rc = fs_path(to, sizeof(to), err, "%s/%s", dir, file)) < 0)
+		return rc;
 	return fs_copy_file(from, to, err);
 }
 
 static json_t *stage_record(const char *ws, const char *stage)
 {
-	char path[4200];
+	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s/stage.json", ws, stage);
+	if (fs_path(path, sizeof(path), NULL, "%s/%s/stage.json", ws, stage) < 0)
+		return NULL;
 	return json_load_file(path, 0, NULL);
 }
 
@@ -81,12 +84,12 @@ int package_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
 static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 {
 	json_t *files = json_object(), *lineage = json_object(), *man, *val = NULL;
-	char path[4200], hex[SHA256_HEX], *text;
+	char path[PATH_MAX], hex[SHA256_HEX], *text;
 	int rc = 0;
 
 	for (size_t i = 0; i + 1 < N_PACKAGE_FILES && rc == 0; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, package_files[i]);
-		if ((rc = sha256_file(path, hex, err)) == 0)
+		if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, package_files[i])) == 0 &&
+		    (rc = sha256_file(path, hex, err)) == 0)
 			json_object_set_new(files, package_files[i], json_string(hex));
 	}
 	for (int i = 0; pipeline_stages[i].run != package_run; i++) {   /* those before it */
@@ -106,7 +109,8 @@ static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 	json_decref(val);
 	text = json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(man);
-	snprintf(path, sizeof(path), "%s/MANIFEST.json", dir);
+	if (rc == 0)
+		rc = fs_path(path, sizeof(path), err, "%s/MANIFEST.json", dir);
 	if (rc == 0)
 		rc = text ? fs_write_file(path, text, strlen(text), err) :
 		     pl_errorf(err, PL_ENOMEM, "out of memory");
@@ -121,7 +125,7 @@ static int write_serving(stage_ctx *ctx, const char *dir, const char *archive, p
 	const char *name = cfg_str(ctx->cfg, "package", "name");
 	const char *version = cfg_str(ctx->cfg, "package", "version");
 	const char *image = cfg_str(ctx->cfg, "package", "base_image");
-	char text[4096], path[4200];
+	char text[4096], path[PATH_MAX];
 	int rc;
 
 	snprintf(text, sizeof(text),
@@ -138,8 +142,8 @@ static int write_serving(stage_ctx *ctx, const char *dir, const char *archive, p
 		 "HEALTHCHECK --interval=5s CMD [ -e /tmp/.lock ] || exit 1\n"
 		 "ENTRYPOINT [\"fwatchdog\"]\n"
 		 "CMD []\n", name, version, image, archive);
-	snprintf(path, sizeof(path), "%s/Dockerfile", dir);
-	if ((rc = fs_write_file(path, text, strlen(text), err)) < 0)
+	if ((rc = fs_path(path, sizeof(path), err, "%s/Dockerfile", dir)) < 0 ||
+	    (rc = fs_write_file(path, text, strlen(text), err)) < 0)
 		return rc;
 	snprintf(text, sizeof(text),
 		 "version: 1.0\n"
@@ -155,7 +159,8 @@ static int write_serving(stage_ctx *ctx, const char *dir, const char *archive, p
 		 "      content_type: application/json\n"
 		 "      read_timeout: 30s\n"
 		 "      write_timeout: 30s\n", name, name, version);
-	snprintf(path, sizeof(path), "%s/stack.yml", dir);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/stack.yml", dir)) < 0)
+		return rc;
 	return fs_write_file(path, text, strlen(text), err);
 }
 
@@ -163,11 +168,13 @@ int package_run(stage_ctx *ctx, pl_err *err)
 {
 	const char *name = cfg_str(ctx->cfg, "package", "name");
 	const char *version = cfg_str(ctx->cfg, "package", "version");
-	char staging[4200], archive[512], path[4200];
+	char staging[PATH_MAX], archive[PATH_MAX], path[PATH_MAX];
 	int rc;
 
-	snprintf(staging, sizeof(staging), "%s/.tmp/package-staging", ctx->ws);
-	if ((rc = fs_rmtree(staging, err)) < 0 || (rc = fs_mkdirs(staging, err)) < 0)
+	if ((rc = fs_path(staging, sizeof(staging), err, "%s/.tmp/package-staging", ctx->ws)) < 0 ||
+	    (rc = fs_path(archive, sizeof(archive), err, "%s-%s.tar.zst", name, version)) < 0 ||
+	    (rc = fs_path(path, sizeof(path), err, "%s/%s", ctx->out_dir, archive)) < 0 ||
+	    (rc = fs_rmtree(staging, err)) < 0 || (rc = fs_mkdirs(staging, err)) < 0)
 		return rc;
 	rc = copy_in(ctx->ws, "train", "model.pnn", staging, err);
 	if (rc == 0)
@@ -176,12 +183,10 @@ int package_run(stage_ctx *ctx, pl_err *err)
 		rc = copy_in(ctx->ws, "validate", "metrics.json", staging, err);
 	if (rc == 0)
 		rc = copy_in(ctx->ws, "validate", "report.md", staging, err);
-	snprintf(archive, sizeof(archive), "%s-%s.tar.zst", name, version);
 	if (rc == 0)
 		rc = write_serving(ctx, staging, archive, err);
 	if (rc == 0)
 		rc = write_manifest(ctx, staging, err);
-	snprintf(path, sizeof(path), "%s/%s", ctx->out_dir, archive);
 	if (rc == 0)
 		rc = arc_pack(path, ARC_TAR_ZST, staging, package_files, N_PACKAGE_FILES, err);
 	if (rc == 0)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,33 +54,34 @@ bad:
 }
 
 /* WS/.tmp/prepare-shards/FP (or the directory above when fp is ""). */
-static void parts_dir(char *out, size_t n, const char *ws, const char *fp)
+static int parts_dir(char *out, size_t n, const char *ws, const char *fp, pl_err *err)
 {
-	snprintf(out, n, "%s/.tmp/prepare-shards%s%s", ws, fp[0] ? "/" : "", fp);
+	return fs_path(out, n, err, "%s/.tmp/prepare-shards%s%s", ws, fp[0] ? "/" : "", fp);
 }
 
 static int part_done(const char *dir, int index, int count)
 {
-	char path[4300];
+	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%d-of-%d/summary.json", dir, index, count);
-	return fs_exists(path);
+	return fs_path(path, sizeof(path), NULL, "%s/%d-of-%d/summary.json", dir, index,
+		       count) == 0 && fs_exists(path);
 }
 
 /* dir/I-of-N.failed: the message of the last attempt at part index that
  * failed, for status; removed once the part is done. */
-static void failure_path(char *path, size_t n, const char *dir, int index, int count)
+static int failure_path(char *path, size_t n, const char *dir, int index, int count)
 {
-	snprintf(path, n, "%s/%d-of-%d.failed", dir, index, count);
+	return fs_path(path, n, NULL, "%s/%d-of-%d.failed", dir, index, count);
 }
 
 /* The message a failed attempt at part index left, or NULL (caller frees). */
 static char *part_failure(const char *dir, int index, int count)
 {
-	char path[4300], *msg = NULL;
+	char path[PATH_MAX], *msg = NULL;
 	size_t len;
 
-	failure_path(path, sizeof(path), dir, index, count);
+	if (failure_path(path, sizeof(path), dir, index, count) < 0)
+		return NULL;
 	return fs_read_file(path, 1024, &msg, &len, NULL) == 0 ? msg : NULL;
 }
 
@@ -87,9 +89,10 @@ static char *part_failure(const char *dir, int index, int count)
  * write it only loses what status shows. */
 static void note_part(const char *dir, int index, int count, const char *msg)
 {
-	char path[4300];
+	char path[PATH_MAX];
 
-	failure_path(path, sizeof(path), dir, index, count);
+	if (failure_path(path, sizeof(path), dir, index, count) < 0)
+		return;
 	if (msg)
 		fs_write_atomic(path, msg, strlen(msg), NULL);
 	else
@@ -103,19 +106,19 @@ static void note_part(const char *dir, int index, int count, const char *msg)
 static int make_view(const char *ws, const char *dir, char *view, size_t n, pl_err *err)
 {
 	static const char *shared[] = { "downloads", ".cache" };
-	char host[128] = "", path[4300], target[4300], real[PATH_MAX];
+	char host[128] = "", path[PATH_MAX], target[PATH_MAX], real[PATH_MAX];
 	int rc;
 
 	gethostname(host, sizeof(host) - 1);
-	snprintf(view, n, "%s/.ws-%s-%d", dir, host, (int)getpid());
-	if ((rc = fs_rmtree(view, err)) < 0 || (rc = fs_mkdirs(view, err)) < 0)
+	if ((rc = fs_path(view, n, err, "%s/.ws-%s-%d", dir, host, (int)getpid())) < 0 ||
+	    (rc = fs_rmtree(view, err)) < 0 || (rc = fs_mkdirs(view, err)) < 0)
 		return rc;
 	if (!realpath(ws, real))
 		return pl_errorf(err, PL_EIO, "cannot resolve '%s': %s", ws, strerror(errno));
 	for (int i = 0; i < 2; i++) {
-		snprintf(target, sizeof(target), "%s/%s", real, shared[i]);
-		snprintf(path, sizeof(path), "%s/%s", view, shared[i]);
-		if ((rc = fs_mkdirs(target, err)) < 0)
+		if ((rc = fs_path(target, sizeof(target), err, "%s/%s", real, shared[i])) < 0 ||
+		    (rc = fs_path(path, sizeof(path), err, "%s/%s", view, shared[i])) < 0 ||
+		    (rc = fs_mkdirs(target, err)) < 0)
 			return rc;
 		if (symlink(target, path) != 0)
 			return pl_errorf(err, PL_EIO, "cannot create '%s': %s", path, strerror(errno));
@@ -185,11 +188,11 @@ static int write_part(prepare_job *j, const source *src, int index, int count,
  * finished the same part first, its result is kept and this one dropped. */
 static int commit_part(const char *build, const char *dir, int index, int count, pl_err *err)
 {
-	char final[4300];
+	char final[PATH_MAX];
 	int rc;
 
-	snprintf(final, sizeof(final), "%s/%d-of-%d", dir, index, count);
-	if ((rc = fs_fsync_tree(build, err)) < 0)
+	if ((rc = fs_path(final, sizeof(final), err, "%s/%d-of-%d", dir, index, count)) < 0 ||
+	    (rc = fs_fsync_tree(build, err)) < 0)
 		return rc;
 	if (rename(build, final) == 0)
 		return fs_fsync_dir(dir, err);
@@ -210,8 +213,9 @@ static int build_part(prepare_job *j, const source *src, const char *dir, int in
 	int rc;
 
 	gethostname(host, sizeof(host) - 1);
-	snprintf(j->part_dir, sizeof(j->part_dir), "%s/.build-%d-of-%d-%s-%d", dir, index,
-		 count, host, (int)getpid());
+	if ((rc = fs_path(j->part_dir, sizeof(j->part_dir), err, "%s/.build-%d-of-%d-%s-%d", dir,
+			  index, count, host, (int)getpid())) < 0)
+		return rc;
 	job_reset(j);
 	j->lo = (int)((long long)j->set->n * index / count);
 	j->hi = (int)((long long)j->set->n * (index + 1) / count);
@@ -240,12 +244,13 @@ static int build_part(prepare_job *j, const source *src, const char *dir, int in
 static int load_source(prepare_job *j, const char *view, source *src, pl_err *err)
 {
 	stage_ctx *ctx = j->ctx;
-	char path[4300];
+	char path[PATH_MAX];
 	int fd = -1, rc = 0;
 
 	if (!ctx->fingerprint[0]) {
-		parts_dir(path, sizeof(path) - 16, ctx->ws, "");
-		snprintf(path + strlen(path), 16, "/.download.lock");
+		if ((rc = fs_path(path, sizeof(path), err, "%s/.tmp/prepare-shards/.download.lock",
+				  ctx->ws)) < 0)
+			return rc;
 		if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
 			return pl_errorf(err, PL_EIO, "cannot open '%s': %s", path, strerror(errno));
 		while (rc == 0 && flock(fd, LOCK_EX) != 0)
@@ -269,22 +274,21 @@ static int load_source(prepare_job *j, const char *view, source *src, pl_err *er
  * summary yet), reading the source once. */
 static int build_parts(stage_ctx *ctx, const unsigned char *want, int count, pl_err *err)
 {
-	char dir[4200], view[4300] = "";
+	char dir[PATH_MAX], view[PATH_MAX] = "";
 	sample_set set = { 0 };
 	source src = { 0 };
 	prepare_job j;
 	int rc;
 
 	prepare_job_init(&j, ctx, &set);
-	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
-	if ((rc = fs_mkdirs(dir, err)) == 0 && (rc = make_view(ctx->ws, dir, view, sizeof(view), err)) == 0)
+	if ((rc = parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint, err)) == 0 &&
+	    (rc = fs_mkdirs(dir, err)) == 0 && (rc = make_view(ctx->ws, dir, view, sizeof(view), err)) == 0)
 		rc = load_source(&j, view, &src, err);
 	/* a download makes the input's identity known */
 	if (rc == 0 && !ctx->fingerprint[0] && (rc = engine_fingerprint(ctx, err)) == 0 &&
 	    !ctx->fingerprint[0])
 		rc = pl_errorf(err, PL_EFAIL, "the input data identity is still unknown");
-	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
-	if (rc == 0)
+	if (rc == 0 && (rc = parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint, err)) == 0)
 		rc = fs_mkdirs(dir, err);
 	for (int i = 0; i < count && rc == 0; i++) {
 		if (!want[i])
@@ -304,13 +308,13 @@ static int build_parts(stage_ctx *ctx, const unsigned char *want, int count, pl_
 
 int parts_build(stage_ctx *ctx, pl_err *err)
 {
-	char dir[4200];
+	char dir[PATH_MAX];
 	unsigned char *want;
 	int index, count, rc;
 
-	if ((rc = parts_parse(ctx->part, &index, &count, err)) < 0)
+	if ((rc = parts_parse(ctx->part, &index, &count, err)) < 0 ||
+	    (rc = parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint, err)) < 0)
 		return rc;
-	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
 	if (ctx->fingerprint[0] && part_done(dir, index, count)) {
 		log_info("shard %d/%d is already done", index, count);
 		return 0;
@@ -320,8 +324,8 @@ int parts_build(stage_ctx *ctx, pl_err *err)
 	want[index] = 1;
 	rc = build_parts(ctx, want, count, err);
 	free(want);
-	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
-	if (ctx->fingerprint[0] && fs_is_dir(dir) && rc != -PL_EINTR)   /* stopped is not failed */
+	if (ctx->fingerprint[0] && parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint, NULL) == 0 &&
+	    fs_is_dir(dir) && rc != -PL_EINTR)   /* stopped is not failed */
 		note_part(dir, index, count, rc < 0 ? err->msg : NULL);
 	return rc;
 }
@@ -380,11 +384,12 @@ static int choose_parts(const char *dir, int *count, unsigned char **done, pl_er
 
 static json_t *load_part(const char *dir, int index, int count, const char *file, pl_err *err)
 {
-	char path[4300];
+	char path[PATH_MAX];
 	json_error_t je;
 	json_t *part;
 
-	snprintf(path, sizeof(path), "%s/%d-of-%d/%s", dir, index, count, file);
+	if (fs_path(path, sizeof(path), err, "%s/%d-of-%d/%s", dir, index, count, file) < 0)
+		return NULL;
 	if (!(part = json_load_file(path, 0, &je)))
 		pl_errorf(err, PL_EDATA, "cannot read shard part '%s': %s (remove its directory "
 			  "to have it redone)", path, je.text);
@@ -465,12 +470,13 @@ static int merge_part(prepare_job *j, const char *dir, int index, int count, con
 	int c = (int)json_integer_value(json_object_get(part, "c")), rc = 0, hc, hh, hw;
 	int lo = (int)((long long)j->set->n * index / count);
 	int hi = (int)((long long)j->set->n * (index + 1) / count);
-	char where[4300];
+	char where[PATH_MAX];
 	rec_reader *r = NULL;
 	int64_t pos = 0;
 	size_t k;
 
-	snprintf(where, sizeof(where), "%s/%d-of-%d", dir, index, count);
+	if ((rc = fs_path(where, sizeof(where), err, "%s/%d-of-%d", dir, index, count)) < 0)
+		return rc;
 	if (json_integer_value(json_object_get(part, "n")) != j->set->n ||
 	    (int)json_array_size(samples) != hi - lo || c < 0 || c > PREPROC_MAX_CHANNELS)
 		return pl_errorf(err, PL_EDATA, "shard part '%s' does not match the others "
@@ -481,8 +487,9 @@ static int merge_part(prepare_job *j, const char *dir, int index, int count, con
 		rc = pl_errorf(err, PL_EDATA, "shard part '%s' has %d channels, earlier parts %d",
 			       where, c, j->c);
 	if (rc == 0 && c > 0) {
-		char path[4400];
-		snprintf(path, sizeof(path), "%s/records.rec.zst", where);
+		char path[PATH_MAX];
+		if ((rc = fs_path(path, sizeof(path), err, "%s/records.rec.zst", where)) < 0)
+			return rc;
 		if (!(r = rec_reader_open(path, err)))
 			return -err->code;
 		rec_reader_shape(r, &hc, &hh, &hw);
@@ -553,9 +560,9 @@ static int run_assembly(stage_ctx *ctx, const char *dir, int count, unsigned cha
 	if (rc == 0)
 		rc = merge_parts(ctx, dir, count, err);
 	if (rc == 0 && (rc = fs_rmtree(dir, err)) == 0) {
-		char parent[4200];
-		snprintf(parent, sizeof(parent), "%s", dir);
-		rmdir(dirname(parent));   /* WS/.tmp/prepare-shards, when nothing else is left */
+		char parent[PATH_MAX];
+		if (fs_path(parent, sizeof(parent), NULL, "%s", dir) == 0)
+			rmdir(dirname(parent));   /* WS/.tmp/prepare-shards, when nothing else is left */
 	}
 	return rc;
 }
@@ -565,10 +572,12 @@ static int run_assembly(stage_ctx *ctx, const char *dir, int count, unsigned cha
 int parts_assemble(stage_ctx *ctx, int *assembled, pl_err *err)
 {
 	unsigned char *done = NULL;
-	char dir[4200];
+	char dir[PATH_MAX];
 	int count = 0, rc = 0;
 
-	parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint);
+	*assembled = 0;
+	if ((rc = parts_dir(dir, sizeof(dir), ctx->ws, ctx->fingerprint, err)) < 0)
+		return rc;
 	if (ctx->fingerprint[0])
 		rc = choose_parts(dir, &count, &done, err);
 	*assembled = rc == 0 && count > 0;
@@ -600,12 +609,11 @@ json_t *parts_status(const char *ws, const char *fp)
 {
 	unsigned char *done = NULL;
 	json_t *parts, *out;
-	char dir[4200], shard[64];
+	char dir[PATH_MAX], shard[64];
 	int count = 0, n_done = 0;
 
-	if (!fp[0])
+	if (!fp[0] || parts_dir(dir, sizeof(dir), ws, fp, NULL) < 0)
 		return NULL;
-	parts_dir(dir, sizeof(dir), ws, fp);
 	if (choose_parts(dir, &count, &done, NULL) < 0)
 		return NULL;
 	if (!count && !(count = failed_count(dir)))

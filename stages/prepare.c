@@ -138,7 +138,7 @@ static void assign_shards(prepare_job *j)
 static void *decode_worker(void *arg)
 {
 	prepare_job *j = arg;
-	char paths[PREPROC_MAX_CHANNELS][4200], *ptrs[PREPROC_MAX_CHANNELS];
+	char paths[PREPROC_MAX_CHANNELS][PATH_MAX], *ptrs[PREPROC_MAX_CHANNELS];
 
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
@@ -147,11 +147,14 @@ static void *decode_worker(void *arg)
 		if (k < 0)
 			return NULL;
 		const sample *s = &j->set->s[j->batch_lo + k];
-		for (int ch = 0; ch < j->set->n_channels; ch++) {
-			snprintf(paths[ch], sizeof(paths[ch]), "%s/%s", j->root, s->files[ch]);
+		int rc = 0;
+		for (int ch = 0; ch < j->set->n_channels && rc == 0; ch++) {
+			rc = fs_path(paths[ch], sizeof(paths[ch]), &j->errs[k], "%s/%s", j->root,
+				     s->files[ch]);
 			ptrs[ch] = paths[ch];
 		}
-		preproc_files(&j->po, ptrs, j->set->n_channels, &j->results[k], &j->errs[k]);
+		if (rc == 0)
+			preproc_files(&j->po, ptrs, j->set->n_channels, &j->results[k], &j->errs[k]);
 	}
 }
 
@@ -159,18 +162,21 @@ static void *decode_worker(void *arg)
  * count is known. */
 int prepare_job_open_writers(prepare_job *j, int c, pl_err *err)
 {
-	char name[64], path[4200];
+	char name[64], path[PATH_MAX];
+	int rc;
 
 	j->c = c;
 	if (j->part_dir[0]) {
-		snprintf(path, sizeof(path), "%s/records.rec.zst", j->part_dir);
+		if ((rc = fs_path(path, sizeof(path), err, "%s/records.rec.zst", j->part_dir)) < 0)
+			return rc;
 		j->part = rec_writer_open(path, j->dtype, c, j->po.size, j->po.size, 1, err);
 		return j->part ? 0 : -err->code;
 	}
 	for (int s = 0; s < N_SPLITS; s++)
 		for (int k = 0; k < j->n_shards; k++) {
 			rec_shard_name(name, sizeof(name), split_names[s], k, j->n_shards);
-			snprintf(path, sizeof(path), "%s/%s", j->ctx->out_dir, name);
+			if ((rc = fs_path(path, sizeof(path), err, "%s/%s", j->ctx->out_dir, name)) < 0)
+				return rc;
 			j->writers[s][k] = rec_writer_open(path, j->dtype, c, j->po.size, j->po.size, 0, err);
 			if (!j->writers[s][k])
 				return -err->code;
@@ -213,7 +219,7 @@ static int write_sample(prepare_job *j, int i, const preproc_result *r, pl_err *
 	int split = j->split[i], rc = 0;
 	rec_writer *w = j->part ? j->part : j->writers[split][j->shard[i]];
 	double sum[PREPROC_MAX_CHANNELS] = { 0 }, sumsq[PREPROC_MAX_CHANNELS] = { 0 };
-	char name[4200];
+	char name[PATH_MAX];
 
 	if (j->dtype == REC_U8 && !u8)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
@@ -234,9 +240,10 @@ static int write_sample(prepare_job *j, int i, const preproc_result *r, pl_err *
 					sum[ch] += v;
 					sumsq[ch] += v * v;
 				}
-		snprintf(name, sizeof(name), r->n_tiles > 1 ? "%s#%d" : "%s", s->files[0], t);
-		rc = rec_write(w, s->label, s->group, name,
-			       u8 ? (const void *)u8 : (const void *)px, err);
+		rc = fs_path(name, sizeof(name), err, r->n_tiles > 1 ? "%s#%d" : "%s", s->files[0], t);
+		if (rc == 0)
+			rc = rec_write(w, s->label, s->group, name,
+				       u8 ? (const void *)u8 : (const void *)px, err);
 	}
 	if (rc == 0)
 		prepare_job_account(j, split, j->shard[i], s->label, r->n_tiles, sum, sumsq);
@@ -325,14 +332,15 @@ int prepare_job_process(prepare_job *j, pl_err *err)
  * archive size). */
 long long prepare_job_files_bytes(const prepare_job *j)
 {
-	char path[4200];
+	char path[PATH_MAX];
 	long long n = 0;
 	struct stat st;
 
 	for (int i = 0; j->set->s && i < j->set->n; i++)   /* no list when assembling parts */
 		for (int ch = 0; ch < j->set->n_channels; ch++) {
-			snprintf(path, sizeof(path), "%s/%s", j->root, j->set->s[i].files[ch]);
-			n += stat(path, &st) == 0 ? st.st_size : 0;
+			if (fs_path(path, sizeof(path), NULL, "%s/%s", j->root,
+				    j->set->s[i].files[ch]) == 0 && stat(path, &st) == 0)
+				n += st.st_size;
 		}
 	return n;
 }
@@ -378,16 +386,17 @@ static int close_writers(prepare_job *j, json_t *splits, long long *bytes_out, p
 static int write_lines(const char *dir, const char *file, char *const *v, int n, pl_err *err)
 {
 	size_t len = 0, cap = 1;
-	char path[4200], *text;
+	char path[PATH_MAX], *text;
 	int rc;
 
+	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, file)) < 0)
+		return rc;
 	for (int i = 0; i < n; i++)
 		cap += strlen(v[i]) + 1;
 	if (!(text = malloc(cap)))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	for (int i = 0; i < n; i++)
 		len += (size_t)snprintf(text + len, cap - len, "%s\n", v[i]);
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	rc = fs_write_file(path, text, len, err);
 	free(text);
 	return rc;
@@ -395,13 +404,13 @@ static int write_lines(const char *dir, const char *file, char *const *v, int n,
 
 int prepare_write_json(const char *dir, const char *file, json_t *obj, pl_err *err)
 {
-	char path[4200], *text = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char path[PATH_MAX], *text = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	int rc;
 
 	if (!text)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	rc = fs_write_file(path, text, strlen(text), err);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, file)) == 0)
+		rc = fs_write_file(path, text, strlen(text), err);
 	free(text);
 	return rc;
 }
@@ -502,8 +511,8 @@ int prepare_job_load(prepare_job *j, const char *ws, source *src, pl_err *err)
 	if ((rc = preproc_from_cfg(ctx->cfg, &j->po, err)) < 0 ||
 	    (rc = source_open(ctx->cfg, ws, ctx->stop, src, err)) < 0)
 		return rc;
-	snprintf(j->root, sizeof(j->root), "%s", src->root);
-	if ((rc = samples_load(ctx->cfg, src->root, set, err)) < 0)
+	if ((rc = fs_path(j->root, sizeof(j->root), err, "%s", src->root)) < 0 ||
+	    (rc = samples_load(ctx->cfg, src->root, set, err)) < 0)
 		return rc;
 	j->split = calloc((size_t)set->n, sizeof(int));
 	j->shard = calloc((size_t)set->n, sizeof(int));

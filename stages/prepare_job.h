@@ -5,6 +5,7 @@
 #ifndef PL_PREPARE_JOB_H
 #define PL_PREPARE_JOB_H
 
+#include <limits.h>
 #include <pthread.h>
 
 #include <jansson.h>
@@ -21,7 +22,7 @@ typedef struct prepare_job {
 	stage_ctx *ctx;
 	const sample_set *set;
 	preproc_opts po;
-	char root[4096];
+	char root[PATH_MAX];
 	int *split;              /* split of each sample */
 	int *shard;              /* shard of each sample within its split */
 	int n_shards;
@@ -33,7 +34,7 @@ typedef struct prepare_job {
 	long long *class_tiles;  /* n_classes x N_SPLITS */
 	json_t *skipped;
 	int lo, hi;              /* the samples processed: [lo, hi) */
-	char part_dir[4200];     /* building a shard part here ("" otherwise): */
+	char part_dir[PATH_MAX]; /* building a shard part here ("" otherwise): */
 	rec_writer *part;        /* its records, all splits in sample order */
 	json_t *part_samples;    /* per sample: [split, shard, label, tiles, sums] */
 	double t_mark;           /* when the part being built was started */

@@ -89,19 +89,11 @@ static int have_level(const metrics *m)
 	return m && m->n > 0;
 }
 
-/* dir/name into path (PATH_MAX bytes); PL_EIO when it does not fit. */
-static int join_path(char *path, const char *dir, const char *name, pl_err *err)
-{
-	if (snprintf(path, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
-		return pl_errorf(err, PL_EIO, "path '%s/%s' is too long", dir, name);
-	return 0;
-}
-
 static int write_buf(const char *dir, const char *name, const char *data,
 		     size_t len, pl_err *err)
 {
 	char path[PATH_MAX];
-	int rc = join_path(path, dir, name, err);
+	int rc = fs_path(path, sizeof(path), err, "%s/%s", dir, name);
 
 	return rc ? rc : fs_write_file(path, data, len, err);
 }
@@ -618,7 +610,7 @@ static int write_confusion_png(const char *dir, const metrics *samples,
 		maps[n++] = (plot_heatmap){ "Confusion matrix (groups)", group->k,
 			group->confusion, (const char *const *)group->class_names };
 	}
-	int rc = join_path(path, dir, "confusion.png", err);
+	int rc = fs_path(path, sizeof(path), err, "%s/confusion.png", dir);
 	return rc ? rc : plot_heatmaps_png(path, maps, n, err);
 }
 
@@ -664,7 +656,7 @@ static int write_roc_png(const char *dir, const metrics *samples,
 	roc_chart(samples, "ROC (samples)", &charts[n++], series, names);
 	if (have_level(group))
 		roc_chart(group, "ROC (groups)", &charts[n++], series + k, names + k);
-	rc = join_path(path, dir, "roc.png", err);
+	rc = fs_path(path, sizeof(path), err, "%s/roc.png", dir);
 	if (rc == 0)
 		rc = plot_charts_png(path, charts, n, 640, 600, err);
 out:

@@ -100,7 +100,8 @@ static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_er
 	fs_visit here;
 	int n, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", sc->root, rel);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", sc->root, rel)) < 0)
+		return rc;
 	if (fs_visit_enter(&here, up, path) < 0) {
 		log_warn("ignoring '%s': a link to a folder above it", path);
 		return 0;
@@ -111,8 +112,9 @@ static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_er
 		char *files[1] = { child };
 		if (rc < 0 || names[i]->d_name[0] == '.')
 			continue;
-		snprintf(child, sizeof(child), "%s/%s", rel, names[i]->d_name);
-		snprintf(path, sizeof(path), "%s/%s", sc->root, child);
+		if ((rc = fs_path(child, sizeof(child), err, "%s/%s", rel, names[i]->d_name)) < 0 ||
+		    (rc = fs_path(path, sizeof(path), err, "%s/%s", sc->root, child)) < 0)
+			continue;
 		struct stat st;
 		int found = stat(path, &st) == 0;
 		if (!found || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
@@ -148,8 +150,9 @@ static int load_folders(sample_set *set, const char *root, pl_err *err)
 	if (fs_visit_enter(&top, NULL, root) < 0 || (n = scandir(root, &names, NULL, alphasort)) < 0)
 		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", root, strerror(errno));
 	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", root, names[i]->d_name);
-		if (rc == 0 && names[i]->d_name[0] != '.' && fs_is_dir(path)) {
+		if (rc == 0 && names[i]->d_name[0] != '.' &&
+		    (rc = fs_path(path, sizeof(path), err, "%s/%s", root, names[i]->d_name)) == 0 &&
+		    fs_is_dir(path)) {
 			scan sc = { set, &cap, &groups, root, strlist_add(&classes, names[i]->d_name) };
 			int before = set->n;
 			rc = sc.label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
@@ -240,12 +243,15 @@ static int check_path(const csv_table *t, int row, const char *col, const char *
 		      const char *root, const char *dir, char *out, size_t n, pl_err *err)
 {
 	char full[PATH_MAX], joined[PATH_MAX];
+	int rc;
 
-	snprintf(joined, sizeof(joined), "%s%s%s", dir, *dir ? "/" : "", cell);
+	if ((rc = fs_path(joined, sizeof(joined), err, "%s%s%s", dir, *dir ? "/" : "", cell)) < 0)
+		return rc;
 	if (!*cell || cell[0] == '/' || resolve_rel(joined, out, n) < 0 || !*out)
 		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: '%s' is not a relative "
 				 "path inside the data", csv_name(t), csv_line(t, row), col, cell);
-	snprintf(full, sizeof(full), "%s/%s", root, out);
+	if ((rc = fs_path(full, sizeof(full), err, "%s/%s", root, out)) < 0)
+		return rc;
 	struct stat st;
 	if (stat(full, &st) != 0)
 		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: file '%s' does not exist",
@@ -360,8 +366,9 @@ static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *e
 	const char *table = cfg_str(c, "dataset", "table");
 	csv_table *t = NULL;
 
-	snprintf(path, sizeof(path), "%s/%s", root, table);
-	snprintf(dir, sizeof(dir), "%s", table);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", root, table)) < 0 ||
+	    (rc = fs_path(dir, sizeof(dir), err, "%s", table)) < 0)
+		return rc;
 	*(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = '\0';
 	if ((rc = csv_read(path, &t, err)) < 0)
 		return rc;

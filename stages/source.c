@@ -38,19 +38,19 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 {
 	const char *src = cfg_str(c, "dataset", "source");
 	char hex[SHA256_HEX], base[96] = "", *slash;
+	int rc;
 
 	if (!*src)
 		return pl_errorf(err, PL_EUSAGE, "no data source: set [dataset] source "
 				 "(a URL, an archive, a directory or synth:plate)");
 	if (!strncmp(src, "synth:", 6)) {
 		synth_opts o;
-		int rc = synth_parse_source(src, &o, err);
-		if (rc < 0)
+		if ((rc = synth_parse_source(src, &o, err)) < 0)
 			return rc;
 		*kind = SRC_SYNTH;
-		snprintf(path, n, "%s/downloads/synth-v%d-seed%llu-plates%d-%dx%d.tar.gz", ws,
-			 SYNTH_VERSION, (unsigned long long)o.seed, o.plates, o.width, o.height);
-		return 0;
+		return fs_path(path, n, err, "%s/downloads/synth-v%d-seed%llu-plates%d-%dx%d.tar.gz",
+			       ws, SYNTH_VERSION, (unsigned long long)o.seed, o.plates, o.width,
+			       o.height);
 	}
 	if (fetch_is_url(src)) {
 		*kind = SRC_URL;
@@ -61,10 +61,11 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 		for (char *p = base; *p; p++)
 			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
 				*p = '_';
-		snprintf(path, n, "%s/downloads/%.16s-%s", ws, hex, base[0] ? base : "source");
-		return 0;
+		return fs_path(path, n, err, "%s/downloads/%.16s-%s", ws, hex,
+			       base[0] ? base : "source");
 	}
-	snprintf(path, n, "%s", src);
+	if ((rc = fs_path(path, n, err, "%s", src)) < 0)
+		return rc;
 	if (fs_is_dir(src)) {
 		*kind = SRC_DIR;
 		if (*cfg_str(c, "dataset", "sha256"))
@@ -83,7 +84,7 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 
 int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *err)
 {
-	char path[PATH_MAX], done[PATH_MAX + 8], table[2 * PATH_MAX], hex[SHA256_HEX];
+	char path[PATH_MAX], done[PATH_MAX], table[PATH_MAX], hex[SHA256_HEX];
 	source_kind kind;
 	hashcache *hc;
 	int rc;
@@ -95,7 +96,10 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 		snprintf(out, n, "synth:%s", strrchr(path, '/') + 1);
 		return 0;
 	}
-	snprintf(done, sizeof(done), "%s.done", path);
+	if ((rc = fs_path(done, sizeof(done), err, "%s.done", path)) < 0 ||
+	    (rc = fs_path(table, sizeof(table), err, "%s/%s", path,
+			  cfg_str(c, "dataset", "table"))) < 0)
+		return rc;
 	if (kind == SRC_URL && (!fs_exists(done) || !fs_exists(path)))
 		return 0;   /* not downloaded yet, as fetch_url sees it */
 	if (!(hc = hashcache_open(ws, "inputs")))
@@ -104,7 +108,6 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 	if (rc == 0)
 		snprintf(out, n, "%s:%s", kind == SRC_DIR ? "tree" : "sha256", hex);
 	/* the tree leaves out hidden files, but the table may be one */
-	snprintf(table, sizeof(table), "%s/%s", path, cfg_str(c, "dataset", "table"));
 	if (rc == 0 && kind == SRC_DIR && *cfg_str(c, "dataset", "table") && fs_exists(table) &&
 	    (rc = hashcache_file(hc, table, hex, err)) == 0)
 		snprintf(out + strlen(out), n - strlen(out), " table:%s", hex);
@@ -122,10 +125,10 @@ static int has_subdir(const char *dir)
 	int found = 0;
 	DIR *d = opendir(dir);
 
-	while (d && !found && (de = readdir(d))) {
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		found = de->d_name[0] != '.' && fs_is_dir(path);
-	}
+	while (d && !found && (de = readdir(d)))
+		found = de->d_name[0] != '.' &&
+			fs_path(path, sizeof(path), NULL, "%s/%s", dir, de->d_name) == 0 &&
+			fs_is_dir(path);
 	if (d)
 		closedir(d);
 	return found;
@@ -141,7 +144,7 @@ int source_download_name(const cfg *c, const char *ws, char *out, size_t n, pl_e
 	if ((rc = locate(c, ws, &kind, path, sizeof(path), err)) < 0)
 		return rc;
 	if (kind == SRC_SYNTH || kind == SRC_URL)
-		snprintf(out, n, "%s", strrchr(path, '/') + 1);
+		return fs_path(out, n, err, "%s", strrchr(path, '/') + 1);
 	return 0;
 }
 
@@ -152,26 +155,24 @@ int source_download_name(const cfg *c, const char *ws, char *out, size_t n, pl_e
 static void descend(const cfg *c, char *root, size_t n)
 {
 	const char *table = cfg_str(c, "dataset", "table");
-	char only[256] = "", sub[PATH_MAX], path[PATH_MAX];
+	char only[NAME_MAX + 1] = "", sub[PATH_MAX], path[PATH_MAX];
 	struct dirent *de;
 	int count = 0;
 	DIR *d = opendir(root);
 
 	if (!d)
 		return;
-	while ((de = readdir(d))) {
-		snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
-		if (de->d_name[0] != '.' && strcmp(de->d_name, "__MACOSX") && fs_is_dir(path) &&
-		    count++ == 0)
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && strcmp(de->d_name, "__MACOSX") &&
+		    fs_path(path, sizeof(path), NULL, "%s/%s", root, de->d_name) == 0 &&
+		    fs_is_dir(path) && count++ == 0)
 			snprintf(only, sizeof(only), "%s", de->d_name);
-	}
 	closedir(d);
-	snprintf(sub, sizeof(sub), "%s/%s", root, only);
-	snprintf(path, sizeof(path), "%s/%s", root, table);
-	if (count != 1 || (*table && fs_exists(path)) ||
-	    (!*table && !has_subdir(sub)))
+	if (count != 1 || fs_path(sub, sizeof(sub), NULL, "%s/%s", root, only) < 0 ||
+	    fs_path(path, sizeof(path), NULL, "%s/%s", root, table) < 0 ||
+	    (*table && fs_exists(path)) || (!*table && !has_subdir(sub)))
 		return;
-	snprintf(root, n, "%s", sub);
+	fs_path(root, n, NULL, "%s", sub);
 }
 
 /* Checks the optional [dataset] sha256 against the file at path. */
@@ -199,7 +200,8 @@ static int obtain(const cfg *c, source_kind kind, const char *path,
 	int rc;
 
 	if (kind == SRC_SYNTH || kind == SRC_URL) {   /* path is WS/downloads/NAME */
-		snprintf(dir, sizeof(dir), "%s", path);
+		if ((rc = fs_path(dir, sizeof(dir), err, "%s", path)) < 0)
+			return rc;
 		*strrchr(dir, '/') = '\0';
 		if ((rc = fs_mkdirs(dir, err)) < 0)
 			return rc;
@@ -256,14 +258,15 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 	if ((rc = source_identity(c, ws, src->identity, sizeof(src->identity), err)) < 0)
 		return rc;
 	if (kind == SRC_DIR) {
-		snprintf(src->root, sizeof(src->root), "%s", path);
+		if ((rc = fs_path(src->root, sizeof(src->root), err, "%s", path)) < 0)
+			return rc;
 		descend(c, src->root, sizeof(src->root));
 		return 0;
 	}
 	if (stat(path, &st) == 0)
 		src->bytes = st.st_size;
-	snprintf(src->extracted, sizeof(src->extracted), "%s/.tmp/prepare-source", ws);
-	if ((rc = fs_rmtree(src->extracted, err)) < 0 || (rc = fs_mkdirs(src->extracted, err)) < 0)
+	if ((rc = fs_path(src->extracted, sizeof(src->extracted), err, "%s/.tmp/prepare-source",
+			  ws)) < 0 || (rc = fs_rmtree(src->extracted, err)) < 0 || (rc = fs_mkdirs(src->extracted, err)) < 0)
 		return rc;
 	lim.max_total_bytes = (int64_t)(cfg_float(c, "dataset", "max_archive_gb") * (1 << 30));
 	log_info("extracting %s", path);
@@ -271,7 +274,10 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 		source_close(src);
 		return hint_cached(kind, path, rc, err);
 	}
-	snprintf(src->root, sizeof(src->root), "%s", src->extracted);
+	if ((rc = fs_path(src->root, sizeof(src->root), err, "%s", src->extracted)) < 0) {
+		source_close(src);
+		return rc;
+	}
 	descend(c, src->root, sizeof(src->root));
 	return 0;
 }

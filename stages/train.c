@@ -2,6 +2,7 @@
  * train split, evaluated on the val split every epoch, with a resumable
  * checkpoint written atomically after each epoch, so a killed run resumes
  * and ends with the same weights as an uninterrupted one. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ typedef struct trainer {
 	int *labels_int;
 	double *hist;            /* epochs x 4 */
 	train_state st;
-	char ckpt[4200], best[4200];
+	char ckpt[PATH_MAX], best[PATH_MAX];
 } trainer;
 
 static int nn_fail(pl_err *err, const nn_err *e)
@@ -75,11 +76,13 @@ static int setup_optimizer(trainer *t, pl_err *err)
 static int balanced_weights(trainer *t, pl_err *err)
 {
 	json_t *per_class;
-	char path[4200];
+	char path[PATH_MAX];
 	json_t *stats;
 	double total = 0;
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/stats.json", t->ctx->up_dir);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/stats.json", t->ctx->up_dir)) < 0)
+		return rc;
 	if (!(stats = json_load_file(path, 0, NULL)))
 		return pl_errorf(err, PL_EDATA, "cannot read '%s'", path);
 	per_class = json_object_get(stats, "tiles_per_class");
@@ -132,8 +135,11 @@ static int setup(trainer *t, pl_err *err)
 	if (cfg_word_in(cfg_str(c, "train", "class_weights"), "balanced") &&
 	    (rc = balanced_weights(t, err)) < 0)
 		return rc;
-	snprintf(t->ckpt, sizeof(t->ckpt), "%s/checkpoints/last.ckpt", t->ctx->out_dir);
-	snprintf(t->best, sizeof(t->best), "%s/checkpoints/best.ckpt", t->ctx->out_dir);
+	if ((rc = fs_path(t->ckpt, sizeof(t->ckpt), err, "%s/checkpoints/last.ckpt",
+			  t->ctx->out_dir)) < 0 ||
+	    (rc = fs_path(t->best, sizeof(t->best), err, "%s/checkpoints/best.ckpt",
+			  t->ctx->out_dir)) < 0)
+		return rc;
 	t->st.best_epoch = -1;
 	t->st.threads = nn_threads(t->net);
 	t->st.best_val_loss = INFINITY;
@@ -145,7 +151,7 @@ static int save_checkpoint(trainer *t, const char *path, pl_err *err)
 {
 	size_t hist_bytes = (size_t)t->st.next_epoch * 4 * sizeof(double);
 	size_t len = sizeof(train_state) + hist_bytes;
-	char *blob = malloc(len), tmp[4300];
+	char *blob = malloc(len), tmp[PATH_MAX];
 	nn_err e = { 0 };
 	int rc;
 
@@ -153,9 +159,9 @@ static int save_checkpoint(trainer *t, const char *path, pl_err *err)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	memcpy(blob, &t->st, sizeof(train_state));
 	memcpy(blob + sizeof(train_state), t->hist, hist_bytes);
-	snprintf(tmp, sizeof(tmp), "%s.part", path);
-	rc = nn_checkpoint_save(t->net, blob, len, tmp, &e) < 0 ? nn_fail(err, &e) :
-	     fs_rename(tmp, path, err);
+	if ((rc = fs_path(tmp, sizeof(tmp), err, "%s.part", path)) == 0)
+		rc = nn_checkpoint_save(t->net, blob, len, tmp, &e) < 0 ? nn_fail(err, &e) :
+		     fs_rename(tmp, path, err);
 	free(blob);
 	return rc;
 }
@@ -176,11 +182,11 @@ static int resume(trainer *t, pl_err *err)
 	void *blob = NULL;
 	size_t len = 0;
 	nn_err e = { 0 };
-	char dir[4200];
+	char dir[PATH_MAX];
 	int rc;
 
-	snprintf(dir, sizeof(dir), "%s/checkpoints", t->ctx->out_dir);
-	if ((rc = fs_mkdirs(dir, err)) < 0 || !fs_exists(t->ckpt))
+	if ((rc = fs_path(dir, sizeof(dir), err, "%s/checkpoints", t->ctx->out_dir)) < 0 ||
+	    (rc = fs_mkdirs(dir, err)) < 0 || !fs_exists(t->ckpt))
 		return rc;
 	if (nn_checkpoint_load(t->net, t->ckpt, &blob, &len, &e) < 0) {
 		log_warn("ignoring checkpoint: %s", e.msg);
@@ -329,7 +335,7 @@ static int write_history(trainer *t, pl_err *err)
 {
 	int n = t->st.next_epoch, *epochs = malloc((size_t)n * sizeof(int)), rc;
 	double *cols = malloc((size_t)n * 4 * sizeof(double));
-	char path[4200], *csv = malloc((size_t)n * 128 + 64);
+	char path[PATH_MAX], *csv = malloc((size_t)n * 128 + 64);
 	size_t len = 0;
 
 	if (!epochs || !cols || !csv) {
@@ -344,10 +350,10 @@ static int write_history(trainer *t, pl_err *err)
 		len += (size_t)sprintf(csv + len, "%d,%.6f,%.6f,%.6f,%.6f\n", e + 1, t->hist[e * 4],
 				       t->hist[e * 4 + 1], t->hist[e * 4 + 2], t->hist[e * 4 + 3]);
 	}
-	snprintf(path, sizeof(path), "%s/history.csv", t->ctx->out_dir);
-	if ((rc = fs_write_file(path, csv, len, err)) < 0)
+	if ((rc = fs_path(path, sizeof(path), err, "%s/history.csv", t->ctx->out_dir)) < 0 ||
+	    (rc = fs_write_file(path, csv, len, err)) < 0 ||
+	    (rc = fs_path(path, sizeof(path), err, "%s/curves.png", t->ctx->out_dir)) < 0)
 		goto out;
-	snprintf(path, sizeof(path), "%s/curves.png", t->ctx->out_dir);
 	rc = plot_training_curves(path, epochs, cols, cols + 2 * n, cols + n, cols + 3 * n, n, err);
 out:
 	free(epochs);
@@ -365,7 +371,7 @@ static int write_model(trainer *t, pl_err *err)
 				  json_object_get(t->ds.info, "dtype"));
 	nn_meta meta = { t->ds.n_classes, t->ds.classes, t->ds.c, t->ds.mean, t->ds.std, NULL };
 	nn_err e = { 0 };
-	char path[4200];
+	char path[PATH_MAX];
 	int rc = 0;
 
 	if (t->patience > 0 && t->st.best_epoch >= 0 &&
@@ -373,7 +379,8 @@ static int write_model(trainer *t, pl_err *err)
 		rc = nn_fail(err, &e);
 	meta.extra = json_dumps(extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(extra);
-	snprintf(path, sizeof(path), "%s/model.pnn", t->ctx->out_dir);
+	if (rc == 0)
+		rc = fs_path(path, sizeof(path), err, "%s/model.pnn", t->ctx->out_dir);
 	if (rc == 0 && nn_model_save(t->net, &meta, path, &e) < 0)
 		rc = nn_fail(err, &e);
 	free(meta.extra);

@@ -109,13 +109,14 @@ static void set_metrics(stage_ctx *ctx, const metrics *samples, const metrics *g
 
 static int evaluate(stage_ctx *ctx, nn_net *net, dataset *ds, pl_err *err)
 {
-	char preproc_dir[4200];
+	char preproc_dir[PATH_MAX];
 	predictions p = { 0 };
 	metrics samples = { 0 }, group = { 0 };
 	rec_loader *l;
 	int rc;
 
-	snprintf(preproc_dir, sizeof(preproc_dir), "%s/prepare", ctx->ws);
+	if ((rc = fs_path(preproc_dir, sizeof(preproc_dir), err, "%s/prepare", ctx->ws)) < 0)
+		return rc;
 	if (!(l = dataset_open_split(ds, preproc_dir, "test", err)))
 		return -err->code;
 	rc = predict_split(net, l, nn_max_batch(net), &p, err);
@@ -151,18 +152,22 @@ static int evaluate(stage_ctx *ctx, nn_net *net, dataset *ds, pl_err *err)
 
 int validate_run(stage_ctx *ctx, pl_err *err)
 {
-	char path[4200];
+	char path[PATH_MAX];
 	dataset ds;
 	nn_err e = { 0 };
 	nn_net *net;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/prepare", ctx->ws);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/prepare", ctx->ws)) < 0)
+		return rc;
 	if ((rc = dataset_load(path, &ds, err)) < 0) {
 		dataset_release(&ds);
 		return rc;
 	}
-	snprintf(path, sizeof(path), "%s/model.pnn", ctx->up_dir);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/model.pnn", ctx->up_dir)) < 0) {
+		dataset_release(&ds);
+		return rc;
+	}
 	net = nn_model_load(path, 0, (int)cfg_int(ctx->cfg, "validate", "batch"), NULL, &e);
 	if (!net)
 		rc = pl_errorf(err, e.code ? e.code : PL_EDATA, "%s", e.msg);
@@ -176,14 +181,13 @@ int validate_run(stage_ctx *ctx, pl_err *err)
 int validate_copy_ui(const char *ws, int committed, const char *dir, pl_err *err)
 {
 	static const char *const files[] = { "mlpipeline-ui-metadata.json", "mlpipeline-metrics.json" };
-	char from[4200], to[4200];
+	char from[PATH_MAX], to[PATH_MAX];
 	int rc = fs_mkdirs(dir, err);
 
-	for (int i = 0; i < 2 && rc == 0; i++) {
-		snprintf(from, sizeof(from), "%s/%s/%s", ws, committed ? "validate" : ".tmp/validate",
-			 files[i]);
-		snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
-		rc = fs_copy_file(from, to, err);
-	}
+	for (int i = 0; i < 2 && rc == 0; i++)
+		if ((rc = fs_path(from, sizeof(from), err, "%s/%s/%s", ws,
+				  committed ? "validate" : ".tmp/validate", files[i])) == 0 &&
+		    (rc = fs_path(to, sizeof(to), err, "%s/%s", dir, files[i])) == 0)
+			rc = fs_copy_file(from, to, err);
 	return rc;
 }

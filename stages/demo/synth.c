@@ -4,6 +4,7 @@
 #include "synth.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,7 +24,6 @@
 #define N_ROWS 8
 #define N_COLS 12
 #define MAX_THREADS 8
-#define PATH_LEN 4096
 
 /* ---- random numbers: splitmix64 seeding, xoshiro256** ---- */
 
@@ -488,17 +488,16 @@ static void job_fail(draw_job *job, int rc, const pl_err *err)
 static int write_well(draw_job *job, well_canvas *cv, int index, uint8_t *nuc,
 		      uint8_t *nfkb, pl_err *err)
 {
-	char name[32], path[PATH_LEN];
+	char name[32], path[PATH_MAX];
 	int plate = index / SYNTH_WELLS, well = index % SYNTH_WELLS, rc;
 
 	render_well(cv, job->o, plate, well, nuc, nfkb);
 	well_name(job->o, plate, well, name, sizeof(name));
-	snprintf(path, sizeof(path), "%s/%s_nuclei.bmp", job->img_dir, name);
-	rc = img_write_bmp(path, nuc, cv->w, cv->h, 1, err);
-	if (rc == 0) {
-		snprintf(path, sizeof(path), "%s/%s_nfkb.bmp", job->img_dir, name);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/%s_nuclei.bmp", job->img_dir, name)) == 0)
+		rc = img_write_bmp(path, nuc, cv->w, cv->h, 1, err);
+	if (rc == 0 && (rc = fs_path(path, sizeof(path), err, "%s/%s_nfkb.bmp", job->img_dir,
+				     name)) == 0)
 		rc = img_write_bmp(path, nfkb, cv->w, cv->h, 1, err);
-	}
 	return rc;
 }
 
@@ -620,21 +619,20 @@ static void free_listing(char **rel, size_t n)
 static int stage_plate(const synth_opts *o, const char *staging, char ***rel,
 		       size_t *n_rel, pl_err *err)
 {
-	char path[PATH_LEN], *csv = NULL;
+	char path[PATH_MAX], *csv = NULL;
 	int rc;
 
 	*rel = NULL;
 	*n_rel = 0;
-	snprintf(path, sizeof(path), "%s/plate/images", staging);
-	rc = fs_mkdirs(path, err);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/plate/images", staging)) == 0)
+		rc = fs_mkdirs(path, err);
 	if (rc == 0)
 		rc = build_listing(o, &csv, rel, n_rel, err);
 	if (rc == 0)
 		rc = draw_all(o, path, err);
-	if (rc == 0) {
-		snprintf(path, sizeof(path), "%s/plate/metadata.csv", staging);
+	if (rc == 0 && (rc = fs_path(path, sizeof(path), err, "%s/plate/metadata.csv",
+				     staging)) == 0)
 		rc = fs_write_file(path, csv, strlen(csv), err);
-	}
 	free(csv);
 	return rc;
 }
@@ -644,9 +642,9 @@ static int stage_plate(const synth_opts *o, const char *staging, char ***rel,
 typedef struct target {
 	int is_dir;                /* out/plate/ rather than an archive */
 	arc_format fmt;            /* for an archive */
-	char parent[PATH_LEN];     /* the directory that receives the result */
-	char base[PATH_LEN];       /* "plate" or the archive's file name */
-	char final[PATH_LEN];      /* the path written */
+	char parent[PATH_MAX];     /* the directory that receives the result */
+	char base[PATH_MAX];       /* "plate" or the archive's file name */
+	char final[PATH_MAX];      /* the path written */
 } target;
 
 static int ends_with(const char *s, const char *suffix)
@@ -660,32 +658,32 @@ static int resolve_target(const char *out, target *t, pl_err *err)
 {
 	size_t len = strlen(out);
 	const char *slash;
+	int rc;
 
 	memset(t, 0, sizeof(*t));
 	if (len == 0)
 		return pl_errorf(err, PL_EUSAGE, "synth: the output path is empty");
-	if (len > PATH_LEN - 256)
-		return pl_errorf(err, PL_EUSAGE, "synth: output path '%.64s...' is too long",
-				 out);
 	t->is_dir = out[len - 1] == '/' || fs_is_dir(out);
 	if (t->is_dir) {
-		memcpy(t->parent, out, len + 1);
+		if ((rc = fs_path(t->parent, sizeof(t->parent), err, "%s", out)) < 0)
+			return rc;
 		while (len > 1 && t->parent[len - 1] == '/')
 			t->parent[--len] = '\0';
 		strcpy(t->base, "plate");
-		snprintf(t->final, sizeof(t->final), "%s%splate", t->parent,
-			 strcmp(t->parent, "/") == 0 ? "" : "/");
-		return 0;
+		return fs_path(t->final, sizeof(t->final), err, "%s%splate", t->parent,
+			       strcmp(t->parent, "/") == 0 ? "" : "/");
 	}
 	slash = strrchr(out, '/');
 	if (slash == NULL)
 		strcpy(t->parent, ".");
 	else if (slash == out)
 		strcpy(t->parent, "/");
-	else
-		snprintf(t->parent, sizeof(t->parent), "%.*s", (int)(slash - out), out);
-	snprintf(t->base, sizeof(t->base), "%s", slash ? slash + 1 : out);
-	memcpy(t->final, out, len + 1);
+	else if ((rc = fs_path(t->parent, sizeof(t->parent), err, "%.*s", (int)(slash - out),
+			       out)) < 0)
+		return rc;
+	if ((rc = fs_path(t->base, sizeof(t->base), err, "%s", slash ? slash + 1 : out)) < 0 ||
+	    (rc = fs_path(t->final, sizeof(t->final), err, "%s", out)) < 0)
+		return rc;
 	if (ends_with(out, ".tar.zst") || ends_with(out, ".tzst"))
 		t->fmt = ARC_TAR_ZST;
 	else if (ends_with(out, ".tar.gz") || ends_with(out, ".tgz") || !strchr(t->base, '.'))
@@ -702,25 +700,26 @@ static int resolve_target(const char *out, target *t, pl_err *err)
 static int commit_plate(const target *t, const char *staging, char **rel,
 			size_t n_rel, pl_err *err)
 {
-	char path[PATH_LEN];
+	char path[PATH_MAX];
 	int rc;
 
 	if (t->is_dir) {
-		snprintf(path, sizeof(path), "%s/plate", staging);
-		rc = fs_fsync_tree(path, err);
+		if ((rc = fs_path(path, sizeof(path), err, "%s/plate", staging)) == 0)
+			rc = fs_fsync_tree(path, err);
 		if (rc == 0 && fs_exists(t->final))
 			rc = pl_errorf(err, PL_EUSAGE, "synth: '%s' appeared while drawing; "
 				       "remove it or choose another output directory", t->final);
 		return rc ? rc : fs_rename(path, t->final, err);
 	}
-	snprintf(path, sizeof(path), "%s/archive.tmp", staging);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/archive.tmp", staging)) < 0)
+		return rc;
 	rc = arc_pack(path, t->fmt, staging, (const char *const *)rel, n_rel, err);
 	return rc ? rc : fs_rename(path, t->final, err);
 }
 
 int synth_write(const synth_opts *o, const char *out, pl_err *err)
 {
-	char staging[PATH_LEN] = "", **rel = NULL;
+	char staging[PATH_MAX] = "", **rel = NULL;
 	size_t n_rel = 0;
 	pl_err cleanup_err;
 	target t;
@@ -733,7 +732,9 @@ int synth_write(const synth_opts *o, const char *out, pl_err *err)
 				 "or choose another output directory", t.final);
 	if ((rc = fs_mkdirs(t.parent, err)) != 0)
 		return rc;
-	snprintf(staging, sizeof(staging), "%s/.%s.synth-XXXXXX", t.parent, t.base);
+	if ((rc = fs_path(staging, sizeof(staging), err, "%s/.%s.synth-XXXXXX", t.parent,
+			  t.base)) < 0)
+		goto out;
 	if (!mkdtemp(staging)) {
 		rc = pl_errorf(err, PL_EIO, "synth: cannot create a temporary directory "
 			       "in '%s': %s", t.parent, strerror(errno));

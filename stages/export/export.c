@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -706,14 +707,12 @@ static int wants_dir(const char *out)
 /* Writes every item into dir (created when missing); frees the documents. */
 static int write_items(const char *dir, export_item *items, size_t n, pl_err *err)
 {
-	char path[4096];
+	char path[PATH_MAX];
 	int rc = fs_mkdirs(dir, err);
 
 	for (size_t i = 0; i < n; i++) {
-		if (rc == 0 && snprintf(path, sizeof(path), "%s/%s", dir,
-					items[i].file) >= (int)sizeof(path))
-			rc = pl_errorf(err, PL_EUSAGE, "output path '%s/%s' is too long",
-				       dir, items[i].file);
+		if (rc == 0)
+			rc = fs_path(path, sizeof(path), err, "%s/%s", dir, items[i].file);
 		if (rc == 0)
 			rc = write_json(items[i].doc, path, err);
 		json_decref(items[i].doc);
