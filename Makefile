@@ -14,9 +14,7 @@ CC       ?= cc
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 SANFLAGS ?=
-# gcc warns about snprintf truncation of messages, which is intended; clang has no such flag
-WNO      := $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(WNO) -march=x86-64-v2 \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -march=x86-64-v2 \
 	-MMD -MP $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CURL_CFLAGS) \
 	$(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -lpthread
@@ -49,6 +47,12 @@ $(B)/libpipeline.a: $(LIB_OBJ)
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# stages/engine.c still cuts the status reasons it makes of error messages
+# with unchecked snprintf calls: until they check the result, only it builds
+# with -Wno-format-truncation (gcc's; clang has no such warning).
+$(B)/stages/engine.o: override CFLAGS += $(shell $(CC) -Werror -Wno-format-truncation -E -x c \
+	/dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libpipeline.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -26,7 +26,9 @@ int pl_errprefix(pl_err *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old);
+	/* a message too long for err->msg is cut; < 0 is an encoding error */
+	if (snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old) < 0)
+		memcpy(err->msg, old, sizeof(old));
 	return -err->code;
 }
 

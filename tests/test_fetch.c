@@ -7,6 +7,7 @@
 #include "check.h"
 
 #include "../io/fetch.h"
+#include "../io/fs.h"
 #include "../io/log.h"
 #include "../io/sha.h"
 
@@ -294,7 +295,7 @@ static void test_server_ignores_if_range(void)
 
 static void test_flaky_then_ok(void)
 {
-	char url[256], want[300], *log_text = NULL;
+	char url[256], want[sizeof(url) + 64], *log_text = NULL;
 	fetch_opts o = quick();
 	pl_err err = {0};
 	int rc;
@@ -654,23 +655,26 @@ static void test_https_verification(void)
 
 static void find_script(char *out, size_t n)
 {
+	const char *root = getenv("PL_ROOT");
 	char exe[PATH_MAX];
 	ssize_t len;
+	pl_err err;
 
-	if (getenv("PL_ROOT")) {
-		snprintf(out, n, "%s/tests/http_server.py", getenv("PL_ROOT"));
-		return;
-	}
-	/* ROOT/BUILD/tests/test_fetch -> ROOT/tests/http_server.py */
-	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[len > 0 ? len : 0] = '\0';
-	for (int k = 0; k < 3; k++) {
-		char *slash = strrchr(exe, '/');
+	if (!root) {   /* ROOT/BUILD/tests/test_fetch -> ROOT/tests/http_server.py */
+		len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[len > 0 ? len : 0] = '\0';
+		for (int k = 0; k < 3; k++) {
+			char *slash = strrchr(exe, '/');
 
-		if (slash)
-			*slash = '\0';
+			if (slash)
+				*slash = '\0';
+		}
+		root = exe;
 	}
-	snprintf(out, n, "%s/tests/http_server.py", exe);
+	if (fs_path(out, n, &err, "%s/tests/http_server.py", root) < 0) {
+		fprintf(stderr, "test_fetch: %s\n", err.msg);
+		exit(1);
+	}
 }
 
 static void fill_data(void)
