@@ -11,6 +11,7 @@
 
 #include "../io/arc.h"
 #include "../io/fs.h"
+#include "../io/json.h"
 #include "../io/log.h"
 #include "../io/sha.h"
 #include "stages.h"
@@ -81,7 +82,7 @@ int package_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
 static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 {
 	json_t *files = json_object(), *lineage = json_object(), *man, *val = NULL;
-	char path[4200], hex[SHA256_HEX], *text;
+	char path[4200], hex[SHA256_HEX];
 	int rc = 0;
 
 	for (size_t i = 0; i + 1 < N_PACKAGE_FILES && rc == 0; i++) {
@@ -104,13 +105,9 @@ static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 			"pipeline_version", PL_VERSION, "created", created_time(val),
 			"files", files, "lineage", lineage, "metrics", json_object_get(val, "metrics"));
 	json_decref(val);
-	text = json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(man);
-	snprintf(path, sizeof(path), "%s/MANIFEST.json", dir);
 	if (rc == 0)
-		rc = text ? fs_write_file(path, text, strlen(text), err) :
-		     pl_errorf(err, PL_ENOMEM, "out of memory");
-	free(text);
+		rc = json_write_in(dir, "MANIFEST.json", man, err);
+	json_decref(man);
 	return rc;
 }
 

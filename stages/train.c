@@ -10,6 +10,7 @@
 #include "../io/fs.h"
 #include "../io/log.h"
 #include "../io/plot.h"
+#include "../io/strbuf.h"
 #include "../nn/nn.h"
 #include "dataset.h"
 #include "preproc.h"
@@ -329,30 +330,30 @@ static int write_history(trainer *t, pl_err *err)
 {
 	int n = t->st.next_epoch, *epochs = malloc((size_t)n * sizeof(int)), rc;
 	double *cols = malloc((size_t)n * 4 * sizeof(double));
-	char path[4200], *csv = malloc((size_t)n * 128 + 64);
-	size_t len = 0;
+	char path[4200];
+	strbuf csv = { 0 };
 
-	if (!epochs || !cols || !csv) {
+	if (!epochs || !cols) {
 		rc = pl_errorf(err, PL_ENOMEM, "out of memory");
 		goto out;
 	}
-	len += (size_t)sprintf(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy\n");
+	strbuf_appendf(&csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy\n");
 	for (int e = 0; e < n; e++) {
 		epochs[e] = e + 1;
 		for (int k = 0; k < 4; k++)
 			cols[k * n + e] = t->hist[e * 4 + k];
-		len += (size_t)sprintf(csv + len, "%d,%.6f,%.6f,%.6f,%.6f\n", e + 1, t->hist[e * 4],
-				       t->hist[e * 4 + 1], t->hist[e * 4 + 2], t->hist[e * 4 + 3]);
+		strbuf_appendf(&csv, "%d,%.6f,%.6f,%.6f,%.6f\n", e + 1, t->hist[e * 4],
+			       t->hist[e * 4 + 1], t->hist[e * 4 + 2], t->hist[e * 4 + 3]);
 	}
 	snprintf(path, sizeof(path), "%s/history.csv", t->ctx->out_dir);
-	if ((rc = fs_write_file(path, csv, len, err)) < 0)
+	if ((rc = strbuf_write_file(&csv, path, err)) < 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/curves.png", t->ctx->out_dir);
 	rc = plot_training_curves(path, epochs, cols, cols + 2 * n, cols + n, cols + 3 * n, n, err);
 out:
 	free(epochs);
 	free(cols);
-	free(csv);
+	strbuf_release(&csv);
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "../../io/fs.h"
 #include "../../io/img.h"
 #include "../../io/log.h"
+#include "../../io/strbuf.h"
 #include "../../nn/nn.h"
 
 #define REF_W 340           /* the reference size the cell sizes are set for */
@@ -573,13 +574,13 @@ static int draw_all(const synth_opts *o, const char *img_dir, pl_err *err)
 static int build_listing(const synth_opts *o, char **csv_out, char ***rel_out,
 			 size_t *n_rel, pl_err *err)
 {
-	size_t n_wells = (size_t)o->plates * SYNTH_WELLS, cap = 128 + n_wells * 128;
-	size_t len = 0, k = 0;
-	char *csv = malloc(cap), **rel = calloc(1 + 2 * n_wells, sizeof(char *)), name[32];
+	size_t n_wells = (size_t)o->plates * SYNTH_WELLS, k = 0;
+	char **rel = calloc(1 + 2 * n_wells, sizeof(char *)), name[32];
+	strbuf csv = { 0 };
 
-	if (!csv || !rel)
+	if (!rel)
 		goto nomem;
-	len += (size_t)snprintf(csv, cap, "nuclei,nfkb,concentration,label,well,cell_line\n");
+	strbuf_appendf(&csv, "nuclei,nfkb,concentration,label,well,cell_line\n");
 	if (!(rel[k++] = strdup("plate/metadata.csv")))
 		goto nomem;
 	for (size_t i = 0; i < n_wells; i++) {
@@ -587,22 +588,22 @@ static int build_listing(const synth_opts *o, char **csv_out, char ***rel_out,
 		int row = well / N_COLS, col = well % N_COLS;
 
 		well_name(o, plate, well, name, sizeof(name));
-		len += (size_t)snprintf(csv + len, cap - len,
-				"images/%s_nuclei.bmp,images/%s_nfkb.bmp,%s,%s,%s,%s\n",
-				name, name, CONC_TEXT[col], col_label(col), name,
-				row_line(row)->name);
+		strbuf_appendf(&csv, "images/%s_nuclei.bmp,images/%s_nfkb.bmp,%s,%s,%s,%s\n",
+			       name, name, CONC_TEXT[col], col_label(col), name,
+			       row_line(row)->name);
 		if (asprintf(&rel[k++], "plate/images/%s_nuclei.bmp", name) < 0 ||
 		    asprintf(&rel[k++], "plate/images/%s_nfkb.bmp", name) < 0) {
 			rel[k - 1] = NULL;
 			goto nomem;
 		}
 	}
-	*csv_out = csv;
+	if (!(*csv_out = strbuf_take(&csv, NULL)))
+		goto nomem;
 	*rel_out = rel;
 	*n_rel = k;
 	return 0;
 nomem:
-	free(csv);
+	strbuf_release(&csv);
 	for (size_t i = 0; rel && i < k; i++)
 		free(rel[i]);
 	free(rel);
