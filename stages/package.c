@@ -14,11 +14,9 @@
 #include "../io/json.h"
 #include "../io/log.h"
 #include "../io/sha.h"
+#include "../io/sys.h"
+#include "../io/version.h"
 #include "stages.h"
-
-#ifndef PL_VERSION
-#define PL_VERSION "0.1.0"
-#endif
 
 /* Files of the package, in archive order (MANIFEST.json last). */
 static const char *const package_files[] = {
@@ -51,13 +49,11 @@ static json_t *stage_record(const char *ws, const char *stage)
 static json_t *created_time(const json_t *val)
 {
 	const char *epoch = getenv("SOURCE_DATE_EPOCH");
-	char *end, when[32];
-	struct tm tm;
+	char *end, when[SYS_TIME_MAX];
 
 	if (epoch && *epoch) {
-		time_t t = (time_t)strtoll(epoch, &end, 10);
-		if (!*end && t >= 0 && gmtime_r(&t, &tm) &&
-		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		long long t = strtoll(epoch, &end, 10);
+		if (!*end && t >= 0 && sys_iso_time(t, when, sizeof(when)) == 0)
 			return json_string(when);
 		log_warn("SOURCE_DATE_EPOCH '%s' is not a number of seconds; using validate's "
 			 "finish time", epoch);
