@@ -96,7 +96,6 @@ struct nn_net {
 	int n, train;
 	float lr;
 	double wsum;
-	char errmsg[512];
 };
 
 /* blas.c: the single BLAS seam. Row-major C = alpha*op(A)*op(B) + beta*C. */

@@ -18,8 +18,8 @@
 #include "../io/json.h"
 #include "../io/log.h"
 #include "../io/strbuf.h"
+#include "../io/sys.h"
 #include "../io/utf8.h"
-#include "../nn/nn.h"
 #include "stages.h"
 
 static const char *split_names[N_SPLITS] = { "train", "val", "test" };
@@ -280,7 +280,7 @@ static int threads_of(const cfg *c)
 	long threads = cfg_int(c, "prepare", "threads");
 
 	if (threads <= 0)
-		threads = nn_cpu_count();
+		threads = sys_cpu_count();
 	return threads < 1 ? 1 : threads > 64 ? 64 : (int)threads;
 }
 

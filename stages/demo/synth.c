@@ -17,6 +17,7 @@
 #include "../../io/img.h"
 #include "../../io/log.h"
 #include "../../io/strbuf.h"
+#include "../../io/sys.h"
 #include "../../nn/nn.h"
 
 #define REF_W 340           /* the reference size the cell sizes are set for */
@@ -26,18 +27,9 @@
 #define MAX_THREADS 8
 #define PATH_LEN 4096
 
-/* ---- random numbers: splitmix64 seeding, xoshiro256** ---- */
+/* ---- random numbers: xoshiro256**, seeded with nn_rng_next (splitmix64) ---- */
 
 typedef struct rng { uint64_t s[4]; } rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
@@ -61,9 +53,9 @@ static void rng_seed_well(rng *r, uint64_t seed, int plate, int well)
 	uint64_t x = seed ^ 0x73796E7468706C74ull;   /* "synthplt" */
 	uint64_t key = (uint64_t)plate * (SYNTH_WELLS + 1) + (uint64_t)well + 1;
 
-	x = splitmix64(&x) ^ (key * 0xD1B54A32D192ED03ull);
+	x = nn_rng_next(&x) ^ (key * 0xD1B54A32D192ED03ull);
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
+		r->s[i] = nn_rng_next(&x);
 }
 
 /* Uniform in [0, 1). */
@@ -540,7 +532,7 @@ static int draw_all(const synth_opts *o, const char *img_dir, pl_err *err)
 {
 	draw_job job = { .o = o, .img_dir = img_dir };
 	pthread_t threads[MAX_THREADS];
-	int cpus = nn_cpu_count();
+	int cpus = sys_cpu_count();
 	int n_threads = cpus > MAX_THREADS ? MAX_THREADS : cpus;
 	int started = 0;
 
