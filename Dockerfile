@@ -8,7 +8,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make pkg-config libarchive-dev libzstd-dev libopenblas-serial-dev \
       libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev \
-      libjansson-dev libssl-dev \
+      libjansson-dev libssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

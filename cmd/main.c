@@ -6,12 +6,9 @@
 #include <string.h>
 
 #include "../io/log.h"
+#include "../io/version.h"
 #include "../stages/schema.h"
 #include "cmd.h"
-
-#ifndef PL_VERSION
-#define PL_VERSION "0.1.0"
-#endif
 
 typedef struct command {
 	const char *name;

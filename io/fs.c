@@ -228,8 +228,7 @@ int fs_read_file(const char *path, size_t max, char **data, size_t *len, pl_err 
 		max = (size_t)1 << 30;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return pl_errorf(err, errno == ENOENT ? PL_EIO : PL_EIO, "cannot open '%s': %s",
-				 path, strerror(errno));
+		return pl_errorf(err, PL_EIO, "cannot open '%s': %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = pl_errorf(err, PL_EIO, "'%s' is not a regular file", path);
 		goto out;

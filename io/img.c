@@ -1,4 +1,4 @@
-/* Image entry points: format sniffing, limits, whole-file reads and the
+/* Image entry points: format sniffing, limits, decoding a file and the
  * checked file handling shared by the PNG and BMP writers. */
 #include <errno.h>
 #include <stdlib.h>
@@ -7,11 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "img_priv.h"
 
 #define IMG_DEFAULT_PIXELS ((int64_t)1 << 28)
 #define IMG_DEFAULT_SIDE 65535
-#define IMG_MAX_FILE ((int64_t)1 << 30)
+#define IMG_MAX_FILE ((size_t)1 << 30)
 
 int img_check_size(const char *name, int64_t w, int64_t h, int c, const img_lim *lim,
 		   pl_err *err)
@@ -100,58 +101,15 @@ int img_decode_mem(const void *buf, size_t len, const char *name,
 	return rc;
 }
 
-/* Reads the whole regular file at path into a heap buffer. */
-static int read_whole(const char *path, uint8_t **data, size_t *len, pl_err *err)
-{
-	struct stat st;
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	int rc = 0;
-
-	if (!f)
-		return pl_errorf(err, PL_EIO, "cannot open '%s': %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) != 0) {
-		rc = pl_errorf(err, PL_EIO, "cannot stat '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = pl_errorf(err, PL_EIO, "cannot read '%s': not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > IMG_MAX_FILE) {
-		rc = pl_errorf(err, PL_EDATA, "'%s': file of %lld bytes is over the image file limit of %lld bytes",
-			       path, (long long)st.st_size, (long long)IMG_MAX_FILE);
-		goto out;
-	}
-	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!buf) {
-		rc = pl_errorf(err, PL_ENOMEM, "'%s': out of memory reading %lld bytes",
-			       path, (long long)st.st_size);
-		goto out;
-	}
-	if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		rc = pl_errorf(err, PL_EIO, "cannot read '%s': %s", path,
-			       ferror(f) ? strerror(errno) : "file shrank while reading");
-		goto out;
-	}
-	*data = buf;
-	*len = (size_t)st.st_size;
-	buf = NULL;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
 int img_decode_file(const char *path, const img_limits *lim, img *out,
 		    pl_err *err)
 {
-	uint8_t *data = NULL;
+	char *data = NULL;
 	size_t len = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = read_whole(path, &data, &len, err);
+	rc = fs_read_file(path, IMG_MAX_FILE, &data, &len, err);
 	if (rc == 0)
 		rc = img_decode_mem(data, len, path, lim, out, err);
 	free(data);

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "sys.h"
 #include "utf8.h"
 
 static log_format fmt_cur = LOG_HUMAN;
@@ -46,24 +47,13 @@ double log_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void iso_time(char *buf, size_t n)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + strlen(buf), n - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
 /* Emits one JSON object with level, msg and any extra fields; takes obj. */
 static void emit_json(const char *level, const char *msg, json_t *obj)
 {
-	char when[40];
+	char when[SYS_TIME_MAX];
 	char *line;
 
-	iso_time(when, sizeof(when));
+	sys_iso_now(when, sizeof(when), 1);
 	json_object_set_new(obj, "time", json_string(when));
 	json_object_set_new(obj, "level", json_string(level));
 	if (stage_cur[0])

@@ -763,8 +763,7 @@ struct rec_loader {
 	size_t plane;           /* h * w */
 	float *lut;             /* u8: c * 256 converted values */
 	float *mean, *inv_std;  /* f32: per channel; NULL = none */
-	int64_t *order;         /* shuffled epoch order; NULL = not allocated */
-	int shuffle;
+	const int64_t *order;   /* the epoch's order (the caller's); NULL = stored order */
 	int64_t pos;
 	int64_t *batch_idx;     /* last batch: positions ... */
 	size_t *name_off;       /* ... and name offsets into names */
@@ -840,7 +839,7 @@ rec_dtype rec_loader_dtype(const rec_loader *l)
 	return l->shards[0]->dtype;
 }
 
-int rec_loader_set_norm(rec_loader *l, const float *mean, const float *std)
+int rec_loader_set_norm(rec_loader *l, const float *mean, const float *std, pl_err *err)
 {
 	int c = l->shards[0]->c;
 
@@ -851,12 +850,14 @@ int rec_loader_set_norm(rec_loader *l, const float *mean, const float *std)
 		return 0;
 	}
 	if (!std)
-		return -1;
+		return pl_errorf(err, PL_EUSAGE, "standardisation: means without standard deviations");
 	for (int ch = 0; ch < c; ch++)
 		if (!(std[ch] > 0.0f) || !isfinite(std[ch]) || !isfinite(mean[ch]))
-			return -1;
+			return pl_errorf(err, PL_EDATA, "standardisation of channel %d: mean %g, "
+					 "standard deviation %g (need finite values and a "
+					 "positive deviation)", ch, (double)mean[ch], (double)std[ch]);
 	if (!l->mean && !(l->mean = malloc((size_t)c * sizeof(float))))
-		return -1;
+		return pl_errorf(err, PL_ENOMEM, "out of memory for the standardisation");
 	for (int ch = 0; ch < c; ch++) {
 		l->mean[ch] = mean[ch];
 		l->inv_std[ch] = 1.0f / std[ch];
@@ -865,48 +866,11 @@ int rec_loader_set_norm(rec_loader *l, const float *mean, const float *std)
 	return 0;
 }
 
-static uint64_t splitmix64(uint64_t *state)
+void rec_loader_epoch(rec_loader *l, const int64_t *order)
 {
-	uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-/* Uniform value in [0, n) by rejection, so the order is unbiased. */
-static uint64_t rand_below(uint64_t *state, uint64_t n)
-{
-	uint64_t threshold = (0 - n) % n, v;
-
-	do
-		v = splitmix64(state);
-	while (v < threshold);
-	return v % n;
-}
-
-int rec_loader_epoch(rec_loader *l, uint64_t seed, int epoch, int shuffle)
-{
-	uint64_t state = seed, epoch_key = (uint64_t)(uint32_t)epoch;
-
 	l->pos = 0;
 	l->batch_n = 0;
-	l->shuffle = 0;
-	if (!shuffle || l->count < 2)
-		return 0;
-	if (!l->order && !(l->order = malloc((size_t)l->count * sizeof(int64_t))))
-		return -PL_ENOMEM;
-	state = splitmix64(&state) ^ (epoch_key * 0xD6E8FEB86659FD93ull);
-	for (int64_t i = 0; i < l->count; i++)
-		l->order[i] = i;
-	for (int64_t i = l->count - 1; i > 0; i--) {
-		int64_t j = (int64_t)rand_below(&state, (uint64_t)i + 1);
-		int64_t t = l->order[i];
-		l->order[i] = l->order[j];
-		l->order[j] = t;
-	}
-	l->shuffle = 1;
-	return 0;
+	l->order = order;
 }
 
 /* Shard holding position g: the last s with starts[s] <= g (never empty). */
@@ -1006,9 +970,16 @@ int rec_loader_next(rec_loader *l, int max_n, float *x, int32_t *labels,
 				 max_n);
 	rc = reserve_batch(l, n, err);
 	for (int k = 0; rc == 0 && k < n; k++) {
-		int64_t g = l->shuffle ? l->order[l->pos + k] : l->pos + k;
-		int s = find_shard(l, g);
+		int64_t g = l->order ? l->order[l->pos + k] : l->pos + k;
+		int s;
 		rec_sample smp;
+		if (g < 0 || g >= l->count) {
+			rc = pl_errorf(err, PL_EUSAGE, "epoch order: position %lld of %lld is record "
+				       "%lld, not one of 0..%lld", (long long)(l->pos + k),
+				       (long long)l->count, (long long)g, (long long)l->count - 1);
+			break;
+		}
+		s = find_shard(l, g);
 		rc = rec_read(l->shards[s], g - l->starts[s], &smp, err);
 		if (rc == 0)
 			rc = add_name(l, &names_used, smp.name, &l->name_off[k], err);
@@ -1049,7 +1020,6 @@ void rec_loader_close(rec_loader *l)
 	free(l->lut);
 	free(l->mean);
 	free(l->inv_std);
-	free(l->order);
 	free(l->batch_idx);
 	free(l->name_off);
 	free(l->names);

@@ -1,6 +1,6 @@
 /* Record shards: samples (label, group, name, c x h x w pixels) stored as
  * one zstd frame each with its own CRC32C, an indexed footer for random
- * access, and a loader that yields shuffled float32 NCHW batches. */
+ * access, and a loader that yields float32 NCHW batches in the caller's order. */
 #ifndef PL_REC_H
 #define PL_REC_H
 
@@ -121,15 +121,19 @@ rec_dtype rec_loader_dtype(const rec_loader *l);
 /* Sets per-channel standardisation applied while converting to float:
  * x = (v - mean[ch]) / std[ch], where v is the stored value (uint8 data is
  * first scaled to 0..1 by /255). The arrays hold c values and are copied;
- * NULL mean means no standardisation. Returns 0, or -1 when a std is not
- * positive and finite. */
-int rec_loader_set_norm(rec_loader *l, const float *mean, const float *std);
+ * NULL mean means no standardisation. Returns 0, or -PL_EDATA naming the
+ * channel whose mean is not finite or whose std is not positive and finite
+ * (-PL_EUSAGE for a mean without std, -PL_ENOMEM); the previous
+ * standardisation then stays. */
+int rec_loader_set_norm(rec_loader *l, const float *mean, const float *std, pl_err *err);
 
-/* Starts an epoch. shuffle != 0: a permutation of all records determined
- * only by (seed, epoch), independent of how the records are split into
- * shards; shuffle == 0: records in order (for evaluation). Returns 0, or
- * -PL_ENOMEM when the permutation (8 bytes a record) cannot be allocated. */
-int rec_loader_epoch(rec_loader *l, uint64_t seed, int epoch, int shuffle);
+/* Starts an epoch that delivers the records in order: order[i] is the
+ * position (0 .. count-1, shards in the order given) of the i-th record
+ * (a training epoch passes a permutation, e.g. nn_epoch_order's); order
+ * is the caller's and must stay valid until the next rec_loader_epoch or
+ * rec_loader_close. NULL: the records as stored (for evaluation). A
+ * position out of range makes rec_loader_next fail with PL_EUSAGE. */
+void rec_loader_epoch(rec_loader *l, const int64_t *order);
 
 /* Delivers the next batch of at most max_n records of the epoch:
  * x gets n*c*h*w floats (NCHW), labels n values, groups (may be NULL) n

@@ -87,7 +87,7 @@ static void im2col(const float *in, int n, const geom *g, int i0, int b, float *
  * the [C*k*k][b*oh*ow] matrix goes to panel p / nr. */
 static void im2col_pack(const float *in, int n, const geom *g, int i0, int b, float *dst, int nr)
 {
-	int k = g->k, oh = g->oh, ow = g->ow, K = g->in.c * k * k, P = b * oh * ow;
+	int k = g->k, oh = g->oh, ow = g->ow, K = g->in.c * k * k;
 	size_t hw = (size_t)g->in.h * g->in.w, pstride = (size_t)K * nr;
 	for (int c = 0; c < g->in.c; c++)
 		for (int kh = 0; kh < k; kh++)
@@ -109,7 +109,6 @@ static void im2col_pack(const float *in, int n, const geom *g, int i0, int b, fl
 				for (; p % nr; p++)
 					base[(size_t)(p / nr) * pstride + p % nr] = 0.0f;
 			}
-	(void)P;
 }
 
 /* The transpose, [b*oh*ow][C*k*k], packed for nn_sgemm_pb: row kk of the

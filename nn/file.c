@@ -2,11 +2,11 @@
  * payload length), the payload, and a CRC-32 of all that precedes it.
  * Little-endian, as written by the machines this runs on. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "nn_impl.h"
 
 #define MODEL_MAGIC "PLNNMODL"
@@ -18,39 +18,11 @@
 typedef struct buf { unsigned char *p; size_t len, cap; int oom; } buf;
 typedef struct rd { const unsigned char *p; size_t len, pos; int bad; } rd;
 
-/* CRC-32 (IEEE), eight bytes a step ("slicing by 8"): a model of megabytes
- * is checked in a few milliseconds, which a forked predict process feels. */
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
+/* CRC-32 (IEEE) of n bytes: zlib's (a model of megabytes is checked in
+ * a few milliseconds, which a forked predict process feels). */
+static uint32_t file_crc(const unsigned char *p, size_t n)
 {
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		crc_table[0][i] = c;
-	}
-	for (int t = 1; t < 8; t++)
-		for (uint32_t i = 0; i < 256; i++)
-			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
-}
-
-static uint32_t crc32(const unsigned char *p, size_t n)
-{
-	uint32_t crc = 0xffffffffu;
-
-	pthread_once(&crc_once, crc_init);
-	for (; n >= 8; p += 8, n -= 8) {
-		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-				     (uint32_t)p[3] << 24);
-		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-		      crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
-	}
-	for (; n > 0; n--, p++)
-		crc = crc_table[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
-	return crc ^ 0xffffffffu;
+	return (uint32_t)crc32_z(0, p, n);
 }
 
 static void put(buf *b, const void *src, size_t n)
@@ -156,7 +128,7 @@ static int finish_and_write(buf *b, const char *path, const char *what, nn_err *
 		return nn_errorf(err, NN_ENOMEM, "out of memory writing %s '%s'", what, path);
 	uint64_t payload = b->len - HEADER_BYTES;
 	memcpy(b->p + 16, &payload, 8);
-	put_u32(b, crc32(b->p, b->len));
+	put_u32(b, file_crc(b->p, b->len));
 	if (b->oom)
 		return nn_errorf(err, NN_ENOMEM, "out of memory writing %s '%s'", what, path);
 	FILE *f = fopen(path, "wb");
@@ -203,7 +175,7 @@ static int check_image(const unsigned char *p, size_t len, const char *name, con
 		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (%zu bytes after the end)", what, name,
 		                 (size_t)(len - HEADER_BYTES - 4 - payload));
 	memcpy(&crc, p + len - 4, 4);
-	if (crc != crc32(p, len - 4))
+	if (crc != file_crc(p, len - 4))
 		return nn_errorf(err, NN_EDATA, "%s '%s' is corrupt (checksum mismatch)", what, name);
 	*r = (rd){ p + HEADER_BYTES, (size_t)payload, 0, 0 };
 	return 0;

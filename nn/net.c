@@ -3,11 +3,9 @@
  * share of the batch; per-thread gradients are summed in thread order, so a
  * given seed and thread count always give the same weights. */
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "nn_impl.h"
 
 /* Target size of a conv layer's scratch per chunk of images (in L2). */
@@ -263,44 +261,6 @@ static int start_pool(nn_net *net, nn_err *err)
 	return 0;
 }
 
-/* The CPU quota of this process's cgroup in CPUs, rounded up (v2
- * cpu.max, else v1 cfs quota/period), or 0 when there is none. */
-static int cgroup_cpus(void)
-{
-	long long quota = 0, period = 0;
-	char word[32] = "";
-	FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
-
-	if (f) {
-		if (fscanf(f, "%31s %lld", word, &period) != 2 || !strcmp(word, "max"))
-			period = 0;
-		quota = atoll(word);
-		fclose(f);
-	} else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r"))) {
-		if (fscanf(f, "%lld", &quota) != 1)
-			quota = 0;
-		fclose(f);
-		if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r"))) {
-			if (fscanf(f, "%lld", &period) != 1)
-				period = 0;
-			fclose(f);
-		}
-	}
-	return quota > 0 && period > 0 ? (int)((quota + period - 1) / period) : 0;
-}
-
-int nn_cpu_count(void)
-{
-	cpu_set_t set;
-	long n = sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0
-		 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
-	int quota = cgroup_cpus();
-
-	if (quota > 0 && quota < n)
-		n = quota;
-	return n > 0 ? (int)n : 1;
-}
-
 nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
                    int threads, int max_batch, nn_err *err)
 {
@@ -329,10 +289,10 @@ nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed
 	}
 	if (in.c < 1 || in.h < 1 || in.w < 1 || in.c > NN_MAX_SIDE || in.h > NN_MAX_SIDE ||
 	    in.w > NN_MAX_SIDE || (size_t)in.c * in.h * in.w > NN_MAX_ACT || n_classes < 2 ||
-	    n_classes > NN_MAX_SIDE || max_batch < 1 || max_batch > NN_MAX_SIDE || threads < 0) {
+	    n_classes > NN_MAX_SIDE || max_batch < 1 || max_batch > NN_MAX_SIDE || threads < 1) {
 		nn_errorf(err, NN_EUSAGE, "bad network input %dx%dx%d, %d classes, batch %d, threads %d "
-		          "(need sizes 1..%d, 2..%d classes)", in.c, in.h, in.w, n_classes,
-		          max_batch, threads, NN_MAX_SIDE, NN_MAX_SIDE);
+		          "(need sizes 1..%d, 2..%d classes, 1 or more threads)", in.c, in.h, in.w,
+		          n_classes, max_batch, threads, NN_MAX_SIDE, NN_MAX_SIDE);
 		goto fail;
 	}
 	net->in = in;
@@ -345,9 +305,7 @@ nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed
 		          net->arch, net->n_params, max_params);
 		goto fail;
 	}
-	if (threads == 0)
-		threads = nn_cpu_count();
-	threads = threads < 1 ? 1 : threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads;
+	threads = threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads;
 	net->threads = threads < max_batch ? threads : max_batch;
 	net->max_batch = max_batch;
 	net->share_max = (max_batch + net->threads - 1) / net->threads;
@@ -501,42 +459,35 @@ static void job_infer(nn_worker *w)
 	softmax_loss(w, NULL);
 }
 
-static int check_labels(nn_net *net, const int *labels, int n, const float *cw)
+static int check_labels(nn_net *net, const int *labels, int n, const float *cw, nn_err *err)
 {
 	net->wsum = 0.0;
 	for (int i = 0; labels && i < n; i++) {
-		if (labels[i] < 0 || labels[i] >= net->n_classes) {
-			snprintf(net->errmsg, sizeof(net->errmsg), "label %d of sample %d is out of range "
-			         "0..%d", labels[i], i, net->n_classes - 1);
-			return -NN_EUSAGE;
-		}
+		if (labels[i] < 0 || labels[i] >= net->n_classes)
+			return nn_errorf(err, NN_EUSAGE, "label %d of sample %d is out of range 0..%d",
+			                 labels[i], i, net->n_classes - 1);
 		net->wsum += cw ? cw[labels[i]] : 1.0;
 	}
-	if (labels && n > 0 && !(net->wsum > 0.0)) {
-		snprintf(net->errmsg, sizeof(net->errmsg), "the class weights of the batch sum to %g; "
-		         "they must be positive", net->wsum);
-		return -NN_EUSAGE;
-	}
+	if (labels && n > 0 && !(net->wsum > 0.0))
+		return nn_errorf(err, NN_EUSAGE, "the class weights of the batch sum to %g; they "
+		                 "must be positive", net->wsum);
 	return 0;
 }
 
 int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
-                   float lr, const float *class_weights, float *loss, int *n_correct)
+                   float lr, const float *class_weights, float *loss, int *n_correct,
+                   nn_err *err)
 {
-	if (n < 1 || n > net->max_batch || !labels) {
-		snprintf(net->errmsg, sizeof(net->errmsg), "training batch of %d samples: need 1..%d "
-		         "(the net's max_batch) and labels", n, net->max_batch);
-		return -NN_EUSAGE;
-	}
-	if (check_labels(net, labels, n, class_weights) != 0)
+	if (n < 1 || n > net->max_batch || !labels)
+		return nn_errorf(err, NN_EUSAGE, "training batch of %d samples: need 1..%d (the "
+		                 "net's max_batch) and labels", n, net->max_batch);
+	if (check_labels(net, labels, n, class_weights, err) != 0)
 		return -NN_EUSAGE;
 	if (!net->has_opt) {
 		net->opt_m = calloc(net->n_params ? net->n_params : 1, sizeof(float));
 		net->opt_v = calloc(net->n_params ? net->n_params : 1, sizeof(float));
-		if (!net->opt_m || !net->opt_v) {
-			snprintf(net->errmsg, sizeof(net->errmsg), "out of memory for optimiser state");
-			return -NN_ENOMEM;
-		}
+		if (!net->opt_m || !net->opt_v)
+			return nn_errorf(err, NN_ENOMEM, "out of memory for optimiser state");
 		net->has_opt = 1;
 	}
 	net->x = x;
@@ -563,17 +514,16 @@ int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
 }
 
 int nn_eval_batch(nn_net *net, const float *x, const int *labels, int n,
-                  const float *class_weights, float *loss, int *n_correct, float *probs)
+                  const float *class_weights, float *loss, int *n_correct, float *probs,
+                  nn_err *err)
 {
 	double sum = 0.0, wsum = 0.0;
 	int hits = 0;
-	if (n < 0) {
-		snprintf(net->errmsg, sizeof(net->errmsg), "negative sample count %d", n);
-		return -NN_EUSAGE;
-	}
+	if (n < 0)
+		return nn_errorf(err, NN_EUSAGE, "negative sample count %d", n);
 	for (int i0 = 0; i0 < n; i0 += net->max_batch) {
 		int m = n - i0 < net->max_batch ? n - i0 : net->max_batch;
-		if (check_labels(net, labels ? labels + i0 : NULL, m, class_weights) != 0)
+		if (check_labels(net, labels ? labels + i0 : NULL, m, class_weights, err) != 0)
 			return -NN_EUSAGE;
 		net->x = x + (size_t)i0 * shape_size(net->in);
 		net->labels = labels ? labels + i0 : NULL;
@@ -595,12 +545,11 @@ int nn_eval_batch(nn_net *net, const float *x, const int *labels, int n,
 	return 0;
 }
 
-int nn_predict(nn_net *net, const float *x, int n, float *probs)
+int nn_predict(nn_net *net, const float *x, int n, float *probs, nn_err *err)
 {
-	return nn_eval_batch(net, x, NULL, n, NULL, NULL, NULL, probs);
+	return nn_eval_batch(net, x, NULL, n, NULL, NULL, NULL, probs, err);
 }
 
-const char *nn_last_error(const nn_net *net) { return net->errmsg; }
 int nn_n_classes(const nn_net *net) { return net->n_classes; }
 nn_shape nn_input_shape(const nn_net *net) { return net->in; }
 const char *nn_arch(const nn_net *net) { return net->arch; }

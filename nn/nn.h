@@ -59,7 +59,8 @@ void nn_opt_default(nn_opt *opt);
  * Layers: conv N K [stride S] [pad P], maxpool K [stride S], avgpool K
  * [stride S], gap, bn, relu, dropout P, dense [N]. Weights are initialised
  * (He before ReLU, Glorot otherwise) from seed. threads: worker threads,
- * 0 = all cores the process may use; each runs the whole net on a fixed
+ * 1 or more (at most 64 and max_batch are used; the caller decides how
+ * many CPUs that is, nn does not look); each runs the whole net on a fixed
  * share of every batch, so the same seed, data and thread count give
  * bit-identical weights. max_batch: the largest batch nn_train_batch will
  * get; scratch memory is allocated once for it. nn sets OpenBLAS to one
@@ -73,11 +74,6 @@ nn_net *nn_net_new(const char *arch, nn_shape in, int n_classes, uint64_t seed,
  * count not known yet), without building the net: 0, or -NN_EUSAGE with
  * the message nn_net_new would give. */
 int nn_arch_check(const char *arch, nn_shape in, int n_classes, nn_err *err);
-
-/* CPUs this process may use: its affinity mask (as containers set it),
- * capped by its cgroup's CPU quota (a Kubernetes CPU limit). What
- * threads = 0 means, for nn and the stages. */
-int nn_cpu_count(void);
 
 /* Frees net and its threads; NULL is a no-op. */
 void nn_net_free(nn_net *net);
@@ -96,25 +92,24 @@ float nn_lr_at(const nn_opt *opt, int epoch, int step, int steps_per_epoch);
  * statistics, dropout). class_weights: n_classes weights or NULL. *loss
  * (may be NULL) gets the weighted mean cross-entropy, *n_correct (may be
  * NULL) the number of arg-max hits. Returns 0, or -NN_EUSAGE for a bad n
- * or label (message in nn_last_error). */
+ * or label, -NN_ENOMEM for the optimiser state (err filled). */
 int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
-                   float lr, const float *class_weights, float *loss, int *n_correct);
+                   float lr, const float *class_weights, float *loss, int *n_correct,
+                   nn_err *err);
 
 /* Inference mode (running BN statistics, no dropout): probs gets n x
  * n_classes softmax probabilities. Any n >= 0 (processed in pieces of
  * max_batch). On CPUs with AVX-512 a sample's probabilities do not depend
  * on the batch it came in; elsewhere (OpenBLAS) they may differ in the
- * last bits. Returns 0, or -NN_EUSAGE (message in nn_last_error). */
-int nn_predict(nn_net *net, const float *x, int n, float *probs);
+ * last bits. Returns 0, or -NN_EUSAGE (err filled). */
+int nn_predict(nn_net *net, const float *x, int n, float *probs, nn_err *err);
 
 /* Inference-mode loss and accuracy of n labelled samples (validation):
  * like nn_train_batch without the update. probs (may be NULL) gets n x
- * n_classes probabilities. Returns 0 or -NN_EUSAGE. */
+ * n_classes probabilities. Returns 0, or -NN_EUSAGE (err filled). */
 int nn_eval_batch(nn_net *net, const float *x, const int *labels, int n,
-                  const float *class_weights, float *loss, int *n_correct, float *probs);
-
-/* The message of the last failed nn_train_batch / nn_predict / nn_eval_batch. */
-const char *nn_last_error(const nn_net *net);
+                  const float *class_weights, float *loss, int *n_correct, float *probs,
+                  nn_err *err);
 
 int nn_n_classes(const nn_net *net);
 nn_shape nn_input_shape(const nn_net *net);
@@ -180,7 +175,9 @@ uint64_t nn_rng_next(uint64_t *state);
 /* A uniform double in [0, 1) from nn_rng_next. */
 double nn_rng_uniform(uint64_t *state);
 
-/* Fisher-Yates shuffle of idx[0..n) with nn_rng_next (epoch order). */
-void nn_shuffle(int *idx, int n, uint64_t *state);
+/* The order in which an epoch visits n samples: order[0..n) gets a
+ * permutation of 0..n-1 (unbiased Fisher-Yates with nn_rng_next) that
+ * depends only on (seed, epoch), not on how the samples are stored. */
+void nn_epoch_order(int64_t *order, int64_t n, uint64_t seed, int epoch);
 
 #endif

@@ -96,7 +96,6 @@ struct nn_net {
 	int n, train;
 	float lr;
 	double wsum;
-	char errmsg[512];
 };
 
 /* blas.c: the single BLAS seam. Row-major C = alpha*op(A)*op(B) + beta*C. */
@@ -152,17 +151,19 @@ nn_conv_scratch nn_dense_scratch_of(const nn_layer *ly, int share_max);
 /* optim.c */
 void nn_opt_update(struct nn_net *net, size_t a, size_t b);
 
-/* net.c */
+/* arch.c */
 int nn_errorf(nn_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #ifdef __clang_analyzer__   /* what it returns, so error paths stay error paths */
 #define nn_errorf(err, code, ...) (nn_errorf((err), (code), __VA_ARGS__), -(code))
 #endif
 int nn_parse_arch(struct nn_net *net, const char *arch, nn_err *err);
+
+/* rng.c */
 float nn_rng_normal(uint64_t *state);
 
-/* nn_net_new without drawing initial weights when init is 0 (they are left
- * zero): for loaders that overwrite every weight anyway. A net with more
+/* net.c: nn_net_new without drawing initial weights when init is 0 (they
+ * are left zero): for loaders that overwrite every weight anyway. A net with more
  * than max_params weights (0 = no limit) is refused before anything big is
  * allocated: a loader passes what its file can hold. */
 nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed,

@@ -1,4 +1,4 @@
-/* The seeded generator (splitmix64), shuffling and batch augmentation. */
+/* The seeded generator (splitmix64), the epoch order and batch augmentation. */
 #include <math.h>
 #include "nn_impl.h"
 
@@ -24,13 +24,29 @@ float nn_rng_normal(uint64_t *state)
 	return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
 }
 
-void nn_shuffle(int *idx, int n, uint64_t *state)
+/* A uniform value in [0, n) by rejection, so the order is unbiased. */
+static uint64_t rng_below(uint64_t *state, uint64_t n)
 {
-	for (int i = n - 1; i > 0; i--) {
-		int j = (int)(nn_rng_next(state) % (uint64_t)(i + 1));
-		int t = idx[i];
-		idx[i] = idx[j];
-		idx[j] = t;
+	uint64_t threshold = (0 - n) % n, v;
+
+	do
+		v = nn_rng_next(state);
+	while (v < threshold);
+	return v % n;
+}
+
+void nn_epoch_order(int64_t *order, int64_t n, uint64_t seed, int epoch)
+{
+	uint64_t state = seed;
+
+	state = nn_rng_next(&state) ^ ((uint64_t)(uint32_t)epoch * 0xD6E8FEB86659FD93ULL);
+	for (int64_t i = 0; i < n; i++)
+		order[i] = i;
+	for (int64_t i = n - 1; i > 0; i--) {
+		int64_t j = (int64_t)rng_below(&state, (uint64_t)i + 1);
+		int64_t t = order[i];
+		order[i] = order[j];
+		order[j] = t;
 	}
 }
 

@@ -102,10 +102,10 @@ rec_loader *dataset_open_split(const dataset *ds, const char *dir, const char *s
 	}
 	if (rc == 0)
 		l = rec_loader_open((const char *const *)paths, (int)n, err);
-	if (l && rec_loader_set_norm(l, ds->mean, ds->std) < 0) {
+	if (l && rec_loader_set_norm(l, ds->mean, ds->std, err) < 0) {
 		rec_loader_close(l);
 		l = NULL;
-		pl_errorf(err, PL_EDATA, "prepare's standard deviations are not positive");
+		pl_errprefix(err, "prepare's dataset.json: ");
 	}
 	for (size_t i = 0; i < n; i++)
 		free(paths[i]);

@@ -18,13 +18,12 @@
 
 #include "../io/fetch.h"
 #include "../io/fs.h"
+#include "../io/json.h"
 #include "../io/log.h"
+#include "../io/sys.h"
 #include "../io/utf8.h"
+#include "../io/version.h"
 #include "hashcache.h"
-
-#ifndef PL_VERSION
-#define PL_VERSION "0.1.0"
-#endif
 
 int engine_find(const stage_def *defs, int n, const char *name)
 {
@@ -484,15 +483,6 @@ static int list_output(const char *dir, const char *rel, json_t *outs, pl_err *e
 	return 0;
 }
 
-static void iso_now(char *buf, size_t n)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int engine_note(const stage_ctx *ctx, const char *note, pl_err *err)
 {
 	char path[PATH_MAX];
@@ -517,9 +507,8 @@ static int drop_note(const stage_ctx *ctx, pl_err *err)
 static int write_record(stage_ctx *ctx, const stage_status *s, const char *started,
 			double elapsed, pl_err *err)
 {
-	char path[PATH_MAX], finished[32], host[256] = "";
+	char path[PATH_MAX], finished[SYS_TIME_MAX], host[256] = "";
 	json_t *rec, *outs = json_array();
-	char *text;
 	int rc;
 
 	if ((rc = fs_path(path, sizeof(path), err, "%s/.fingerprint", ctx->out_dir)) == 0) {
@@ -530,7 +519,7 @@ static int write_record(stage_ctx *ctx, const stage_status *s, const char *start
 		json_decref(outs);
 		return rc;
 	}
-	iso_now(finished, sizeof(finished));
+	sys_iso_now(finished, sizeof(finished), 0);
 	gethostname(host, sizeof(host) - 1);
 	rec = json_pack("{s:s,s:i,s:s,s:s?,s:s,s:s,s:s,s:O,s:s,s:s,s:f,s:s,s:s,s:O,s:o}",
 			"stage", s->def->name, "format", s->def->format, "fingerprint",
@@ -540,13 +529,8 @@ static int write_record(stage_ctx *ctx, const stage_status *s, const char *start
 			"elapsed_s", elapsed, "host", host, "pipeline_version", PL_VERSION,
 			"metrics", ctx->metrics, "outputs", outs);
 	json_object_update_missing(rec, ctx->info);
-	text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	rc = json_write_in(ctx->out_dir, "stage.json", rec, err);
 	json_decref(rec);
-	if (!text)
-		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	if ((rc = fs_path(path, sizeof(path), err, "%s/stage.json", ctx->out_dir)) == 0)
-		rc = fs_write_file(path, text, strlen(text), err);
-	free(text);
 	return rc;
 }
 
@@ -625,20 +609,17 @@ static int prepare_tmp(const stage_ctx *ctx, const char *fp, pl_err *err)
 
 static void record_failure(const char *ws, const char *name, const char *fp, const pl_err *e)
 {
-	char dir[PATH_MAX], path[PATH_MAX], when[32];
+	char dir[PATH_MAX], path[PATH_MAX], when[SYS_TIME_MAX];
 	json_t *rec;
-	char *text;
 
 	if (fs_path(dir, sizeof(dir), NULL, "%s/.status", ws) < 0 ||
 	    fs_path(path, sizeof(path), NULL, "%s/%s.failed.json", dir, name) < 0)
 		return;
-	iso_now(when, sizeof(when));
+	sys_iso_now(when, sizeof(when), 0);
 	rec = json_pack("{s:s,s:s,s:i,s:s}", "fingerprint", fp, "message", e->msg,
 			"code", e->code, "time", when);
-	text = json_dumps(rec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (text && fs_mkdirs(dir, NULL) == 0)
-		fs_write_atomic(path, text, strlen(text), NULL);
-	free(text);
+	if (rec && fs_mkdirs(dir, NULL) == 0)
+		json_write_atomic(path, rec, NULL);
 	json_decref(rec);
 }
 
@@ -678,7 +659,7 @@ static int finish_one(stage_ctx *ctx, stage_status *s, const char *started, doub
  * identity became known while running. */
 static int run_one(const engine_opts *o, stage_status *s, pl_err *err)
 {
-	char started[32];
+	char started[SYS_TIME_MAX];
 	double t0 = log_now();
 	stage_ctx ctx;
 	int rc;
@@ -691,7 +672,7 @@ static int run_one(const engine_opts *o, stage_status *s, pl_err *err)
 	memcpy(ctx.fingerprint, s->fingerprint, sizeof(ctx.fingerprint));
 	ctx.metrics = json_object();
 	ctx.info = json_object();
-	iso_now(started, sizeof(started));
+	sys_iso_now(started, sizeof(started), 0);
 	log_set_stage(s->def->name);
 	if (ctx.part)
 		log_info("running part %s", ctx.part);
@@ -788,7 +769,8 @@ int engine_lock(const char *ws, int *fd, pl_err *err)
 
 	if ((rc = fs_mkdirs(ws, err)) < 0)
 		return rc;
-	snprintf(path, sizeof(path), "%s/.lock", ws);
+	if ((rc = fs_path(path, sizeof(path), err, "%s/.lock", ws)) < 0)
+		return rc;
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (*fd < 0)
 		return pl_errorf(err, PL_EIO, "cannot open lock file '%s': %s", path, strerror(errno));

@@ -64,7 +64,8 @@ typedef enum stage_state {
 typedef struct stage_status {
 	const stage_def *def;
 	stage_state state;
-	char reason[512];             /* "cached", "config changed: train.lr 0.01 -> 0.02" ... */
+	char reason[sizeof(((pl_err *)0)->msg) + 64];  /* "cached", "config changed: train.lr
+						* 0.01 -> 0.02", "failed: MESSAGE" ... */
 	char fingerprint[SHA256_HEX]; /* computed now ("" when unknown) */
 	upstream up;                  /* what its upstream holds now */
 	json_t *config;               /* its canonical effective config, owned */

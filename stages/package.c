@@ -11,13 +11,12 @@
 
 #include "../io/arc.h"
 #include "../io/fs.h"
+#include "../io/json.h"
 #include "../io/log.h"
 #include "../io/sha.h"
+#include "../io/sys.h"
+#include "../io/version.h"
 #include "stages.h"
-
-#ifndef PL_VERSION
-#define PL_VERSION "0.1.0"
-#endif
 
 /* Files of the package, in archive order (MANIFEST.json last). */
 static const char *const package_files[] = {
@@ -53,13 +52,11 @@ static json_t *stage_record(const char *ws, const char *stage)
 static json_t *created_time(const json_t *val)
 {
 	const char *epoch = getenv("SOURCE_DATE_EPOCH");
-	char *end, when[32];
-	struct tm tm;
+	char *end, when[SYS_TIME_MAX];
 
 	if (epoch && *epoch) {
-		time_t t = (time_t)strtoll(epoch, &end, 10);
-		if (!*end && t >= 0 && gmtime_r(&t, &tm) &&
-		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		long long t = strtoll(epoch, &end, 10);
+		if (!*end && t >= 0 && sys_iso_time(t, when, sizeof(when)) == 0)
 			return json_string(when);
 		log_warn("SOURCE_DATE_EPOCH '%s' is not a number of seconds; using validate's "
 			 "finish time", epoch);
@@ -84,7 +81,7 @@ int package_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
 static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 {
 	json_t *files = json_object(), *lineage = json_object(), *man, *val = NULL;
-	char path[PATH_MAX], hex[SHA256_HEX], *text;
+	char path[PATH_MAX], hex[SHA256_HEX];
 	int rc = 0;
 
 	for (size_t i = 0; i + 1 < N_PACKAGE_FILES && rc == 0; i++) {
@@ -107,14 +104,9 @@ static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 			"pipeline_version", PL_VERSION, "created", created_time(val),
 			"files", files, "lineage", lineage, "metrics", json_object_get(val, "metrics"));
 	json_decref(val);
-	text = json_dumps(man, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (rc == 0)
+		rc = json_write_in(dir, "MANIFEST.json", man, err);
 	json_decref(man);
-	if (rc == 0)
-		rc = fs_path(path, sizeof(path), err, "%s/MANIFEST.json", dir);
-	if (rc == 0)
-		rc = text ? fs_write_file(path, text, strlen(text), err) :
-		     pl_errorf(err, PL_ENOMEM, "out of memory");
-	free(text);
 	return rc;
 }
 

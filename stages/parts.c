@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../io/fs.h"
+#include "../io/json.h"
 #include "../io/log.h"
 #include "../io/utf8.h"
 #include "parts.h"
@@ -175,10 +176,10 @@ static int write_part(prepare_job *j, const source *src, int index, int count,
 			 "bytes_in", (json_int_t)(src->bytes ? src->bytes : prepare_job_files_bytes(j)),
 			 "skipped", j->skipped,
 			 "samples", j->part_samples);
-	rc = sum && part ? prepare_write_json(j->part_dir, "part.json", part, err) :
+	rc = sum && part ? json_write_in(j->part_dir, "part.json", part, err) :
 			   pl_errorf(err, PL_ENOMEM, "out of memory");
 	if (rc == 0)
-		rc = prepare_write_json(j->part_dir, "summary.json", sum, err);
+		rc = json_write_in(j->part_dir, "summary.json", sum, err);
 	json_decref(sum);
 	json_decref(part);
 	return rc;

@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 
 #include "../io/fs.h"
+#include "../io/json.h"
 #include "../io/log.h"
+#include "../io/strbuf.h"
+#include "../io/sys.h"
 #include "../io/utf8.h"
-#include "../nn/nn.h"
 #include "stages.h"
 
 static const char *split_names[N_SPLITS] = { "train", "val", "test" };
@@ -285,7 +287,7 @@ static int threads_of(const cfg *c)
 	long threads = cfg_int(c, "prepare", "threads");
 
 	if (threads <= 0)
-		threads = nn_cpu_count();
+		threads = sys_cpu_count();
 	return threads < 1 ? 1 : threads > 64 ? 64 : (int)threads;
 }
 
@@ -385,34 +387,15 @@ static int close_writers(prepare_job *j, json_t *splits, long long *bytes_out, p
 /* Writes one string per line (labels.txt, groups.txt). */
 static int write_lines(const char *dir, const char *file, char *const *v, int n, pl_err *err)
 {
-	size_t len = 0, cap = 1;
-	char path[PATH_MAX], *text;
+	strbuf text = { 0 };
+	char path[PATH_MAX];
 	int rc;
 
 	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, file)) < 0)
 		return rc;
 	for (int i = 0; i < n; i++)
-		cap += strlen(v[i]) + 1;
-	if (!(text = malloc(cap)))
-		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	for (int i = 0; i < n; i++)
-		len += (size_t)snprintf(text + len, cap - len, "%s\n", v[i]);
-	rc = fs_write_file(path, text, len, err);
-	free(text);
-	return rc;
-}
-
-int prepare_write_json(const char *dir, const char *file, json_t *obj, pl_err *err)
-{
-	char path[PATH_MAX], *text = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	int rc;
-
-	if (!text)
-		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", dir, file)) == 0)
-		rc = fs_write_file(path, text, strlen(text), err);
-	free(text);
-	return rc;
+		strbuf_appendf(&text, "%s\n", v[i]);
+	return strbuf_write_file(&text, path, err);
 }
 
 /* dataset.json: what train, validate and predict need to read the records. */
@@ -461,7 +444,7 @@ static int write_stats(prepare_job *j, const source *src, const json_t *dataset,
 			  "skipped", j->skipped, "bytes_in", (json_int_t)j->bytes_in,
 			  "bytes_out", (json_int_t)bytes_out, "elapsed_s", secs,
 			  "images_per_s", secs > 0 ? j->set->n / secs : 0);
-	rc = prepare_write_json(j->ctx->out_dir, "stats.json", stats, err);
+	rc = json_write_in(j->ctx->out_dir, "stats.json", stats, err);
 	json_decref(stats);
 	json_object_set_new(j->ctx->metrics, "samples", json_integer(kept));
 	json_object_set_new(j->ctx->metrics, "tiles", json_integer(tiles));
@@ -549,7 +532,7 @@ int prepare_job_finish(prepare_job *j, const source *src, double t0, pl_err *err
 		rc = write_lines(j->ctx->out_dir, "groups.txt", j->set->groups, j->set->n_groups, err);
 	dataset = rc == 0 ? dataset_json(j, splits) : NULL;
 	if (rc == 0)
-		rc = prepare_write_json(j->ctx->out_dir, "dataset.json", dataset, err);
+		rc = json_write_in(j->ctx->out_dir, "dataset.json", dataset, err);
 	j->bytes_in = src->bytes ? src->bytes : prepare_job_files_bytes(j);
 	if (rc == 0)
 		rc = write_stats(j, src, dataset, bytes_out, log_now() - t0, err);

@@ -73,9 +73,6 @@ long long prepare_job_files_bytes(const prepare_job *j);
  * stats.json into the stage's directory. */
 int prepare_job_finish(prepare_job *j, const source *src, double t0, pl_err *err);
 
-/* Writes obj as dir/file (indented JSON). */
-int prepare_write_json(const char *dir, const char *file, json_t *obj, pl_err *err);
-
 /* parts.c: `--shard I/N`, building that part unless it is done. */
 int parts_build(stage_ctx *ctx, pl_err *err);
 

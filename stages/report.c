@@ -6,81 +6,40 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../io/fs.h"
+#include "../io/json.h"
 #include "../io/plot.h"
+#include "../io/strbuf.h"
 
 #define WORST_DEFAULT 10
 #define MD_CONFUSION_MAX 30   /* larger matrices are only in the CSV and PNG */
 #define LEGEND_MAX 512        /* room for any "%.40s vs %.40s (AUC %.3f)" */
 
-/* A growing string; a failed allocation sets failed and stops appending. */
-typedef struct sbuf {
-	char *s;
-	size_t len, cap;
-	int failed;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int need;
-
-	if (b->failed)
-		return;
-	va_start(ap, fmt);
-	need = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (need < 0) {
-		b->failed = 1;
-		return;
-	}
-	if (b->len + (size_t)need + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + (size_t)need + 1)
-			cap *= 2;
-		char *grown = realloc(b->s, cap);
-		if (!grown) {
-			b->failed = 1;
-			return;
-		}
-		b->s = grown;
-		b->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)need;
-}
-
 /* Appends s as one CSV field (quoted when it holds a comma, quote or newline). */
-static void sb_csv(sbuf *b, const char *s)
+static void append_csv(strbuf *b, const char *s)
 {
 	if (!strpbrk(s, ",\"\r\n")) {
-		sb_printf(b, "%s", s);
+		strbuf_appendf(b, "%s", s);
 		return;
 	}
-	sb_printf(b, "\"");
+	strbuf_appendf(b, "\"");
 	for (; *s; s++)
-		sb_printf(b, "%s%c", *s == '"' ? "\"" : "", *s);
-	sb_printf(b, "\"");
+		strbuf_appendf(b, "%s%c", *s == '"' ? "\"" : "", *s);
+	strbuf_appendf(b, "\"");
 }
 
 /* Appends s for a Markdown table cell (pipes escaped, newlines as spaces). */
-static void sb_md(sbuf *b, const char *s)
+static void append_md(strbuf *b, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '|')
-			sb_printf(b, "\\|");
+			strbuf_appendf(b, "\\|");
 		else
-			sb_printf(b, "%c", *s == '\n' || *s == '\r' ? ' ' : *s);
+			strbuf_appendf(b, "%c", *s == '\n' || *s == '\r' ? ' ' : *s);
 	}
 }
 
@@ -98,25 +57,16 @@ static int write_buf(const char *dir, const char *name, const char *data,
 	return rc ? rc : fs_write_file(path, data, len, err);
 }
 
-static int write_sbuf(const char *dir, const char *name, sbuf *b, pl_err *err)
+static int write_strbuf(const char *dir, const char *name, strbuf *b, pl_err *err)
 {
-	if (b->failed)
-		return pl_errorf(err, PL_ENOMEM, "out of memory writing %s/%s", dir, name);
-	return write_buf(dir, name, b->s ? b->s : "", b->len, err);
-}
+	char path[PATH_MAX];
+	int rc = fs_path(path, sizeof(path), err, "%s/%s", dir, name);
 
-static int write_json(const char *dir, const char *name, json_t *root, pl_err *err)
-{
-	char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
-	int rc;
-
-	if (!text)
-		return pl_errorf(err, PL_ENOMEM, "out of memory writing %s/%s", dir, name);
-	size_t len = strlen(text);
-	text[len] = '\n';   /* json_dumps leaves no newline; replace the NUL */
-	rc = write_buf(dir, name, text, len + 1, err);
-	free(text);
-	return rc;
+	if (rc) {
+		strbuf_release(b);
+		return rc;
+	}
+	return strbuf_write_file(b, path, err);
 }
 
 /* A JSON number, or null for NaN (JSON has no NaN). */
@@ -217,49 +167,49 @@ static int write_metrics_json(const char *dir, const metrics *samples,
 	json_object_set_new(root, "group", have_level(group) ? level_json(group) : json_null());
 	if (have_level(group))
 		json_object_set_new(json_object_get(root, "group"), "items", items_json(group));
-	rc = write_json(dir, "metrics.json", root, err);
+	rc = json_write_in(dir, "metrics.json", root, err);
 	json_decref(root);
 	return rc;
 }
 
 /* target,predicted,count lines of one level (the Kubeflow CSV shape). */
-static void confusion_lines(sbuf *b, const metrics *m, const char *level)
+static void confusion_lines(strbuf *b, const metrics *m, const char *level)
 {
 	for (int c = 0; c < m->k; c++) {
 		for (int j = 0; j < m->k; j++) {
 			if (level)
-				sb_printf(b, "%s,", level);
-			sb_csv(b, m->class_names[c]);
-			sb_printf(b, ",");
-			sb_csv(b, m->class_names[j]);
-			sb_printf(b, ",%lld\n", (long long)m->confusion[(size_t)c * m->k + j]);
+				strbuf_appendf(b, "%s,", level);
+			append_csv(b, m->class_names[c]);
+			strbuf_appendf(b, ",");
+			append_csv(b, m->class_names[j]);
+			strbuf_appendf(b, ",%lld\n", (long long)m->confusion[(size_t)c * m->k + j]);
 		}
 	}
 }
 
-static void roc_lines(sbuf *b, const metrics *m, const metrics_roc *roc,
+static void roc_lines(strbuf *b, const metrics *m, const metrics_roc *roc,
 		      const char *level)
 {
 	for (int i = 0; i < roc->n_points; i++) {
-		sb_printf(b, "%.17g,%.17g,%.17g", roc->fpr[i], roc->tpr[i], roc->thresholds[i]);
+		strbuf_appendf(b, "%.17g,%.17g,%.17g", roc->fpr[i], roc->tpr[i], roc->thresholds[i]);
 		if (level) {
-			sb_printf(b, ",");
-			sb_csv(b, m->class_names[roc->cls]);
-			sb_printf(b, ",%s", level);
+			strbuf_appendf(b, ",");
+			append_csv(b, m->class_names[roc->cls]);
+			strbuf_appendf(b, ",%s", level);
 		}
-		sb_printf(b, "\n");
+		strbuf_appendf(b, "\n");
 	}
 }
 
 static int write_csvs(const char *dir, const metrics *samples, const metrics *group,
 		      pl_err *err)
 {
-	sbuf cm = { 0 }, roc = { 0 };
+	strbuf cm = { 0 }, roc = { 0 };
 	int rc;
 
-	sb_printf(&cm, "level,true,predicted,count\n");
+	strbuf_appendf(&cm, "level,true,predicted,count\n");
 	confusion_lines(&cm, samples, "crop");
-	sb_printf(&roc, "fpr,tpr,threshold,class,level\n");
+	strbuf_appendf(&roc, "fpr,tpr,threshold,class,level\n");
 	for (int r = 0; r < samples->n_roc; r++)
 		roc_lines(&roc, samples, &samples->roc[r], "crop");
 	if (have_level(group)) {
@@ -267,11 +217,11 @@ static int write_csvs(const char *dir, const metrics *samples, const metrics *gr
 		for (int r = 0; r < group->n_roc; r++)
 			roc_lines(&roc, group, &group->roc[r], "group");
 	}
-	rc = write_sbuf(dir, "confusion.csv", &cm, err);
+	rc = write_strbuf(dir, "confusion.csv", &cm, err);
 	if (rc == 0)
-		rc = write_sbuf(dir, "roc.csv", &roc, err);
-	free(cm.s);
-	free(roc.s);
+		rc = write_strbuf(dir, "roc.csv", &roc, err);
+	strbuf_release(&cm);
+	strbuf_release(&roc);
 	return rc;
 }
 
@@ -303,7 +253,7 @@ static int write_kfp_metrics(const char *dir, const metrics *samples,
 	if (have_level(group))
 		kfp_metrics_of(list, group, "group-");
 	json_t *root = json_pack("{s:o}", "metrics", list);
-	rc = write_json(dir, "mlpipeline-metrics.json", root, err);
+	rc = json_write_in(dir, "mlpipeline-metrics.json", root, err);
 	json_decref(root);
 	return rc;
 }
@@ -317,7 +267,7 @@ static json_t *kfp_schema(const char *a, const char *ta, const char *b,
 
 static void kfp_confusion(json_t *outputs, const metrics *m, int *failed)
 {
-	sbuf b = { 0 };
+	strbuf b = { 0 };
 	json_t *labels = json_array();
 
 	confusion_lines(&b, m, NULL);
@@ -327,14 +277,14 @@ static void kfp_confusion(json_t *outputs, const metrics *m, int *failed)
 	json_array_append_new(outputs, json_pack("{s:s, s:s, s:o, s:s, s:s, s:o}",
 		"type", "confusion_matrix", "format", "csv",
 		"schema", kfp_schema("target", "CATEGORY", "predicted", "CATEGORY", "count", "NUMBER"),
-		"source", b.s ? b.s : "", "storage", "inline", "labels", labels));
-	free(b.s);
+		"source", strbuf_str(&b), "storage", "inline", "labels", labels));
+	strbuf_release(&b);
 }
 
 static void kfp_roc(json_t *outputs, const metrics *m, int *failed)
 {
 	for (int r = 0; r < m->n_roc; r++) {
-		sbuf b = { 0 };
+		strbuf b = { 0 };
 
 		if (!isfinite(m->roc[r].auc))
 			continue;   /* one class only: the rates are undefined */
@@ -343,8 +293,8 @@ static void kfp_roc(json_t *outputs, const metrics *m, int *failed)
 		json_array_append_new(outputs, json_pack("{s:s, s:s, s:o, s:s, s:s}",
 			"type", "roc", "format", "csv",
 			"schema", kfp_schema("fpr", "NUMBER", "tpr", "NUMBER", "thresholds", "NUMBER"),
-			"source", b.s ? b.s : "", "storage", "inline"));
-		free(b.s);
+			"source", strbuf_str(&b), "storage", "inline"));
+		strbuf_release(&b);
 	}
 }
 
@@ -362,55 +312,55 @@ static int write_kfp_ui(const char *dir, const metrics *samples, const metrics *
 						 "storage", "inline", "source", markdown));
 	json_t *root = json_pack("{s:o}", "outputs", outputs);
 	rc = failed ? pl_errorf(err, PL_ENOMEM, "out of memory writing %s/mlpipeline-ui-metadata.json", dir)
-		    : write_json(dir, "mlpipeline-ui-metadata.json", root, err);
+		    : json_write_in(dir, "mlpipeline-ui-metadata.json", root, err);
 	json_decref(root);
 	return rc;
 }
 
 /* ---- Markdown ---- */
 
-static void md_value(sbuf *b, double v)
+static void md_value(strbuf *b, double v)
 {
 	if (isfinite(v))
-		sb_printf(b, " %.4f |", v);
+		strbuf_appendf(b, " %.4f |", v);
 	else
-		sb_printf(b, " n/a |");
+		strbuf_appendf(b, " n/a |");
 }
 
-static void md_data(sbuf *b, const metrics *samples, const metrics *group,
+static void md_data(strbuf *b, const metrics *samples, const metrics *group,
 		    const report_info *info)
 {
 	const char *names[] = { "train", "validation", "test" };
 	int64_t counts[] = { info->n_train, info->n_val, info->n_test };
 
-	sb_printf(b, "## Data\n\n| split | samples |\n|---|---:|\n");
+	strbuf_appendf(b, "## Data\n\n| split | samples |\n|---|---:|\n");
 	for (int i = 0; i < 3; i++) {
 		if (counts[i] >= 0)
-			sb_printf(b, "| %s | %lld |\n", names[i], (long long)counts[i]);
+			strbuf_appendf(b, "| %s | %lld |\n", names[i], (long long)counts[i]);
 	}
-	sb_printf(b, "| evaluated | %d samples", samples->n);
+	strbuf_appendf(b, "| evaluated | %d samples", samples->n);
 	if (have_level(group))
-		sb_printf(b, " in %d groups", group->n);
-	sb_printf(b, " |\n\n");
+		strbuf_appendf(b, " in %d groups", group->n);
+	strbuf_appendf(b, " |\n\n");
 }
 
-static void md_model(sbuf *b, const metrics *samples, const report_info *info)
+static void md_model(strbuf *b, const metrics *samples, const report_info *info)
 {
-	sb_printf(b, "## Model\n\n");
+	strbuf_appendf(b, "## Model\n\n");
 	if (info->arch)
-		sb_printf(b, "- architecture: `%s`\n", info->arch);
+		strbuf_appendf(b, "- architecture: `%s`\n", info->arch);
 	if (info->in_c > 0)
-		sb_printf(b, "- input: %dx%dx%d (channels x height x width)\n",
-			  info->in_c, info->in_h, info->in_w);
-	sb_printf(b, "- classes (%d): ", samples->k);
+		strbuf_appendf(b, "- input: %dx%dx%d (channels x height x width)\n",
+			       info->in_c, info->in_h, info->in_w);
+	strbuf_appendf(b, "- classes (%d): ", samples->k);
 	for (int c = 0; c < samples->k; c++) {
-		sb_printf(b, "%s", c ? ", " : "");
-		sb_md(b, samples->class_names[c]);
+		strbuf_appendf(b, "%s", c ? ", " : "");
+		append_md(b, samples->class_names[c]);
 	}
-	sb_printf(b, "\n\n");
+	strbuf_appendf(b, "\n\n");
 }
 
-static void md_gate(sbuf *b, const metrics *samples, const metrics *group,
+static void md_gate(strbuf *b, const metrics *samples, const metrics *group,
 		    const report_info *info)
 {
 	const metrics *m = info->gate_group_level && have_level(group) ? group : samples;
@@ -420,17 +370,17 @@ static void md_gate(sbuf *b, const metrics *samples, const metrics *group,
 		return;
 	int higher = metrics_higher_is_better(info->gate_metric);
 	int passed = isfinite(v) && (higher ? v >= info->gate_min : v <= info->gate_min);
-	sb_printf(b, "## Gate\n\n%s (%s level) = ", info->gate_metric,
-		  m == group ? "group" : "sample");
+	strbuf_appendf(b, "## Gate\n\n%s (%s level) = ", info->gate_metric,
+		       m == group ? "group" : "sample");
 	if (isfinite(v))
-		sb_printf(b, "%.4f", v);
+		strbuf_appendf(b, "%.4f", v);
 	else
-		sb_printf(b, "undefined");
-	sb_printf(b, ", required %s %.4f: **%s**\n\n", higher ? ">=" : "<=",
-		  info->gate_min, passed ? "passed" : "failed");
+		strbuf_appendf(b, "undefined");
+	strbuf_appendf(b, ", required %s %.4f: **%s**\n\n", higher ? ">=" : "<=",
+		       info->gate_min, passed ? "passed" : "failed");
 }
 
-static void md_headline(sbuf *b, const metrics *samples, const metrics *group)
+static void md_headline(strbuf *b, const metrics *samples, const metrics *group)
 {
 	static const char *const rows[][2] = {
 		{ "accuracy", "accuracy" }, { "balanced_accuracy", "balanced accuracy" },
@@ -442,20 +392,20 @@ static void md_headline(sbuf *b, const metrics *samples, const metrics *group)
 	};
 	int g = have_level(group);
 
-	sb_printf(b, "## Headline metrics\n\n| metric | samples |%s\n|---|---:|%s\n",
-		  g ? " groups |" : "", g ? "---:|" : "");
+	strbuf_appendf(b, "## Headline metrics\n\n| metric | samples |%s\n|---|---:|%s\n",
+		       g ? " groups |" : "", g ? "---:|" : "");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
 		double v;
-		sb_printf(b, "| %s |", rows[i][1]);
+		strbuf_appendf(b, "| %s |", rows[i][1]);
 		metrics_get(samples, rows[i][0], &v);
 		md_value(b, v);
 		if (g) {
 			metrics_get(group, rows[i][0], &v);
 			md_value(b, v);
 		}
-		sb_printf(b, "\n");
+		strbuf_appendf(b, "\n");
 	}
-	sb_printf(b, "\n");
+	strbuf_appendf(b, "\n");
 }
 
 /* AUC of class c against the rest; with two classes both share the one
@@ -470,58 +420,58 @@ static double class_auc(const metrics *m, int c)
 	return NAN;
 }
 
-static void md_per_class(sbuf *b, const metrics *m, const char *level)
+static void md_per_class(strbuf *b, const metrics *m, const char *level)
 {
-	sb_printf(b, "## Per-class metrics (%s)\n\n"
-		  "| class | precision | recall | F1 | support | AUC |\n"
-		  "|---|---:|---:|---:|---:|---:|\n", level);
+	strbuf_appendf(b, "## Per-class metrics (%s)\n\n"
+		       "| class | precision | recall | F1 | support | AUC |\n"
+		       "|---|---:|---:|---:|---:|---:|\n", level);
 	for (int c = 0; c < m->k; c++) {
-		sb_printf(b, "| ");
-		sb_md(b, m->class_names[c]);
-		sb_printf(b, " |");
+		strbuf_appendf(b, "| ");
+		append_md(b, m->class_names[c]);
+		strbuf_appendf(b, " |");
 		md_value(b, m->precision[c]);
 		md_value(b, m->recall[c]);
 		md_value(b, m->f1[c]);
-		sb_printf(b, " %lld |", (long long)m->support[c]);
+		strbuf_appendf(b, " %lld |", (long long)m->support[c]);
 		md_value(b, class_auc(m, c));
-		sb_printf(b, "\n");
+		strbuf_appendf(b, "\n");
 	}
-	sb_printf(b, "\n");
+	strbuf_appendf(b, "\n");
 }
 
-static void md_confusion(sbuf *b, const metrics *m, const char *level)
+static void md_confusion(strbuf *b, const metrics *m, const char *level)
 {
 	if (m->k > MD_CONFUSION_MAX) {
-		sb_printf(b, "## Confusion matrix (%s)\n\n%d classes: see `confusion.csv` "
-			  "and `confusion.png`.\n\n", level, m->k);
+		strbuf_appendf(b, "## Confusion matrix (%s)\n\n%d classes: see `confusion.csv` "
+			       "and `confusion.png`.\n\n", level, m->k);
 		return;
 	}
-	sb_printf(b, "## Confusion matrix (%s; rows = true, columns = predicted)\n\n"
-		  "| true \\ predicted |", level);
+	strbuf_appendf(b, "## Confusion matrix (%s; rows = true, columns = predicted)\n\n"
+		       "| true \\ predicted |", level);
 	for (int c = 0; c < m->k; c++) {
-		sb_printf(b, " ");
-		sb_md(b, m->class_names[c]);
-		sb_printf(b, " |");
+		strbuf_appendf(b, " ");
+		append_md(b, m->class_names[c]);
+		strbuf_appendf(b, " |");
 	}
-	sb_printf(b, "\n|---|");
+	strbuf_appendf(b, "\n|---|");
 	for (int c = 0; c < m->k; c++)
-		sb_printf(b, "---:|");
-	sb_printf(b, "\n");
+		strbuf_appendf(b, "---:|");
+	strbuf_appendf(b, "\n");
 	for (int c = 0; c < m->k; c++) {
-		sb_printf(b, "| ");
-		sb_md(b, m->class_names[c]);
-		sb_printf(b, " |");
+		strbuf_appendf(b, "| ");
+		append_md(b, m->class_names[c]);
+		strbuf_appendf(b, " |");
 		for (int j = 0; j < m->k; j++) {
 			int64_t v = m->confusion[(size_t)c * m->k + j];
 			if (v == 0)
-				sb_printf(b, " 0 |");
+				strbuf_appendf(b, " 0 |");
 			else
-				sb_printf(b, " %lld (%.1f%%) |", (long long)v,
-					  100.0 * (double)v / (double)m->support[c]);
+				strbuf_appendf(b, " %lld (%.1f%%) |", (long long)v,
+					       100.0 * (double)v / (double)m->support[c]);
 		}
-		sb_printf(b, "\n");
+		strbuf_appendf(b, "\n");
 	}
-	sb_printf(b, "\n");
+	strbuf_appendf(b, "\n");
 }
 
 static int cmp_p_true(const void *a, const void *b, void *level)
@@ -533,7 +483,7 @@ static int cmp_p_true(const void *a, const void *b, void *level)
 	return (x > y) - (x < y);
 }
 
-static void md_worst(sbuf *b, const metrics *m, const char *what,
+static void md_worst(strbuf *b, const metrics *m, const char *what,
 		     const char *column, int n_worst)
 {
 	int *order = malloc((size_t)m->n * sizeof(int));
@@ -547,31 +497,31 @@ static void md_worst(sbuf *b, const metrics *m, const char *what,
 	qsort_r(order, (size_t)m->n, sizeof(int), cmp_p_true, (void *)m);
 	if (n_worst > m->n)
 		n_worst = m->n;
-	sb_printf(b, "## Worst-classified %s\n\nThe %d %s with the lowest probability "
-		  "for their true class.\n\n| %s | true | predicted | p(true) | p(predicted) |\n"
-		  "|---|---|---|---:|---:|\n", what, n_worst, what, column);
+	strbuf_appendf(b, "## Worst-classified %s\n\nThe %d %s with the lowest probability "
+		       "for their true class.\n\n| %s | true | predicted | p(true) | p(predicted) |\n"
+		       "|---|---|---|---:|---:|\n", what, n_worst, what, column);
 	for (int i = 0; i < n_worst; i++) {
 		const metrics_item *it = &m->items[order[i]];
-		sb_printf(b, "| ");
-		sb_md(b, it->name);
-		sb_printf(b, " | ");
-		sb_md(b, m->class_names[it->y_true]);
-		sb_printf(b, " | ");
-		sb_md(b, m->class_names[it->y_pred]);
-		sb_printf(b, " | %.4f | %.4f |\n", it->p_true, it->p_pred);
+		strbuf_appendf(b, "| ");
+		append_md(b, it->name);
+		strbuf_appendf(b, " | ");
+		append_md(b, m->class_names[it->y_true]);
+		strbuf_appendf(b, " | ");
+		append_md(b, m->class_names[it->y_pred]);
+		strbuf_appendf(b, " | %.4f | %.4f |\n", it->p_true, it->p_pred);
 	}
-	sb_printf(b, "\n");
+	strbuf_appendf(b, "\n");
 	free(order);
 }
 
 char *report_markdown(const metrics *samples, const metrics *group,
 			      const report_info *info)
 {
-	sbuf b = { 0 };
+	strbuf b = { 0 };
 	int n_worst = info->n_worst > 0 ? info->n_worst : WORST_DEFAULT;
 	int g = have_level(group);
 
-	sb_printf(&b, "# Validation report\n\n");
+	strbuf_appendf(&b, "# Validation report\n\n");
 	md_data(&b, samples, group, info);
 	md_model(&b, samples, info);
 	md_gate(&b, samples, group, info);
@@ -585,13 +535,9 @@ char *report_markdown(const metrics *samples, const metrics *group,
 	md_worst(&b, samples, "samples", "sample", n_worst);
 	if (g)
 		md_worst(&b, group, "groups", "group", n_worst);
-	sb_printf(&b, "Plots: `confusion.png`, `roc.png`. Numbers: `metrics.json`, "
-		  "`confusion.csv`, `roc.csv`.\n");
-	if (b.failed) {
-		free(b.s);
-		return NULL;
-	}
-	return b.s;
+	strbuf_appendf(&b, "Plots: `confusion.png`, `roc.png`. Numbers: `metrics.json`, "
+		       "`confusion.csv`, `roc.csv`.\n");
+	return strbuf_take(&b, NULL);
 }
 
 /* ---- Plots ---- */

@@ -11,6 +11,8 @@
 #include "../io/fs.h"
 #include "../io/log.h"
 #include "../io/plot.h"
+#include "../io/strbuf.h"
+#include "../io/sys.h"
 #include "../nn/nn.h"
 #include "dataset.h"
 #include "preproc.h"
@@ -39,6 +41,7 @@ typedef struct trainer {
 	int batch, epochs, patience, flips, rot90;
 	uint64_t seed;
 	float *x, *class_weights;
+	int64_t *order;          /* the epoch's order of the train split */
 	int32_t *labels;
 	int *labels_int;
 	double *hist;            /* epochs x 4 */
@@ -105,7 +108,7 @@ static int setup(trainer *t, pl_err *err)
 	const cfg *c = t->ctx->cfg;
 	char augment[128];
 	nn_err e = { 0 };
-	int rc;
+	int threads, rc;
 
 	t->batch = (int)cfg_int(c, "train", "batch");
 	t->epochs = (int)cfg_int(c, "train", "epochs");
@@ -121,16 +124,18 @@ static int setup(trainer *t, pl_err *err)
 		return -err->code;
 	if (rec_loader_count(t->train) == 0)
 		return pl_errorf(err, PL_EDATA, "the train split has no samples");
+	if ((threads = (int)cfg_int(c, "train", "threads")) == 0)
+		threads = sys_cpu_count();
 	t->net = nn_net_new(cfg_str(c, "model", "layers"), (nn_shape){ t->ds.c, t->ds.h, t->ds.w },
-			    t->ds.n_classes, t->seed, (int)cfg_int(c, "train", "threads"),
-			    t->batch, &e);
+			    t->ds.n_classes, t->seed, threads, t->batch, &e);
 	if (!t->net)
 		return pl_errorf(err, PL_EUSAGE, "[model] layers: %s", e.msg);
 	t->x = malloc((size_t)t->batch * t->ds.c * t->ds.h * t->ds.w * sizeof(float));
 	t->labels = malloc((size_t)t->batch * sizeof(int32_t));
 	t->labels_int = malloc((size_t)t->batch * sizeof(int));
 	t->hist = calloc((size_t)t->epochs * 4, sizeof(double));
-	if (!t->x || !t->labels || !t->labels_int || !t->hist)
+	t->order = malloc((size_t)rec_loader_count(t->train) * sizeof(int64_t));
+	if (!t->x || !t->labels || !t->labels_int || !t->hist || !t->order)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
 	if (cfg_word_in(cfg_str(c, "train", "class_weights"), "balanced") &&
 	    (rc = balanced_weights(t, err)) < 0)
@@ -217,18 +222,18 @@ static int evaluate(trainer *t, rec_loader *l, double *loss, double *acc, pl_err
 {
 	double loss_sum = 0;
 	long long seen = 0, correct = 0;
+	nn_err e = { 0 };
 	int n, rc;
 
-	if (rec_loader_epoch(l, 0, 0, 0) < 0)
-		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	rec_loader_epoch(l, NULL);
 	while ((rc = rec_loader_next(l, t->batch, t->x, t->labels, NULL, &n, err)) == 0 && n > 0) {
 		float batch_loss;
 		int hits;
 		for (int i = 0; i < n; i++)
 			t->labels_int[i] = t->labels[i];
 		if (nn_eval_batch(t->net, t->x, t->labels_int, n, t->class_weights, &batch_loss,
-				  &hits, NULL) < 0)
-			return pl_errorf(err, PL_EFAIL, "%s", nn_last_error(t->net));
+				  &hits, NULL, &e) < 0)
+			return pl_errorf(err, PL_EFAIL, "%s", e.msg);
 		loss_sum += (double)batch_loss * n;
 		correct += hits;
 		seen += n;
@@ -247,9 +252,10 @@ static int train_epoch(trainer *t, int epoch, log_progress *prog, pl_err *err)
 	nn_shape shape = { t->ds.c, t->ds.h, t->ds.w };
 	double loss_sum = 0;
 	long long correct = 0, seen = 0;
+	nn_err e = { 0 };
 
-	if (rec_loader_epoch(t->train, t->seed, epoch, 1) < 0)
-		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	nn_epoch_order(t->order, count, t->seed, epoch);
+	rec_loader_epoch(t->train, t->order);
 	while ((rc = rec_loader_next(t->train, t->batch, t->x, t->labels, NULL, &n, err)) == 0 && n > 0) {
 		float loss;
 		int hits;
@@ -259,8 +265,8 @@ static int train_epoch(trainer *t, int epoch, log_progress *prog, pl_err *err)
 			nn_augment(t->x, n, shape, &aug, t->flips, t->rot90);
 		if (nn_train_batch(t->net, t->x, t->labels_int, n,
 				   nn_lr_at(&t->opt, epoch, step++, steps), t->class_weights,
-				   &loss, &hits) < 0)
-			return pl_errorf(err, PL_EFAIL, "%s", nn_last_error(t->net));
+				   &loss, &hits, &e) < 0)
+			return pl_errorf(err, PL_EFAIL, "%s", e.msg);
 		loss_sum += (double)loss * n;
 		correct += hits;
 		seen += n;
@@ -335,30 +341,30 @@ static int write_history(trainer *t, pl_err *err)
 {
 	int n = t->st.next_epoch, *epochs = malloc((size_t)n * sizeof(int)), rc;
 	double *cols = malloc((size_t)n * 4 * sizeof(double));
-	char path[PATH_MAX], *csv = malloc((size_t)n * 128 + 64);
-	size_t len = 0;
+	char path[PATH_MAX];
+	strbuf csv = { 0 };
 
-	if (!epochs || !cols || !csv) {
+	if (!epochs || !cols) {
 		rc = pl_errorf(err, PL_ENOMEM, "out of memory");
 		goto out;
 	}
-	len += (size_t)sprintf(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy\n");
+	strbuf_appendf(&csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy\n");
 	for (int e = 0; e < n; e++) {
 		epochs[e] = e + 1;
 		for (int k = 0; k < 4; k++)
 			cols[k * n + e] = t->hist[e * 4 + k];
-		len += (size_t)sprintf(csv + len, "%d,%.6f,%.6f,%.6f,%.6f\n", e + 1, t->hist[e * 4],
-				       t->hist[e * 4 + 1], t->hist[e * 4 + 2], t->hist[e * 4 + 3]);
+		strbuf_appendf(&csv, "%d,%.6f,%.6f,%.6f,%.6f\n", e + 1, t->hist[e * 4],
+			       t->hist[e * 4 + 1], t->hist[e * 4 + 2], t->hist[e * 4 + 3]);
 	}
 	if ((rc = fs_path(path, sizeof(path), err, "%s/history.csv", t->ctx->out_dir)) < 0 ||
-	    (rc = fs_write_file(path, csv, len, err)) < 0 ||
+	    (rc = strbuf_write_file(&csv, path, err)) < 0 ||
 	    (rc = fs_path(path, sizeof(path), err, "%s/curves.png", t->ctx->out_dir)) < 0)
 		goto out;
 	rc = plot_training_curves(path, epochs, cols, cols + 2 * n, cols + n, cols + 3 * n, n, err);
 out:
 	free(epochs);
 	free(cols);
-	free(csv);
+	strbuf_release(&csv);
 	return rc;
 }
 
@@ -429,6 +435,7 @@ int train_run(stage_ctx *ctx, pl_err *err)
 	free(t.labels);
 	free(t.labels_int);
 	free(t.hist);
+	free(t.order);
 	free(t.class_weights);
 	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "../io/fs.h"
 #include "../io/log.h"
+#include "../io/sys.h"
 #include "../nn/nn.h"
 #include "dataset.h"
 #include "report.h"
@@ -37,6 +38,7 @@ static int predict_split(nn_net *net, rec_loader *l, int batch, predictions *p, 
 	nn_shape s = nn_input_shape(net);
 	float *x = malloc((size_t)batch * s.c * s.h * s.w * sizeof(float));
 	int32_t *labels = malloc((size_t)batch * sizeof(int32_t)), *groups = malloc((size_t)batch * sizeof(int32_t));
+	nn_err e = { 0 };
 	int n, rc = 0;
 
 	p->k = nn_n_classes(net);
@@ -48,10 +50,15 @@ static int predict_split(nn_net *net, rec_loader *l, int batch, predictions *p, 
 		rc = pl_errorf(err, PL_ENOMEM, "out of memory");
 		goto out;
 	}
-	rec_loader_epoch(l, 0, 0, 0);
+	rec_loader_epoch(l, NULL);
 	while ((rc = rec_loader_next(l, batch, x, labels, groups, &n, err)) == 0 && n > 0) {
-		if (p->n + n > total || nn_predict(net, x, n, p->probs + (size_t)p->n * p->k) < 0) {
-			rc = pl_errorf(err, PL_EFAIL, "%s", nn_last_error(net));
+		if (p->n + n > total) {
+			rc = pl_errorf(err, PL_EFAIL, "the test split delivered more than its %lld "
+				       "samples", (long long)total);
+			break;
+		}
+		if (nn_predict(net, x, n, p->probs + (size_t)p->n * p->k, &e) < 0) {
+			rc = pl_errorf(err, PL_EFAIL, "%s", e.msg);
 			break;
 		}
 		for (int i = 0; i < n; i++, p->n++) {
@@ -168,7 +175,8 @@ int validate_run(stage_ctx *ctx, pl_err *err)
 		dataset_release(&ds);
 		return rc;
 	}
-	net = nn_model_load(path, 0, (int)cfg_int(ctx->cfg, "validate", "batch"), NULL, &e);
+	net = nn_model_load(path, sys_cpu_count(), (int)cfg_int(ctx->cfg, "validate", "batch"), NULL,
+			    &e);
 	if (!net)
 		rc = pl_errorf(err, e.code ? e.code : PL_EDATA, "%s", e.msg);
 	else

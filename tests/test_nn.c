@@ -1,12 +1,14 @@
 /* Unit tests of nn/: numeric gradient checks of every layer, training to
  * zero loss, model files and checkpoints, determinism, arch errors. */
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
 #include "../nn/nn_impl.h"
+
+/* The error record of the batch calls whose failures the checks print. */
+static nn_err nn_e;
 
 static void fill_random(float *x, size_t n, uint64_t seed)
 {
@@ -20,7 +22,7 @@ static void fill_random(float *x, size_t n, uint64_t seed)
 static double loss_at(nn_net *net, const float *x, const int *y, int n, const float *cw)
 {
 	net->drop_rng = 12345;
-	CHECK(nn_train_batch(net, x, y, n, 0.0f, cw, NULL, NULL) == 0, "%s", nn_last_error(net));
+	CHECK(nn_train_batch(net, x, y, n, 0.0f, cw, NULL, NULL, &nn_e) == 0, "%s", nn_e.msg);
 	double s = 0.0;
 	for (int t = 0; t < net->threads; t++)
 		s += net->workers[t].loss;
@@ -143,11 +145,11 @@ static void test_learns_separable(void)
 	int y[16], hits = 0;
 	make_halves(x, y, 16, 1);
 	for (int it = 0; it < 150; it++)
-		CHECK(nn_train_batch(net, x, y, 16, 0.05f, NULL, &loss, &hits) == 0, "%s", nn_last_error(net));
+		CHECK(nn_train_batch(net, x, y, 16, 0.05f, NULL, &loss, &hits, &nn_e) == 0, "%s", nn_e.msg);
 	CHECK(loss < 0.01f, "loss %g after 150 steps", (double)loss);
 	CHECK(hits == 16, "%d of 16 right", hits);
 	float probs[16 * 2];
-	CHECK(nn_predict(net, x, 16, probs) == 0, "%s", nn_last_error(net));
+	CHECK(nn_predict(net, x, 16, probs, &nn_e) == 0, "%s", nn_e.msg);
 	int right = 0;
 	for (int i = 0; i < 16; i++)
 		right += (probs[2 * i + 1] > 0.5f) == (y[i] == 1);
@@ -166,7 +168,7 @@ static nn_net *trained_net(const char *arch, int threads, uint64_t seed, int ste
 	int y[16];
 	for (int it = 0; it < steps; it++) {
 		make_halves(x, y, 16, (uint64_t)it);
-		nn_train_batch(net, x, y, 16, 0.02f, NULL, NULL, NULL);
+		nn_train_batch(net, x, y, 16, 0.02f, NULL, NULL, NULL, &nn_e);
 	}
 	return net;
 }
@@ -188,8 +190,8 @@ static void test_model_roundtrip(void)
 	float x[16 * 36], p1[32], p2[32];
 	int y[16];
 	make_halves(x, y, 16, 42);
-	CHECK(nn_predict(net, x, 16, p1) == 0, "%s", nn_last_error(net));
-	CHECK(nn_predict(copy, x, 16, p2) == 0, "%s", nn_last_error(copy));
+	CHECK(nn_predict(net, x, 16, p1, &nn_e) == 0, "%s", nn_e.msg);
+	CHECK(nn_predict(copy, x, 16, p2, &nn_e) == 0, "%s", nn_e.msg);
 	CHECK(memcmp(p1, p2, sizeof(p1)) == 0, "predictions differ after reload");
 	CHECK(!strcmp(nn_arch(copy), nn_arch(net)), "arch '%s'", nn_arch(copy));
 	CHECK(back.n_classes == 2 && !strcmp(back.class_names[1], "right"), "class names");
@@ -275,7 +277,7 @@ static void test_checkpoint_resume(void)
 	int y[16];
 	for (int it = 4; it < 8; it++) {
 		make_halves(x, y, 16, (uint64_t)it);
-		nn_train_batch(res, x, y, 16, 0.02f, NULL, NULL, NULL);
+		nn_train_batch(res, x, y, 16, 0.02f, NULL, NULL, NULL, &nn_e);
 	}
 	CHECK(memcmp(res->params, full->params, full->n_params * sizeof(float)) == 0,
 	      "resumed weights differ from uninterrupted");
@@ -321,11 +323,11 @@ static void test_small_batches(void)
 	float x[16 * 36], loss = -1.0f, p1[32], p2[32];
 	int y[16];
 	make_halves(x, y, 16, 3);
-	CHECK(nn_train_batch(net, x, y, 1, 0.01f, NULL, &loss, NULL) == 0 && isfinite(loss) && loss > 0.0f,
-	      "one-sample batch on two threads: %s, loss %g", nn_last_error(net), (double)loss);
+	CHECK(nn_train_batch(net, x, y, 1, 0.01f, NULL, &loss, NULL, &nn_e) == 0 && isfinite(loss) && loss > 0.0f,
+	      "one-sample batch on two threads: %s, loss %g", nn_e.msg, (double)loss);
 	memcpy(small->params, net->params, net->n_params * sizeof(float));
 	memcpy(small->stats, net->stats, net->n_stats * sizeof(float));
-	CHECK(nn_predict(net, x, 16, p1) == 0 && nn_predict(small, x, 16, p2) == 0, "predict");
+	CHECK(nn_predict(net, x, 16, p1, &nn_e) == 0 && nn_predict(small, x, 16, p2, &nn_e) == 0, "predict");
 	double maxd = 0.0;
 	for (int i = 0; i < 32; i++)
 		maxd = fmax(maxd, fabs((double)p1[i] - p2[i]));
@@ -373,32 +375,33 @@ static void test_arch_errors(void)
 	CHECK(!strcmp(nn_arch(net), "conv 32 5 pad 2, relu, maxpool 2, conv 64 5 pad 2, relu, maxpool 2, "
 	              "dense 128, relu, dense 10"), "normalised '%s'", nn_arch(net));
 	CHECK(nn_n_params(net) == 832 + 51264 + 401536 + 1290, "params %zu", nn_n_params(net));
-	CHECK(nn_train_batch(net, NULL, NULL, 5, 0.1f, NULL, NULL, NULL) == -NN_EUSAGE &&
-	      strstr(nn_last_error(net), "1..4"), "batch too big: %s", nn_last_error(net));
+	CHECK(nn_train_batch(net, NULL, NULL, 5, 0.1f, NULL, NULL, NULL, &nn_e) == -NN_EUSAGE &&
+	      strstr(nn_e.msg, "1..4"), "batch too big: %s", nn_e.msg);
 	float x[28 * 28] = { 0 };
 	int bad = 10;
-	CHECK(nn_train_batch(net, x, &bad, 1, 0.1f, NULL, NULL, NULL) == -NN_EUSAGE &&
-	      strstr(nn_last_error(net), "label 10"), "bad label: %s", nn_last_error(net));
+	CHECK(nn_train_batch(net, x, &bad, 1, 0.1f, NULL, NULL, NULL, &nn_e) == -NN_EUSAGE &&
+	      strstr(nn_e.msg, "label 10"), "bad label: %s", nn_e.msg);
 	nn_net_free(net);
 }
 
-/* threads = 0 follows the CPUs the process may use: its affinity mask. */
-static void test_cpu_count(void)
+/* The thread count is the caller's: nn refuses 0 rather than guess. */
+static void test_threads_explicit(void)
 {
-	cpu_set_t all;
-	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0, "affinity");
-	CHECK(nn_cpu_count() >= 1 && nn_cpu_count() <= CPU_COUNT(&all), "%d of %d", nn_cpu_count(),
-	      CPU_COUNT(&all));
-	CHECK(check_pin_one_cpu(&all) == 0, "set affinity");
-	CHECK(nn_cpu_count() == 1, "one CPU allowed: %d", nn_cpu_count());
-	sched_setaffinity(0, sizeof(all), &all);
+	nn_err err = { 0 };
+	nn_net *net = nn_net_new("dense", (nn_shape){ 1, 2, 2 }, 2, 1, 0, 4, &err);
+	CHECK(net == NULL && err.code == NN_EUSAGE && strstr(err.msg, "threads 0") &&
+	      strstr(err.msg, "1 or more threads"), "threads 0: %s", err.msg);
+	nn_net_free(net);
+	net = nn_net_new("dense", (nn_shape){ 1, 2, 2 }, 2, 1, 3, 2, &err);
+	CHECK(net && nn_threads(net) == 2, "3 threads for batches of 2: %d", net ? nn_threads(net) : -1);
+	nn_net_free(net);
 }
 
 /* The gradient of the loss at params p (a plain SGD probe with lr 0). */
 static void grad_at(nn_net *probe, const float *p, const float *x, const int *y, int n, float *g)
 {
 	memcpy(probe->params, p, probe->n_params * sizeof(float));
-	nn_train_batch(probe, x, y, n, 0.0f, NULL, NULL, NULL);
+	nn_train_batch(probe, x, y, n, 0.0f, NULL, NULL, NULL, &nn_e);
 	memcpy(g, probe->workers[0].grad, probe->n_params * sizeof(float));
 }
 
@@ -432,7 +435,7 @@ static void test_optimizers(void)
 		for (int t = 1; t <= 2; t++) {
 			float lr = 0.1f;
 			grad_at(probe, p, x, y, 8, g);
-			nn_train_batch(net, x, y, 8, lr, NULL, NULL, NULL);
+			nn_train_batch(net, x, y, 8, lr, NULL, NULL, NULL, &nn_e);
 			for (size_t i = 0; i < P; i++) {
 				int decay = i < net->layers[0].b_off || (i >= net->layers[2].w_off && i < net->layers[2].b_off);
 				float wd = decay ? o.weight_decay : 0.0f, gi = g[i];
@@ -519,13 +522,36 @@ static void test_augment(void)
 		seen_change |= memcmp(q, r, sizeof(q)) != 0;
 	}
 	CHECK(seen_change, "rotations never applied");
-	int idx[10], sum = 0;
-	for (int i = 0; i < 10; i++)
-		idx[i] = i;
-	nn_shuffle(idx, 10, &s);
-	for (int i = 0; i < 10; i++)
-		sum += idx[i];
-	CHECK(sum == 45, "shuffle lost elements");
+}
+
+/* The epoch order is pinned: these are the orders training has always
+ * used, so a model trained before and after a change stays bit-identical. */
+static void test_epoch_order(void)
+{
+	static const int64_t want10[] = { 6, 1, 0, 2, 4, 3, 8, 5, 7, 9 };
+	static const int64_t want12[] = { 4, 10, 3, 2, 5, 9, 6, 8, 0, 7, 1, 11 };
+	int64_t order[1000], again[1000];
+	int seen[1000] = { 0 }, bad = 0;
+
+	nn_epoch_order(order, 10, 5, 0);
+	CHECK(memcmp(order, want10, sizeof(want10)) == 0, "seed 5, epoch 0: %lld %lld %lld ...",
+	      (long long)order[0], (long long)order[1], (long long)order[2]);
+	nn_epoch_order(order, 12, 1, 3);
+	CHECK(memcmp(order, want12, sizeof(want12)) == 0, "seed 1, epoch 3: %lld %lld %lld ...",
+	      (long long)order[0], (long long)order[1], (long long)order[2]);
+	nn_epoch_order(order, 1000, 7, 2);
+	for (int i = 0; i < 1000; i++)
+		bad += order[i] < 0 || order[i] >= 1000 || seen[order[i]]++;
+	CHECK(bad == 0, "%d positions missing or repeated", bad);
+	nn_epoch_order(again, 1000, 7, 2);
+	CHECK(memcmp(order, again, sizeof(order)) == 0, "same seed and epoch, other order");
+	nn_epoch_order(again, 1000, 7, 3);
+	CHECK(memcmp(order, again, sizeof(order)) != 0, "epoch 3 has epoch 2's order");
+	nn_epoch_order(again, 1000, 8, 2);
+	CHECK(memcmp(order, again, sizeof(order)) != 0, "seed 8 has seed 7's order");
+	nn_epoch_order(order, 1, 7, 2);
+	CHECK(order[0] == 0, "one sample");
+	nn_epoch_order(order, 0, 7, 2);
 }
 
 int main(void)
@@ -548,9 +574,10 @@ int main(void)
 	RUN(test_model_roundtrip);
 	RUN(test_model_broken);
 	RUN(test_arch_errors);
-	RUN(test_cpu_count);
+	RUN(test_threads_explicit);
 	RUN(test_optimizers);
 	RUN(test_schedules);
 	RUN(test_augment);
+	RUN(test_epoch_order);
 	return check_report("test_nn");
 }

@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include "../io/rec.h"
+#include "../nn/nn.h"
 #include "check.h"
 
 static char corpus_dir[4096];
@@ -471,19 +472,23 @@ static void test_streaming_memory(void)
 }
 
 /* Collects the ids (labels are id % 3, so ids come from the names) of an
- * epoch; returns the number of records delivered or -1. */
+ * epoch in training's order for (seed, epoch), or as stored when !shuffle;
+ * returns the number of records delivered or -1. */
 static int epoch_ids(rec_loader *l, uint64_t seed, int epoch, int shuffle,
 		     int batch, int *ids, int *sizes, int *bad)
 {
 	int c, h, w, n, total = 0, nb = 0;
 	float *x;
 	int32_t labels[64], groups[64];
+	static int64_t order[64];
 	pl_err err = {0};
 
 	rec_loader_shape(l, &c, &h, &w);
 	x = malloc((size_t)batch * c * h * w * sizeof(float));
-	if (!x || rec_loader_epoch(l, seed, epoch, shuffle) != 0)
+	if (!x || rec_loader_count(l) > 64)
 		return -1;
+	nn_epoch_order(order, rec_loader_count(l), seed, epoch);
+	rec_loader_epoch(l, shuffle ? order : NULL);
 	*bad = 0;
 	while (rec_loader_next(l, batch, x, labels, groups, &n, &err) == 0 && n > 0) {
 		for (int k = 0; k < n; k++) {
@@ -515,6 +520,30 @@ static rec_loader *open_set(const char *const *paths, int n)
 
 	CHECK(l != NULL, "loader: %s", err.msg);
 	return l;
+}
+
+/* The loader delivers exactly the order it is given (here: backwards)
+ * and refuses a position outside the records. */
+static void loader_follows_order(rec_loader *l)
+{
+	int64_t order[30];
+	float x[30 * 18];
+	int32_t labels[30];
+	pl_err err = {0};
+	int n = 0, bad = 0;
+
+	for (int i = 0; i < 30; i++)
+		order[i] = 29 - i;
+	rec_loader_epoch(l, order);
+	CHECK_OK(rec_loader_next(l, 30, x, labels, NULL, &n, &err), &err);
+	for (int i = 0; i < n; i++)
+		bad += rec_loader_index(l, i) != 29 - i ||
+		       atoi(rec_loader_name(l, i) + 3) != 29 - i;
+	CHECK(n == 30 && bad == 0, "%d of %d records out of the order given", bad, n);
+	order[3] = 30;
+	rec_loader_epoch(l, order);
+	CHECK(rec_loader_next(l, 8, x, labels, NULL, &n, &err) == -PL_EUSAGE &&
+	      strstr(err.msg, "position 3") && strstr(err.msg, "record 30"), "%s", err.msg);
 }
 
 static void test_loader_epochs(void)
@@ -557,6 +586,7 @@ static void test_loader_epochs(void)
 	      sizes[0] == 30 && sizes[1] == 0, "sequential");
 	for (int i = 0; i < 30; i++)
 		CHECK(ids2[i] == i, "sequential %d is %d", i, ids2[i]);
+	loader_follows_order(l);
 	rec_loader_close(l);
 	rec_loader_close(l2);
 }
@@ -576,9 +606,12 @@ static void test_loader_norm(void)
 	for (int t = 0; t < 2; t++) {
 		if (!(l = open_set(t ? f32 : u8, 1)))
 			return;
-		CHECK(rec_loader_set_norm(l, mean, zero) == -1, "std 0 accepted");
-		CHECK(rec_loader_set_norm(l, mean, std) == 0, "norm");
-		rec_loader_epoch(l, 1, 0, 0);
+		CHECK(rec_loader_set_norm(l, mean, zero, &err) == -PL_EDATA &&
+		      strstr(err.msg, "channel 1") && strstr(err.msg, "deviation 0"),
+		      "std 0: %s", err.msg);
+		CHECK(rec_loader_set_norm(l, mean, NULL, &err) == -PL_EUSAGE, "mean without std");
+		CHECK_OK(rec_loader_set_norm(l, mean, std, &err), &err);
+		rec_loader_epoch(l, NULL);
 		CHECK_OK(rec_loader_next(l, 4, x, labels, NULL, &n, &err), &err);
 		CHECK(n == 4, "n %d", n);
 		for (int k = 0; k < 4 * 18; k++) {
@@ -588,8 +621,8 @@ static void test_loader_norm(void)
 				bad++;
 		}
 		CHECK(bad == 0, "%d values not normalised", bad);
-		rec_loader_set_norm(l, NULL, NULL);
-		rec_loader_epoch(l, 1, 0, 0);
+		CHECK_OK(rec_loader_set_norm(l, NULL, NULL, &err), &err);
+		rec_loader_epoch(l, NULL);
 		CHECK_OK(rec_loader_next(l, 2, x, labels, NULL, &n, &err), &err);
 		CHECK(fabsf(x[5] - (t ? f32_pixel(0, 5) : u8_pixel(0, 5) / 255.0f))
 		      < 1e-7f, "norm not removed");
@@ -628,7 +661,7 @@ static void test_loader_errors(void)
 	free(buf);
 	if (!(l = open_set(corrupt, 1)))
 		return;
-	rec_loader_epoch(l, 1, 0, 0);
+	rec_loader_epoch(l, NULL);
 	while (rc == 0 && rec_loader_next(l, 8, x, labels, NULL, &n, &err) == 0 && n)
 		rc = 1;
 	CHECK(err.code == PL_EDATA && strstr(err.msg, "s1.rec.zst") &&
@@ -673,7 +706,7 @@ static void test_corpus(void)
 			int32_t labels[4];
 			rec_loader_shape(l, &c, &h, &w);
 			x = malloc((size_t)4 * c * h * w * sizeof(float));
-			rec_loader_epoch(l, 3, 1, 1);
+			rec_loader_epoch(l, NULL);
 			while (x && rec_loader_next(l, 4, x, labels, NULL, &n, &err) == 0 && n)
 				;
 			free(x);

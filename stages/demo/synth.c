@@ -17,6 +17,8 @@
 #include "../../io/fs.h"
 #include "../../io/img.h"
 #include "../../io/log.h"
+#include "../../io/strbuf.h"
+#include "../../io/sys.h"
 #include "../../nn/nn.h"
 
 #define REF_W 340           /* the reference size the cell sizes are set for */
@@ -25,18 +27,9 @@
 #define N_COLS 12
 #define MAX_THREADS 8
 
-/* ---- random numbers: splitmix64 seeding, xoshiro256** ---- */
+/* ---- random numbers: xoshiro256**, seeded with nn_rng_next (splitmix64) ---- */
 
 typedef struct rng { uint64_t s[4]; } rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
@@ -60,9 +53,9 @@ static void rng_seed_well(rng *r, uint64_t seed, int plate, int well)
 	uint64_t x = seed ^ 0x73796E7468706C74ull;   /* "synthplt" */
 	uint64_t key = (uint64_t)plate * (SYNTH_WELLS + 1) + (uint64_t)well + 1;
 
-	x = splitmix64(&x) ^ (key * 0xD1B54A32D192ED03ull);
+	x = nn_rng_next(&x) ^ (key * 0xD1B54A32D192ED03ull);
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
+		r->s[i] = nn_rng_next(&x);
 }
 
 /* Uniform in [0, 1). */
@@ -538,7 +531,7 @@ static int draw_all(const synth_opts *o, const char *img_dir, pl_err *err)
 {
 	draw_job job = { .o = o, .img_dir = img_dir };
 	pthread_t threads[MAX_THREADS];
-	int cpus = nn_cpu_count();
+	int cpus = sys_cpu_count();
 	int n_threads = cpus > MAX_THREADS ? MAX_THREADS : cpus;
 	int started = 0;
 
@@ -572,13 +565,13 @@ static int draw_all(const synth_opts *o, const char *img_dir, pl_err *err)
 static int build_listing(const synth_opts *o, char **csv_out, char ***rel_out,
 			 size_t *n_rel, pl_err *err)
 {
-	size_t n_wells = (size_t)o->plates * SYNTH_WELLS, cap = 128 + n_wells * 128;
-	size_t len = 0, k = 0;
-	char *csv = malloc(cap), **rel = calloc(1 + 2 * n_wells, sizeof(char *)), name[32];
+	size_t n_wells = (size_t)o->plates * SYNTH_WELLS, k = 0;
+	char **rel = calloc(1 + 2 * n_wells, sizeof(char *)), name[32];
+	strbuf csv = { 0 };
 
-	if (!csv || !rel)
+	if (!rel)
 		goto nomem;
-	len += (size_t)snprintf(csv, cap, "nuclei,nfkb,concentration,label,well,cell_line\n");
+	strbuf_appendf(&csv, "nuclei,nfkb,concentration,label,well,cell_line\n");
 	if (!(rel[k++] = strdup("plate/metadata.csv")))
 		goto nomem;
 	for (size_t i = 0; i < n_wells; i++) {
@@ -586,22 +579,22 @@ static int build_listing(const synth_opts *o, char **csv_out, char ***rel_out,
 		int row = well / N_COLS, col = well % N_COLS;
 
 		well_name(o, plate, well, name, sizeof(name));
-		len += (size_t)snprintf(csv + len, cap - len,
-				"images/%s_nuclei.bmp,images/%s_nfkb.bmp,%s,%s,%s,%s\n",
-				name, name, CONC_TEXT[col], col_label(col), name,
-				row_line(row)->name);
+		strbuf_appendf(&csv, "images/%s_nuclei.bmp,images/%s_nfkb.bmp,%s,%s,%s,%s\n",
+			       name, name, CONC_TEXT[col], col_label(col), name,
+			       row_line(row)->name);
 		if (asprintf(&rel[k++], "plate/images/%s_nuclei.bmp", name) < 0 ||
 		    asprintf(&rel[k++], "plate/images/%s_nfkb.bmp", name) < 0) {
 			rel[k - 1] = NULL;
 			goto nomem;
 		}
 	}
-	*csv_out = csv;
+	if (!(*csv_out = strbuf_take(&csv, NULL)))
+		goto nomem;
 	*rel_out = rel;
 	*n_rel = k;
 	return 0;
 nomem:
-	free(csv);
+	strbuf_release(&csv);
 	for (size_t i = 0; rel && i < k; i++)
 		free(rel[i]);
 	free(rel);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../io/fs.h"
+#include "../../io/json.h"
 #include "../stages.h"
 
 /* Retried: a temporary failure (75), a stop by SIGTERM (130: eviction,
@@ -664,35 +665,23 @@ typedef struct export_item {
 	json_t *doc;
 } export_item;
 
-/* Writes doc as indented JSON and a newline to path (replaced atomically),
- * or to stdout when path is NULL. */
+/* Writes doc as JSON (io/json.h) to path (replaced atomically), or to
+ * stdout when path is NULL. */
 static int write_json(const json_t *doc, const char *path, pl_err *err)
 {
-	char *text, *grown;
+	char *text;
 	size_t len;
 	int rc = 0;
 
 	if (!doc)
 		return pl_errorf(err, PL_ENOMEM, "out of memory building the manifests");
-	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (!text)
+	if (path)
+		return json_write_atomic(path, doc, err);
+	if (!(text = json_format(doc, &len)))
 		return pl_errorf(err, PL_ENOMEM, "out of memory writing the manifests");
-	len = strlen(text);
-	grown = realloc(text, len + 2);
-	if (!grown) {
-		free(text);
-		return pl_errorf(err, PL_ENOMEM, "out of memory writing the manifests");
-	}
-	text = grown;
-	text[len++] = '\n';
-	text[len] = '\0';
-	if (!path) {
-		if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
-			rc = pl_errorf(err, PL_EIO, "cannot write the manifests to "
-				       "standard output: %s", strerror(errno));
-	} else {
-		rc = fs_write_atomic(path, text, len, err);
-	}
+	if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
+		rc = pl_errorf(err, PL_EIO, "cannot write the manifests to "
+			       "standard output: %s", strerror(errno));
 	free(text);
 	return rc;
 }

@@ -313,9 +313,10 @@ int serve_run(serve_pkg *p, serve_emit_fn *emit, void *ctx, pl_err *err)
 {
 	int k = nn_n_classes(p->net), rc = 0;
 	const float *tile_probs = p->probs;
+	nn_err e = { 0 };
 
-	if (p->n_tiles > 0 && nn_predict(p->net, p->x, p->n_tiles, p->probs) < 0)
-		rc = pl_errorf(err, PL_EFAIL, "%s", nn_last_error(p->net));
+	if (p->n_tiles > 0 && nn_predict(p->net, p->x, p->n_tiles, p->probs, &e) < 0)
+		rc = pl_errorf(err, PL_EFAIL, "%s", e.msg);
 	for (int i = 0; i < p->n_samples; i++) {
 		for (int c = 0; c < k && rc == 0; c++) {
 			double sum = 0;

@@ -129,9 +129,9 @@ int main(int argc, char **argv)
 		if (n == 5)
 			start = now();
 		if (train)
-			nn_train_batch(net, x + k * per, y + k * batch, batch, 0.01f, NULL, NULL, NULL);
+			nn_train_batch(net, x + k * per, y + k * batch, batch, 0.01f, NULL, NULL, NULL, &err);
 		else
-			nn_predict(net, x + k * per, batch, probs);
+			nn_predict(net, x + k * per, batch, probs, &err);
 		if (n >= 5 && (t = now() - start) >= seconds) {
 			printf("%.1f\n", (double)(n - 4) * batch / t);
 			break;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../../io/rec.h"
+#include "../../nn/nn.h"
 
 static char shard_path[64];
 static volatile unsigned sink;  /* keeps the reads of the samples */
@@ -42,6 +43,7 @@ static void run_loader(void)
 	float mean[4] = {0.5f, 0.5f, 0.5f, 0.5f}, std[4] = {2, 2, 2, 2};
 	int32_t labels[3], groups[3];
 	float *x;
+	int64_t order[64];
 	int c, h, w, n;
 
 	if (!l)
@@ -50,8 +52,12 @@ static void run_loader(void)
 	if ((size_t)c * h * w <= (1u << 16)) {
 		x = malloc((size_t)3 * c * h * w * sizeof(float));
 		if (c <= 4)
-			rec_loader_set_norm(l, mean, std);
-		if (x && rec_loader_epoch(l, 7, 1, 1) == 0)
+			rec_loader_set_norm(l, mean, std, &err);
+		if (rec_loader_count(l) <= 64) {
+			nn_epoch_order(order, rec_loader_count(l), 7, 1);
+			rec_loader_epoch(l, order);
+		}
+		if (x)
 			while (rec_loader_next(l, 3, x, labels, groups, &n, &err) == 0 && n)
 				(void)rec_loader_name(l, n - 1);
 		free(x);
