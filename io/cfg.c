@@ -2,7 +2,6 @@
 #include "cfg.h"
 
 #include <assert.h>
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +9,8 @@
 #include <string.h>
 
 #include <ini.h>
+
+#include "suggest.h"
 
 struct cfg {
 	const cfg_key *schema;
@@ -77,59 +78,19 @@ static int section_exists(const cfg *c, const char *section)
 	return 0;
 }
 
-/* Edit distance, case-insensitive, where swapping two neighbours counts
- * as one edit (optimal string alignment): for "did you mean". */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), d[64][64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (size_t i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (size_t j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (size_t i = 1; i <= la; i++)
-		for (size_t j = 1; j <= lb; j++) {
-			int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-			size_t best = d[i - 1][j - 1] + (ca != cb);
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	return d[la][lb];
-}
-
 /* Writes " (did you mean 'x'?)" into out for the nearest key of section
- * (or nearest section when section is NULL), or "" when none is close: a
- * small edit distance, or one name starting with the other. */
+ * (or nearest section when section is NULL), or "" when none is close. */
 static void suggest(const cfg *c, const char *section, const char *word, char *out, size_t n)
 {
-	const char *best = NULL;
-	size_t best_d = 99;
+	suggestion s;
 
-	for (size_t i = 0; i < c->n; i++) {
-		const char *cand = section ? c->schema[i].key : c->schema[i].section;
-		size_t d, lc = strlen(cand), lw = strlen(word);
-		if (section && strcmp(c->schema[i].section, section))
-			continue;
-		d = edit_distance(word, cand);
-		if (d > 2 && d * 3 > lw && lc >= 2 && lw >= 2 &&
-		    (!strncasecmp(word, cand, lc) || !strncasecmp(word, cand, lw)))
-			d = 2;
-		if (d < best_d) {
-			best_d = d;
-			best = cand;
-		}
-	}
+	suggest_init(&s, word);
+	for (size_t i = 0; i < c->n; i++)
+		if (!section || !strcmp(c->schema[i].section, section))
+			suggest_add(&s, section ? c->schema[i].key : c->schema[i].section);
 	out[0] = '\0';
-	if (best && (best_d <= 2 || best_d * 3 <= strlen(word)))
-		snprintf(out, n, " (did you mean '%s'?)", best);
+	if (suggest_best(&s))
+		snprintf(out, n, " (did you mean '%s'?)", suggest_best(&s));
 }
 
 /* Lists the keys of a section into out, comma-separated. */
