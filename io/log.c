@@ -1,5 +1,6 @@
 /* Logging to stderr: human lines, progress bars on a terminal, or one JSON
- * object per line. A mutex keeps lines from different threads whole. */
+ * object per line. A mutex keeps lines from different threads whole. The
+ * bar's escape codes go only to a terminal whose TERM is not "dumb". */
 #include "log.h"
 
 #include <pthread.h>
@@ -169,10 +170,19 @@ static void progress_text(const log_progress *p, double elapsed, char *buf, size
 		snprintf(buf + len, n - len, ", %s", p->extra);
 }
 
+/* 1 when stderr takes escape codes: a terminal whose TERM is set and is
+ * not "dumb" (an editor's shell buffer, a CI log viewer). */
+static int stderr_is_smart_tty(void)
+{
+	const char *term = getenv("TERM");
+
+	return isatty(2) && term && *term && strcmp(term, "dumb") != 0;
+}
+
 static void progress_emit(log_progress *p, int final)
 {
 	double now = log_now(), elapsed = now - p->t_start;
-	int tty = fmt_cur == LOG_HUMAN && isatty(2);
+	int tty = fmt_cur == LOG_HUMAN && stderr_is_smart_tty();
 	char text[400];
 
 	if (verbosity_cur < 0)

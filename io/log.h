@@ -20,7 +20,8 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A progress report for long work: a redrawn bar with rate and ETA on a
- * terminal, a plain line every few seconds otherwise, JSON objects with
+ * terminal (TERM set, not "dumb"), a plain line every few seconds otherwise
+ * (no escape codes), JSON objects with
  * --log-format json. total may be 0 when unknown. unit names the items
  * ("images", "bytes" - bytes are shown as MiB). Updates are cheap and
  * throttled; call log_progress_end once. */
