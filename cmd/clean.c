@@ -14,16 +14,18 @@ int cmd_clean(int argc, char **argv)
 	pl_err err = { 0 };
 	char path[PATH_MAX];
 	ws_opts o;
-	int lock_fd = -1, rc = opts_parse("clean", argc, argv, OPT_DOWNLOADS, &o);
+	int lock_fd = -1, done, rc = opts_parse("clean", argc, argv, OPT_DOWNLOADS, &o, &done);
 
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	if (done)
+		return rc;
 	for (int i = 0; i < o.n_args; i++)
 		if (engine_find(pipeline_stages, pipeline_n_stages, o.args[i]) < 0)
 			return cmd_usage_error("clean", "unknown stage '%s'", o.args[i]);
 	if (o.downloads && o.n_args)
 		return cmd_usage_error("clean", "--downloads goes with cleaning every stage: name no "
 				       "stage");
+	if ((rc = opts_setup("clean", &o, 0, NULL)) != 0)
+		return rc;
 	if (!fs_is_dir(o.ws)) {
 		pl_errorf(&err, PL_EUSAGE, "workspace '%s' does not exist", o.ws);
 		return cmd_fail(&err);
@@ -52,10 +54,10 @@ int cmd_gc(int argc, char **argv)
 	long long freed = 0;
 	cfg *c = NULL;
 	ws_opts o;
-	int lock_fd = -1, rc = opts_parse("gc", argc, argv, 0, &o);
+	int lock_fd = -1, done, rc = opts_parse("gc", argc, argv, OPT_CONFIG, &o, &done);
 
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	if (done)
+		return rc;
 	if (o.n_args)
 		return cmd_usage_error("gc", "unexpected argument '%s'", o.args[0]);
 	if ((rc = opts_setup("gc", &o, 0, &c)) != 0)

@@ -25,25 +25,24 @@ const char export_usage[] =
 "PIPELINE_CONFIG; `pipeline help config` lists them); a flag overrides it.\n"
 "\n"
 "options:\n"
-"  --image IMAGE           container image (required)\n"
-"  --pvc CLAIM             PersistentVolumeClaim holding workspaces\n"
-"                          [pipeline-workspace]\n"
-"  --workspace-name NAME   workspace directory on the claim, mounted at\n"
-"                          /workspace/NAME [demo]\n"
-"  --shards N              prepare shards, 1-256 [4]\n"
-"  --namespace NS          namespace of every object [kubectl's current]\n"
-"  --service-account SA    service account of the pods [namespace default]\n"
-"  --cpu Q, --memory Q     requests per container [2, 4Gi]\n"
-"  --cpu-limit Q           cpu limit [none]\n"
-"  --memory-limit Q        memory limit [the memory request]\n"
-"  --storage Q             size of the claim (k8s) [10Gi]\n"
-"  --storage-class NAME    storage class of the claim [cluster default]\n"
-"  --config PATH           config file inside the container\n"
-"                          [" EXPORT_CONFIG_PATH "]\n"
-"  --set SEC.KEY=VALUE     config override, repeatable\n"
-"  -o, --out FILE|DIR      where to write [stdout]; a directory (existing or\n"
-"                          ending in /) gets one file per object\n"
-"  -h, --help              show this help\n";
+"      --image IMAGE          container image (required)\n"
+"      --pvc CLAIM            claim holding the workspaces [pipeline-workspace]\n"
+"      --workspace-name NAME  directory on the claim, at /workspace/NAME [demo]\n"
+"      --shards N             prepare shards, 1-256 [4]\n"
+"      --namespace NS         namespace of every object [kubectl's current]\n"
+"      --service-account SA   service account of the pods [namespace default]\n"
+"      --cpu Q                cpu request per container [2]\n"
+"      --memory Q             memory request per container [4Gi]\n"
+"      --cpu-limit Q          cpu limit [none]\n"
+"      --memory-limit Q       memory limit [the memory request]\n"
+"      --storage Q            size of the claim (k8s) [10Gi]\n"
+"      --storage-class NAME   storage class of the claim [cluster default]\n"
+"      --config PATH          config in the pod [" EXPORT_CONFIG_PATH "]\n"
+"      --set SEC.KEY=VALUE    config override, repeatable\n"
+"  -o, --out FILE|DIR         where to write [stdout]; a DIR gets one file each\n"
+"  -h, --help                 show this help\n"
+"\n"
+"A --out that is an existing directory or ends in / is a DIR.\n";
 
 enum {
 	OPT_IMAGE = 256, OPT_PVC, OPT_SHARDS, OPT_NAMESPACE, OPT_WORKSPACE,
@@ -183,14 +182,13 @@ static int export_with(int argc, char **argv, export_opts *opts)
 	while ((ch = getopt_long(argc, argv, ":ho:", export_options, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
-			fputs(export_usage, stdout);
-			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+			return cmd_print_help("export");
 		case 'o':
 			out = optarg;
 			break;
 		case ':':
 		case '?':
-			return cmd_getopt_error("export", ch, argc, argv);
+			return cmd_getopt_error("export", ch, argc, argv, export_options);
 		default:
 			if ((rc = apply_option(ch, &o, set, sizeof(set))) != 0)
 				return rc;

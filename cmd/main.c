@@ -1,11 +1,14 @@
 /* pipeline: the command table and what every command shares (help, errors,
  * exit codes). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../io/log.h"
+#include "../io/suggest.h"
 #include "../io/version.h"
 #include "../stages/schema.h"
 #include "cmd.h"
@@ -17,6 +20,19 @@ typedef struct command {
 	const char *usage;
 } command;
 
+/* Option lines shared by the workspace commands' help texts. */
+#define HELP_WORKSPACE \
+	"  -w, --workspace DIR   workspace directory (or PIPELINE_WORKSPACE)\n"
+#define HELP_CONFIG \
+	"  -c, --config FILE     config file (or PIPELINE_CONFIG; default ./pipeline.ini)\n" \
+	"  -s, --set S.K=V       override a key; repeatable, or several separated by ';'\n"
+#define HELP_LOG \
+	"      --log-format F    human or json (one object per line)\n" \
+	"  -q, --quiet           only warnings and errors\n" \
+	"  -v, --verbose         debug lines too\n"
+#define HELP_HELP \
+	"  -h, --help            show this help\n"
+
 static const command commands[] = {
 	{ "run", cmd_run, "run the stages in order, skipping those already done",
 	  "usage: pipeline run --workspace DIR [--config FILE] [--set sec.key=value]...\n"
@@ -24,17 +40,12 @@ static const command commands[] = {
 	  "                    [--log-format human|json] [--quiet] [--verbose]\n\n"
 	  "Runs prepare, train, validate and package. A stage whose inputs and\n"
 	  "configuration have not changed since its last run is cached and skipped.\n\n"
-	  "  -w, --workspace DIR   workspace directory (or PIPELINE_WORKSPACE)\n"
-	  "  -c, --config FILE     configuration (or PIPELINE_CONFIG; default ./pipeline.ini)\n"
-	  "  -s, --set S.K=V       override a configuration key; repeatable, or several\n"
-	  "                        separated by ';' (as PIPELINE_SET=\"a.b=1;c.d=2\")\n"
+	  HELP_WORKSPACE HELP_CONFIG
 	  "      --from STAGE      start at STAGE (earlier stages must be done)\n"
 	  "      --until STAGE     stop after STAGE\n"
 	  "      --force STAGE|all run STAGE (or every stage) even when cached\n"
 	  "  -n, --dry-run         say what would run and why, run nothing\n"
-	  "      --log-format F    human (default on a terminal) or json (one object per line)\n"
-	  "  -q, --quiet           only warnings and errors\n"
-	  "  -v, --verbose         debug lines too\n\n"
+	  HELP_LOG HELP_HELP "\n"
 	  "Exit codes: 0 done or cached, 1 a stage failed, 2 usage or configuration error,\n"
 	  "3 the validation gate was not met, 75 temporary failure (retry), 130 interrupted.\n" },
 	{ "stage", cmd_stage, "run one stage (the container entrypoint)",
@@ -47,40 +58,53 @@ static const command commands[] = {
 	  "set, validate copies its two Kubeflow UI files there (passed, cached or\n"
 	  "below the gate). Logs JSON lines by default when stderr is not a terminal.\n"
 	  "Stages: prepare, train, validate, package.\n\n"
-	  "  --shard I/N   prepare only: do share I (0 .. N-1) of the samples into a part\n"
-	  "                of its own, so that N processes (an Indexed Job's pods) share\n"
-	  "                the work over one workspace, without the workspace lock. With\n"
-	  "                --shard /N, I is taken from JOB_COMPLETION_INDEX. A part already\n"
-	  "                done exits 0 at once. `pipeline stage prepare` without --shard\n"
-	  "                (or `pipeline run`) then assembles the parts, doing any missing\n"
-	  "                one itself; the result equals a single-process prepare.\n" },
+	  "With --shard I/N, prepare does only share I (0 .. N-1) of the samples into\n"
+	  "a part of its own, so that N processes (an Indexed Job's pods) share the\n"
+	  "work over one workspace, without the workspace lock. With --shard /N, I is\n"
+	  "taken from JOB_COMPLETION_INDEX. A part already done exits 0 at once.\n"
+	  "`pipeline stage prepare` without --shard (or `pipeline run`) then assembles\n"
+	  "the parts, doing any missing one itself; the result equals a single-process\n"
+	  "prepare.\n\n"
+	  HELP_WORKSPACE HELP_CONFIG
+	  "      --force           run the stage even when cached\n"
+	  "      --shard I/N       prepare only: do share I of N into a part (see above)\n"
+	  "  -n, --dry-run         say whether the stage would run and why, run nothing\n"
+	  HELP_LOG HELP_HELP },
 	{ "status", cmd_status, "show what is done, cached, stale or failed, and why",
 	  "usage: pipeline status --workspace DIR [--config FILE] [--set sec.key=value]... [--json]\n\n"
 	  "For each stage: its state (cached, stale, never run, failed) and the reason\n"
 	  "(\"config changed: train.lr 0.01 -> 0.02\", \"upstream prepare changed\",\n"
 	  "\"interrupted; a checkpoint resumes it after epoch 4 of 10\"), when it\n"
-	  "finished, how long it took, and its headline metrics.\n" },
+	  "finished, how long it took, and its headline metrics.\n\n"
+	  HELP_WORKSPACE HELP_CONFIG
+	  "      --json            one JSON document instead of the table\n"
+	  HELP_LOG HELP_HELP },
 	{ "clean", cmd_clean, "remove stage results and temporary files",
 	  "usage: pipeline clean --workspace DIR [STAGE...]\n"
 	  "       pipeline clean --workspace DIR --downloads\n\n"
 	  "Removes the results of the named stages (all when none is named) and the\n"
 	  "workspace's temporary files. Downloads are kept unless all stages are cleaned\n"
-	  "with --downloads.\n" },
+	  "with --downloads.\n\n"
+	  HELP_WORKSPACE
+	  "      --downloads       remove the downloads too (with no STAGE)\n"
+	  HELP_LOG HELP_HELP },
 	{ "gc", cmd_gc, "remove what the current configuration cannot use",
 	  "usage: pipeline gc --workspace DIR [--config FILE] [--set sec.key=value]...\n\n"
 	  "Removes temporary files no stage will resume from, downloads of sources that\n"
 	  "are no longer configured, and the memoised hashes of input files. Stage\n"
-	  "results are kept ('pipeline clean' removes those).\n" },
+	  "results are kept ('pipeline clean' removes those).\n\n"
+	  HELP_WORKSPACE HELP_CONFIG HELP_LOG HELP_HELP },
 	{ "synth", cmd_synth, "draw the built-in demo plate",
 	  "usage: pipeline synth --out FILE|DIR [--seed N] [--plates N] [--size WxH] [--preview PNG]\n\n"
 	  "Draws a BBBC014-like plate: 96 wells, two 8-bit channel BMPs per well (nuclei,\n"
 	  "NF-kB) with a TNF-alpha dose response across the 12 columns, two cell lines,\n"
 	  "and plate/metadata.csv. The same seed gives byte-identical output.\n\n"
-	  "  -o, --out FILE|DIR  a .tar.gz or .tar.zst archive, or DIR/ (gets DIR/plate/)\n"
-	  "      --seed N        default 1\n"
-	  "      --plates N      default 1 (wells named p01_A01 ...)\n"
-	  "      --size WxH      image size per channel, default 340x256\n"
-	  "      --preview PNG   also write three wells (low, middle, high dose) as one PNG\n" },
+	  "  -o, --out FILE|DIR    a .tar.gz or .tar.zst archive, or DIR/ (gets DIR/plate/)\n"
+	  "      --seed N          default 1\n"
+	  "      --plates N        default 1 (wells named p01_A01 ...)\n"
+	  "      --size WxH        image size per channel, default 340x256\n"
+	  "      --preview PNG     also write three wells (low, middle, high dose) as a PNG\n"
+	  HELP_HELP },
 	{ "predict", cmd_predict, "classify images with a package",
 	  "usage: pipeline predict --package FILE [IMAGE|DIR...] [--format json|csv]\n"
 	  "                        [--channels a.bmp,b.bmp]...\n\n"
@@ -96,11 +120,16 @@ static const command commands[] = {
 	  "does not fit the model is reported on stderr and the others are still\n"
 	  "predicted; the exit code is then that of the first failure (1 for an\n"
 	  "unreadable or corrupt image).\n\n"
-	  "  -p, --package FILE   the package (or PIPELINE_PACKAGE)\n"
-	  "  -f, --format F       json (default) or csv\n"
-	  "  -c, --channels A,B   the channel files of one sample; repeatable\n" },
+	  "  -p, --package FILE    the package (or PIPELINE_PACKAGE)\n"
+	  "  -f, --format F        json (default) or csv\n"
+	  "  -c, --channels A,B    the channel files of one sample; repeatable\n"
+	  HELP_HELP },
 	{ "export", cmd_export, "write Kubeflow, Argo or Kubernetes manifests", export_usage },
-	{ "help", cmd_help, "show help for a command", "usage: pipeline help [COMMAND]\n" },
+	{ "help", cmd_help, "show help for a command",
+	  "usage: pipeline help [COMMAND|config]\n\n"
+	  "Shows the options of COMMAND, the configuration keys (config), or the\n"
+	  "list of commands.\n\n"
+	  HELP_HELP },
 };
 
 #define N_COMMANDS (int)(sizeof(commands) / sizeof(commands[0]))
@@ -116,14 +145,31 @@ static void print_overview(FILE *f)
 		"'pipeline help config' the configuration keys.\n");
 }
 
+/* Writes " (did you mean 'x'?)" into out for the command nearest to word,
+ * or "" when none is close. */
+static void command_hint(const char *word, char *out, size_t n)
+{
+	suggestion s;
+
+	suggest_init(&s, word);
+	for (int i = 0; i < N_COMMANDS; i++)
+		suggest_add(&s, commands[i].name);
+	out[0] = '\0';
+	if (suggest_best(&s))
+		snprintf(out, n, " (did you mean '%s'?)", suggest_best(&s));
+}
+
 int cmd_print_help(const char *name)
 {
+	char hint[64];
+
 	for (int i = 0; i < N_COMMANDS; i++)
 		if (!strcmp(commands[i].name, name)) {
 			fputs(commands[i].usage, stdout);
 			return EXIT_OK;
 		}
-	fprintf(stderr, "pipeline: no command '%s'\n", name);
+	command_hint(name, hint, sizeof(hint));
+	fprintf(stderr, "pipeline: no command '%s'%s\n", name, hint);
 	print_overview(stderr);
 	return EXIT_USAGE;
 }
@@ -147,17 +193,26 @@ int cmd_fail(const pl_err *err)
 
 /* Prints the message, the command's synopsis (its usage text up to the
  * first blank line) and where the rest is. */
-int cmd_getopt_error(const char *cmd, int code, int argc, char **argv)
+int cmd_getopt_error(const char *cmd, int code, int argc, char **argv,
+		     const struct option *longopts)
 {
 	const char *word = optind >= 2 && optind - 1 < argc ? argv[optind - 1] : "";
-	char shown[64];
+	char shown[64], name[64], hint[96] = "";
+	suggestion s;
 
 	if (!strncmp(word, "--", 2))
 		snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(word, "="), word);
 	else
 		snprintf(shown, sizeof(shown), "-%c", optopt > 32 && optopt < 127 ? optopt : '?');
-	return cmd_usage_error(cmd, code == ':' ? "option '%s' needs a value" :
-			       "unknown option '%s'", shown);
+	if (code == ':')
+		return cmd_usage_error(cmd, "option '%s' needs a value", shown);
+	snprintf(name, sizeof(name), "%s", shown + 2);
+	suggest_init(&s, name);
+	for (int i = 0; shown[1] == '-' && longopts && longopts[i].name; i++)
+		suggest_add(&s, longopts[i].name);
+	if (suggest_best(&s))
+		snprintf(hint, sizeof(hint), " (did you mean '--%s'?)", suggest_best(&s));
+	return cmd_usage_error(cmd, "unknown option '%s'%s", shown, hint);
 }
 
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
@@ -181,24 +236,68 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 
 int cmd_help(int argc, char **argv)
 {
-	if (argc < 2) {
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int code;
+
+	optind = 1;
+	opterr = 0;
+	if ((code = getopt_long(argc, argv, ":h", options, NULL)) != -1)
+		return code == 'h' ? cmd_print_help("help") :
+		       cmd_getopt_error("help", code, argc, argv, options);
+	if (optind >= argc) {
 		print_overview(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "config")) {
+	if (optind + 1 < argc)
+		return cmd_usage_error("help", "unexpected argument '%s'", argv[optind + 1]);
+	if (!strcmp(argv[optind], "config")) {
 		schema_write_reference(stdout);
 		return EXIT_OK;
 	}
-	return cmd_print_help(argv[1]);
+	return cmd_print_help(argv[optind]);
 }
 
-int main(int argc, char **argv)
+/* Standard output is checked once, at exit, as git does: a full disk or a
+ * closed descriptor is an error, not a silently short output. A pipe or a
+ * socket is left alone: its reader may stop early. Returns rc, or 1 when
+ * rc was 0 and writing failed. */
+static int finish_stdout(int rc)
 {
+	struct stat st;
+	pl_err err = { 0 };
+	int failed, saved, code;
+
+	if (fstat(fileno(stdout), &st) != 0 || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+		return rc;
+	errno = 0;
+	failed = fflush(stdout) != 0;
+	saved = errno;
+	failed |= ferror(stdout) != 0;
+	if (fclose(stdout) != 0 && !failed) {
+		failed = 1;
+		saved = errno;
+	}
+	if (!failed)
+		return rc;
+	pl_errorf(&err, PL_EIO, "cannot write standard output%s%s", saved ? ": " : "",
+		  saved ? strerror(saved) : "");
+	code = cmd_fail(&err);
+	return rc ? rc : code;
+}
+
+/* Runs the command named by argv[1]. */
+static int dispatch(int argc, char **argv)
+{
+	char hint[64];
+
 	if (argc < 2) {
 		print_overview(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
 		printf("pipeline %s\n", PL_VERSION);
 		return EXIT_OK;
 	}
@@ -209,7 +308,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < N_COMMANDS; i++)
 		if (!strcmp(commands[i].name, argv[1]))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "pipeline: unknown command '%s'\n\n", argv[1]);
+	command_hint(argv[1], hint, sizeof(hint));
+	fprintf(stderr, "pipeline: unknown command '%s'%s\n\n", argv[1], hint);
 	print_overview(stderr);
 	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	return finish_stdout(dispatch(argc, argv));
 }

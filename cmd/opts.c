@@ -1,4 +1,4 @@
-/* Option parsing and set-up shared by run, stage, status and clean. */
+/* Option parsing and set-up shared by run, stage, status, clean and gc. */
 #include "opts.h"
 
 #include <getopt.h>
@@ -38,6 +38,7 @@ static int accepts(int code, int accepted)
 	case O_FROM: case O_UNTIL: return accepted & OPT_RANGE;
 	case O_FORCE: return accepted & (OPT_FORCE | OPT_FORCE_FLAG);
 	case 'n': return accepted & OPT_DRY;
+	case 'c': case 's': return accepted & OPT_CONFIG;
 	case O_SHARD: return accepted & OPT_SHARD;
 	case O_JSON: return accepted & OPT_JSON;
 	case O_DOWNLOADS: return accepted & OPT_DOWNLOADS;
@@ -72,22 +73,49 @@ static int set_option(const char *cmd, int code, ws_opts *o)
 	return 0;
 }
 
-int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
+/* The options of all_opts that a command accepts, into opts (room for
+ * all of them), for "did you mean". */
+static void accepted_opts(int accepted, struct option *opts)
 {
-	int code, rc;
+	int n = 0;
 
-	memset(o, 0, sizeof(*o));
+	for (int i = 0; all_opts[i].name; i++)
+		if (accepts(all_opts[i].val, accepted))
+			opts[n++] = all_opts[i];
+	memset(&opts[n], 0, sizeof(opts[n]));
+}
+
+/* The usage error for option val, which the command does not take; named
+ * "--name" when it was given long. */
+static int not_here(const char *cmd, int val, int given_long)
+{
+	for (int i = 0; given_long && all_opts[i].name; i++)
+		if (all_opts[i].val == val)
+			return cmd_usage_error(cmd, "option '--%s' does not apply here", all_opts[i].name);
+	return cmd_usage_error(cmd, "option '-%c' does not apply here", val);
+}
+
+/* Parses the options; returns 0, or the exit code with *done set. */
+static int parse_options(const char *cmd, int argc, char **argv, int accepted, ws_opts *o,
+			 int *done)
+{
+	struct option mine[sizeof(all_opts) / sizeof(all_opts[0])];
+	int code, rc, index = -1;
+
+	*done = 1;
 	optind = 1;
 	opterr = 0;
-	while ((code = getopt_long(argc, argv, ":w:c:s:nqvh", all_opts, NULL)) != -1) {
-		if (code == 'h') {
-			cmd_print_help(cmd);
-			return -1;
+	while ((code = getopt_long(argc, argv, ":w:c:s:nqvh", all_opts, &index)) != -1) {
+		if (code == 'h')
+			return cmd_print_help(cmd);
+		if (code == ':' && !accepts(optopt, accepted))   /* no value, and not taken anyway */
+			return not_here(cmd, optopt, !strncmp(argv[optind - 1], "--", 2));
+		if (code == '?' || code == ':') {
+			accepted_opts(accepted, mine);
+			return cmd_getopt_error(cmd, code, argc, argv, mine);
 		}
-		if (code == '?' || code == ':')
-			return cmd_getopt_error(cmd, code, argc, argv);
 		if (!accepts(code, accepted))
-			return cmd_usage_error(cmd, "option '%s' does not apply here", argv[optind - 1]);
+			return not_here(cmd, code, index >= 0);
 		/* run's --force takes a stage as the next word; stage's --force takes none */
 		if (code == O_FORCE && !optarg && (accepted & OPT_FORCE)) {
 			if (optind >= argc || argv[optind][0] == '-')
@@ -96,7 +124,20 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 		}
 		if ((rc = set_option(cmd, code, o)) != 0)
 			return rc;
+		index = -1;
 	}
+	*done = 0;
+	return 0;
+}
+
+int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o, int *done)
+{
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	if ((rc = parse_options(cmd, argc, argv, accepted, o, done)) != 0 || *done)
+		return rc;
+	*done = 1;
 	o->args = argv + optind;
 	o->n_args = argc - optind;
 	if (!o->ws && getenv("PIPELINE_WORKSPACE") && *getenv("PIPELINE_WORKSPACE"))
@@ -105,6 +146,7 @@ int opts_parse(const char *cmd, int argc, char **argv, int accepted, ws_opts *o)
 		return cmd_usage_error(cmd, "no workspace: give --workspace DIR or set PIPELINE_WORKSPACE");
 	if (fs_exists(o->ws) && !fs_is_dir(o->ws))
 		return cmd_usage_error(cmd, "workspace '%s' is not a directory", o->ws);
+	*done = 0;
 	return 0;
 }
 
@@ -120,6 +162,8 @@ int opts_setup(const char *cmd, ws_opts *o, int json_default, cfg **c)
 		lf = strcmp(fmt, "json") ? LOG_HUMAN : LOG_JSON;
 	}
 	log_setup(lf, o->verbosity);
+	if (!c)
+		return 0;
 	if (!o->config && !(getenv("PIPELINE_CONFIG") && *getenv("PIPELINE_CONFIG"))) {
 		if (fs_exists("pipeline.ini"))
 			o->config = "pipeline.ini";

@@ -192,9 +192,10 @@ static int split_list(char *text, char **paths, int cap)
 	return n;
 }
 
-/* Reads the options into o and sets (room for argc); returns -1 to go on,
- * else the exit code. */
-static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *n_sets)
+/* Reads the options into o and sets (room for argc). Returns an exit code,
+ * with *done set when the command ends here (help, usage error); 0 with
+ * *done = 0 to go on. */
+static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *n_sets, int *done)
 {
 	static const struct option opts[] = {
 		{ "package", required_argument, NULL, 'p' }, { "format", required_argument, NULL, 'f' },
@@ -203,13 +204,14 @@ static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *
 	};
 	int code;
 
+	*done = 1;
 	optind = 1;
 	opterr = 0;
 	while ((code = getopt_long(argc, argv, ":p:f:c:h", opts, NULL)) != -1) {
 		if (code == 'h')
 			return cmd_print_help("predict");
 		if (code == '?' || code == ':')
-			return cmd_getopt_error("predict", code, argc, argv);
+			return cmd_getopt_error("predict", code, argc, argv, opts);
 		if (code == 'p')
 			o->package = optarg;
 		else if (code == 'f' && strcmp(optarg, "json") && strcmp(optarg, "csv"))
@@ -223,7 +225,8 @@ static int parse_args(int argc, char **argv, predict_opts *o, char **sets, int *
 	}
 	if (!o->package && !(o->package = getenv("PIPELINE_PACKAGE")))
 		return cmd_usage_error("predict", "give --package FILE (or set PIPELINE_PACKAGE)");
-	return -1;
+	*done = 0;
+	return 0;
 }
 
 /* Predicts the channel sets, then the n IMAGE and DIR arguments, or stdin
@@ -247,8 +250,6 @@ static int predict_all(predict_opts *o, char **sets, int n_sets, char **args, in
 		rc = predict_stdin(o, err);
 	if (rc == 0)
 		rc = serve_run(o->pkg, print_result, o, err);
-	if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout)))
-		rc = pl_errorf(err, PL_EIO, "cannot write the predictions");
 	return rc;
 }
 
@@ -256,12 +257,13 @@ int cmd_predict(int argc, char **argv)
 {
 	predict_opts o = { 0 };
 	char **sets = calloc((size_t)argc, sizeof(*sets));
-	int n_sets = 0, rc;
+	int n_sets = 0, done, rc;
 	pl_err err = { 0 };
 
 	if (!sets)
 		return cmd_fail(&(pl_err){ PL_ENOMEM, "out of memory" });
-	if ((rc = parse_args(argc, argv, &o, sets, &n_sets)) < 0) {
+	rc = parse_args(argc, argv, &o, sets, &n_sets, &done);
+	if (!done) {
 		if (serve_open(o.package, &o.pkg, &err) == 0 &&
 		    predict_all(&o, sets, n_sets, argv + optind, argc - optind, &err) == 0)
 			rc = o.exit_code;

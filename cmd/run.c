@@ -96,11 +96,11 @@ int cmd_run(int argc, char **argv)
 {
 	engine_opts eo = { 0 };
 	ws_opts o;
-	int rc = opts_parse("run", argc, argv, OPT_RANGE | OPT_FORCE | OPT_DRY, &o), from = 0,
-	    until = pipeline_n_stages - 1, force = -1;
+	int done, rc = opts_parse("run", argc, argv, OPT_RANGE | OPT_FORCE | OPT_DRY | OPT_CONFIG,
+				  &o, &done), from = 0, until = pipeline_n_stages - 1, force = -1;
 
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	if (done)
+		return rc;
 	if (o.n_args)
 		return cmd_usage_error("run", "unexpected argument '%s'", o.args[0]);
 	if ((o.from && (from = stage_index("run", o.from)) < 0) ||
@@ -127,10 +127,11 @@ int cmd_stage(int argc, char **argv)
 	pl_err err = { 0 };
 	int index, count;
 	ws_opts o;
-	int rc = opts_parse("stage", argc, argv, OPT_FORCE_FLAG | OPT_DRY | OPT_SHARD, &o);
+	int done, rc = opts_parse("stage", argc, argv,
+				  OPT_FORCE_FLAG | OPT_DRY | OPT_SHARD | OPT_CONFIG, &o, &done);
 
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	if (done)
+		return rc;
 	if (o.n_args != 1)
 		return cmd_usage_error("stage", "give one stage name (%s)", stages_names());
 	if (stage_index("stage", o.args[0]) < 0)

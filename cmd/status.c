@@ -169,10 +169,10 @@ int cmd_status(int argc, char **argv)
 	pl_err err = { 0 };
 	cfg *c = NULL;
 	ws_opts o;
-	int rc = opts_parse("status", argc, argv, OPT_JSON, &o);
+	int done, rc = opts_parse("status", argc, argv, OPT_JSON | OPT_CONFIG, &o, &done);
 
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	if (done)
+		return rc;
 	if (o.n_args)
 		return cmd_usage_error("status", "unexpected argument '%s'", o.args[0]);
 	if ((rc = opts_setup("status", &o, 0, &c)) != 0)

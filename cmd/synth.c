@@ -116,7 +116,7 @@ int cmd_synth(int argc, char **argv)
 				return cmd_usage_error("synth", "%s", err.msg);
 			break;
 		default:
-			return cmd_getopt_error("synth", opt, argc, argv);
+			return cmd_getopt_error("synth", opt, argc, argv, options);
 		}
 	}
 	if (optind < argc)
