@@ -105,10 +105,12 @@ static int sample_done(predict_opts *o, int rc, pl_err *err)
 static int predict_files(predict_opts *o, char *const *paths, int n, pl_err *err)
 {
 	img ims[PREPROC_MAX_CHANNELS] = { { 0 } };
+	img_limits lim;
 	int rc = 0, loaded = 0;
 
+	serve_decode_limits(o->pkg, &lim);
 	for (; loaded < n && rc == 0; loaded++)
-		rc = img_decode_file(paths[loaded], NULL, &ims[loaded], err);
+		rc = img_decode_file(paths[loaded], &lim, &ims[loaded], err);
 	if (rc == 0)
 		rc = n == 1 ? serve_queue_image(o->pkg, &ims[0], paths[0], err) :
 		     serve_queue(o->pkg, ims, (const char *const *)paths, n, err);
@@ -150,6 +152,7 @@ static int predict_stdin(predict_opts *o, pl_err *err)
 	size_t len = 0, cap = 1 << 20;
 	char *buf = malloc(cap);
 	img im = { 0 };
+	img_limits lim;
 	int rc;
 	size_t got;
 
@@ -169,8 +172,9 @@ static int predict_stdin(predict_opts *o, pl_err *err)
 		buf = bigger;
 		cap *= 2;
 	}
+	serve_decode_limits(o->pkg, &lim);
 	rc = ferror(stdin) ? pl_errorf(err, PL_EIO, "cannot read stdin: %s", strerror(errno)) :
-	     len ? img_decode_mem(buf, len, "stdin", NULL, &im, err) :
+	     len ? img_decode_mem(buf, len, "stdin", &lim, &im, err) :
 	     pl_errorf(err, PL_EUSAGE, "no image on stdin (give IMAGE arguments, or send a PNG, "
 		       "JPEG or BMP on stdin)");
 	free(buf);

@@ -61,6 +61,8 @@ static void resolve_limits(const img_limits *lim, img_lim *res)
 						     : IMG_DEFAULT_PIXELS;
 	res->max_side = lim && lim->max_side > 0 ? lim->max_side
 						 : IMG_DEFAULT_SIDE;
+	res->fit_w = lim && lim->fit_w > 0 ? lim->fit_w : 0;
+	res->fit_h = lim && lim->fit_h > 0 ? lim->fit_h : 0;
 }
 
 int img_decode_mem(const void *buf, size_t len, const char *name,

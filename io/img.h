@@ -21,6 +21,9 @@ typedef struct img {
 typedef struct img_limits {
 	int64_t max_pixels;   /* w*h, or w*h*c, above this is refused; 0 = 1<<28 */
 	int max_side;         /* either side above this is refused; 0 = 65535 */
+	int fit_w, fit_h;     /* the decoder may return an image no smaller than
+			       * fit_w x fit_h (a JPEG decoded at 1/2, 1/4 or 1/8
+			       * scale); 0 = full size */
 } img_limits;
 
 /* Decodes the image in buf (PNG, JPEG or BMP, recognised by magic bytes;

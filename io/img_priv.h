@@ -12,6 +12,7 @@
 typedef struct img_lim {
 	int64_t max_pixels;
 	int max_side;
+	int fit_w, fit_h;   /* 0 = full size (see img_limits) */
 } img_lim;
 
 /* Checks declared w x h and c channels against lim before any allocation:

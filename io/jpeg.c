@@ -1,9 +1,10 @@
 /* JPEG through libjpeg-turbo (libjpeg API, from memory): baseline and
  * progressive, gray, colour and CMYK/YCCK (converted to RGB), 8-bit
- * samples. Errors and data-corruption warnings longjmp back here instead of
- * exiting or decoding grey blocks; a baseline file whose only flaw is a
- * missing end-of-image marker is decoded with a warning, as libjpeg's own
- * tools do. */
+ * samples, at full size or, given a fit target in the limits, at the
+ * smallest DCT scale (1/2, 1/4, 1/8) not below it. Errors and
+ * data-corruption warnings longjmp back here instead of exiting or decoding
+ * grey blocks; a baseline file whose only flaw is a missing end-of-image
+ * marker is decoded with a warning, as libjpeg's own tools do. */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,22 @@ static void cmyk_row(const JSAMPLE *src, float *dst, JDIMENSION w, int inverted)
 	}
 }
 
+/* DCT scaling: the smallest of 1/8, 1/4 and 1/2 whose output is still no
+ * smaller than the fit target on both sides, else full size. */
+static void pick_scale(j_decompress_ptr cinfo, const img_lim *lim)
+{
+	if (lim->fit_w <= 0 && lim->fit_h <= 0)
+		return;
+	for (unsigned denom = 8; denom > 1; denom /= 2) {
+		cinfo->scale_num = 1;
+		cinfo->scale_denom = denom;
+		jpeg_calc_output_dimensions(cinfo);
+		if ((int)cinfo->output_width >= lim->fit_w && (int)cinfo->output_height >= lim->fit_h)
+			return;
+	}
+	cinfo->scale_denom = 1;
+}
+
 static int read_pixels(jpeg_ctx *ctx, const uint8_t *buf, size_t len,
 		       const char *name, const img_lim *lim, img *out, pl_err *err)
 {
@@ -138,6 +155,7 @@ static int read_pixels(jpeg_ctx *ctx, const uint8_t *buf, size_t len,
 	c = check_header(ctx, name, lim, err);
 	if (c < 0)
 		return c;
+	pick_scale(cinfo, lim);
 	jpeg_start_decompress(cinfo);
 	ctx->scanning = 1;
 	if ((int)cinfo->output_components != c)

@@ -384,16 +384,32 @@ out:
 	return rc;
 }
 
+void preproc_decode_limits(const preproc_opts *o, int n_files, img_limits *lim)
+{
+	*lim = o->lim;
+	lim->fit_w = lim->fit_h = 0;
+	if (n_files != 1)
+		return;
+	if (!o->tile) {
+		lim->fit_w = lim->fit_h = o->size;
+	} else if (o->resize_w) {
+		lim->fit_w = o->resize_w;
+		lim->fit_h = o->resize_h;
+	}
+}
+
 int preproc_files(const preproc_opts *o, char *const *paths, int n, preproc_result *out, pl_err *err)
 {
 	img ims[PREPROC_MAX_CHANNELS] = { 0 };
+	img_limits lim;
 	int loaded = 0, rc = 0;
 
 	if (n < 1 || n > PREPROC_MAX_CHANNELS)
 		return pl_errorf(err, PL_EUSAGE, "a sample needs 1 to %d channel files, not %d",
 				 PREPROC_MAX_CHANNELS, n);
+	preproc_decode_limits(o, n, &lim);
 	for (; loaded < n && rc == 0; loaded++)
-		rc = img_decode_file(paths[loaded], &o->lim, &ims[loaded], err);
+		rc = img_decode_file(paths[loaded], &lim, &ims[loaded], err);
 	if (rc == 0)
 		rc = preproc_images(o, ims, (const char *const *)paths, n, out, err);
 	for (int i = 0; i < loaded; i++)

@@ -47,7 +47,15 @@ int preproc_out_channels(const preproc_opts *o, int in_channels);
 int preproc_images(const preproc_opts *o, const img *ims, const char *const *names, int n,
 		preproc_result *out, pl_err *err);
 
-/* Decodes the n files (paths) and calls preproc_images. */
+/* The decode limits for a sample of n_files channel files: o's limits,
+ * with the size preprocessing resizes the whole image to as the fit target
+ * (size x size without tiles, [prepare] resize with them, none for tiles
+ * cut at full size or for several channel files, whose sizes must agree).
+ * prepare and predict decode with these, so both see the same pixels. */
+void preproc_decode_limits(const preproc_opts *o, int n_files, img_limits *lim);
+
+/* Decodes the n files (paths) with preproc_decode_limits and calls
+ * preproc_images. */
 int preproc_files(const preproc_opts *o, char *const *paths, int n, preproc_result *out,
 	       pl_err *err);
 

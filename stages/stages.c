@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 const stage_def pipeline_stages[] = {
-	{ "prepare", 2, "dataset prepare", NULL, prepare_identity, prepare_run },
+	{ "prepare", 3, "dataset prepare", NULL, prepare_identity, prepare_run },
 	{ "train", 2, "model train", "prepare", NULL, train_run },
 	{ "validate", 1, "validate", "train", NULL, validate_run },
 	{ "package", 1, "package", "validate", package_identity, package_run },

@@ -486,6 +486,63 @@ static void test_jpeg_pil(void)
 	img_release(&im);
 }
 
+/* With a fit target a JPEG is decoded at the smallest DCT scale not below
+ * it, as PIL's draft() does; other formats and a zero target are full size. */
+static void test_jpeg_fit(void)
+{
+	static const struct { int fit_w, fit_h, w, h; } cases[] = {
+		{ 64, 64, 100, 75 }, { 50, 38, 50, 38 }, { 51, 38, 100, 75 }, { 200, 150, 200, 150 },
+		{ 201, 150, 400, 300 }, { 0, 0, 400, 300 }, { 500, 500, 400, 300 }, { 64, 0, 100, 75 },
+	};
+	static const char *names[] = { "f.jpg", "fg.jpg", "fp.jpg" };
+	char script[4096];
+	pl_err err = { 0 };
+	img im = { 0 };
+
+	snprintf(script, sizeof(script), "%s\n"
+		 "y, x = np.mgrid[0:300, 0:400]\n"
+		 "v = ((x * 3 + y * 5 + (x * y) // 50) %% 256).astype(np.uint8)\n"
+		 "rgb = Image.fromarray(np.dstack([v, 255 - v, (x * 2) %% 256]).astype(np.uint8))\n"
+		 "rgb.save('f.jpg', quality=90)\n"
+		 "Image.fromarray(v).save('fg.jpg', quality=90)\n"
+		 "rgb.save('fp.jpg', quality=90, progressive=True)\n"
+		 "rgb.save('f.png')\n"
+		 "for n in ['f.jpg', 'fg.jpg', 'fp.jpg']:\n"
+		 "    d = Image.open(n)\n"
+		 "    d.draft(d.mode, (64, 64))\n"
+		 "    d.load()\n"
+		 "    d.save(n + '.png')\n"
+		 "    dump(n + '.png', n + '.exp')\n", py_dump);
+	CHECK(run_py(script) == 0, "python jpeg fit fixtures");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		img_limits lim = { .fit_w = cases[i].fit_w, .fit_h = cases[i].fit_h };
+
+		CHECK_OK(img_decode_file("f.jpg", &lim, &im, &err), &err);
+		CHECK(im.w == cases[i].w && im.h == cases[i].h && im.c == 3,
+		      "fit %dx%d: %dx%dx%d, want %dx%d", cases[i].fit_w, cases[i].fit_h, im.w, im.h,
+		      im.c, cases[i].w, cases[i].h);
+		img_release(&im);
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		img_limits lim = { .fit_w = 64, .fit_h = 64 };
+		char exp[64];
+		double d;
+
+		snprintf(exp, sizeof(exp), "%s.exp", names[i]);
+		CHECK_OK(img_decode_file(names[i], &lim, &im, &err), &err);
+		d = compare_exp(&im, exp);
+		CHECK(d <= 2.0, "%s at 1/4 differs from PIL's draft() by %g", names[i], d);
+		img_release(&im);
+	}
+	{
+		img_limits lim = { .fit_w = 64, .fit_h = 64 };
+
+		CHECK_OK(img_decode_file("f.png", &lim, &im, &err), &err);
+		CHECK(im.w == 400 && im.h == 300, "png with a fit target: %dx%d", im.w, im.h);
+		img_release(&im);
+	}
+}
+
 /* ---- BMP: files built byte by byte ---- */
 
 typedef struct bmp_spec {
@@ -656,7 +713,7 @@ static void test_bmp_all_types(void)
 	}
 	/* the limit counts the 3 channels a colour palette decodes to */
 	bmp_spec pal = { 30, 30, 8, 40, 0, 0, 0, 0 }, gray = { 30, 30, 8, 40, 0, 1, 0, 0 };
-	img_limits lim = { 1000, 0 };
+	img_limits lim = { .max_pixels = 1000 };
 	uint8_t *buf = NULL;
 	size_t len = make_bmp(&pal, &buf);
 	img im = { 0 };
@@ -963,7 +1020,7 @@ static void test_bmp_hostile(void)
 	put32(c + 58, 0x00ff0000);
 	expect_fail(c, len24, NULL, PL_EDATA, "mask 00ff0000 of 32-bit data is not one run of bits of its own");
 	{
-		img_limits lim = { 30, 0 };
+		img_limits lim = { .max_pixels = 30 };
 
 		expect_fail(b, len, &lim, PL_EDATA, "declared size 10x4 is over the limit of 30 pixels");
 		lim.max_pixels = 0;
@@ -1062,7 +1119,7 @@ static void test_huge_and_empty(void)
 	size_t len, i;
 	pl_err err = { 0 };
 	img im = { 0 };
-	img_limits small = { 100, 0 };
+	img_limits small = { .max_pixels = 100 };
 
 	len = png_header_only(b, 100000, 100000, 8, 2);
 	CHECK(img_decode_mem(b, len, "a/b.png", NULL, &im, &err) == -PL_EDATA, "png huge");
@@ -1215,6 +1272,7 @@ int main(void)
 	RUN(test_png_all_types);
 	RUN(test_png_pil);
 	RUN(test_jpeg_pil);
+	RUN(test_jpeg_fit);
 	RUN(test_bmp_all_types);
 	RUN(test_bmp_pil);
 	RUN(test_bmp_hostile);

@@ -183,6 +183,11 @@ void serve_close(serve_pkg *p)
 int serve_n_classes(const serve_pkg *p) { return nn_n_classes(p->net); }
 const char *serve_class(const serve_pkg *p, int k) { return p->meta.class_names[k]; }
 int serve_n_files(const serve_pkg *p) { return p->n_files; }
+
+void serve_decode_limits(const serve_pkg *p, img_limits *lim)
+{
+	preproc_decode_limits(&p->prep, p->n_files, lim);
+}
 int serve_n_channels(const serve_pkg *p) { return nn_input_shape(p->net).c; }
 
 /* Makes room for one more sample of n_tiles tiles in the queue. */

@@ -21,6 +21,12 @@ int serve_n_files(const serve_pkg *p);
 /* Number of input channels of the network. */
 int serve_n_channels(const serve_pkg *p);
 
+/* Fills lim with the limits to decode a sample's images with: those of
+ * prepare for the model's preprocessing and channel files (see
+ * preproc_decode_limits), so that predicting an image sees the pixels
+ * prepare saw. */
+void serve_decode_limits(const serve_pkg *p, img_limits *lim);
+
 /* Samples are predicted in batches: each is preprocessed and queued, and
  * serve_run runs the network on every queued tile at once. */
 

@@ -403,4 +403,48 @@ run "$P" predict --package "$fpkg" <s05_rgb.png
 expect_rc "RGB for four channels" 2
 expect_in "RGB for four channels: says both counts" err.txt "has 3 channel(s), the model takes 4"
 
+
+# ---- JPEGs: prepare decodes them at 1/4 scale (DCT scaling); predict the same ----
+"$py" - <<'EOF'
+import os, random
+from PIL import Image, ImageDraw
+rnd = random.Random(11)
+for cls in ("disc", "bar"):
+    os.makedirs("jdata/" + cls, exist_ok=True)
+    for i in range(24):
+        im = Image.new("RGB", (160, 120), tuple(rnd.randint(0, 60) for _ in range(3)))
+        dr = ImageDraw.Draw(im)
+        x, y = rnd.randint(30, 130), rnd.randint(30, 90)
+        fill = tuple(rnd.randint(120, 255) for _ in range(3))
+        if cls == "disc":
+            dr.ellipse((x - 25, y - 25, x + 25, y + 25), fill=fill)
+        else:
+            dr.rectangle((x - 30, y - 8, x + 30, y + 8), fill=fill)
+        im.save("jdata/%s/%s%02d.jpg" % (cls, cls, i), quality=rnd.randint(60, 95))
+EOF
+run "$P" run --workspace "$tmp/wsj" --config shapes.ini --set dataset.source="$tmp/jdata" \
+	--set prepare.size=20 --set train.epochs=2 --set validate.min_value=0 --set package.name=jpeg
+expect_rc "jpeg pipeline" 0
+jpkg=$tmp/wsj/package/jpeg-1.0.0.tar.zst
+"$py" -c "import json,sys; [print(it['name']) for it in json.load(open(sys.argv[1]))['group']['items']]" \
+	"$tmp/wsj/validate/metrics.json" >jtest.txt
+check "jpeg test split listed" test "$(wc -l <jtest.txt)" -ge 4
+run "$P" predict --package "$jpkg" $(sed 's#^#jdata/#' jtest.txt)
+expect_rc "predict the jpeg test split" 0
+cp out.txt jpeg.jsonl
+"$py" - "$tmp/wsj/validate/metrics.json" jpeg.jsonl >jagree.txt 2>&1 <<'EOF'
+import json, sys
+items = {"jdata/" + it["name"]: it for it in json.load(open(sys.argv[1]))["group"]["items"]}
+rows = [json.loads(l) for l in open(sys.argv[2])]
+worst = max(abs(r["scores"][items[r["file"]]["true"]] - items[r["file"]]["p_true"]) for r in rows)
+print("jpeg", len(rows) == len(items) and all(r["label"] == items[r["file"]]["predicted"]
+                                               for r in rows) and worst < 1e-4, worst)
+EOF
+expect_in "predict on JPEGs = validate on what prepare stored" jagree.txt "jpeg True"
+first=$(head -n 1 jtest.txt)
+run "$P" predict --package "$jpkg" <"jdata/$first"
+expect_rc "jpeg on stdin" 0
+sed "s#\"stdin\"#\"jdata/$first\"#" out.txt >jstdin.json
+check "jpeg on stdin = the same file" sh -c "head -n 1 jpeg.jsonl | cmp -s - jstdin.json"
+
 finish
