@@ -17,6 +17,7 @@
 #include "../io/fs.h"
 #include "../io/json.h"
 #include "../io/log.h"
+#include "../io/sha.h"
 #include "../io/strbuf.h"
 #include "../io/sys.h"
 #include "../io/utf8.h"
@@ -576,5 +577,15 @@ int prepare_run(stage_ctx *ctx, pl_err *err)
 
 int prepare_identity(stage_ctx *ctx, char *out, size_t n, pl_err *err)
 {
-	return source_identity(ctx->cfg, ctx->ws, out, n, err);
+	const char *names = cfg_str(ctx->cfg, "dataset", "class_names");
+	char hex[SHA256_HEX];
+	int rc = source_identity(ctx->cfg, ctx->ws, out, n, err);
+
+	/* a class-names file outside the source is data the source does not hash */
+	if (rc < 0 || !*out || names[0] != '/')
+		return rc;
+	if ((rc = sha256_file(names, hex, err)) < 0)
+		return pl_errprefix(err, "[dataset] class_names: ");
+	snprintf(out + strlen(out), n - strlen(out), " class_names:%s", hex);
+	return 0;
 }

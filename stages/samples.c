@@ -14,6 +14,7 @@
 #include "../io/img.h"
 #include "../io/log.h"
 #include "../io/utf8.h"
+#include "classnames.h"
 #include "preproc.h"
 
 /* A growable list of strings with lookup, for classes and groups. */
@@ -421,6 +422,8 @@ int samples_load(const cfg *c, const char *root, sample_set *out, pl_err *err)
 	if (rc == 0 && out->n_classes == 1)
 		rc = pl_errorf(err, PL_EDATA, "only one class ('%s') under '%s': a classifier "
 			       "needs at least two", out->classes[0], root);
+	if (rc == 0)
+		rc = classnames_apply(c, root, out->classes, out->n_classes, err);
 	if (rc < 0)
 		samples_free(out);
 	return rc;

@@ -21,6 +21,8 @@ static const cfg_key schema[] = {
 	  "table columns holding the channel files of a sample, comma-separated (a name may hold spaces), stacked in this order", 0 },
 	{ "dataset", "label_column", CFG_STR, "label", 0, 0, NULL,
 	  "table column holding the class label", 0 },
+	{ "dataset", "class_names", CFG_STR, "", 0, 0, NULL,
+	  "file of \"ID NAME...\" lines (ImageNet's synset_words.txt), relative to the source root or absolute: classes (folder names, or the ids in label_column) keep their order and take these names in labels.txt, the report and the package; empty = the ids are the names", 0 },
 	{ "dataset", "group_column", CFG_STR, "", 0, 0, NULL,
 	  "table column holding the group (well, patient, slide) kept on one side of the split; empty = none", 0 },
 	{ "dataset", "on_bad_image", CFG_ENUM, "fail", 0, 0, "fail|skip",
