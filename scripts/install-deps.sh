@@ -9,7 +9,7 @@ libjansson-dev libssl-dev zlib1g-dev"
 test="$build clang libclang-rt-14-dev python3 python3-pil python3-sklearn
 python3-jsonschema python3-yaml python3-numpy strace cppcheck clang-tidy
 valgrind"
-bench="$test python3-torch"
+bench="$test python3-torch time"
 
 want=""
 [ $# -eq 0 ] && set -- build
