@@ -1,5 +1,7 @@
 /* libFuzzer target for the image decoders (PNG, JPEG, BMP) behind
- * img_decode_mem, with small limits so that huge declared sizes are cheap.
+ * img_decode_mem, with small limits so that huge declared sizes are cheap;
+ * the first byte's low bit picks a fit target of 16x16, so that JPEGs are
+ * also decoded at DCT scale.
  *
  * Build and run from the repository root:
  *   clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
@@ -17,10 +19,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	img_limits lim = { 1 << 20, 4096 };
+	img_limits lim = { .max_pixels = 1 << 20, .max_side = 4096 };
 	pl_err err;
 	img im;
 
+	if (size > 0 && (data[0] & 1))
+		lim.fit_w = lim.fit_h = 16;
 	if (img_decode_mem(data, size, "fuzz", &lim, &im, &err) == 0) {
 		/* touch every sample so that a short buffer is caught */
 		volatile float sum = 0;
