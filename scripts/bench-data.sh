@@ -44,16 +44,17 @@ compare() {
 	alt -n "$rounds" --prep "rm -rf '$dir/ws' '$dir/out'" --rate "$n:images/s" \
 		--summary "$dir/$name.tsv" --section "$name" "$@"
 	rm -rf "$dir/ws" "$dir/out"
-	printf '  %-28s %12s %14s %14s\n' "" "peak RSS" "peak disk" "final disk"
+	printf '  %-28s %12s %14s %14s %10s\n' "" "peak RSS" "peak disk" "final disk" "CPU"
 	k=0
 	for label in "pipeline prepare" "python PIL" "python PIL + draft()"; do
 		f=$dir/$name.m.$k
 		[ -f "$f" ] || break
-		printf '  %-28s %12s %14s %14s\n' "$label" "$(mib "$(med_col "$f" 1)")" \
-			"$(mib "$(max_col "$f" 2)")" "$(mib "$(med_col "$f" 3)")"
+		printf '  %-28s %12s %14s %14s %8s s\n' "$label" "$(mib "$(med_col "$f" 1)")" \
+			"$(mib "$(max_col "$f" 2)")" "$(mib "$(med_col "$f" 3)")" "$(med_col "$f" 5)"
 		k=$((k + 1))
 	done
-	echo "  (RSS: median of the runs, /usr/bin/time -v; disk: du of the workspace or output folder)"
+	echo "  (medians from /usr/bin/time -v, CPU = user + system of the command alone; disk: du of the"
+	echo "  workspace or output folder, peak while it runs and what is left at the end)"
 }
 
 # summarise NAME WHAT: summary rows, pipeline against the plain Python side.
