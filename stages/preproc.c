@@ -388,14 +388,11 @@ void preproc_decode_limits(const preproc_opts *o, int n_files, img_limits *lim)
 {
 	*lim = o->lim;
 	lim->fit_w = lim->fit_h = 0;
-	if (n_files != 1)
-		return;
-	if (!o->tile) {
+	/* with tiles, none: predict takes an image of exactly the network's
+	 * input size as one tile, and a scaled decode could produce that size
+	 * from an image prepare cuts into several */
+	if (n_files == 1 && !o->tile)
 		lim->fit_w = lim->fit_h = o->size;
-	} else if (o->resize_w) {
-		lim->fit_w = o->resize_w;
-		lim->fit_h = o->resize_h;
-	}
 }
 
 int preproc_files(const preproc_opts *o, char *const *paths, int n, preproc_result *out, pl_err *err)

@@ -49,8 +49,8 @@ int preproc_images(const preproc_opts *o, const img *ims, const char *const *nam
 
 /* The decode limits for a sample of n_files channel files: o's limits,
  * with the size preprocessing resizes the whole image to as the fit target
- * (size x size without tiles, [prepare] resize with them, none for tiles
- * cut at full size or for several channel files, whose sizes must agree).
+ * (size x size without tiles; none with tiles, or for several channel
+ * files, whose sizes must agree).
  * prepare and predict decode with these, so both see the same pixels. */
 void preproc_decode_limits(const preproc_opts *o, int n_files, img_limits *lim);
 
