@@ -1,19 +1,16 @@
-/* Raster charts for the reports: a small RGB canvas with lines, rectangles
- * and text in an embedded 5x7 bitmap font (with descenders), line charts
- * with ticks, grid and legend, and confusion-matrix heat maps. */
+/* Charts for the reports, as PNG or SVG: line charts with ticks, grid and
+ * legend, and confusion-matrix heat maps, laid out once and drawn on a
+ * surface of either format (plot_surface.c; text in plot_font.c). */
 #include "plot.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "img.h"
-
-#define GLYPH_W 5
-#define GLYPH_H 9            /* 7 rows above the baseline, 2 below */
-#define GLYPH_ADVANCE 6
-#define MAX_SIDE 8192
+#include "plot_priv.h"
+#include "utf8.h"
 
 #define C_WHITE 0xffffff
 #define C_TEXT 0x222222
@@ -21,105 +18,12 @@
 #define C_GRID 0xe6e6e6
 #define C_MUTED 0x999999
 
-/* Bitmaps of ASCII 32..126: one byte per row, bit 4 = leftmost column.
- * Drawn for this module; public domain. */
-static const uint8_t font5x7[95][GLYPH_H] = {
-	{ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 },  /*   */
-	{ 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04, 0x00, 0x00 },  /* ! */
-	{ 0x0a, 0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 },  /* " */
-	{ 0x0a, 0x0a, 0x1f, 0x0a, 0x1f, 0x0a, 0x0a, 0x00, 0x00 },  /* # */
-	{ 0x04, 0x0f, 0x14, 0x0e, 0x05, 0x1e, 0x04, 0x00, 0x00 },  /* $ */
-	{ 0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03, 0x00, 0x00 },  /* % */
-	{ 0x0c, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0d, 0x00, 0x00 },  /* & */
-	{ 0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 },  /* quote */
-	{ 0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02, 0x00, 0x00 },  /* ( */
-	{ 0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08, 0x00, 0x00 },  /* ) */
-	{ 0x00, 0x04, 0x15, 0x0e, 0x15, 0x04, 0x00, 0x00, 0x00 },  /* star */
-	{ 0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00, 0x00, 0x00 },  /* + */
-	{ 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x04, 0x08, 0x00 },  /* , */
-	{ 0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00 },  /* - */
-	{ 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c, 0x00, 0x00 },  /* . */
-	{ 0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00, 0x00, 0x00 },  /* / */
-	{ 0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e, 0x00, 0x00 },  /* 0 */
-	{ 0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00 },  /* 1 */
-	{ 0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00 },  /* 2 */
-	{ 0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e, 0x00, 0x00 },  /* 3 */
-	{ 0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02, 0x00, 0x00 },  /* 4 */
-	{ 0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e, 0x00, 0x00 },  /* 5 */
-	{ 0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e, 0x00, 0x00 },  /* 6 */
-	{ 0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08, 0x00, 0x00 },  /* 7 */
-	{ 0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e, 0x00, 0x00 },  /* 8 */
-	{ 0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c, 0x00, 0x00 },  /* 9 */
-	{ 0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00, 0x00, 0x00 },  /* : */
-	{ 0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x04, 0x08, 0x00, 0x00 },  /* ; */
-	{ 0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02, 0x00, 0x00 },  /* < */
-	{ 0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00 },  /* = */
-	{ 0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08, 0x00, 0x00 },  /* > */
-	{ 0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04, 0x00, 0x00 },  /* ? */
-	{ 0x0e, 0x11, 0x01, 0x0d, 0x15, 0x15, 0x0e, 0x00, 0x00 },  /* @ */
-	{ 0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00 },  /* A */
-	{ 0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e, 0x00, 0x00 },  /* B */
-	{ 0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00 },  /* C */
-	{ 0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c, 0x00, 0x00 },  /* D */
-	{ 0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f, 0x00, 0x00 },  /* E */
-	{ 0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00 },  /* F */
-	{ 0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f, 0x00, 0x00 },  /* G */
-	{ 0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11, 0x00, 0x00 },  /* H */
-	{ 0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00 },  /* I */
-	{ 0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c, 0x00, 0x00 },  /* J */
-	{ 0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11, 0x00, 0x00 },  /* K */
-	{ 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f, 0x00, 0x00 },  /* L */
-	{ 0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11, 0x00, 0x00 },  /* M */
-	{ 0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x00, 0x00 },  /* N */
-	{ 0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00 },  /* O */
-	{ 0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10, 0x00, 0x00 },  /* P */
-	{ 0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d, 0x00, 0x00 },  /* Q */
-	{ 0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11, 0x00, 0x00 },  /* R */
-	{ 0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e, 0x00, 0x00 },  /* S */
-	{ 0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00 },  /* T */
-	{ 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00 },  /* U */
-	{ 0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00 },  /* V */
-	{ 0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a, 0x00, 0x00 },  /* W */
-	{ 0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11, 0x00, 0x00 },  /* X */
-	{ 0x11, 0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x00, 0x00 },  /* Y */
-	{ 0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f, 0x00, 0x00 },  /* Z */
-	{ 0x0e, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0e, 0x00, 0x00 },  /* [ */
-	{ 0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00, 0x00, 0x00 },  /* backslash */
-	{ 0x0e, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0e, 0x00, 0x00 },  /* ] */
-	{ 0x04, 0x0a, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 },  /* ^ */
-	{ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0x00 },  /* _ */
-	{ 0x08, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 },  /* ` */
-	{ 0x00, 0x00, 0x0e, 0x01, 0x0f, 0x11, 0x0f, 0x00, 0x00 },  /* a */
-	{ 0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1e, 0x00, 0x00 },  /* b */
-	{ 0x00, 0x00, 0x0e, 0x10, 0x10, 0x11, 0x0e, 0x00, 0x00 },  /* c */
-	{ 0x01, 0x01, 0x0d, 0x13, 0x11, 0x11, 0x0f, 0x00, 0x00 },  /* d */
-	{ 0x00, 0x00, 0x0e, 0x11, 0x1f, 0x10, 0x0e, 0x00, 0x00 },  /* e */
-	{ 0x06, 0x09, 0x08, 0x1c, 0x08, 0x08, 0x08, 0x00, 0x00 },  /* f */
-	{ 0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e },  /* g */
-	{ 0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00 },  /* h */
-	{ 0x04, 0x00, 0x0c, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00 },  /* i */
-	{ 0x02, 0x00, 0x06, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c },  /* j */
-	{ 0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12, 0x00, 0x00 },  /* k */
-	{ 0x0c, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e, 0x00, 0x00 },  /* l */
-	{ 0x00, 0x00, 0x1a, 0x15, 0x15, 0x15, 0x15, 0x00, 0x00 },  /* m */
-	{ 0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11, 0x00, 0x00 },  /* n */
-	{ 0x00, 0x00, 0x0e, 0x11, 0x11, 0x11, 0x0e, 0x00, 0x00 },  /* o */
-	{ 0x00, 0x00, 0x1e, 0x11, 0x11, 0x11, 0x1e, 0x10, 0x10 },  /* p */
-	{ 0x00, 0x00, 0x0f, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x01 },  /* q */
-	{ 0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10, 0x00, 0x00 },  /* r */
-	{ 0x00, 0x00, 0x0f, 0x10, 0x0e, 0x01, 0x1e, 0x00, 0x00 },  /* s */
-	{ 0x08, 0x08, 0x1c, 0x08, 0x08, 0x09, 0x06, 0x00, 0x00 },  /* t */
-	{ 0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0d, 0x00, 0x00 },  /* u */
-	{ 0x00, 0x00, 0x11, 0x11, 0x11, 0x0a, 0x04, 0x00, 0x00 },  /* v */
-	{ 0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0a, 0x00, 0x00 },  /* w */
-	{ 0x00, 0x00, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x00, 0x00 },  /* x */
-	{ 0x00, 0x00, 0x11, 0x11, 0x11, 0x11, 0x0f, 0x01, 0x0e },  /* y */
-	{ 0x00, 0x00, 0x1f, 0x02, 0x04, 0x08, 0x1f, 0x00, 0x00 },  /* z */
-	{ 0x02, 0x04, 0x04, 0x08, 0x04, 0x04, 0x02, 0x00, 0x00 },  /* { */
-	{ 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x00 },  /* | */
-	{ 0x08, 0x04, 0x04, 0x02, 0x04, 0x04, 0x08, 0x00, 0x00 },  /* } */
-	{ 0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00, 0x00, 0x00 },  /* ~ */
-};
+/* Text sizes in pixels (the em of the font). */
+#define TEXT_SIZE 16
+#define TEXT_SMALL 12
+#define TEXT_TITLE 18
+
+#define MARKER_R 4
 
 /* Matplotlib's "tab10" colours, distinct and colour-blind friendly. */
 static const uint32_t palette[] = {
@@ -132,180 +36,39 @@ static const uint32_t blues[] = {
 	0xf7fbff, 0xdeebf7, 0xc6dbef, 0x9ecae1, 0x6baed6,
 	0x4292c6, 0x2171b5, 0x08519c, 0x08306b
 };
+#define N_BLUES ((int)(sizeof(blues) / sizeof(*blues)))
 
-typedef struct canvas {
-	int w, h;
-	uint8_t *px;                  /* w*h RGB */
-	int cx0, cy0, cx1, cy1;       /* clip rectangle, inclusive */
-} canvas;
-
-typedef struct rect {
-	int x, y, w, h;
-} rect;
-
-enum { ALIGN_LEFT, ALIGN_CENTER, ALIGN_RIGHT };
-
-static int canvas_init(canvas *c, int w, int h, pl_err *err)
+static int text_width(plot_font *f, const char *s, int size)
 {
-	if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE)
-		return pl_errorf(err, PL_EUSAGE, "plot size %dx%d is outside 1..%d",
-				 w, h, MAX_SIDE);
-	c->w = w;
-	c->h = h;
-	c->px = malloc((size_t)w * h * 3);
-	if (!c->px)
-		return pl_errorf(err, PL_ENOMEM, "out of memory for a %dx%d plot", w, h);
-	memset(c->px, 0xff, (size_t)w * h * 3);
-	c->cx0 = c->cy0 = 0;
-	c->cx1 = w - 1;
-	c->cy1 = h - 1;
-	return 0;
+	return font_text_width(f, s, size, 0);
 }
 
-static void clip_to(canvas *c, const rect *r)
+/* The first n characters of s into out (size bytes), cut on a character
+ * boundary; returns the bytes copied. */
+static size_t utf8_prefix(char *out, size_t size, const char *s, int n)
 {
-	c->cx0 = r->x > 0 ? r->x : 0;
-	c->cy0 = r->y > 0 ? r->y : 0;
-	c->cx1 = r->x + r->w - 1 < c->w - 1 ? r->x + r->w - 1 : c->w - 1;
-	c->cy1 = r->y + r->h - 1 < c->h - 1 ? r->y + r->h - 1 : c->h - 1;
-}
+	size_t len = 0;
+	uint32_t cp;
 
-static void clip_reset(canvas *c)
-{
-	rect all = { 0, 0, c->w, c->h };
-	clip_to(c, &all);
-}
-
-static void put(canvas *c, int x, int y, uint32_t rgb)
-{
-	if (x < c->cx0 || x > c->cx1 || y < c->cy0 || y > c->cy1)
-		return;
-	uint8_t *p = c->px + ((size_t)y * c->w + x) * 3;
-	p[0] = (uint8_t)(rgb >> 16);
-	p[1] = (uint8_t)(rgb >> 8);
-	p[2] = (uint8_t)rgb;
-}
-
-static void fill(canvas *c, int x, int y, int w, int h, uint32_t rgb)
-{
-	for (int j = y; j < y + h; j++)
-		for (int i = x; i < x + w; i++)
-			put(c, i, j, rgb);
-}
-
-static void frame(canvas *c, int x, int y, int w, int h, uint32_t rgb)
-{
-	fill(c, x, y, w, 1, rgb);
-	fill(c, x, y + h - 1, w, 1, rgb);
-	fill(c, x, y, 1, h, rgb);
-	fill(c, x + w - 1, y, 1, h, rgb);
-}
-
-/* A line of the given thickness; *dash (NULL = solid) carries the dash
- * phase along a polyline: 9 pixels on, 6 off. */
-static void line(canvas *c, int x0, int y0, int x1, int y1, uint32_t rgb,
-		 int thick, int *dash)
-{
-	int dx = abs(x1 - x0), dy = -abs(y1 - y0);
-	int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, e = dx + dy;
-
-	for (;;) {
-		if (!dash || (*dash)++ % 15 < 9)
-			fill(c, x0 - thick / 2, y0 - thick / 2, thick, thick, rgb);
-		if (x0 == x1 && y0 == y1)
+	while (s[len] && n-- > 0) {
+		size_t step = utf8_decode(s + len, &cp);
+		if (len + step >= size)
 			break;
-		int e2 = 2 * e;
-		if (e2 >= dy) {
-			e += dy;
-			x0 += sx;
-		}
-		if (e2 <= dx) {
-			e += dx;
-			y0 += sy;
-		}
+		len += step;
 	}
-}
-
-static void disc(canvas *c, int cx, int cy, int r, uint32_t rgb)
-{
-	for (int y = -r; y <= r; y++)
-		for (int x = -r; x <= r; x++)
-			if (x * x + y * y <= r * r + r)
-				put(c, cx + x, cy + y, rgb);
-}
-
-/* The glyph of one character; bytes outside ASCII show as '?'. */
-static const uint8_t *glyph(unsigned char ch)
-{
-	return font5x7[(ch >= 32 && ch < 127 ? ch : '?') - 32];
-}
-
-/* Number of characters drawn for s (a UTF-8 sequence counts as one). */
-static int text_chars(const char *s)
-{
-	int n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		n += (*p & 0xc0) != 0x80;
-	return n;
-}
-
-static int text_width(const char *s, int scale)
-{
-	int n = text_chars(s);
-
-	return n ? (n * GLYPH_ADVANCE - 1) * scale : 0;
-}
-
-/* Draws s with its top-left corner at (x, y) after alignment; up != 0 draws
- * it rotated a quarter turn counter-clockwise, reading bottom to top, with
- * (x, y) then the middle-left point of the baseline-to-top box. */
-static void text(canvas *c, int x, int y, const char *s, int scale,
-		 uint32_t rgb, int align, int up)
-{
-	int w = text_width(s, scale), pos = 0;
-
-	if (align == ALIGN_CENTER)
-		pos = -w / 2;
-	else if (align == ALIGN_RIGHT)
-		pos = -w;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p & 0xc0) == 0x80)
-			continue;
-		const uint8_t *g = glyph(*p);
-		for (int row = 0; row < GLYPH_H; row++) {
-			for (int col = 0; col < GLYPH_W; col++) {
-				if (!(g[row] & (0x10 >> col)))
-					continue;
-				int gx = pos + col * scale, gy = row * scale;
-				if (up)
-					fill(c, x + gy, y - gx - scale, scale, scale, rgb);
-				else
-					fill(c, x + gx, y + gy, scale, scale, rgb);
-			}
-		}
-		pos += GLYPH_ADVANCE * scale;
-	}
-}
-
-/* Bold text: the glyphs drawn twice, one pixel apart. */
-static void text_bold(canvas *c, int x, int y, const char *s, int scale,
-		      uint32_t rgb, int align)
-{
-	text(c, x, y, s, scale, rgb, align, 0);
-	text(c, x + 1, y, s, scale, rgb, align, 0);
-}
-
-static int write_canvas(const canvas *c, const char *path, pl_err *err)
-{
-	return img_write_png(path, c->px, c->w, c->h, 3, err);
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return len;
 }
 
 /* ---- Line charts ---- */
 
-/* Axis range and tick step; lo/hi fixed when the chart gives them. */
+/* Axis range and tick step; lo/hi fixed when the chart gives them.
+ * from_data: the axis starts at the smallest value (epoch 1), not at a
+ * multiple of the step before it. */
 typedef struct axis {
 	double lo, hi, step;
+	int from_data;
 } axis;
 
 /* A 1, 2 or 5 times a power of ten, about range / target. */
@@ -326,18 +89,39 @@ static void axis_fit(axis *a, double want_lo, double want_hi, double data_lo,
 	double lo = isfinite(want_lo) ? want_lo : data_lo;
 	double hi = isfinite(want_hi) ? want_hi : data_hi;
 
+	a->from_data = integer && !isfinite(want_lo) && isfinite(lo);
 	if (!isfinite(lo) || !isfinite(hi)) {
 		lo = 0;
 		hi = 1;
 	}
 	if (hi - lo < 1e-12 * (fabs(lo) + fabs(hi)) || hi <= lo) {
-		double pad = fabs(lo) > 0 ? fabs(lo) * 0.1 : 0.5;
-		lo -= isfinite(want_lo) ? 0 : pad;
+		double pad = a->from_data ? 1 : fabs(lo) > 0 ? fabs(lo) * 0.1 : 0.5;
+		lo -= isfinite(want_lo) || a->from_data ? 0 : pad;
 		hi += pad;
 	}
 	a->step = nice_step(hi - lo, target, integer);
-	a->lo = isfinite(want_lo) ? lo : floor(lo / a->step + 1e-9) * a->step;
+	a->lo = isfinite(want_lo) || a->from_data ? lo : floor(lo / a->step + 1e-9) * a->step;
 	a->hi = isfinite(want_hi) ? hi : ceil(hi / a->step - 1e-9) * a->step;
+}
+
+#define MAX_TICKS 64
+
+/* The tick values of a: the multiples of the step inside it, and with
+ * from_data its start too (a multiple closer than half a step to the
+ * start then gives way). Returns how many. */
+static int axis_ticks(const axis *a, double *v)
+{
+	double eps = a->step * 1e-9, t = ceil(a->lo / a->step - 1e-9) * a->step;
+	int n = 0;
+
+	if (a->from_data && t - a->lo > eps) {
+		v[n++] = a->lo;
+		if (t - a->lo < a->step / 2 - eps)
+			t += a->step;
+	}
+	for (; t <= a->hi + eps && n < MAX_TICKS; t += a->step)
+		v[n++] = fabs(t) < eps ? 0.0 : t;
+	return n;
 }
 
 /* Decimals that show a tick step exactly (0.25 -> 2, 5 -> 0). */
@@ -377,54 +161,51 @@ static void data_range(const plot_chart *ch, int want_x, double *lo, double *hi)
 	}
 }
 
-static double first_tick(const axis *a)
-{
-	return ceil(a->lo / a->step - 1e-9) * a->step;
-}
-
-static int past_last_tick(const axis *a, double v)
-{
-	return v > a->hi + a->step * 1e-9;
-}
-
-/* The label of tick v, without a "-0.0" at zero. */
 static void tick_label(char *out, size_t size, const axis *a, double v)
 {
-	snprintf(out, size, "%.*f", step_decimals(a->step), fabs(v) < a->step * 1e-9 ? 0.0 : v);
+	snprintf(out, size, "%.*f", step_decimals(a->step), v);
 }
 
 /* The widest tick label of a, in pixels. */
-static int tick_labels_width(const axis *a)
+static int tick_labels_width(plot_font *f, const axis *a)
 {
+	double ticks[MAX_TICKS];
 	char label[32];
-	int w = 0;
+	int n = axis_ticks(a, ticks), w = 0;
 
-	for (double v = first_tick(a); !past_last_tick(a, v); v += a->step) {
-		tick_label(label, sizeof(label), a, v);
-		w = text_width(label, 2) > w ? text_width(label, 2) : w;
+	for (int i = 0; i < n; i++) {
+		tick_label(label, sizeof(label), a, ticks[i]);
+		w = text_width(f, label, TEXT_SIZE) > w ? text_width(f, label, TEXT_SIZE) : w;
 	}
 	return w;
 }
 
-static void grid_and_ticks(canvas *c, const rect *r, const axis *ax,
+static void grid_and_ticks(surface *s, const rect *r, const axis *ax,
 			   const axis *ay)
 {
+	double ticks[MAX_TICKS];
 	char label[32];
+	int n = axis_ticks(ax, ticks);
 
-	for (double v = first_tick(ax); !past_last_tick(ax, v); v += ax->step) {
-		int x = px_x(r, ax, v);
-		fill(c, x, r->y, 1, r->h, C_GRID);
-		fill(c, x, r->y + r->h, 1, 6, C_AXIS);
-		tick_label(label, sizeof(label), ax, v);
-		text(c, x, r->y + r->h + 10, label, 2, C_TEXT, ALIGN_CENTER, 0);
+	surf_group(s, "x-ticks");
+	for (int i = 0; i < n; i++) {
+		int x = px_x(r, ax, ticks[i]);
+		surf_fill(s, x, r->y, 1, r->h, C_GRID);
+		surf_fill(s, x, r->y + r->h, 1, 6, C_AXIS);
+		tick_label(label, sizeof(label), ax, ticks[i]);
+		surf_text(s, x, r->y + r->h + 12, label, TEXT_SIZE, C_TEXT, ALIGN_CENTER);
 	}
-	for (double v = first_tick(ay); !past_last_tick(ay, v); v += ay->step) {
-		int y = px_y(r, ay, v);
-		fill(c, r->x, y, r->w, 1, C_GRID);
-		fill(c, r->x - 6, y, 6, 1, C_AXIS);
-		tick_label(label, sizeof(label), ay, v);
-		text(c, r->x - 10, y - 7, label, 2, C_TEXT, ALIGN_RIGHT, 0);
+	surf_group_end(s);
+	n = axis_ticks(ay, ticks);
+	surf_group(s, "y-ticks");
+	for (int i = 0; i < n; i++) {
+		int y = px_y(r, ay, ticks[i]);
+		surf_fill(s, r->x, y, r->w, 1, C_GRID);
+		surf_fill(s, r->x - 6, y, 6, 1, C_AXIS);
+		tick_label(label, sizeof(label), ay, ticks[i]);
+		surf_text(s, r->x - 10, y, label, TEXT_SIZE, C_TEXT, ALIGN_RIGHT | TEXT_MIDDLE);
 	}
+	surf_group_end(s);
 }
 
 static uint32_t series_color(const plot_series *se, int index)
@@ -432,39 +213,61 @@ static uint32_t series_color(const plot_series *se, int index)
 	return se->color ? se->color : palette[index % 10];
 }
 
-static void draw_series(canvas *c, const rect *r, const axis *ax,
+/* The pixel of point i of se, far-out values pulled in (clipping does
+ * the rest); 0 when the point is missing. */
+static int series_point(const rect *r, const axis *ax, const axis *ay,
+			const plot_series *se, int i, int *xy)
+{
+	if (!isfinite(se->x[i]) || !isfinite(se->y[i]))
+		return 0;
+	double xv = fmin(fmax(se->x[i], ax->lo - 4 * (ax->hi - ax->lo)), ax->hi + 4 * (ax->hi - ax->lo));
+	double yv = fmin(fmax(se->y[i], ay->lo - 4 * (ay->hi - ay->lo)), ay->hi + 4 * (ay->hi - ay->lo));
+	xy[0] = px_x(r, ax, xv);
+	xy[1] = px_y(r, ay, yv);
+	return 1;
+}
+
+/* The series as one polyline per run of points without a gap, then its
+ * markers (which may reach past the axes by their radius). */
+static void draw_series(surface *s, const rect *r, const axis *ax,
 			const axis *ay, const plot_series *se, uint32_t rgb,
 			int dashed)
 {
-	int have_prev = 0, px = 0, py = 0, phase = 0;
+	int *xy = malloc((size_t)(se->n > 0 ? se->n : 1) * 2 * sizeof(int)), n = 0;
+	rect near = { r->x - MARKER_R - 1, r->y - MARKER_R - 1, r->w + 2 * MARKER_R + 2,
+		      r->h + 2 * MARKER_R + 2 };
 
-	clip_to(c, r);
-	for (int i = 0; i < se->n; i++) {
-		if (!isfinite(se->x[i]) || !isfinite(se->y[i])) {
-			have_prev = 0;
+	if (!xy)
+		return;
+	surf_clip(s, r);
+	for (int i = 0; i <= se->n; i++) {
+		if (i < se->n && series_point(r, ax, ay, se, i, xy + 2 * n)) {
+			n++;
 			continue;
 		}
-		/* keep far-out points from making huge lines; clipping does the rest */
-		double xv = fmin(fmax(se->x[i], ax->lo - 4 * (ax->hi - ax->lo)), ax->hi + 4 * (ax->hi - ax->lo));
-		double yv = fmin(fmax(se->y[i], ay->lo - 4 * (ay->hi - ay->lo)), ay->hi + 4 * (ay->hi - ay->lo));
-		int x = px_x(r, ax, xv), y = px_y(r, ay, yv);
-		if (have_prev)
-			line(c, px, py, x, y, rgb, 3, dashed ? &phase : NULL);
-		if (se->markers)
-			disc(c, x, y, 4, rgb);
-		px = x;
-		py = y;
-		have_prev = 1;
+		surf_polyline(s, xy, n, rgb, 3, dashed);
+		n = 0;
 	}
-	clip_reset(c);
+	surf_unclip(s);
+	if (se->markers) {
+		surf_clip(s, &near);
+		for (int i = 0; i < se->n; i++)
+			if (series_point(r, ax, ay, se, i, xy))
+				surf_disc(s, xy[0], xy[1], MARKER_R, rgb);
+		surf_unclip(s);
+	}
+	free(xy);
 }
 
 /* The legend text of a series, shortened to 40 characters. */
 static void legend_name(char *out, size_t size, const char *name)
 {
-	snprintf(out, size, "%s", name);
-	if (text_chars(out) > 40 && strlen(out) > 40)
-		snprintf(out + 38, size - 38, "..");
+	size_t len = utf8_prefix(out, size, name, 40);
+
+	if (name[len] || len + 1 >= size) {
+		len = utf8_prefix(out, size - 2, name, 38);
+		memcpy(out + len, "..", 3);
+	}
 }
 
 /* 1 when the series has a point to draw (all-NaN series stay out of the legend). */
@@ -481,10 +284,12 @@ static int series_dashed(const plot_series *se, int index)
 	return se->dashed || (!se->color && (index / 10) % 2 == 1);
 }
 
+#define LEGEND_ROW 24
+
 /* Width and height of the legend box; 0 when there is none. */
-static void legend_size(const plot_chart *ch, int *w, int *h)
+static void legend_size(plot_font *f, const plot_chart *ch, int *w, int *h)
 {
-	char name[64];
+	char name[256];
 	int n = 0;
 
 	*w = *h = 0;
@@ -494,7 +299,7 @@ static void legend_size(const plot_chart *ch, int *w, int *h)
 		if (!ch->series[s].name || !series_has_data(&ch->series[s]))
 			continue;
 		legend_name(name, sizeof(name), ch->series[s].name);
-		int tw = text_width(name, 2);
+		int tw = text_width(f, name, TEXT_SIZE);
 		*w = tw > *w ? tw : *w;
 		n++;
 	}
@@ -502,52 +307,70 @@ static void legend_size(const plot_chart *ch, int *w, int *h)
 		*w = 0;
 		return;
 	}
-	*w += 56;
-	*h = n * 24 + 12;
+	*w += 60;
+	*h = n * LEGEND_ROW + 12;
 }
 
-static void legend(canvas *c, const rect *r, const plot_chart *ch)
+static void legend(surface *s, const rect *r, const plot_chart *ch)
 {
-	char name[64];
+	char name[256];
 	int w, h, x, y;
 
-	legend_size(ch, &w, &h);
+	legend_size(s->font, ch, &w, &h);
 	if (w == 0)
 		return;
 	x = ch->legend == PLOT_LEGEND_UPPER_LEFT ? r->x + 12 :
 	    ch->legend == PLOT_LEGEND_OUTSIDE ? r->x + r->w + 20 : r->x + r->w - w - 12;
 	y = ch->legend == PLOT_LEGEND_LOWER_RIGHT ? r->y + r->h - h - 12 :
 	    ch->legend == PLOT_LEGEND_OUTSIDE ? r->y : r->y + 12;
-	fill(c, x, y, w, h, C_WHITE);
-	frame(c, x, y, w, h, 0xcccccc);
-	y += 8;
-	for (int s = 0; s < ch->n_series; s++) {
-		const plot_series *se = &ch->series[s];
-		uint32_t rgb = series_color(se, s);
-		int phase = 0;
+	surf_group(s, "legend");
+	surf_fill(s, x, y, w, h, C_WHITE);
+	surf_frame(s, x, y, w, h, 0xcccccc);
+	y += 6 + LEGEND_ROW / 2;
+	for (int i = 0; i < ch->n_series; i++) {
+		const plot_series *se = &ch->series[i];
+		uint32_t rgb = series_color(se, i);
 		if (!se->name || !series_has_data(se))
 			continue;
-		line(c, x + 10, y + 7, x + 40, y + 7, rgb, 3, series_dashed(se, s) ? &phase : NULL);
+		int sample[4] = { x + 10, y, x + 40, y };
+		surf_polyline(s, sample, 2, rgb, 3, series_dashed(se, i));
 		if (se->markers)
-			disc(c, x + 25, y + 7, 4, rgb);
+			surf_disc(s, x + 25, y, MARKER_R, rgb);
 		legend_name(name, sizeof(name), se->name);
-		text(c, x + 48, y, name, 2, C_TEXT, ALIGN_LEFT, 0);
-		y += 24;
+		surf_text(s, x + 50, y, name, TEXT_SIZE, C_TEXT, ALIGN_LEFT | TEXT_MIDDLE);
+		y += LEGEND_ROW;
 	}
+	surf_group_end(s);
 }
 
 /* The panel width of a chart: the base width plus an outside legend. */
-static int chart_width(const plot_chart *ch, int panel_w)
+static int chart_width(plot_font *f, const plot_chart *ch, int panel_w)
 {
 	int w, h;
 
 	if (ch->legend != PLOT_LEGEND_OUTSIDE)
 		return panel_w;
-	legend_size(ch, &w, &h);
+	legend_size(f, ch, &w, &h);
 	return panel_w + (w ? w + 24 : 0);
 }
 
-static void draw_chart(canvas *c, const rect *panel, const plot_chart *ch,
+static void chart_labels(surface *s, const rect *panel, const rect *r,
+			 const plot_chart *ch)
+{
+	surf_group(s, "labels");
+	if (ch->title)
+		surf_text(s, r->x + r->w / 2, panel->y + 18, ch->title, TEXT_TITLE, C_TEXT,
+			  ALIGN_CENTER | TEXT_BOLD);
+	if (ch->x_label)
+		surf_text(s, r->x + r->w / 2, r->y + r->h + 44, ch->x_label, TEXT_SIZE, C_TEXT,
+			  ALIGN_CENTER);
+	if (ch->y_label)
+		surf_text(s, panel->x + 14, r->y + r->h / 2, ch->y_label, TEXT_SIZE, C_TEXT,
+			  ALIGN_CENTER | TEXT_UP);
+	surf_group_end(s);
+}
+
+static void draw_chart(surface *s, const rect *panel, const plot_chart *ch,
 		       int base_w)
 {
 	rect r = { 0, panel->y + 56, 0, panel->h - 56 - 84 };
@@ -557,53 +380,51 @@ static void draw_chart(canvas *c, const rect *panel, const plot_chart *ch,
 	data_range(ch, 0, &lo, &hi);
 	axis_fit(&ay, ch->y_min, ch->y_max, lo, hi, r.h / 90 + 1, 0);
 	/* y title, gap, tick labels, gap, tick marks */
-	int margin = 14 + 18 + 14 + tick_labels_width(&ay) + 10;
+	int margin = 14 + 18 + 14 + tick_labels_width(s->font, &ay) + 10;
 	r.x = panel->x + margin;
 	r.w = base_w - margin - 28;
 	data_range(ch, 1, &lo, &hi);
 	axis_fit(&ax, ch->x_min, ch->x_max, lo, hi, r.w / 110 + 1, ch->integer_x);
-	if (ch->title)
-		text_bold(c, r.x + r.w / 2, panel->y + 16, ch->title, 2, C_TEXT, ALIGN_CENTER);
-	if (ch->x_label)
-		text(c, r.x + r.w / 2, r.y + r.h + 44, ch->x_label, 2, C_TEXT, ALIGN_CENTER, 0);
-	if (ch->y_label)
-		text(c, panel->x + 14, r.y + r.h / 2 + text_width(ch->y_label, 2) / 2,
-		     ch->y_label, 2, C_TEXT, ALIGN_LEFT, 1);
-	grid_and_ticks(c, &r, &ax, &ay);
+	chart_labels(s, panel, &r, ch);
+	grid_and_ticks(s, &r, &ax, &ay);
 	if (ch->diagonal) {
-		int phase = 0;
-		clip_to(c, &r);
-		line(c, px_x(&r, &ax, 0), px_y(&r, &ay, 0), px_x(&r, &ax, 1),
-		     px_y(&r, &ay, 1), C_MUTED, 2, &phase);
-		clip_reset(c);
+		int chance[4] = { px_x(&r, &ax, 0), px_y(&r, &ay, 0), px_x(&r, &ax, 1),
+				  px_y(&r, &ay, 1) };
+		surf_clip(s, &r);
+		surf_polyline(s, chance, 2, C_MUTED, 2, 1);
+		surf_unclip(s);
 	}
-	for (int s = 0; s < ch->n_series; s++)
-		draw_series(c, &r, &ax, &ay, &ch->series[s], series_color(&ch->series[s], s),
-			    series_dashed(&ch->series[s], s));
-	frame(c, r.x - 1, r.y - 1, r.w + 2, r.h + 2, C_AXIS);
-	legend(c, &r, ch);
+	surf_group(s, "series");
+	for (int i = 0; i < ch->n_series; i++)
+		draw_series(s, &r, &ax, &ay, &ch->series[i], series_color(&ch->series[i], i),
+			    series_dashed(&ch->series[i], i));
+	surf_group_end(s);
+	surf_frame(s, r.x - 1, r.y - 1, r.w + 2, r.h + 2, C_AXIS);
+	legend(s, &r, ch);
 }
 
-int plot_charts_png(const char *path, const plot_chart *charts, int n,
-		    int panel_w, int panel_h, pl_err *err)
+int plot_charts(const char *path, const plot_chart *charts, int n,
+		int panel_w, int panel_h, pl_err *err)
 {
-	canvas c;
+	plot_font *font;
+	surface s;
 	int rc, w = 0;
 
 	if (n < 1 || n > 16 || panel_w < 240 || panel_h < 200)
 		return pl_errorf(err, PL_EUSAGE, "plot '%s': %d panels of %dx%d (need 1..16 of >= 240x200)",
 				 path, n, panel_w, panel_h);
+	font = plot_font_open();
 	for (int i = 0; i < n; i++)
-		w += chart_width(&charts[i], panel_w);
-	rc = canvas_init(&c, w, panel_h, err);
-	if (rc != 0)
-		return rc;
-	for (int i = 0, x = 0; i < n; x += chart_width(&charts[i], panel_w), i++) {
-		rect panel = { x, 0, chart_width(&charts[i], panel_w), panel_h };
-		draw_chart(&c, &panel, &charts[i], panel_w);
+		w += chart_width(font, &charts[i], panel_w);
+	rc = surf_init(&s, path, w, panel_h, font, err);
+	for (int i = 0, x = 0; rc == 0 && i < n; i++) {
+		rect panel = { x, 0, chart_width(font, &charts[i], panel_w), panel_h };
+		draw_chart(&s, &panel, &charts[i], panel_w);
+		x += panel.w;
 	}
-	rc = write_canvas(&c, path, err);
-	free(c.px);
+	if (rc == 0)
+		rc = surf_write(&s, path, err);
+	surf_release(&s);
 	return rc;
 }
 
@@ -639,33 +460,12 @@ int plot_training_curves(const char *path, const int *epochs,
 		  .n_series = val_acc ? 2 : 1, .x_min = NAN, .x_max = NAN, .y_min = NAN,
 		  .y_max = NAN, .integer_x = 1, .legend = PLOT_LEGEND_LOWER_RIGHT },
 	};
-	rc = plot_charts_png(path, charts, 2, 640, 480, err);
+	rc = plot_charts(path, charts, 2, 640, 480, err);
 	free(x);
 	return rc;
 }
 
 /* ---- Confusion-matrix heat maps ---- */
-
-static uint32_t mix(uint32_t a, uint32_t b, double t)
-{
-	uint32_t out = 0;
-
-	for (int shift = 16; shift >= 0; shift -= 8) {
-		double ca = (a >> shift) & 0xff, cb = (b >> shift) & 0xff;
-		out |= (uint32_t)lround(ca + (cb - ca) * t) << shift;
-	}
-	return out;
-}
-
-/* The colour of a fraction 0..1 on the Blues scale. */
-static uint32_t blues_at(double t)
-{
-	int last = (int)(sizeof(blues) / sizeof(*blues)) - 1;
-	double pos = fmin(fmax(t, 0), 1) * last;
-	int i = (int)pos < last ? (int)pos : last - 1;
-
-	return mix(blues[i], blues[i + 1], pos - i);
-}
 
 /* Cells smaller than this get no border, numbers or class names. */
 #define HEAT_LABEL_MIN 14
@@ -679,7 +479,7 @@ typedef struct heat_layout {
 	int w, h;          /* panel size */
 } heat_layout;
 
-static void heat_layout_of(const plot_heatmap *hm, heat_layout *lay)
+static void heat_layout_of(plot_font *f, const plot_heatmap *hm, heat_layout *lay)
 {
 	int k = hm->k;
 
@@ -687,7 +487,7 @@ static void heat_layout_of(const plot_heatmap *hm, heat_layout *lay)
 		    k <= 1000 ? 1200 / k + 1 : 2;
 	lay->label_w = 0;
 	for (int c = 0; c < k && lay->cell >= HEAT_LABEL_MIN; c++) {
-		int w = text_width(hm->labels[c], 2);
+		int w = text_width(f, hm->labels[c], TEXT_SIZE);
 		lay->label_w = w > lay->label_w ? w : lay->label_w;
 	}
 	if (lay->label_w > 320)
@@ -704,131 +504,150 @@ static void heat_layout_of(const plot_heatmap *hm, heat_layout *lay)
 		lay->w = 420;
 }
 
-static void heat_cell(canvas *c, int x, int y, int cell, int64_t count,
+static void heat_cell(surface *s, int x, int y, int cell, int64_t count,
 		      double frac)
 {
 	char line1[32], line2[32];
-	uint32_t bg = blues_at(frac), fg = frac > 0.45 ? C_WHITE : C_TEXT;
-	int scale = cell >= 84 ? 2 : 1;
+	uint32_t bg = colour_at(blues, N_BLUES, frac), fg = frac > 0.45 ? C_WHITE : C_TEXT;
+	int size = cell >= 84 ? TEXT_SIZE : TEXT_SMALL, mid = x + cell / 2;
 
-	fill(c, x, y, cell, cell, bg);
+	surf_fill(s, x, y, cell, cell, bg);
 	if (cell < HEAT_LABEL_MIN)
 		return;   /* too small for a border or numbers */
-	frame(c, x, y, cell, cell, C_WHITE);
+	surf_frame(s, x, y, cell, cell, C_WHITE);
 	snprintf(line1, sizeof(line1), "%lld", (long long)count);
 	snprintf(line2, sizeof(line2), "%.1f%%", 100 * frac);
 	if (count == 0) {
-		text(c, x + cell / 2, y + (cell - 7 * scale) / 2, line1, scale, C_MUTED, ALIGN_CENTER, 0);
+		surf_text(s, mid, y + cell / 2, line1, size, C_MUTED, ALIGN_CENTER | TEXT_MIDDLE);
 		return;
 	}
-	if (text_width(line2, scale) > cell - 4) {
-		if (text_width(line1, 1) <= cell - 4)
-			text(c, x + cell / 2, y + cell / 2 - 4, line1, 1, fg, ALIGN_CENTER, 0);
+	if (text_width(s->font, line2, size) > cell - 4) {
+		if (text_width(s->font, line1, TEXT_SMALL) <= cell - 4)
+			surf_text(s, mid, y + cell / 2, line1, TEXT_SMALL, fg,
+				  ALIGN_CENTER | TEXT_MIDDLE);
 		return;
 	}
-	int gap = 4 * scale, block = 2 * 7 * scale + gap;
-	int y0 = y + (cell - block) / 2;
-	text_bold(c, x + cell / 2, y0, line1, scale, fg, ALIGN_CENTER);
-	text(c, x + cell / 2, y0 + 7 * scale + gap, line2, scale, fg, ALIGN_CENTER, 0);
+	int cap = font_cap_height(s->font, size), gap = cap / 2 + 2;
+	int y0 = y + (cell - 2 * cap - gap) / 2;
+	surf_text(s, mid, y0, line1, size, fg, ALIGN_CENTER | TEXT_BOLD);
+	surf_text(s, mid, y0 + cap + gap, line2, size, fg, ALIGN_CENTER);
 }
 
 /* Class name clipped to the label area (a long name ends in ".."). */
-static void class_label(char *out, size_t size, const char *name, int max_w)
+static void class_label(plot_font *f, char *out, size_t size, const char *name,
+			int max_w)
 {
-	snprintf(out, size, "%s", name);
-	while (text_width(out, 2) > max_w && strlen(out) > 3) {
-		size_t len = strlen(out);
-		out[len - 3] = '.';
-		out[len - 2] = '.';
-		out[len - 1] = '\0';
+	size_t len = utf8_prefix(out, size, name, INT_MAX);
+	int n = 0;
+	uint32_t cp;
+
+	if (!name[len] && text_width(f, out, TEXT_SIZE) <= max_w)
+		return;
+	for (const char *p = out; *p; n++)
+		p += utf8_decode(p, &cp);
+	for (; n > 1; n--) {
+		len = utf8_prefix(out, size - 2, name, n - 1);
+		memcpy(out + len, "..", 3);
+		if (text_width(f, out, TEXT_SIZE) <= max_w)
+			return;
 	}
 }
 
-static void heat_labels(canvas *c, const rect *panel, const plot_heatmap *hm,
+static void heat_labels(surface *s, const rect *panel, const plot_heatmap *hm,
 			const heat_layout *lay)
 {
 	int gx = panel->x + lay->left, gy = panel->y + lay->top, k = hm->k;
 	int grid = k * lay->cell;
-	char name[128];
+	char name[256];
 
+	surf_group(s, "labels");
 	for (int i = 0; i < k && lay->cell >= HEAT_LABEL_MIN; i++) {
 		int mid = i * lay->cell + lay->cell / 2;
-		class_label(name, sizeof(name), hm->labels[i], lay->label_w);
-		text(c, gx - 10, gy + mid - 7, name, 2, C_TEXT, ALIGN_RIGHT, 0);
+		class_label(s->font, name, sizeof(name), hm->labels[i], lay->label_w);
+		surf_text(s, gx - 10, gy + mid, name, TEXT_SIZE, C_TEXT, ALIGN_RIGHT | TEXT_MIDDLE);
 		if (lay->vertical)
-			text(c, gx + mid - 7, gy + grid + 10 + text_width(name, 2), name, 2,
-			     C_TEXT, ALIGN_LEFT, 1);
+			surf_text(s, gx + mid, gy + grid + 10, name, TEXT_SIZE, C_TEXT,
+				  ALIGN_RIGHT | TEXT_MIDDLE | TEXT_UP);
 		else
-			text(c, gx + mid, gy + grid + 10, name, 2, C_TEXT, ALIGN_CENTER, 0);
+			surf_text(s, gx + mid, gy + grid + 12, name, TEXT_SIZE, C_TEXT, ALIGN_CENTER);
 	}
-	int below = lay->vertical ? lay->label_w + 22 : 36;
-	text(c, gx + grid / 2, gy + grid + below, "predicted", 2, C_TEXT, ALIGN_CENTER, 0);
-	text(c, panel->x + 16, gy + grid / 2 + text_width("true", 2) / 2, "true", 2,
-	     C_TEXT, ALIGN_LEFT, 1);
+	int below = lay->vertical ? lay->label_w + 22 : 38;
+	surf_text(s, gx + grid / 2, gy + grid + below, "predicted", TEXT_SIZE, C_TEXT, ALIGN_CENTER);
+	surf_text(s, panel->x + 16, gy + grid / 2, "true", TEXT_SIZE, C_TEXT,
+		  ALIGN_CENTER | TEXT_UP);
 	if (hm->title)
-		text_bold(c, panel->x + panel->w / 2, panel->y + 18, hm->title, 2, C_TEXT, ALIGN_CENTER);
+		surf_text(s, panel->x + panel->w / 2, panel->y + 18, hm->title, TEXT_TITLE, C_TEXT,
+			  ALIGN_CENTER | TEXT_BOLD);
+	surf_group_end(s);
 }
 
 /* The colour bar right of the grid: 0 % at the bottom, 100 % at the top. */
-static void colour_bar(canvas *c, int x, int y, int h)
+static void colour_bar(surface *s, int x, int y, int h)
 {
-	for (int j = 0; j < h; j++)
-		fill(c, x, y + j, 20, 1, blues_at(1.0 - (double)j / (h - 1)));
-	frame(c, x - 1, y - 1, 22, h + 2, C_AXIS);
+	rect bar = { x, y, 20, h };
+
+	surf_group(s, "colour-bar");
+	surf_gradient(s, &bar, blues, N_BLUES);
+	surf_frame(s, x - 1, y - 1, 22, h + 2, C_AXIS);
 	for (int t = 0; t <= 4; t++) {
 		char label[16];
 		int ty = y + (h - 1) - (h - 1) * t / 4;
-		fill(c, x + 21, ty, 5, 1, C_AXIS);
+		surf_fill(s, x + 21, ty, 5, 1, C_AXIS);
 		snprintf(label, sizeof(label), "%d%%", 25 * t);
-		text(c, x + 30, ty - 7, label, 2, C_TEXT, ALIGN_LEFT, 0);
+		surf_text(s, x + 30, ty, label, TEXT_SIZE, C_TEXT, ALIGN_LEFT | TEXT_MIDDLE);
 	}
+	surf_group_end(s);
 }
 
-static void draw_heatmap(canvas *c, const rect *panel, const plot_heatmap *hm,
+static void draw_heatmap(surface *s, const rect *panel, const plot_heatmap *hm,
 			 const heat_layout *lay)
 {
 	int gx = panel->x + lay->left, gy = panel->y + lay->top, k = hm->k;
 
+	surf_group(s, "cells");
 	for (int i = 0; i < k; i++) {
 		int64_t row = 0;
 		for (int j = 0; j < k; j++)
 			row += hm->counts[(size_t)i * k + j];
 		for (int j = 0; j < k; j++) {
 			int64_t v = hm->counts[(size_t)i * k + j];
-			heat_cell(c, gx + j * lay->cell, gy + i * lay->cell, lay->cell, v,
+			heat_cell(s, gx + j * lay->cell, gy + i * lay->cell, lay->cell, v,
 				  row > 0 ? (double)v / (double)row : 0);
 		}
 	}
-	frame(c, gx - 1, gy - 1, k * lay->cell + 2, k * lay->cell + 2, C_AXIS);
-	heat_labels(c, panel, hm, lay);
-	colour_bar(c, gx + k * lay->cell + 24, gy, k * lay->cell);
+	surf_group_end(s);
+	surf_frame(s, gx - 1, gy - 1, k * lay->cell + 2, k * lay->cell + 2, C_AXIS);
+	heat_labels(s, panel, hm, lay);
+	colour_bar(s, gx + k * lay->cell + 24, gy, k * lay->cell);
 }
 
-int plot_heatmaps_png(const char *path, const plot_heatmap *maps, int n,
-		      pl_err *err)
+int plot_heatmaps(const char *path, const plot_heatmap *maps, int n,
+		  pl_err *err)
 {
 	heat_layout lay[8];
-	canvas c;
+	plot_font *font;
+	surface s;
 	int w = 0, h = 0, rc;
 
 	if (n < 1 || n > 8)
 		return pl_errorf(err, PL_EUSAGE, "plot '%s': %d heat maps (1..8 allowed)", path, n);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		if (maps[i].k < 1 || maps[i].k > 2000)
 			return pl_errorf(err, PL_EUSAGE, "plot '%s': %d classes (1..2000 allowed)",
 					 path, maps[i].k);
-		heat_layout_of(&maps[i], &lay[i]);
+	font = plot_font_open();
+	for (int i = 0; i < n; i++) {
+		heat_layout_of(font, &maps[i], &lay[i]);
 		w += lay[i].w;
 		h = lay[i].h > h ? lay[i].h : h;
 	}
-	rc = canvas_init(&c, w, h, err);
-	if (rc != 0)
-		return rc;
-	for (int i = 0, x = 0; i < n; x += lay[i].w, i++) {
+	rc = surf_init(&s, path, w, h, font, err);
+	for (int i = 0, x = 0; rc == 0 && i < n; x += lay[i].w, i++) {
 		rect panel = { x, 0, lay[i].w, h };
-		draw_heatmap(&c, &panel, &maps[i], &lay[i]);
+		draw_heatmap(&s, &panel, &maps[i], &lay[i]);
 	}
-	rc = write_canvas(&c, path, err);
-	free(c.px);
+	if (rc == 0)
+		rc = surf_write(&s, path, err);
+	surf_release(&s);
 	return rc;
 }

@@ -1,9 +1,16 @@
-/* Raster charts written as PNG: line charts (training curves, ROC curves)
- * and confusion-matrix heat maps, drawn with an embedded bitmap font on a
- * white background. Plain arrays in; nothing here knows about metrics. */
+/* Charts written as PNG or SVG: line charts (training curves, ROC curves)
+ * and confusion-matrix heat maps on a white background. Text is UTF-8,
+ * drawn anti-aliased in DejaVu Sans through FreeType, or in an embedded
+ * bitmap font when no font is installed (see plot_font_path). Plain arrays
+ * in; nothing here knows about metrics.
+ *
+ * The format follows the extension of the path: ".png" (RGB) or ".svg"
+ * (text as <text>, lines as <polyline>); any other is -PL_EUSAGE. Both
+ * formats of a chart have the same layout. */
 #ifndef PL_PLOT_H
 #define PL_PLOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -46,16 +53,17 @@ typedef struct plot_heatmap {
 } plot_heatmap;
 
 /* Draws n charts side by side, each panel_w x panel_h pixels (wider by
- * its legend with PLOT_LEGEND_OUTSIDE), and writes them as an RGB PNG at
- * path. Legend names longer than 40 characters are shortened. Returns 0, -PL_EUSAGE for bad sizes, or the
- * error of the PNG writer. */
-int plot_charts_png(const char *path, const plot_chart *charts, int n,
-		    int panel_w, int panel_h, pl_err *err);
+ * its legend with PLOT_LEGEND_OUTSIDE), and writes them at path. Legend
+ * names longer than 40 characters are shortened. An axis with integer_x
+ * and no x_min starts at the smallest x (epoch 1). Returns 0, -PL_EUSAGE
+ * for bad sizes or an unknown extension, or the error of the writer. */
+int plot_charts(const char *path, const plot_chart *charts, int n,
+		int panel_w, int panel_h, pl_err *err);
 
 /* Draws n confusion matrices side by side (panel size follows the number
- * of classes) and writes an RGB PNG at path. */
-int plot_heatmaps_png(const char *path, const plot_heatmap *maps, int n,
-		      pl_err *err);
+ * of classes) and writes them at path. */
+int plot_heatmaps(const char *path, const plot_heatmap *maps, int n,
+		  pl_err *err);
 
 /* The training-curves figure: loss (left) and accuracy (right) per epoch,
  * training and validation. val_loss and val_acc may be NULL (no validation
@@ -64,5 +72,13 @@ int plot_training_curves(const char *path, const int *epochs,
 			 const double *train_loss, const double *val_loss,
 			 const double *train_acc, const double *val_acc, int n,
 			 pl_err *err);
+
+/* The font file text is drawn with: copies its path into out (n bytes)
+ * and returns 1; or returns 0 when text falls back to the bitmap font (or
+ * the path does not fit in n bytes).
+ * PIPELINE_FONT, when set, names the file (and a missing or broken one
+ * means the bitmap font); else the first of the places fonts-dejavu-core
+ * and its equivalents on other systems install DejaVuSans.ttf. */
+int plot_font_path(char *out, size_t n);
 
 #endif

@@ -41,6 +41,21 @@ int utf8_valid(const char *s)
 	return 1;
 }
 
+size_t utf8_decode(const char *s, uint32_t *cp)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = seq_len(u);
+
+	if (n == 0) {
+		*cp = 0xfffd;
+		return 1;
+	}
+	*cp = n == 1 ? u[0] : u[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++)
+		*cp = *cp << 6 | (u[i] & 0x3f);
+	return n;
+}
+
 char *utf8_escape(const char *s)
 {
 	char *out = malloc(4 * strlen(s) + 1), *o = out;

@@ -4,11 +4,19 @@
 #ifndef PL_UTF8_H
 #define PL_UTF8_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 /* Whether s is valid UTF-8 as JSON takes it: shortest forms only, no
  * surrogates, nothing past U+10FFFF. */
 int utf8_valid(const char *s);
+
+/* Decodes the character at s (not at its end) into *cp and returns the
+ * bytes it takes; a byte that does not start valid UTF-8 gives U+FFFD and
+ * takes 1, so a walk over any string ends. */
+size_t utf8_decode(const char *s, uint32_t *cp);
 
 /* A malloc'd copy of s in which every byte that is not part of valid
  * UTF-8, and every control character (a line break would split a name in

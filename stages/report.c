@@ -557,7 +557,9 @@ static int write_confusion_png(const char *dir, const metrics *samples,
 			group->confusion, (const char *const *)group->class_names };
 	}
 	int rc = fs_path(path, sizeof(path), err, "%s/confusion.png", dir);
-	return rc ? rc : plot_heatmaps_png(path, maps, n, err);
+	rc = rc ? rc : plot_heatmaps(path, maps, n, err);
+	rc = rc ? rc : fs_path(path, sizeof(path), err, "%s/confusion.svg", dir);
+	return rc ? rc : plot_heatmaps(path, maps, n, err);
 }
 
 /* One ROC panel: a curve per class, the legend giving each AUC. */
@@ -604,7 +606,11 @@ static int write_roc_png(const char *dir, const metrics *samples,
 		roc_chart(group, "ROC (groups)", &charts[n++], series + k, names + k);
 	rc = fs_path(path, sizeof(path), err, "%s/roc.png", dir);
 	if (rc == 0)
-		rc = plot_charts_png(path, charts, n, 640, 600, err);
+		rc = plot_charts(path, charts, n, 640, 600, err);
+	if (rc == 0)
+		rc = fs_path(path, sizeof(path), err, "%s/roc.svg", dir);
+	if (rc == 0)
+		rc = plot_charts(path, charts, n, 640, 600, err);
 out:
 	free(series);
 	free(names);

@@ -20,8 +20,8 @@ typedef struct report_info {
 } report_info;
 
 /* Writes into the existing directory dir: metrics.json, confusion.csv,
- * roc.csv, confusion.png, roc.png, report.md, mlpipeline-metrics.json and
- * mlpipeline-ui-metadata.json (Kubeflow Pipelines v1 output viewers:
+ * roc.csv, confusion.png and .svg, roc.png and .svg, report.md,
+ * mlpipeline-metrics.json and mlpipeline-ui-metadata.json (Kubeflow Pipelines v1 output viewers:
  * confusion matrices, one-vs-rest ROC curves, the Markdown report; metric
  * names like "weighted-f1" and "group-weighted-f1", undefined ones left
  * out). confusion.csv has rows level,true,predicted,count and roc.csv

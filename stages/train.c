@@ -336,7 +336,7 @@ static int train_loop(trainer *t, pl_err *err)
 	return rc;
 }
 
-/* Writes history.csv and curves.png. */
+/* Writes history.csv, curves.png and curves.svg. */
 static int write_history(trainer *t, pl_err *err)
 {
 	int n = t->st.next_epoch, *epochs = malloc((size_t)n * sizeof(int)), rc;
@@ -361,6 +361,10 @@ static int write_history(trainer *t, pl_err *err)
 	    (rc = fs_path(path, sizeof(path), err, "%s/curves.png", t->ctx->out_dir)) < 0)
 		goto out;
 	rc = plot_training_curves(path, epochs, cols, cols + 2 * n, cols + n, cols + 3 * n, n, err);
+	if (rc == 0)
+		rc = fs_path(path, sizeof(path), err, "%s/curves.svg", t->ctx->out_dir);
+	if (rc == 0)
+		rc = plot_training_curves(path, epochs, cols, cols + 2 * n, cols + n, cols + 3 * n, n, err);
 out:
 	free(epochs);
 	free(cols);

@@ -481,6 +481,16 @@ static void test_report_files(void)
 	CHECK_OK(img_decode_file("out/roc.png", NULL, &im, &err), &err);
 	CHECK(im.w > 400 && im.h > 300, "roc.png %dx%d", im.w, im.h);
 	img_release(&im);
+	/* the SVGs beside them: the class names as text, the curves as lines */
+	size_t len;
+	char *svg = check_slurp("out/confusion.svg", &len);
+	CHECK(svg && strstr(svg, ">high, dose</text>") && strstr(svg, ">low dose</text>"),
+	      "confusion.svg lacks the class names");
+	free(svg);
+	svg = check_slurp("out/roc.svg", &len);
+	CHECK(svg && strstr(svg, "<polyline") && strstr(svg, "control vs rest (AUC"),
+	      "roc.svg lacks its curves");
+	free(svg);
 	CHECK(report_write("missing/dir", &crop, NULL, &info, &err) == -PL_EIO,
 	      "write into a missing directory");
 	CHECK(strstr(err.msg, "missing/dir") != NULL, "%s", err.msg);

@@ -59,7 +59,8 @@ for s in prepare train validate package; do
 	expect_in "first run runs $s" all.txt "$s: running (never run)"
 done
 for f in prepare/labels.txt prepare/stats.json train/model.pnn train/history.csv \
-	train/curves.png validate/metrics.json validate/confusion.csv validate/confusion.png \
+	train/curves.png train/curves.svg validate/metrics.json validate/confusion.csv \
+	validate/confusion.png validate/confusion.svg validate/roc.svg \
 	validate/roc.csv validate/report.md validate/mlpipeline-metrics.json \
 	validate/mlpipeline-ui-metadata.json package/Dockerfile package/stack.yml; do
 	check "artifact $f" test -s "$ws/$f"
