@@ -5,10 +5,10 @@ set -eu
 
 build="gcc make pkg-config libarchive-dev libzstd-dev libopenblas-serial-dev
 libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev
-libjansson-dev libssl-dev zlib1g-dev"
+libjansson-dev libssl-dev zlib1g-dev libmicrohttpd-dev"
 test="$build clang libclang-rt-14-dev python3 python3-pil python3-sklearn
 python3-jsonschema python3-yaml python3-numpy strace cppcheck clang-tidy
-valgrind"
+valgrind wrk"
 bench="$test python3-torch"
 
 want=""
