@@ -16,7 +16,7 @@ cd "$root" || exit 2
 out=build-fuzz
 cc=${FUZZ_CC:-clang}
 py=/usr/bin/python3
-pkgs="libarchive libzstd libcurl inih libpng jansson libcrypto libjpeg zlib"
+pkgs="libarchive libzstd libcurl inih libpng jansson libcrypto libjpeg zlib libmicrohttpd"
 blas_pc=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-serial/pkgconfig
 blas_dir=$(PKG_CONFIG_PATH=$blas_pc pkg-config --variable=libdir openblas 2>/dev/null)
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -march=x86-64-v2 -fno-omit-frame-pointer \
