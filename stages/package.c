@@ -16,11 +16,12 @@
 #include "../io/sha.h"
 #include "../io/sys.h"
 #include "../io/version.h"
+#include "serve/onnx.h"
 #include "stages.h"
 
 /* Files of the package, in archive order (MANIFEST.json last). */
 static const char *const package_files[] = {
-	"model.pnn", "labels.txt", "metrics.json", "report.md", "Dockerfile", "stack.yml",
+	"model.pnn", "model.onnx", "labels.txt", "metrics.json", "report.md", "Dockerfile", "stack.yml",
 	"MANIFEST.json"
 };
 #define N_PACKAGE_FILES (sizeof(package_files) / sizeof(package_files[0]))
@@ -160,7 +161,7 @@ int package_run(stage_ctx *ctx, pl_err *err)
 {
 	const char *name = cfg_str(ctx->cfg, "package", "name");
 	const char *version = cfg_str(ctx->cfg, "package", "version");
-	char staging[PATH_MAX], archive[PATH_MAX], path[PATH_MAX];
+	char staging[PATH_MAX], archive[PATH_MAX], path[PATH_MAX], model[PATH_MAX], onnx[PATH_MAX];
 	int rc;
 
 	if ((rc = fs_path(staging, sizeof(staging), err, "%s/.tmp/package-staging", ctx->ws)) < 0 ||
@@ -169,6 +170,9 @@ int package_run(stage_ctx *ctx, pl_err *err)
 	    (rc = fs_rmtree(staging, err)) < 0 || (rc = fs_mkdirs(staging, err)) < 0)
 		return rc;
 	rc = copy_in(ctx->ws, "train", "model.pnn", staging, err);
+	if (rc == 0 && (rc = fs_path(model, sizeof(model), err, "%s/model.pnn", staging)) == 0 &&
+	    (rc = fs_path(onnx, sizeof(onnx), err, "%s/model.onnx", staging)) == 0)
+		rc = onnx_write_model(model, name, version, onnx, err);
 	if (rc == 0)
 		rc = copy_in(ctx->ws, "prepare", "labels.txt", staging, err);
 	if (rc == 0)

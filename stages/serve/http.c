@@ -13,10 +13,7 @@
 #include <microhttpd.h>
 
 #include "../../io/log.h"
-
-#ifndef PL_VERSION
-#define PL_VERSION "0.1.0"
-#endif
+#include "../../io/version.h"
 
 #define JSON_TYPE "application/json"
 
