@@ -70,6 +70,45 @@ check "predict's answers" test "$(wc -l <want.jsonl)" -eq 60
 images=$(ls data/*/*.png)
 img=data/dark/00.png
 
+# ---- the serving files: of-watchdog http mode by default, classic as an option, KServe ----
+tar -xf "$pkg" Dockerfile stack.yml inference-service.yaml MANIFEST.json
+for f in Dockerfile stack.yml inference-service.yaml; do
+	check "$f in the package equals the one beside it" cmp -s "$f" "ws/package/$f"
+	expect_in "$f in the manifest" MANIFEST.json "\"$f\""
+done
+expect_in "http mode" Dockerfile 'ENV mode="http"'
+expect_in "upstream is the local serve" Dockerfile 'ENV upstream_url="http://127.0.0.1:8081"'
+expect_in "fprocess runs serve" Dockerfile 'ENV fprocess="pipeline serve --package /home/app/model.tar.zst --host 127.0.0.1 --port 8081'
+expect_in "of-watchdog readiness on v2" Dockerfile 'ENV ready_endpoint="/v2/health/ready"'
+expect_in "exec_timeout set" Dockerfile 'ENV exec_timeout="30s"'
+run "$py" -c "
+import sys, yaml
+st = yaml.safe_load(open('stack.yml'))['functions']['shade']
+assert st['image'] == 'shade:1.0.0' and st['annotations']['com.openfaas.health.http.path'] == '/v2/health/ready', st
+assert st['environment']['max_inflight'] == 64, st
+isvc = yaml.safe_load(open('inference-service.yaml'))
+assert isvc['apiVersion'] == 'serving.kserve.io/v1beta1' and isvc['kind'] == 'InferenceService'
+c = isvc['spec']['predictor']['containers'][0]
+assert c['command'] == ['pipeline'] and c['args'][:3] == ['serve', '--package', '/home/app/model.tar.zst'], c
+assert c['readinessProbe']['httpGet'] == {'path': '/v2/health/ready', 'port': 8080}, c
+assert c['livenessProbe']['httpGet']['path'] == '/v2/health/live'
+print('ok')"
+expect_rc "stack.yml and inference-service.yaml" 0
+digest=sha256:$(printf x | sha256sum | cut -c1-64)
+run "$P" run --workspace ws --config c.ini --quiet --set package.watchdog=classic \
+	--set "package.base_image=registry.example.com/pipeline@$digest" --set package.max_inflight=4
+expect_rc "classic watchdog package" 0
+expect_in "classic watchdog" ws/package/Dockerfile 'FROM ghcr.io/openfaas/classic-watchdog'
+expect_in "classic forks predict" ws/package/Dockerfile 'ENV fprocess="pipeline predict --package /home/app/model.tar.zst"'
+expect_in "classic keeps stderr out" ws/package/Dockerfile 'ENV combine_output="false"'
+expect_in "classic max_inflight" ws/package/Dockerfile 'ENV max_inflight="4"'
+expect_in "base image by digest" ws/package/Dockerfile "FROM registry.example.com/pipeline@$digest"
+run "$P" run --workspace ws --config c.ini --quiet --set package.base_image=pipeline@sha256:12
+expect_rc "a bad digest is refused" 2
+expect_in "bad digest message" err.txt "[package] base_image 'pipeline@sha256:12'"
+run "$P" run --workspace ws --config c.ini --quiet
+expect_rc "package back to the default" 0
+
 # ---- usage and configuration errors ----
 run "$P" serve
 expect_rc "no package" 2
