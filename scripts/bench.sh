@@ -2,8 +2,9 @@
 # `make bench`: pipeline against the stack it replaces, each comparison run
 # alternately in one invocation, medians and ratios printed side by side
 # (figures, never asserted). Sections: 1 nn vs PyTorch, 2 prepare on 10
-# plates, 3 no-op rerun, 4 predict cold start, 5 the whole demo; then a
-# summary. Sections 3-5 share one demo workspace made by one `pipeline run`.
+# plates, 3 no-op rerun, 4 predict cold start, 5 the whole demo, 6 serving
+# over HTTP; then a summary. Sections 3-6 share one demo workspace made by
+# one `pipeline run`.
 # A failed section is reported and the others still run.
 # Usage: scripts/bench.sh   (env B = build directory, default build)
 set -eu
@@ -55,6 +56,7 @@ run_section 2 scripts/bench-prepare.sh
 run_section 3 scripts/bench-pipeline.sh noop
 run_section 4 scripts/bench-predict.sh
 run_section 5 scripts/bench-pipeline.sh demo
+run_section 6 scripts/bench-serve.sh
 
 section "summary (medians; bench took $(($(date +%s) - start)) s)"
 printf '%-36s %-16s %-26s %s\n' "" pipeline "stack it replaces" comparison

@@ -10,7 +10,7 @@ protobuf-c-compiler"
 test="$build clang libclang-rt-14-dev python3 python3-pil python3-sklearn
 python3-jsonschema python3-yaml python3-numpy strace cppcheck clang-tidy
 valgrind wrk python3-onnx nodejs"
-bench="$test python3-torch"
+bench="$test python3-torch python3-flask"
 
 want=""
 [ $# -eq 0 ] && set -- build
