@@ -75,6 +75,7 @@ int job_enqueue(server *s, job *j)
 		rc = -1;
 	} else {
 		j->state = JOB_QUEUED;
+		j->queued_at = server_now();
 		j->next = NULL;
 		if (s->tail)
 			s->tail->next = j;
@@ -112,7 +113,7 @@ static job *take_batch(server *s, double now)
 			s->tail = NULL;
 		s->stats.queued_requests--;
 		s->stats.queued_samples -= j->req.n;
-		if (now - j->arrived > s->o.timeout_s) {
+		if (now - j->queued_at > s->o.timeout_s) {
 			job_fail(j, 503, "the request waited in the queue longer than [serve] timeout_s");
 			job_answer(j);
 			continue;
@@ -291,10 +292,11 @@ void server_loop(server *s, volatile sig_atomic_t *stop)
 			s->state = SERVER_STOPPED;
 			break;
 		}
-		/* a batch runs when full, when its oldest request has waited max_delay_ms,
-		 * or at once while draining */
+		/* a batch runs when full, when no other request is arriving to join it,
+		 * when its oldest request has waited max_delay_ms, or at once while draining */
 		due = !s->head ? now + 1 : s->stats.queued_samples >= s->o.max_batch ||
-		      s->state == SERVER_DRAINING ? now : s->head->arrived + s->o.max_delay_ms * 1e-3;
+		      s->stats.receiving == 0 || s->state == SERVER_DRAINING ? now :
+		      s->head->queued_at + s->o.max_delay_ms * 1e-3;
 		if (due > now) {
 			wait_for(s, due - now);
 			continue;

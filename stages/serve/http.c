@@ -233,7 +233,22 @@ static enum MHD_Result start_job(server *s, struct MHD_Connection *conn, const c
 			 length, s->o.max_body);
 		return send_error(s, j, 413, msg);
 	}
+	pthread_mutex_lock(&s->lock);
+	s->stats.receiving++;
+	pthread_mutex_unlock(&s->lock);
+	j->receiving = 1;
 	return MHD_YES;
+}
+
+/* The body of a prediction request is in (or it ended without one). */
+static void received(server *s, job *j)
+{
+	if (!j->receiving)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stats.receiving--;
+	pthread_mutex_unlock(&s->lock);
+	j->receiving = 0;
 }
 
 /* Appends a piece of the body, or marks the job too large. */
@@ -266,6 +281,7 @@ static enum MHD_Result finish_body(server *s, job *j)
 	char msg[160];
 	int rc = 0;
 
+	received(s, j);
 	if (j->state == JOB_TOO_LARGE) {
 		snprintf(msg, sizeof(msg), "the body is over [serve] max_body_mb (%zu bytes)",
 			 s->o.max_body);
@@ -335,6 +351,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 	if (!j)
 		return;
 	pthread_mutex_lock(&s->lock);
+	if (j->receiving)
+		s->stats.receiving--;   /* the client left before its body was in */
 	if (j->state == JOB_SENT)
 		stats_request(&s->stats, j->route, j->code, server_now() - j->arrived);
 	s->stats.in_flight--;

@@ -32,8 +32,10 @@ typedef struct job {
 	serve_route route;
 	const char *url;           /* libmicrohttpd's, valid until the request completes */
 	int post;                  /* the route takes a body */
+	int receiving;             /* counted in stats.receiving until its body is in */
 	struct MHD_Connection *conn;
-	double arrived;            /* monotonic seconds */
+	double arrived;            /* monotonic seconds: its first byte */
+	double queued_at;          /* when it joined the queue */
 	char *body;                /* the request body as it arrives */
 	size_t len, cap;
 	serve_request req;         /* decoded instances (JOB_QUEUED) */

@@ -128,12 +128,16 @@ char *stats_text(const serve_stats *m, size_t *len)
 	put(&t, "# HELP pipeline_serve_requests_in_flight Requests received and not yet answered.\n"
 	    "# TYPE pipeline_serve_requests_in_flight gauge\n"
 	    "pipeline_serve_requests_in_flight %d\n"
+	    "# HELP pipeline_serve_requests_receiving Prediction requests whose body is arriving.\n"
+	    "# TYPE pipeline_serve_requests_receiving gauge\n"
+	    "pipeline_serve_requests_receiving %d\n"
 	    "# HELP pipeline_serve_queue_depth Requests waiting for the network.\n"
 	    "# TYPE pipeline_serve_queue_depth gauge\n"
 	    "pipeline_serve_queue_depth %d\n"
 	    "# HELP pipeline_serve_queued_samples Samples waiting for the network.\n"
 	    "# TYPE pipeline_serve_queued_samples gauge\n"
-	    "pipeline_serve_queued_samples %d\n", m->in_flight, m->queued_requests, m->queued_samples);
+	    "pipeline_serve_queued_samples %d\n", m->in_flight, m->receiving, m->queued_requests,
+	    m->queued_samples);
 	if (!t.ok) {
 		free(t.s);
 		return NULL;

@@ -29,6 +29,7 @@ typedef struct serve_stats {
 	unsigned long long batch[STATS_N_BATCH];
 	unsigned long long batches, samples;
 	int in_flight;          /* requests received and not yet answered */
+	int receiving;          /* prediction requests whose body is still arriving */
 	int queued_requests;    /* waiting for the network */
 	int queued_samples;
 } serve_stats;

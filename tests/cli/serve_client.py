@@ -131,6 +131,24 @@ def cmd_check_v2(args):
     return 0 if ok else 1
 
 
+def post_delayed(p, delay):
+    """Posts image p to /predict: its headers at once, its body delay
+    seconds later. Returns (status, body)."""
+    with open(p, "rb") as f:
+        data = f.read()
+
+    def later():
+        time.sleep(delay)
+        yield data
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    conn.request("POST", "/predict", body=later(),
+                 headers={"Content-Length": str(len(data)), "Content-Type": "image/png"})
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, body
+
+
 def post_images(images, path="/predict", conn=None):
     out = []
     for p in images:
@@ -189,13 +207,13 @@ def cmd_concurrent(args):
 
 
 def cmd_codes(args):
-    """codes THREADS IMAGE: THREADS simultaneous posts; prints the sorted status codes."""
+    """codes THREADS IMAGE: THREADS posts whose bodies come in together
+    (0.3 s after their headers); prints the sorted status codes."""
     n = int(args[0])
-    codes, bodies, start = [], [], threading.Barrier(n)
+    codes, bodies = [], []
 
     def client():
-        start.wait()
-        (_, status, data), = post_images([args[1]])
+        status, data = post_delayed(args[1], 0.3)
         codes.append(status)
         bodies.append(data.decode())
     threads = [threading.Thread(target=client) for _ in range(n)]
@@ -236,27 +254,51 @@ def cmd_slow(args):
 
 
 def cmd_background(args):
-    """background OUT EXPECTED IMAGE...: posts the images at once (a thread
-    each) and writes one line per answer to OUT."""
-    want = expected(args[1])
-    lines, start = [], threading.Barrier(len(args) - 2)
+    """background OUT DELAY EXPECTED IMAGE...: posts the images at once (a
+    thread each), their bodies DELAY seconds after their headers, and writes
+    one line per answer to OUT."""
+    want, delay = expected(args[2]), float(args[1])
+    lines = []
 
     def client(p):
-        start.wait()
         try:
-            (_, status, data), = post_images([p])
+            status, data = post_delayed(p, delay)
             row = json.loads(data)
             row.pop("file")
             lines.append("%d %s" % (status, "equal" if close(row, want[p]) else "differs"))
         except Exception as e:
             lines.append("error %s" % e)
-    threads = [threading.Thread(target=client, args=(p,)) for p in args[2:]]
+    threads = [threading.Thread(target=client, args=(p,)) for p in args[3:]]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     with open(args[0], "w") as f:
         f.write("\n".join(sorted(lines)) + "\n")
+
+
+def cmd_slow_bodies(args):
+    """slow-bodies N EXPECTED IMAGE...: N requests (one thread each) send
+    their headers, wait 0.3 s, then their bodies together; all answered 200
+    with predict's results."""
+    want, images = expected(args[1]), args[2:]
+    n = int(args[0])
+    results, lock = [], threading.Lock()
+
+    def client(i):
+        p = images[i % len(images)]
+        status, data = post_delayed(p, 0.3)
+        row = json.loads(data)
+        row.pop("file", None)
+        with lock:
+            results.append(status == 200 and close(row, want[p]))
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("%d of %d answered as predict" % (sum(results), n))
+    return 0 if sum(results) == n else 1
 
 
 def cmd_metric(args):
@@ -286,6 +328,6 @@ commands = {
     "get": cmd_get, "post": cmd_post, "method": cmd_method, "v1-body": cmd_v1_body,
     "v2-body": cmd_v2_body, "check-v1": cmd_check_v1, "check-v2": cmd_check_v2,
     "concurrent": cmd_concurrent, "codes": cmd_codes, "slow": cmd_slow,
-    "background": cmd_background, "metric": cmd_metric, "wait-ready": cmd_wait_ready,
+    "background": cmd_background, "slow-bodies": cmd_slow_bodies, "metric": cmd_metric, "wait-ready": cmd_wait_ready,
 }
 sys.exit(commands[sys.argv[2]](sys.argv[3:]) or 0)

@@ -214,19 +214,29 @@ $client "$port" get /v2/health/live >got.txt
 expect_in "alive after the errors" got.txt '200 {"live":true}'
 stop_server
 
-# ---- dynamic batching: 8 simultaneous requests, answers equal unbatched ----
-start_server --max-batch 8 --max-delay-ms 300
-before=$($client "$port" metric pipeline_serve_batch_size_count)
-run $client "$port" concurrent want.jsonl 8 8 $images
-expect_rc "8 concurrent requests equal predict" 0
+# ---- dynamic batching: requests that arrive together share one batch ----
+# 8 requests whose bodies come in together, after their headers: one batch of 8
+start_server --max-batch 8 --max-delay-ms 2000
+run $client "$port" slow-bodies 8 want.jsonl $images
+expect_rc "8 requests arriving together equal predict" 0
 batches=$($client "$port" metric pipeline_serve_batch_size_count)
 samples=$($client "$port" metric pipeline_serve_batch_size_sum)
 check "8 samples went through the network ($samples)" test "$samples" -eq 8
-check "in fewer batches than requests ($((batches - before)))" test $((batches - before)) -lt 8
+check "in one batch ($batches)" test "$batches" -eq 1
+expect_in "the batch-size histogram shows it" out.txt "8 of 8"
+$client "$port" get /metrics >got.txt
+expect_in "histogram bucket le=8" got.txt 'pipeline_serve_batch_size_bucket{le="4"} 0'
+expect_in "histogram bucket le=8" got.txt 'pipeline_serve_batch_size_bucket{le="8"} 1'
+# 8 keep-alive clients at once: answers equal unbatched ones, fewer batches than requests
+before=$($client "$port" metric pipeline_serve_batch_size_count)
+run $client "$port" concurrent want.jsonl 8 64 $images
+expect_rc "8 concurrent clients, 64 requests, equal predict" 0
+batches=$($client "$port" metric pipeline_serve_batch_size_count)
+check "64 requests in fewer batches ($((batches - before)))" test $((batches - before)) -lt 64
 stop_server
 
 # ---- a full queue gets 503 ----
-start_server --max-queue 1 --max-batch 32 --max-delay-ms 1500
+start_server --max-queue 1 --max-batch 32 --max-delay-ms 5000
 $client "$port" codes 4 "$img" >got.txt
 expect_in "one answered, the rest refused" got.txt "200 503 503 503"
 expect_in "503 names the limit" got.txt "max_queue 1"
@@ -239,10 +249,11 @@ expect_rc "slow client" 0
 stop_server
 
 # ---- SIGTERM drains the requests in flight ----
-start_server --max-batch 32 --max-delay-ms 1000
-$client "$port" background drained.txt want.jsonl data/dark/01.png data/light/02.png data/light/05.png &
+# 3 requests whose bodies are still arriving when SIGTERM comes
+start_server --max-batch 32
+$client "$port" background drained.txt 1.5 want.jsonl data/dark/01.png data/light/02.png data/light/05.png &
 bg=$!
-sleep 0.4
+sleep 0.7
 kill -TERM "$server_pid"
 wait "$server_pid"
 check "SIGTERM: exit 0" test $? -eq 0
