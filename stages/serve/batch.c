@@ -36,8 +36,7 @@ double server_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Dumps obj (stolen) as the job's reply with code, a line of JSON. */
-static void job_reply(job *j, int code, json_t *obj, size_t flags)
+void job_reply(job *j, int code, json_t *obj, size_t flags)
 {
 	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | flags) : NULL;
 	size_t len = text ? strlen(text) : 0;

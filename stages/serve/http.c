@@ -180,7 +180,7 @@ static json_t *get_answer(server *s, const char *url, int *code)
 
 static enum MHD_Result answer_get(server *s, job *j, const char *url)
 {
-	int code;
+	int code = 200;
 	char *text;
 	size_t len;
 
@@ -192,15 +192,10 @@ static enum MHD_Result answer_get(server *s, job *j, const char *url)
 			return send_error(s, j, 500, "out of memory");
 		return respond(s, j, 200, text, len, "text/plain; version=0.0.4; charset=utf-8");
 	}
-	json_t *answer = get_answer(s, url, &code);
-	char *body = answer ? json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(answer);
-	if (!body || !(text = realloc(body, strlen(body) + 2))) {
-		free(body);
-		return send_error(s, j, 500, "out of memory");
-	}
-	strcat(text, "\n");
-	return respond(s, j, code, text, strlen(text), JSON_TYPE);
+	job_reply(j, 200, get_answer(s, url, &code), 0);
+	if (j->code == 200)
+		j->code = code;
+	return send_reply(s, j);
 }
 
 /* The first call for a request: routes it, and refuses an unknown route or

@@ -51,12 +51,14 @@ static char *text(builder *b, const char *fmt, ...)
 	va_list ap;
 	char buf[4096];
 	char *s;
+	size_t len;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if ((s = alloc(b, strlen(buf) + 1)))
-		strcpy(s, buf);
+	len = strlen(buf) + 1;
+	if ((s = alloc(b, len)))
+		memcpy(s, buf, len);
 	return s;
 }
 

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <jansson.h>
+
 #include "http.h"
 #include "stats.h"
 #include "request.h"
@@ -58,6 +60,10 @@ typedef struct server {
 } server;
 
 double server_now(void);
+
+/* Sets the job's reply with code to obj (stolen; NULL: out of memory)
+ * dumped as one line of JSON with the jansson flags. */
+void job_reply(job *j, int code, json_t *obj, size_t flags);
 
 /* Sets the job's reply to {"error": msg} with code. */
 void job_fail(job *j, int code, const char *msg);
