@@ -2,9 +2,7 @@
  * latency histogram, batch sizes, requests in flight and the queue. */
 #include "stats.h"
 
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "../../io/strbuf.h"
 
 static const char *const route_names[N_ROUTES] = {
 	"predict", "v1_status", "v1_predict", "v2_health", "v2_metadata", "v2_infer", "metrics", "other"
@@ -39,109 +37,72 @@ void stats_batch(serve_stats *m, int n)
 	m->samples += (unsigned long long)n;
 }
 
-/* A growable text; ok turns 0 for good once an allocation fails. */
-typedef struct text { char *s; size_t len, cap; int ok; } text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(text *t, const char *fmt, ...)
+static void put_requests(strbuf *t, const serve_stats *m)
 {
-	va_list ap;
-	int n;
-
-	if (!t->ok)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	if (n >= 0 && (size_t)n < t->cap - t->len) {
-		t->len += (size_t)n;
-		return;
-	}
-	char *bigger = n < 0 ? NULL : realloc(t->s, t->cap * 2 + (size_t)n);
-	if (!bigger) {
-		t->ok = 0;
-		return;
-	}
-	t->s = bigger;
-	t->cap = t->cap * 2 + (size_t)n;
-	va_start(ap, fmt);
-	t->len += (size_t)vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-}
-
-static void put_requests(text *t, const serve_stats *m)
-{
-	put(t, "# HELP pipeline_serve_requests_total Requests answered, by endpoint and status code.\n"
+	strbuf_appendf(t, "# HELP pipeline_serve_requests_total Requests answered, by endpoint and status code.\n"
 	    "# TYPE pipeline_serve_requests_total counter\n");
 	for (int r = 0; r < N_ROUTES; r++)
 		for (int c = 0; c <= STATS_N_CODES; c++) {
 			if (!m->requests[r][c])
 				continue;
 			if (c < STATS_N_CODES)
-				put(t, "pipeline_serve_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
+				strbuf_appendf(t, "pipeline_serve_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
 				    route_names[r], codes[c], m->requests[r][c]);
 			else
-				put(t, "pipeline_serve_requests_total{endpoint=\"%s\",code=\"other\"} %llu\n",
+				strbuf_appendf(t, "pipeline_serve_requests_total{endpoint=\"%s\",code=\"other\"} %llu\n",
 				    route_names[r], m->requests[r][c]);
 		}
 }
 
-static void put_histograms(text *t, const serve_stats *m)
+static void put_histograms(strbuf *t, const serve_stats *m)
 {
 	unsigned long long sum = 0;
 
-	put(t, "# HELP pipeline_serve_request_duration_seconds Time from a request's arrival to its answer.\n"
+	strbuf_appendf(t, "# HELP pipeline_serve_request_duration_seconds Time from a request's arrival to its answer.\n"
 	    "# TYPE pipeline_serve_request_duration_seconds histogram\n");
 	for (int b = 0; b < STATS_N_LATENCY; b++) {
 		sum += m->latency[b];
 		if (b < STATS_N_LATENCY - 1)
-			put(t, "pipeline_serve_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			strbuf_appendf(t, "pipeline_serve_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
 			    latency_le[b], sum);
 		else
-			put(t, "pipeline_serve_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", sum);
+			strbuf_appendf(t, "pipeline_serve_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", sum);
 	}
-	put(t, "pipeline_serve_request_duration_seconds_sum %.6f\n"
+	strbuf_appendf(t, "pipeline_serve_request_duration_seconds_sum %.6f\n"
 	    "pipeline_serve_request_duration_seconds_count %llu\n", m->latency_sum, sum);
 	sum = 0;
-	put(t, "# HELP pipeline_serve_batch_size Samples per network batch.\n"
+	strbuf_appendf(t, "# HELP pipeline_serve_batch_size Samples per network batch.\n"
 	    "# TYPE pipeline_serve_batch_size histogram\n");
 	for (int b = 0; b < STATS_N_BATCH; b++) {
 		sum += m->batch[b];
 		if (b < STATS_N_BATCH - 1)
-			put(t, "pipeline_serve_batch_size_bucket{le=\"%d\"} %llu\n", batch_le[b], sum);
+			strbuf_appendf(t, "pipeline_serve_batch_size_bucket{le=\"%d\"} %llu\n", batch_le[b], sum);
 		else
-			put(t, "pipeline_serve_batch_size_bucket{le=\"+Inf\"} %llu\n", sum);
+			strbuf_appendf(t, "pipeline_serve_batch_size_bucket{le=\"+Inf\"} %llu\n", sum);
 	}
-	put(t, "pipeline_serve_batch_size_sum %llu\npipeline_serve_batch_size_count %llu\n",
+	strbuf_appendf(t, "pipeline_serve_batch_size_sum %llu\npipeline_serve_batch_size_count %llu\n",
 	    m->samples, m->batches);
 }
 
 char *stats_text(const serve_stats *m, size_t *len)
 {
-	text t = { malloc(4096), 0, 4096, 1 };
+	strbuf t;
 
-	if (!t.s)
-		return NULL;
+	strbuf_init(&t);
 	put_requests(&t, m);
 	put_histograms(&t, m);
-	put(&t, "# HELP pipeline_serve_requests_in_flight Requests received and not yet answered.\n"
-	    "# TYPE pipeline_serve_requests_in_flight gauge\n"
-	    "pipeline_serve_requests_in_flight %d\n"
-	    "# HELP pipeline_serve_requests_receiving Prediction requests whose body is arriving.\n"
-	    "# TYPE pipeline_serve_requests_receiving gauge\n"
-	    "pipeline_serve_requests_receiving %d\n"
-	    "# HELP pipeline_serve_queue_depth Requests waiting for the network.\n"
-	    "# TYPE pipeline_serve_queue_depth gauge\n"
-	    "pipeline_serve_queue_depth %d\n"
-	    "# HELP pipeline_serve_queued_samples Samples waiting for the network.\n"
-	    "# TYPE pipeline_serve_queued_samples gauge\n"
-	    "pipeline_serve_queued_samples %d\n", m->in_flight, m->receiving, m->queued_requests,
-	    m->queued_samples);
-	if (!t.ok) {
-		free(t.s);
-		return NULL;
-	}
-	*len = t.len;
-	return t.s;
+	strbuf_appendf(&t, "# HELP pipeline_serve_requests_in_flight Requests received and not yet answered.\n"
+		       "# TYPE pipeline_serve_requests_in_flight gauge\n"
+		       "pipeline_serve_requests_in_flight %d\n"
+		       "# HELP pipeline_serve_requests_receiving Prediction requests whose body is arriving.\n"
+		       "# TYPE pipeline_serve_requests_receiving gauge\n"
+		       "pipeline_serve_requests_receiving %d\n"
+		       "# HELP pipeline_serve_queue_depth Requests waiting for the network.\n"
+		       "# TYPE pipeline_serve_queue_depth gauge\n"
+		       "pipeline_serve_queue_depth %d\n"
+		       "# HELP pipeline_serve_queued_samples Samples waiting for the network.\n"
+		       "# TYPE pipeline_serve_queued_samples gauge\n"
+		       "pipeline_serve_queued_samples %d\n", m->in_flight, m->receiving,
+		       m->queued_requests, m->queued_samples);
+	return strbuf_take(&t, len);
 }
