@@ -1,7 +1,7 @@
 # pipeline: build, run the demo, test.  `make run` and `make test` install
 # missing Debian packages first (scripts/install-deps.sh).
 
-PKGS     := libarchive libzstd inih libpng jansson libcrypto libjpeg zlib freetype2
+PKGS     := libarchive libzstd inih libpng jansson libcrypto libjpeg zlib freetype2 libmicrohttpd libprotobuf-c
 # libcurl is opened with dlopen when a URL is fetched (io/fetch.c): only its
 # headers are needed at build time.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
@@ -24,6 +24,15 @@ LIB_SRC  := $(sort $(wildcard io/*.c nn/*.c stages/*.c stages/*/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+# Formats written with protobuf-c (model.onnx: stages/serve/onnx.proto, the
+# pinned ONNX 1.12 definition): each *.proto beside the code that uses it is
+# compiled by protoc-c at build time into $(GEN).
+PROTOS   := $(sort $(wildcard io/*.proto stages/*.proto stages/*/*.proto))
+GEN      := $(B)/gen
+GEN_C    := $(patsubst %.proto,$(GEN)/%.pb-c.c,$(notdir $(PROTOS)))
+LIB_OBJ  += $(GEN_C:.c=.o)
+override CFLAGS += -I$(GEN)
+vpath %.proto $(sort $(dir $(PROTOS)))
 CMD_OBJ  := $(CMD_SRC:%.c=$(B)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BIN      := $(B)/pipeline
@@ -47,6 +56,14 @@ $(B)/libpipeline.a: $(LIB_OBJ)
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: %.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) --proto_path=$(dir $<) $<
+$(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
+	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+# sources include the generated headers: they exist before anything compiles
+$(LIB_SRC:%.c=$(B)/%.o) $(CMD_OBJ): | $(GEN_C)
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libpipeline.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -103,12 +120,12 @@ bugprone-too-small-loop-variable,bugprone-unused-return-value,bugprone-posix-ret
 bugprone-bool-pointer-implicit-conversion,cert-env33-c,cert-str34-c,cert-msc32-c,\
 clang-analyzer-unix.Malloc,clang-analyzer-unix.MismatchedDeallocator,\
 clang-analyzer-security.insecureAPI.*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling
-lint:
+lint: $(GEN_C)
 	cppcheck --quiet --enable=warning,portability --inline-suppr --error-exitcode=1 \
 		-D_GNU_SOURCE --std=c11 cmd io nn stages
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
 		$(sort $(wildcard cmd/*.c io/*.c nn/*.c stages/*.c stages/*/*.c)) -- \
-		-std=c11 -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null) \
+		-std=c11 -D_GNU_SOURCE -I$(GEN) $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null) \
 		$(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
 
 clean:

@@ -124,6 +124,30 @@ static const command commands[] = {
 	  "  -f, --format F        json (default) or csv\n"
 	  "  -c, --channels A,B    the channel files of one sample; repeatable\n"
 	  HELP_HELP },
+	{ "serve", cmd_serve, "answer predictions over HTTP with a package kept loaded",
+	  "usage: pipeline serve --package FILE [--host ADDR] [--port N] [--threads N]\n"
+	  "                      [--max-batch B] [--max-delay-ms D] [--max-body MB]\n"
+	  "                      [--max-queue N] [--timeout S] [--config FILE] [--set serve.k=v]...\n\n"
+	  "Loads and verifies the package once, then answers HTTP: POST / or /predict\n"
+	  "with an image as the body (the JSON object `pipeline predict` prints; the\n"
+	  "of-watchdog's http mode), TF Serving / KServe v1 (GET /v1/models/NAME,\n"
+	  "POST /v1/models/NAME:predict), Open Inference Protocol v2 (/v2/health/live,\n"
+	  "/v2/health/ready, GET /v2/models/NAME, POST /v2/models/NAME/infer) and\n"
+	  "Prometheus GET /metrics. Requests that arrive together go through the network\n"
+	  "as one batch. SIGTERM stops accepting, answers what is in flight, exits 0.\n"
+	  "Each option is also a [serve] key of the configuration.\n\n"
+	  "  -p, --package FILE    the package (or PIPELINE_PACKAGE)\n"
+	  "      --host ADDR       address to listen on (default 127.0.0.1)\n"
+	  "      --port N          port (default 8080; 0 = any free one)\n"
+	  "      --threads N       inference threads (default 0 = the CPUs it may use)\n"
+	  "      --max-batch B     samples per network batch (default 32)\n"
+	  "      --max-delay-ms D  longest wait for a batch to fill, ms (default 2)\n"
+	  "      --max-body MB     largest request body, MiB (default 16); larger: 413\n"
+	  "      --max-queue N     samples waiting for the network (default 1024); beyond: 503\n"
+	  "      --timeout S       idle connection, queue wait and drain limit, s (default 30)\n"
+	  "  -c, --config FILE     configuration with a [serve] section (or PIPELINE_CONFIG)\n"
+	  "  -s, --set S.K=V       override a configuration key; repeatable\n"
+	  HELP_LOG HELP_HELP },
 	{ "export", cmd_export, "write Kubeflow, Argo or Kubernetes manifests", export_usage },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: pipeline help [COMMAND|config]\n\n"

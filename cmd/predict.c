@@ -48,11 +48,8 @@ static void put_csv(const char *sep, const char *s, int always)
 static void print_result(void *ctx, const char *name, const float *probs)
 {
 	predict_opts *o = ctx;
-	int k = serve_n_classes(o->pkg), best = 0;
+	int k = serve_n_classes(o->pkg), best = serve_best(o->pkg, probs);
 
-	for (int c = 1; c < k; c++)
-		if (probs[c] > probs[best])
-			best = c;
 	if (o->csv) {
 		if (o->rows++ == 0) {
 			printf("file,label");
@@ -67,11 +64,7 @@ static void print_result(void *ctx, const char *name, const float *probs)
 		printf("\n");
 		return;
 	}
-	json_t *scores = json_object();
-	for (int c = 0; c < k; c++)
-		json_object_set_new(scores, serve_class(o->pkg, c), json_real(round(probs[c] * 1e6) / 1e6));
-	json_t *row = json_pack("{s:o,s:s,s:o}", "file", json_text(name), "label",
-				serve_class(o->pkg, best), "scores", scores);
+	json_t *row = serve_result_json(o->pkg, name, probs);
 	char *text = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	if (text)
 		puts(text);

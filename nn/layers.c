@@ -5,7 +5,7 @@
 #include <string.h>
 #include "nn_impl.h"
 
-#define BN_EPS 1e-5
+#define BN_EPS NN_BN_EPS
 #define BN_MOMENTUM 0.1
 
 /* Waits until every worker reaches this point (no-op with one thread). */

@@ -180,4 +180,25 @@ double nn_rng_uniform(uint64_t *state);
  * depends only on (seed, epoch), not on how the samples are stored. */
 void nn_epoch_order(int64_t *order, int64_t n, uint64_t seed, int epoch);
 
+/* A read-only view of one layer of a net, for writing it in other formats
+ * (ONNX). Pointers are into the net and valid while it lives. */
+typedef enum nn_layer_kind {
+	NN_LAYER_CONV, NN_LAYER_DENSE, NN_LAYER_MAXPOOL, NN_LAYER_AVGPOOL, NN_LAYER_GAP,
+	NN_LAYER_RELU, NN_LAYER_BN, NN_LAYER_DROPOUT
+} nn_layer_kind;
+
+typedef struct nn_layer_view {
+	nn_layer_kind kind;
+	nn_shape in, out;
+	int n_out, k, stride, pad;  /* conv, dense (n_out), pooling (k, stride) */
+	const float *w, *b;     /* conv: n_out x in.c x k x k and n_out; dense: n_out x
+	                           (in.c x in.h x in.w, channel-major) and n_out; bn: gamma, beta */
+	const float *mean, *var;    /* bn: running statistics, in.c each */
+	float eps;                  /* bn: added to var */
+} nn_layer_view;
+
+int nn_n_layers(const nn_net *net);
+/* Layer i (0 .. nn_n_layers - 1), input side first. */
+nn_layer_view nn_layer_at(const nn_net *net, int i);
+
 #endif

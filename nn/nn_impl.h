@@ -11,7 +11,8 @@
 #define NN_MAX_ACT (1 << 28)    /* floats per sample of one layer, or its weights */
 #define NN_MAX_SIDE 65536       /* input channels, height, width */
 
-enum { L_CONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_RELU, L_BN, L_DROPOUT };
+enum { L_CONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_RELU, L_BN, L_DROPOUT };  /* as nn_layer_kind */
+#define NN_BN_EPS 1e-5          /* batch normalisation: added to the variance */
 
 /* One layer: its kind, hyper-parameters, shapes, where its parameters live. */
 typedef struct nn_layer {

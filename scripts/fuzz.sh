@@ -22,15 +22,27 @@ blas_pc=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/op
 blas_dir=$(PKG_CONFIG_PATH=$blas_pc pkg-config --variable=libdir openblas 2>/dev/null)
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -march=x86-64-v2 -fno-omit-frame-pointer \
  -fsanitize=address,undefined -fno-sanitize-recover=all \
- -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+ -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -I$out/gen \
  $(pkg-config --cflags $pkgs) $(PKG_CONFIG_PATH=$blas_pc pkg-config --cflags openblas)"
 libs="$(pkg-config --libs $pkgs) -L$blas_dir -Wl,-rpath,$blas_dir -lopenblas -lm -lpthread"
 
 command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (apt-get install clang libclang-rt-14-dev)"; exit 2; }
 
 # 1. the library, rebuilt only where a source is newer than its object
-mkdir -p "$out/obj" "$out/corpus" "$out/crash" || exit 1
+mkdir -p "$out/obj" "$out/corpus" "$out/crash" "$out/gen" || exit 1
+# the protobuf-c code of every *.proto, generated as the Makefile does
 objs=''
+for proto in io/*.proto stages/*.proto stages/*/*.proto; do
+	[ -f "$proto" ] || continue
+	base=$(basename "$proto" .proto)
+	if [ ! -f "$out/gen/$base.pb-c.c" ] || [ "$proto" -nt "$out/gen/$base.pb-c.c" ]; then
+		protoc-c --c_out="$out/gen" --proto_path="$(dirname "$proto")" "$proto" ||
+			{ echo "fuzz: cannot run protoc-c on $proto"; exit 1; }
+	fi
+	$cc $flags -Wno-unused-parameter -fsanitize=fuzzer-no-link -c -o "$out/obj/gen_$base.pb-c.o" \
+		"$out/gen/$base.pb-c.c" || exit 1
+	objs="$objs $out/obj/gen_$base.pb-c.o"
+done
 for src in io/*.c nn/*.c stages/*.c stages/*/*.c; do
 	obj=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
 	if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find io nn stages -name '*.h' -newer "$obj" | head -n 1)" ]; then

@@ -1,9 +1,10 @@
 /* The package stage: one reproducible <name>-<version>.tar.zst holding the
- * model, labels, preprocessing, metrics, a Dockerfile and an OpenFaaS
- * stack.yml serving it with `pipeline predict`, and a manifest with the
- * SHA-256 of every file and the fingerprints of the run (lineage). The
- * Dockerfile and stack.yml are also written beside the archive, ready for
- * `docker build` or `faas-cli up` in that directory. */
+ * model (model.pnn, and model.onnx), labels, preprocessing, metrics, the
+ * serving files (a Dockerfile and an OpenFaaS stack.yml, a KServe
+ * InferenceService: stages/serve/deploy.c), and a manifest with the SHA-256
+ * of every file and the fingerprints of the run (lineage). The serving
+ * files are also written beside the archive, ready for `docker build` or
+ * `faas-cli up` in that directory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,14 @@
 #include "../io/sha.h"
 #include "../io/sys.h"
 #include "../io/version.h"
+#include "serve/deploy.h"
+#include "serve/onnx.h"
 #include "stages.h"
 
 /* Files of the package, in archive order (MANIFEST.json last). */
 static const char *const package_files[] = {
-	"model.pnn", "labels.txt", "metrics.json", "report.md", "Dockerfile", "stack.yml",
+	"model.pnn", "model.onnx", "labels.txt", "metrics.json", "report.md", "Dockerfile", "stack.yml",
+	"inference-service.yaml",
 	"MANIFEST.json"
 };
 #define N_PACKAGE_FILES (sizeof(package_files) / sizeof(package_files[0]))
@@ -110,57 +114,25 @@ static int write_manifest(stage_ctx *ctx, const char *dir, pl_err *err)
 	return rc;
 }
 
-/* The Dockerfile and stack.yml that serve the package as an OpenFaaS
- * function (classic watchdog: request body on stdin, JSON on stdout). */
+/* The serving files (Dockerfile, stack.yml, inference-service.yaml). */
 static int write_serving(stage_ctx *ctx, const char *dir, const char *archive, pl_err *err)
 {
-	const char *name = cfg_str(ctx->cfg, "package", "name");
-	const char *version = cfg_str(ctx->cfg, "package", "version");
-	const char *image = cfg_str(ctx->cfg, "package", "base_image");
-	char text[4096], path[PATH_MAX];
-	int rc;
+	deploy_opts o = {
+		cfg_str(ctx->cfg, "package", "name"), cfg_str(ctx->cfg, "package", "version"),
+		cfg_str(ctx->cfg, "package", "base_image"), archive,
+		!strcmp(cfg_str(ctx->cfg, "package", "watchdog"), "classic"),
+		(int)cfg_int(ctx->cfg, "package", "exec_timeout_s"),
+		(int)cfg_int(ctx->cfg, "package", "max_inflight"),
+	};
 
-	snprintf(text, sizeof(text),
-		 "# Serves %s %s as an OpenFaaS function: the classic watchdog forks\n"
-		 "# `pipeline predict` per request, image in the body, JSON out.\n"
-		 "FROM ghcr.io/openfaas/classic-watchdog:0.3.1 AS watchdog\n\n"
-		 "FROM %s\n"
-		 "COPY --from=watchdog /fwatchdog /usr/bin/fwatchdog\n"
-		 "COPY %s /home/app/model.tar.zst\n"
-		 "ENV fprocess=\"pipeline predict --package /home/app/model.tar.zst\"\n"
-		 "ENV content_type=\"application/json\"\n"
-		 "ENV write_debug=\"false\"\n"
-		 "EXPOSE 8080\n"
-		 "HEALTHCHECK --interval=5s CMD [ -e /tmp/.lock ] || exit 1\n"
-		 "ENTRYPOINT [\"fwatchdog\"]\n"
-		 "CMD []\n", name, version, image, archive);
-	if ((rc = fs_path(path, sizeof(path), err, "%s/Dockerfile", dir)) < 0 ||
-	    (rc = fs_write_file(path, text, strlen(text), err)) < 0)
-		return rc;
-	snprintf(text, sizeof(text),
-		 "version: 1.0\n"
-		 "provider:\n"
-		 "  name: openfaas\n"
-		 "  gateway: http://127.0.0.1:8080\n"
-		 "functions:\n"
-		 "  %s:\n"
-		 "    lang: dockerfile\n"
-		 "    handler: .\n"
-		 "    image: %s:%s\n"
-		 "    environment:\n"
-		 "      content_type: application/json\n"
-		 "      read_timeout: 30s\n"
-		 "      write_timeout: 30s\n", name, name, version);
-	if ((rc = fs_path(path, sizeof(path), err, "%s/stack.yml", dir)) < 0)
-		return rc;
-	return fs_write_file(path, text, strlen(text), err);
+	return deploy_write(&o, dir, err);
 }
 
 int package_run(stage_ctx *ctx, pl_err *err)
 {
 	const char *name = cfg_str(ctx->cfg, "package", "name");
 	const char *version = cfg_str(ctx->cfg, "package", "version");
-	char staging[PATH_MAX], archive[PATH_MAX], path[PATH_MAX];
+	char staging[PATH_MAX], archive[PATH_MAX], path[PATH_MAX], model[PATH_MAX], onnx[PATH_MAX];
 	int rc;
 
 	if ((rc = fs_path(staging, sizeof(staging), err, "%s/.tmp/package-staging", ctx->ws)) < 0 ||
@@ -169,6 +141,9 @@ int package_run(stage_ctx *ctx, pl_err *err)
 	    (rc = fs_rmtree(staging, err)) < 0 || (rc = fs_mkdirs(staging, err)) < 0)
 		return rc;
 	rc = copy_in(ctx->ws, "train", "model.pnn", staging, err);
+	if (rc == 0 && (rc = fs_path(model, sizeof(model), err, "%s/model.pnn", staging)) == 0 &&
+	    (rc = fs_path(onnx, sizeof(onnx), err, "%s/model.onnx", staging)) == 0)
+		rc = onnx_write_model(model, name, version, onnx, err);
 	if (rc == 0)
 		rc = copy_in(ctx->ws, "prepare", "labels.txt", staging, err);
 	if (rc == 0)

@@ -103,7 +103,33 @@ static const cfg_key schema[] = {
 	{ "package", "name", CFG_STR, "model", 0, 0, NULL, "package name", 0 },
 	{ "package", "version", CFG_STR, "1.0.0", 0, 0, NULL, "package version", 0 },
 	{ "package", "base_image", CFG_STR, "pipeline:latest", 0, 0, NULL,
-	  "image with the pipeline binary that the serving Dockerfile builds on", 0 },
+	  "image with the pipeline binary that the serving Dockerfile builds on; pin a digest (NAME@sha256:...) for reproducible images", 0 },
+	{ "package", "watchdog", CFG_ENUM, "http", 0, 0, "http|classic",
+	  "OpenFaaS watchdog of the serving files: the of-watchdog in http mode in front of one pipeline serve, or the classic one forking pipeline predict per request", 0 },
+	{ "package", "exec_timeout_s", CFG_INT, "30", 1, 3600, NULL,
+	  "time limit of one request in the serving files (the watchdog's exec, read and write timeouts), seconds", 0 },
+	{ "package", "max_inflight", CFG_INT, "64", 1, 100000, NULL,
+	  "requests the watchdog lets in at once (beyond, 429)", 0 },
+
+	{ "serve", "host", CFG_STR, "127.0.0.1", 0, 0, NULL,
+	  "address pipeline serve listens on (0.0.0.0 in a container)", CFG_RUNTIME },
+	{ "serve", "port", CFG_INT, "8080", 0, 65535, NULL, "port pipeline serve listens on; 0 = any free one", CFG_RUNTIME },
+	{ "serve", "threads", CFG_INT, "0", 0, 256, NULL,
+	  "inference threads; 0 = the CPUs the process may use (affinity, cgroup CPU limit)", CFG_RUNTIME },
+	{ "serve", "max_batch", CFG_INT, "32", 1, 4096, NULL,
+	  "samples per network batch formed from requests that arrive together", CFG_RUNTIME },
+	{ "serve", "max_delay_ms", CFG_INT, "2", 0, 10000, NULL,
+	  "longest wait for more requests to fill a batch, ms", CFG_RUNTIME },
+	{ "serve", "max_body_mb", CFG_FLOAT, "16", 0.001, 4096, NULL,
+	  "largest request body, MiB; a larger one gets 413", CFG_RUNTIME },
+	{ "serve", "max_queue", CFG_INT, "1024", 1, 1000000, NULL,
+	  "samples waiting for the network; a request beyond gets 503", CFG_RUNTIME },
+	{ "serve", "timeout_s", CFG_INT, "30", 1, 3600, NULL,
+	  "idle connection timeout, longest wait in the queue (then 503), and longest drain on SIGTERM, seconds", CFG_RUNTIME },
+	{ "serve", "max_connections", CFG_INT, "512", 1, 65536, NULL,
+	  "open connections at once", CFG_RUNTIME },
+	{ "serve", "max_pixels", CFG_INT, "16777216", 1, BIG, NULL,
+	  "largest image accepted, width x height, checked before decoding", CFG_RUNTIME },
 
 	{ "cluster", "image", CFG_STR, "", 0, 0, NULL,
 	  "container image that runs the stages (pipeline export --image)", CFG_RUNTIME },
@@ -184,6 +210,19 @@ static int check_name(const cfg *c, const char *key, pl_err *err)
 	return 0;
 }
 
+/* [package] base_image: a name, or NAME@sha256:<64 hex> pinned by digest. */
+static int check_image(const cfg *c, pl_err *err)
+{
+	const char *s = cfg_str(c, "package", "base_image"), *at = strchr(s, '@');
+
+	if (*s && !strpbrk(s, " \t\"\n") && (!at || (!strncmp(at, "@sha256:", 8) &&
+	    strlen(at + 8) == 64 && strspn(at + 8, "0123456789abcdef") == 64)))
+		return 0;
+	return pl_errorf(err, PL_EUSAGE, "%s: [package] base_image '%s' is not an image name, "
+			 "or NAME@sha256: and 64 lowercase hex digits", cfg_origin(c, "package",
+			 "base_image"), s);
+}
+
 /* The values the stages parse, checked before any stage runs. */
 static int check_values(const cfg *c, pl_err *err)
 {
@@ -199,6 +238,8 @@ static int check_values(const cfg *c, pl_err *err)
 		rc = check_name(c, "name", err);
 	if (rc == 0)
 		rc = check_name(c, "version", err);
+	if (rc == 0)
+		rc = check_image(c, err);
 
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "train", "augment"));
 	for (char *w = strtok_r(list, ", ", &save); rc == 0 && w; w = strtok_r(NULL, ", ", &save))

@@ -1,6 +1,7 @@
 /* Package verification, model loading and prediction for `pipeline predict`. */
 #include "serve.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "../../io/arc.h"
 #include "../../io/sha.h"
+#include "../../io/utf8.h"
 #include "../../nn/nn.h"
 #include "../preproc.h"
 
@@ -30,6 +32,7 @@ struct serve_pkg {
 	int n_tiles, cap_tiles;
 	queued *samples;        /* the queued samples, in order */
 	int n_samples, cap_samples;
+	char *name, *version;   /* MANIFEST.json's */
 };
 
 typedef struct entry { char *name; void *data; size_t len; } entry;
@@ -102,11 +105,28 @@ static int verify(entries *es, pl_err *err)
 	return rc;
 }
 
-static int load_model(serve_pkg *p, const entry *model, pl_err *err)
+/* The package's name and version, from its (verified) MANIFEST.json;
+ * "model" and "1" when it names none. */
+static int load_identity(serve_pkg *p, entries *es, pl_err *err)
+{
+	entry *man = find_entry(es, "MANIFEST.json");
+	json_t *root = json_loadb(man->data, man->len, 0, NULL);
+	const char *name = json_string_value(json_object_get(root, "name"));
+	const char *version = json_string_value(json_object_get(root, "version"));
+
+	p->name = strdup(name ? name : "model");
+	p->version = strdup(version ? version : "1");
+	json_decref(root);
+	if (!p->name || !p->version)
+		return pl_errorf(err, PL_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int load_model(serve_pkg *p, const entry *model, int threads, pl_err *err)
 {
 	nn_err e = { 0 };
 
-	p->net = nn_model_load_mem(model->data, model->len, "model.pnn", 1, BATCH, &p->meta, &e);
+	p->net = nn_model_load_mem(model->data, model->len, "model.pnn", threads, BATCH, &p->meta, &e);
 	if (!p->net)
 		return pl_errorf(err, PL_EDATA, "package: %s", e.msg);
 	if (!(p->sample_probs = malloc((size_t)nn_n_classes(p->net) * sizeof(float))))
@@ -136,6 +156,11 @@ static int load_prep(serve_pkg *p, pl_err *err)
 
 int serve_open(const char *path, serve_pkg **out, pl_err *err)
 {
+	return serve_open_threads(path, 1, out, err);
+}
+
+int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *err)
+{
 	entries es = { .path = path };
 	arc_limits lim = { 64, (int64_t)2 << 30, (int64_t)4 << 30 };
 	serve_pkg *p = calloc(1, sizeof(*p));
@@ -151,7 +176,9 @@ int serve_open(const char *path, serve_pkg **out, pl_err *err)
 	if (rc == 0 && !(model = find_entry(&es, "model.pnn")))
 		rc = pl_errorf(err, PL_EDATA, "package '%s' has no model.pnn", path);
 	if (rc == 0)
-		rc = load_model(p, model, err);
+		rc = load_identity(p, &es, err);
+	if (rc == 0)
+		rc = load_model(p, model, threads, err);
 	if (rc == 0)
 		rc = load_prep(p, err);
 	for (int i = 0; i < es.n; i++) {
@@ -177,6 +204,8 @@ void serve_close(serve_pkg *p)
 	free(p->x);
 	free(p->probs);
 	free(p->sample_probs);
+	free(p->name);
+	free(p->version);
 	free(p);
 }
 
@@ -188,7 +217,12 @@ void serve_decode_limits(const serve_pkg *p, img_limits *lim)
 {
 	preproc_decode_limits(&p->prep, p->n_files, lim);
 }
+
 int serve_n_channels(const serve_pkg *p) { return nn_input_shape(p->net).c; }
+int serve_side(const serve_pkg *p) { return nn_input_shape(p->net).h; }
+const char *serve_name(const serve_pkg *p) { return p->name; }
+const char *serve_version(const serve_pkg *p) { return p->version; }
+int serve_threads(const serve_pkg *p) { return nn_threads(p->net); }
 
 /* Makes room for one more sample of n_tiles tiles in the queue. */
 static int grow_queue(serve_pkg *p, int n_tiles, pl_err *err)
@@ -268,6 +302,51 @@ int serve_queue(serve_pkg *p, const img *ims, const char *const *names, int n, p
 	}
 	preproc_result_release(&r);
 	return rc;
+}
+
+int serve_queue_tensor(serve_pkg *p, const float *x, const char *name, pl_err *err)
+{
+	nn_shape s = nn_input_shape(p->net);
+	size_t tile = (size_t)s.c * s.h * s.w;
+	int rc = grow_queue(p, 1, err);
+
+	for (size_t i = 0; rc == 0 && i < tile; i++)
+		if (!(x[i] >= 0 && x[i] <= 1))
+			rc = pl_errorf(err, PL_EDATA, "'%s': value %zu is %g, pixels are 0..1", name, i,
+				       (double)x[i]);
+	if (rc == 0 && !(p->samples[p->n_samples].name = strdup(name)))
+		rc = pl_errorf(err, PL_ENOMEM, "out of memory queueing '%s'", name);
+	if (rc < 0)
+		return rc;
+	memcpy(p->x + p->n_tiles * tile, x, tile * sizeof(float));
+	normalise(p, p->x + p->n_tiles * tile, 1);
+	p->samples[p->n_samples++].n_tiles = 1;
+	p->n_tiles++;
+	return 0;
+}
+
+int serve_best(const serve_pkg *p, const float *probs)
+{
+	int best = 0;
+
+	for (int c = 1; c < nn_n_classes(p->net); c++)
+		if (probs[c] > probs[best])
+			best = c;
+	return best;
+}
+
+json_t *serve_result_json(const serve_pkg *p, const char *name, const float *probs)
+{
+	json_t *row = json_object(), *scores = json_object();
+	int k = nn_n_classes(p->net);
+
+	for (int c = 0; c < k; c++)
+		json_object_set_new(scores, serve_class(p, c), json_real(round(probs[c] * 1e6) / 1e6));
+	if (name)
+		json_object_set_new(row, "file", json_text(name));
+	json_object_set_new(row, "label", json_string(serve_class(p, serve_best(p, probs))));
+	json_object_set_new(row, "scores", scores);
+	return row;
 }
 
 /* Splits the channels of im, a whole sample, into the single-channel images

@@ -3,6 +3,8 @@
 #ifndef PL_SERVE_H
 #define PL_SERVE_H
 
+#include <jansson.h>
+
 #include "../../io/err.h"
 #include "../../io/img.h"
 
@@ -12,6 +14,8 @@ typedef struct serve_pkg serve_pkg;
  * once with its SHA-256, and nothing else may be in it. Caller frees with
  * serve_close. */
 int serve_open(const char *path, serve_pkg **out, pl_err *err);
+/* As serve_open, the network running on threads (>= 1) worker threads. */
+int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *err);
 void serve_close(serve_pkg *p);
 
 int serve_n_classes(const serve_pkg *p);
@@ -20,6 +24,13 @@ const char *serve_class(const serve_pkg *p, int k);
 int serve_n_files(const serve_pkg *p);
 /* Number of input channels of the network. */
 int serve_n_channels(const serve_pkg *p);
+/* Side of the network's square input, pixels. */
+int serve_side(const serve_pkg *p);
+/* The package's name and version (MANIFEST.json). */
+const char *serve_name(const serve_pkg *p);
+const char *serve_version(const serve_pkg *p);
+/* Worker threads the network runs on. */
+int serve_threads(const serve_pkg *p);
 
 /* Fills lim with the limits to decode a sample's images with: those of
  * prepare for the model's preprocessing and channel files (see
@@ -44,6 +55,12 @@ int serve_queue(serve_pkg *p, const img *ims, const char *const *names, int n, p
  * reference workload's tiles). PL_EUSAGE when it has too few channels. */
 int serve_queue_image(serve_pkg *p, const img *im, const char *name, pl_err *err);
 
+/* Queues one sample given as the network's input tile (channels x side x
+ * side floats, the pixels scaled to 0..1 as prepare stores them before
+ * standardisation): it is standardised like an image. PL_EDATA for a value
+ * outside 0..1. */
+int serve_queue_tensor(serve_pkg *p, const float *x, const char *name, pl_err *err);
+
 /* Nonzero when enough tiles are queued to fill a batch of the network. */
 int serve_batch_full(const serve_pkg *p);
 
@@ -54,5 +71,13 @@ typedef void serve_emit_fn(void *ctx, const char *name, const float *probs);
 /* Predicts every queued sample, calls emit for each, and empties the
  * queue (also on error: PL_EFAIL when the network fails). */
 int serve_run(serve_pkg *p, serve_emit_fn *emit, void *ctx, pl_err *err);
+
+/* The class of highest probability in probs (the first on a tie). */
+int serve_best(const serve_pkg *p, const float *probs);
+
+/* The result object `pipeline predict` prints: {"file": name, "label",
+ * "scores": {class: p rounded to 1e-6}}, without "file" when name is NULL.
+ * Caller owns the reference. */
+json_t *serve_result_json(const serve_pkg *p, const char *name, const float *probs);
 
 #endif
