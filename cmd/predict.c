@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "../io/fs.h"
+#include "../io/log.h"
 #include "../io/utf8.h"
 #include "../stages/preproc.h"
 #include "../stages/serve/serve.h"
@@ -112,7 +113,17 @@ static int predict_files(predict_opts *o, char *const *paths, int n, pl_err *err
 	return sample_done(o, rc, err);
 }
 
-/* Predicts every image under dir, recursively, in name order. */
+/* 1 when path is a regular file (or a link to one): a FIFO or a device
+ * found in a folder is skipped, as prepare does. */
+static int is_regular(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Predicts every image under dir, recursively, in name order; other
+ * files named like images are skipped with a warning. */
 static int predict_dir(predict_opts *o, const char *dir, const fs_visit *up, pl_err *err)
 {
 	struct dirent **names = NULL;
@@ -131,6 +142,8 @@ static int predict_dir(predict_opts *o, const char *dir, const fs_visit *up, pl_
 				rc = sample_done(o, rc, err);
 			else if (fs_is_dir(path))
 				rc = predict_dir(o, path, &here, err);
+			else if (img_is_image_name(path) && !is_regular(path))
+				log_warn("ignoring '%s': not a regular file", path);
 			else if (img_is_image_name(path))
 				rc = predict_files(o, one, 1, err);
 		}

@@ -5,6 +5,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +30,7 @@ typedef struct arc_walk {
 	int64_t disk_free;     /* > 0: max_total_bytes was lowered to fit the disk, */
 	int64_t keep_free;     /* ... leaving this much free */
 	pl_err *err;
+	json_t *seen;          /* names of the entries extracted so far (not folders) */
 } arc_walk;
 
 #define ARC_KEEP_FREE ((int64_t)64 << 20)   /* left free on the target disk ... */
@@ -382,6 +384,21 @@ static int copy_data(arc_walk *w, struct archive *in, struct archive *out,
 	}
 }
 
+/* An archive holding one name twice (a zip can) is ambiguous: which copy
+ * is the data? It is refused, naming the entry, rather than letting the
+ * last copy win in silence. Folders may repeat. */
+static int check_duplicate(arc_walk *w, const char *name, mode_t type)
+{
+	if (type == AE_IFDIR)
+		return 0;
+	if (json_object_get(w->seen, name))
+		return pl_errorf(w->err, PL_EDATA, "'%s': entry '%s' appears twice in the "
+				 "archive (which copy is the data? repack it with one)", w->path, name);
+	if (json_object_set_new(w->seen, name, json_true()) != 0)
+		return pl_errorf(w->err, PL_ENOMEM, "'%s': out of memory", w->path);
+	return 0;
+}
+
 /* Rewrites the entry to land under dest with our modes, then writes it. */
 static int extract_entry(arc_walk *w, struct archive *in, struct archive *out,
 			 struct archive_entry *entry, const char *name)
@@ -392,6 +409,8 @@ static int extract_entry(arc_walk *w, struct archive *in, struct archive *out,
 
 	if ((rc = check_parents(w, name)) < 0 ||
 	    (rc = join_path(w, name, full, sizeof(full))) < 0)
+		return rc;
+	if ((rc = check_duplicate(w, name, archive_entry_filetype(entry))) < 0)
 		return rc;
 	archive_entry_copy_pathname(entry, full);
 	if (hardlink) {
@@ -459,11 +478,13 @@ int arc_extract(const char *path, const char *dest, const arc_limits *lim,
 	struct archive *in = NULL, *out = NULL;
 	struct archive_entry *entry;
 	char dest_buf[PATH_MAX], name_buf[PATH_MAX];
-	arc_walk w = { .path = path, .dest = dest_buf, .err = err };
+	arc_walk w = { .path = path, .dest = dest_buf, .err = err, .seen = json_object() };
 	const char *name;
 	int rc, relative = 0;
 
 	limits_fill(&w.lim, lim);
+	if (!w.seen)
+		return pl_errorf(err, PL_ENOMEM, "cannot extract '%s': out of memory", path);
 	if ((rc = resolve_dest(dest, dest_buf, sizeof(dest_buf), &relative, err)) < 0 ||
 	    (rc = open_reader(path, &in, err)) < 0)
 		goto out;
@@ -498,6 +519,7 @@ out:
 		archive_write_free(out);
 	if (in)
 		archive_read_free(in);
+	json_decref(w.seen);
 	return rc < 0 ? rc : 0;
 }
 

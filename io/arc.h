@@ -23,7 +23,8 @@ int arc_is_archive(const char *path);
 /* Extracts the archive at path into the existing directory dest. Refuses
  * (PL_EDATA, naming the archive and the entry) absolute paths, `..`
  * components, symlinks or hardlinks resolving outside dest, device files and
- * FIFOs; enforces lim (NULL = defaults). Regular files get mode 0644 &
+ * FIFOs, and a file name that comes twice (a zip may hold two entries of
+ * one name); enforces lim (NULL = defaults). Regular files get mode 0644 &
  * ~umask, directories 0755 & ~umask. A truncated or corrupt archive is
  * PL_EDATA. On error dest may hold a partial tree: the caller extracts into
  * a temporary directory. */

@@ -430,16 +430,29 @@ static int transient(CURLcode rc)
 	}
 }
 
+/* 1 when a TLS handshake failed because the server answered in plain
+ * text (an https:// URL on an http port): OpenSSL reads the start of an
+ * HTTP reply as a record of a TLS version that does not exist; GnuTLS
+ * says it got an unexpected packet. Retrying cannot help. */
+static int plain_http_reply(const char *msg)
+{
+	return strstr(msg, "wrong version number") || strstr(msg, "packet length too long") ||
+	       strstr(msg, "unexpected TLS packet") || strstr(msg, "record layer failure");
+}
+
 /* 1 when a resume request got something other than the rest of the file
  * part began: the whole file (200: changed since, or ranges ignored; curl
  * takes a new file as long as part for "already complete"), a refusal,
- * or a piece of another version from a server that ignores If-Range. */
+ * a piece of another version from a server that ignores If-Range, or a
+ * 206 for another range than the one asked (curl stops at its
+ * Content-Range before any byte reaches part). */
 static int resume_refused(const fetch_job *job, CURLcode rc, long status)
 {
 	if (job->offset == 0)
 		return 0;
 	if (status == 206)
-		return validator_changed(job);
+		return validator_changed(job) || rc == CURLE_RANGE_ERROR ||
+		       rc == CURLE_BAD_DOWNLOAD_RESUME;
 	return status == 200 || status == 416 || rc == CURLE_BAD_DOWNLOAD_RESUME ||
 	       (rc == CURLE_RANGE_ERROR && status < 300);
 }
@@ -474,6 +487,9 @@ static int classify(fetch_job *job, CURLcode rc, pl_err *err)
 		return pl_errorf(err, PL_EDATA, "http %ld from %s", status, job->shown);
 	if (rc == CURLE_OK)
 		return ATTEMPT_DONE;
+	if (rc == CURLE_SSL_CONNECT_ERROR && plain_http_reply(msg))
+		return pl_errorf(err, PL_EUSAGE, "%s: the server does not speak TLS on that "
+				 "port (%s): use http:// or the server's https port", job->shown, msg);
 	if (transient(rc))
 		return retry_because(job, "%s (%s)", msg);
 	if (rc == CURLE_PEER_FAILED_VERIFICATION)

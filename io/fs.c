@@ -226,7 +226,9 @@ int fs_read_file(const char *path, size_t max, char **data, size_t *len, pl_err 
 	*data = NULL;
 	if (max == 0)
 		max = (size_t)1 << 30;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO does not wait for a writer (it is then
+	 * refused as not a regular file) */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return pl_errorf(err, PL_EIO, "cannot open '%s': %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -64,7 +64,8 @@ char *utf8_escape(const char *s)
 		return NULL;
 	for (size_t n; *s; s += n) {
 		unsigned char ch = (unsigned char)*s;
-		if ((n = seq_len((const unsigned char *)s)) && ch >= 0x20 && ch != 0x7f) {
+		if ((n = seq_len((const unsigned char *)s)) && ch >= 0x20 && ch != 0x7f &&
+		    ch != '\\') {
 			memcpy(o, s, n);
 			o += n;
 		} else {

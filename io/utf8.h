@@ -19,9 +19,11 @@ int utf8_valid(const char *s);
 size_t utf8_decode(const char *s, uint32_t *cp);
 
 /* A malloc'd copy of s in which every byte that is not part of valid
- * UTF-8, and every control character (a line break would split a name in
- * labels.txt), is written as the four characters \xNN (so 'caf\xe9' in
- * Latin-1 stays distinct from 'caf\xe8'). NULL when out of memory. */
+ * UTF-8, every control character (a line break would split a name in
+ * labels.txt) and the backslash itself are written as the four characters
+ * \xNN (so 'caf\xe9' in Latin-1 stays distinct from 'caf\xe8', and from a
+ * name that holds the text 'caf\xe9', which becomes 'caf\x5cxe9'): two
+ * different names never escape to the same text. NULL when out of memory. */
 char *utf8_escape(const char *s);
 
 /* A JSON string of s, escaped as utf8_escape does when it is not valid

@@ -24,6 +24,7 @@
 #include "../io/utf8.h"
 #include "../io/version.h"
 #include "hashcache.h"
+#include "wsguard.h"
 
 int engine_find(const stage_def *defs, int n, const char *name)
 {
@@ -762,18 +763,38 @@ int engine_run(const stage_def *defs, int n, const engine_opts *o, stage_status 
 
 /* ---- lock and clean ---- */
 
+/* Opens WS/.lock without following a link, and only when it is a regular
+ * file with no other name (not a hard link to a file elsewhere): the pid
+ * written into it then overwrites nothing but an older pid. */
+static int open_lock(const char *path, int *fd, pl_err *err)
+{
+	struct stat st;
+
+	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+	if (*fd < 0 && errno == ELOOP)
+		return pl_errorf(err, PL_EUSAGE, "lock file '%s' is a symbolic link: the "
+				 "workspace writes nothing through links (remove it)", path);
+	if (*fd < 0)
+		return pl_errorf(err, PL_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
+	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(*fd);
+		*fd = -1;
+		return pl_errorf(err, PL_EUSAGE, "lock file '%s' is not a file of the workspace "
+				 "(not a regular file, or linked from elsewhere): "
+				 "remove it", path);
+	}
+	return 0;
+}
+
 int engine_lock(const char *ws, int *fd, pl_err *err)
 {
 	char path[PATH_MAX], pid[32] = "";
 	int rc;
 
-	if ((rc = fs_mkdirs(ws, err)) < 0)
+	if ((rc = fs_mkdirs(ws, err)) < 0 ||
+	    (rc = fs_path(path, sizeof(path), err, "%s/.lock", ws)) < 0 ||
+	    (rc = open_lock(path, fd, err)) < 0)
 		return rc;
-	if ((rc = fs_path(path, sizeof(path), err, "%s/.lock", ws)) < 0)
-		return rc;
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (*fd < 0)
-		return pl_errorf(err, PL_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
 	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		holder_pid(*fd, pid, sizeof(pid));
@@ -786,11 +807,12 @@ int engine_lock(const char *ws, int *fd, pl_err *err)
 	}
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, strlen(pid), 0) < 0) {
-		engine_unlock(*fd);
-		*fd = -1;
-		return pl_errorf(err, PL_EIO, "cannot write lock file '%s': %s", path, strerror(errno));
-	}
-	return 0;
+		rc = pl_errorf(err, PL_EIO, "cannot write lock file '%s': %s", path, strerror(errno));
+	} else if ((rc = wsguard_check(ws, err)) == 0)
+		return 0;
+	engine_unlock(*fd);
+	*fd = -1;
+	return rc;
 }
 
 int engine_lock_wait(const char *ws, int *fd, const volatile sig_atomic_t *stop, pl_err *err)

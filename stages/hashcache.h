@@ -1,5 +1,9 @@
-/* Content hashes of input and output files, memoised by path, size, mtime
- * and inode in WS/.cache/NAME.json, so a rerun does not re-read gigabytes. */
+/* Content hashes of input and output files, memoised by path, size, inode,
+ * mtime and ctime (nanoseconds; a user can set the mtime back, not the
+ * ctime) in WS/.cache/NAME.json, so a rerun does not re-read gigabytes.
+ * As in git's index, an entry whose times are not older than the memo's
+ * own write time ("racy": the file may have changed within the same clock
+ * tick) is not trusted: the file is read again. */
 #ifndef PL_HASHCACHE_H
 #define PL_HASHCACHE_H
 
@@ -15,8 +19,9 @@ typedef struct hashcache hashcache;
  * Free with hashcache_free. */
 hashcache *hashcache_open(const char *ws, const char *name);
 
-/* SHA-256 of the file at path, from the cache when path, size, mtime and
- * inode are unchanged, else read and remembered. */
+/* SHA-256 of the file at path, from the cache when path, size, inode,
+ * mtime and ctime are unchanged (and the entry is not racy), else read and
+ * remembered. */
 int hashcache_file(hashcache *hc, const char *path, char hex[SHA256_HEX], pl_err *err);
 
 /* Remembers hex as the SHA-256 of the file at path as it is now (one just

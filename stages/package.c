@@ -29,18 +29,6 @@ static const char *const package_files[] = {
 };
 #define N_PACKAGE_FILES (sizeof(package_files) / sizeof(package_files[0]))
 
-static int copy_in(const char *ws, const char *stage, const char *file, const char *dir,
-		   pl_err *err)
-{
-	char from[PATH_MAX], to[PATH_MAX];
-	int rc;
-
-	if ((rc = fs_path(from, sizeof(from), err, "%s/%s/%s", ws, stage, file)) < 0 ||
-	    (rc = fs_path(to, sizeof(to), err, "%s/%s", dir, file)) < 0)
-		return rc;
-	return fs_copy_file(from, to, err);
-}
-
 static json_t *stage_record(const char *ws, const char *stage)
 {
 	char path[PATH_MAX];
@@ -48,6 +36,47 @@ static json_t *stage_record(const char *ws, const char *stage)
 	if (fs_path(path, sizeof(path), NULL, "%s/%s/stage.json", ws, stage) < 0)
 		return NULL;
 	return json_load_file(path, 0, NULL);
+}
+
+/* The SHA-256 stage's stage.json records for its output file, or NULL. */
+static const char *recorded_sha(const json_t *rec, const char *file)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, "outputs"), i, o) {
+		const char *rel = json_string_value(json_object_get(o, "path"));
+		if (rel && !strcmp(rel, file))
+			return json_string_value(json_object_get(o, "sha256"));
+	}
+	return NULL;
+}
+
+/* Copies WS/STAGE/FILE into dir, and checks the bytes copied (read here,
+ * not taken from the hash memo) against the SHA-256 that STAGE/stage.json
+ * records: the package vouches only for what its stages made. */
+static int copy_in(const char *ws, const char *stage, const char *file, const char *dir,
+		   pl_err *err)
+{
+	char from[PATH_MAX], to[PATH_MAX], hex[SHA256_HEX];
+	json_t *rec = NULL;
+	const char *want;
+	int rc;
+
+	if ((rc = fs_path(from, sizeof(from), err, "%s/%s/%s", ws, stage, file)) < 0 ||
+	    (rc = fs_path(to, sizeof(to), err, "%s/%s", dir, file)) < 0 ||
+	    (rc = fs_copy_file(from, to, err)) < 0 || (rc = sha256_file(to, hex, err)) < 0)
+		return rc;
+	rec = stage_record(ws, stage);
+	if (!(want = recorded_sha(rec, file)))
+		rc = pl_errorf(err, PL_EDATA, "%s/stage.json records no SHA-256 for '%s' (run "
+			       "`pipeline run --force %s`)", stage, from, stage);
+	else if (strcmp(want, hex))
+		rc = pl_errorf(err, PL_EDATA, "'%s' is not what %s made: its SHA-256 is %s, "
+			       "%s/stage.json records %s (changed since? run `pipeline run --force "
+			       "%s`)", from, stage, hex, stage, want, stage);
+	json_decref(rec);
+	return rc;
 }
 
 /* The creation time: SOURCE_DATE_EPOCH when set (the reproducible-builds

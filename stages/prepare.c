@@ -260,6 +260,8 @@ static int finish_sample(prepare_job *j, int i, preproc_result *r, pl_err *e, pl
 	int skip = cfg_word_in(cfg_str(j->ctx->cfg, "dataset", "on_bad_image"), "skip");
 
 	if (e->code) {
+		if (j->src)
+			source_explain(j->src, e);
 		if (!skip || e->code == PL_ENOMEM || e->code == PL_EIO) {
 			*err = *e;
 			return -e->code;
@@ -490,14 +492,24 @@ int prepare_job_load(prepare_job *j, const char *ws, source *src, pl_err *err)
 {
 	stage_ctx *ctx = j->ctx;
 	sample_set *set = (sample_set *)j->set;
+	pl_err shown = { 0 };
 	int rc;
 
 	if ((rc = preproc_from_cfg(ctx->cfg, &j->po, err)) < 0 ||
 	    (rc = source_open(ctx->cfg, ws, ctx->stop, src, err)) < 0)
 		return rc;
-	if ((rc = fs_path(j->root, sizeof(j->root), err, "%s", src->root)) < 0 ||
-	    (rc = samples_load(ctx->cfg, src->root, set, err)) < 0)
+	j->src = src;
+	if ((rc = fs_path(j->root, sizeof(j->root), err, "%s", src->root)) < 0)
 		return rc;
+	if (strlen(src->root) < sizeof(shown.msg)) {   /* root as messages name it */
+		memcpy(shown.msg, src->root, strlen(src->root) + 1);
+		source_explain(src, &shown);
+	}
+	if ((rc = samples_load(ctx->cfg, src->root, shown.msg[0] ? shown.msg : NULL, set,
+			       err)) < 0) {
+		source_explain(src, err);
+		return rc;
+	}
 	j->split = calloc((size_t)set->n, sizeof(int));
 	j->shard = calloc((size_t)set->n, sizeof(int));
 	j->class_tiles = calloc((size_t)set->n_classes * N_SPLITS, sizeof(long long));

@@ -23,6 +23,7 @@ typedef struct prepare_job {
 	const sample_set *set;
 	preproc_opts po;
 	char root[PATH_MAX];
+	const source *src;       /* where root came from, for messages */
 	int *split;              /* split of each sample */
 	int *shard;              /* shard of each sample within its split */
 	int n_shards;

@@ -89,14 +89,31 @@ typedef struct scan {
 	int *cap;
 	strlist *groups;
 	const char *root;
+	const char *shown;   /* root as messages name it */
 	int label;
 } scan;
+
+/* path (under root) as messages name it: with root written as shown (an
+ * archive extracted into a temporary folder is named as the user gave it,
+ * its entries after a colon: "data.tar.gz:cats/001.png"). */
+static const char *named(const char *root, const char *shown, const char *path, char *buf,
+			 size_t n)
+{
+	size_t len = strlen(root);
+
+	if (!shown || !strcmp(shown, root) || strncmp(path, root, len) ||
+	    (path[len] && path[len] != '/'))
+		return path;
+	snprintf(buf, n, "%s%s%s", shown, !path[len] ? "" : strchr(shown, ':') ? "/" : ":",
+		 path[len] ? path + len + 1 : "");
+	return buf;
+}
 
 /* Adds every image under root/rel (recursively, sorted) as the scan's
  * class; up: the folders above, so that links never lead round in circles. */
 static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_err *err)
 {
-	char path[PATH_MAX], child[PATH_MAX];
+	char path[PATH_MAX], child[PATH_MAX], buf[PATH_MAX + 2048];
 	struct dirent **names = NULL;
 	fs_visit here;
 	int n, rc = 0;
@@ -104,7 +121,8 @@ static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_er
 	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", sc->root, rel)) < 0)
 		return rc;
 	if (fs_visit_enter(&here, up, path) < 0) {
-		log_warn("ignoring '%s': a link to a folder above it", path);
+		log_warn("ignoring '%s': a link to a folder above it",
+			 named(sc->root, sc->shown, path, buf, sizeof(buf)));
 		return 0;
 	}
 	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
@@ -120,7 +138,8 @@ static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_er
 		int found = stat(path, &st) == 0;
 		if (!found || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
 			if (img_is_image_name(child))
-				log_warn("ignoring '%s': %s", path, found ? "not a regular file" :
+				log_warn("ignoring '%s': %s", named(sc->root, sc->shown, path, buf,
+					 sizeof(buf)), found ? "not a regular file" :
 					 "cannot be read (a dangling link?)");
 		} else if (S_ISDIR(st.st_mode))
 			rc = scan_class(sc, child, &here, err);
@@ -136,11 +155,11 @@ static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_er
 	return rc;
 }
 
-static int load_folders(sample_set *set, const char *root, pl_err *err)
+static int load_folders(sample_set *set, const char *root, const char *shown, pl_err *err)
 {
 	strlist classes = { 0 }, groups = { 0 };
 	struct dirent **names = NULL;
-	char path[PATH_MAX];
+	char path[PATH_MAX], buf[PATH_MAX + 2048];
 	fs_visit top;
 	int n, cap = 0, rc = 0;
 
@@ -154,13 +173,15 @@ static int load_folders(sample_set *set, const char *root, pl_err *err)
 		if (rc == 0 && names[i]->d_name[0] != '.' &&
 		    (rc = fs_path(path, sizeof(path), err, "%s/%s", root, names[i]->d_name)) == 0 &&
 		    fs_is_dir(path)) {
-			scan sc = { set, &cap, &groups, root, strlist_add(&classes, names[i]->d_name) };
+			scan sc = { set, &cap, &groups, root, shown,
+				    strlist_add(&classes, names[i]->d_name) };
 			int before = set->n;
 			rc = sc.label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
 			     scan_class(&sc, names[i]->d_name, &top, err);
 			if (rc == 0 && set->n == before) {
 				/* a folder without images is not a class (docs/, junk/ ...) */
-				log_warn("ignoring folder '%s': it holds no PNG, JPEG or BMP images", path);
+				log_warn("ignoring folder '%s': it holds no PNG, JPEG or BMP images",
+					 named(root, shown, path, buf, sizeof(buf)));
 				free(classes.v[--classes.n]);
 				classes.v[classes.n] = NULL;
 			}
@@ -179,7 +200,7 @@ static int load_folders(sample_set *set, const char *root, pl_err *err)
 		if (cfg_word_in(set->classes[i], "train|test|val|valid|validation")) {
 			log_warn("a class is named '%s': the folders under '%s' are taken as the "
 				 "classes; if they are splits, point [dataset] source at one of them",
-				 set->classes[i], root);
+				 set->classes[i], named(root, shown, root, buf, sizeof(buf)));
 			break;
 		}
 	return rc;
@@ -410,13 +431,14 @@ out:
 	return rc;
 }
 
-int samples_load(const cfg *c, const char *root, sample_set *out, pl_err *err)
+int samples_load(const cfg *c, const char *root, const char *shown, sample_set *out,
+		 pl_err *err)
 {
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = *cfg_str(c, "dataset", "table") ? load_table(c, root, out, err) :
-	     load_folders(out, root, err);
+	     load_folders(out, root, shown, err);
 	if (rc == 0 && out->n == 0)
 		rc = pl_errorf(err, PL_EDATA, "no images found under '%s'", root);
 	if (rc == 0 && out->n_classes == 1)

@@ -24,8 +24,10 @@ typedef struct sample_set {
 
 /* Lists the samples under root as configured in [dataset]. Paths in a
  * table may not leave root. Errors name the table, line and column, or
- * the folder. Free with samples_free. */
-int samples_load(const cfg *c, const char *root, sample_set *out, pl_err *err);
+ * the folder; warnings name root as shown (NULL: as it is). Free with
+ * samples_free. */
+int samples_load(const cfg *c, const char *root, const char *shown, sample_set *out,
+		 pl_err *err);
 
 void samples_free(sample_set *set);
 

@@ -3,11 +3,15 @@
  * extracted safely into WS/.tmp, directories are read in place. */
 #include "source.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../io/arc.h"
 #include "../io/fetch.h"
@@ -29,6 +33,36 @@ static int has_archive_name(const char *path)
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
 		if (len > strlen(ext[i]) && !strcasecmp(path + len - strlen(ext[i]), ext[i]))
 			return 1;
+	return 0;
+}
+
+/* 1 when the resolved path real is dir (resolved) or lies below it. */
+static int within(const char *real, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(real, dir, n) && (real[n] == '/' || real[n] == '\0' || !strcmp(dir, "/"));
+}
+
+/* A workspace inside a directory source would be read as data (its plots a
+ * class of their own, and no run ever cached); a source inside the
+ * workspace, other than a download, is under the files pipeline rewrites. */
+static int check_nesting(const char *src, const char *ws, source_kind kind, pl_err *err)
+{
+	char src_real[PATH_MAX], ws_real[PATH_MAX], downloads[PATH_MAX];
+
+	if (!realpath(src, src_real) || !realpath(ws, ws_real))
+		return 0;   /* a workspace not made yet holds nothing */
+	if (kind == SRC_DIR && within(ws_real, src_real))
+		return pl_errorf(err, PL_EUSAGE, "the workspace '%s' is inside the source directory "
+				 "'%s': its own files would be read as data (use a workspace outside "
+				 "'%s')", ws, src, src);
+	if (fs_path(downloads, sizeof(downloads), err, "%s/downloads", ws_real) < 0)
+		return -PL_EIO;
+	if (within(src_real, ws_real) && !within(src_real, downloads))
+		return pl_errorf(err, PL_EUSAGE, "the source '%s' is inside the workspace '%s', "
+				 "whose files pipeline rewrites and removes (move the data out of "
+				 "'%s')", src, ws, ws);
 	return 0;
 }
 
@@ -71,7 +105,7 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 		if (*cfg_str(c, "dataset", "sha256"))
 			return pl_errorf(err, PL_EUSAGE, "[dataset] sha256 checks an archive or a "
 					 "download; source '%s' is a directory (leave sha256 empty)", src);
-		return 0;
+		return check_nesting(src, ws, *kind, err);
 	}
 	if (!fs_exists(src))
 		return pl_errorf(err, PL_EUSAGE, "[dataset] source '%s' does not exist", src);
@@ -79,7 +113,7 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 		return pl_errorf(err, PL_EDATA, "'%s' is neither a directory nor an archive "
 				 "(tar, tar.gz, tar.zst, zip)", src);
 	*kind = SRC_ARCHIVE;
-	return 0;
+	return check_nesting(src, ws, *kind, err);
 }
 
 int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *err)
@@ -225,20 +259,77 @@ static int obtain(const cfg *c, source_kind kind, const char *path,
 	return kind == SRC_ARCHIVE ? verify(c, path, err) : 0;
 }
 
-/* An archive from WS/downloads that does not extract may be a damaged copy:
- * the message says which file it is and that removing it brings a fresh
- * one. It is not removed here: hostile entries and size limits fail the
- * same way, a new copy would not cure them, and a download can be large. */
-static int hint_cached(source_kind kind, const char *path, int rc, pl_err *err)
+/* 1 when the file at path starts like an HTML page (an error page saved
+ * under the archive's name). */
+static int looks_like_html(const char *path)
 {
-	size_t len;
+	char head[64] = "";
+	FILE *f = fopen(path, "rb");
+	size_t got = f ? fread(head, 1, sizeof(head) - 1, f) : 0;
 
-	if (rc != -PL_EDATA || !err || (kind != SRC_URL && kind != SRC_SYNTH))
-		return rc;
-	len = strlen(err->msg);
-	snprintf(err->msg + len, sizeof(err->msg) - len, " (%s is a cached copy: "
-		 "if it is damaged, remove it and the next run %s it again)", path,
-		 kind == SRC_URL ? "downloads" : "draws");
+	if (f)
+		fclose(f);
+	head[got] = '\0';
+	for (char *p = head; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return strstr(head, "<!doctype html") || strstr(head, "<html");
+}
+
+/* Drops the copy at path (and its .done marker) so that obtain gets a new
+ * one. */
+static int drop_copy(const char *path, pl_err *err)
+{
+	char done[PATH_MAX + 8];
+
+	if (fs_path(done, sizeof(done), err, "%s.done", path) < 0)
+		return -PL_EIO;
+	if ((unlink(path) != 0 && errno != ENOENT) || (unlink(done) != 0 && errno != ENOENT))
+		return pl_errorf(err, PL_EIO, "cannot remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Whether an archive from WS/downloads that does not open or extract may be
+ * a damaged copy (cut short, an error page saved under its name) worth
+ * fetching or drawing again, once. A configured sha256 decides: a copy
+ * that has it is what was asked for, and the archive itself is at fault. */
+static int worth_again(const cfg *c, source_kind kind, const char *path, int rc)
+{
+	const char *want = cfg_str(c, "dataset", "sha256");
+	char hex[SHA256_HEX];
+
+	if (rc != -PL_EDATA || (kind != SRC_URL && kind != SRC_SYNTH))
+		return 0;
+	return kind == SRC_SYNTH || !*want || sha256_file(path, hex, NULL) < 0 ||
+	       strcasecmp(hex, want) != 0;
+}
+
+/* Extracts the archive at path into src->extracted; a damaged download is
+ * dropped and fetched again once before failing. */
+static int extract(const cfg *c, source_kind kind, const char *path, const arc_limits *lim,
+		   const volatile sig_atomic_t *stop, source *src, pl_err *err)
+{
+	int rc;
+
+	for (int again = 0;; again++) {
+		if ((rc = fs_rmtree(src->extracted, err)) < 0 ||
+		    (rc = fs_mkdirs(src->extracted, err)) < 0)
+			return rc;
+		log_info("extracting %s", path);
+		if ((rc = arc_extract(path, src->extracted, lim, err)) == 0 || again ||
+		    !worth_again(c, kind, path, rc))
+			break;
+		log_warn("%s%s; %s it again", err->msg, looks_like_html(path) ?
+			 " (it is an HTML page, not an archive)" : "",
+			 kind == SRC_URL ? "downloading" : "drawing");
+		if ((rc = drop_copy(path, err)) < 0 || (rc = obtain(c, kind, path, stop, err)) < 0 ||
+		    (rc = source_identity(c, src->ws, src->identity, sizeof(src->identity), err)) < 0)
+			return rc;
+	}
+	if (rc < 0 && (kind == SRC_URL || kind == SRC_SYNTH) && looks_like_html(path)) {
+		size_t len = strlen(err->msg);
+		snprintf(err->msg + len, sizeof(err->msg) - len, " (%s is an HTML page, not an "
+			 "archive: the server answered with an error page)", path);
+	}
 	return rc;
 }
 
@@ -252,6 +343,11 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 	int rc;
 
 	memset(src, 0, sizeof(*src));
+	src->ws = ws;
+	if (fetch_is_url(cfg_str(c, "dataset", "source")))
+		fetch_redact(cfg_str(c, "dataset", "source"), src->shown, sizeof(src->shown));
+	else
+		snprintf(src->shown, sizeof(src->shown), "%s", cfg_str(c, "dataset", "source"));
 	if ((rc = locate(c, ws, &kind, path, sizeof(path), err)) < 0 ||
 	    (rc = obtain(c, kind, path, stop, err)) < 0)
 		return rc;
@@ -263,17 +359,16 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 		descend(c, src->root, sizeof(src->root));
 		return 0;
 	}
-	if (stat(path, &st) == 0)
-		src->bytes = st.st_size;
 	if ((rc = fs_path(src->extracted, sizeof(src->extracted), err, "%s/.tmp/prepare-source",
-			  ws)) < 0 || (rc = fs_rmtree(src->extracted, err)) < 0 || (rc = fs_mkdirs(src->extracted, err)) < 0)
+			  ws)) < 0)
 		return rc;
 	lim.max_total_bytes = (int64_t)(cfg_float(c, "dataset", "max_archive_gb") * (1 << 30));
-	log_info("extracting %s", path);
-	if ((rc = arc_extract(path, src->extracted, &lim, err)) < 0) {
+	if ((rc = extract(c, kind, path, &lim, stop, src, err)) < 0) {
 		source_close(src);
-		return hint_cached(kind, path, rc, err);
+		return rc;
 	}
+	if (stat(path, &st) == 0)
+		src->bytes = st.st_size;
 	if ((rc = fs_path(src->root, sizeof(src->root), err, "%s", src->extracted)) < 0) {
 		source_close(src);
 		return rc;
@@ -287,4 +382,23 @@ void source_close(source *src)
 	if (src->extracted[0])
 		fs_rmtree(src->extracted, NULL);
 	src->extracted[0] = '\0';
+}
+
+void source_explain(const source *src, pl_err *err)
+{
+	size_t n = strlen(src->extracted);
+	char out[sizeof(err->msg)], *at;
+	const char *from = err->msg;
+	size_t len = 0;
+
+	if (!n || !err || !strstr(err->msg, src->extracted))
+		return;
+	while ((at = strstr(from, src->extracted)) && len < sizeof(out)) {
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%.*s%s%s", (int)(at - from),
+					from, src->shown, at[n] == '/' ? ":" : "");
+		from = at + n + (at[n] == '/');
+	}
+	if (len < sizeof(out))
+		snprintf(out + len, sizeof(out) - len, "%s", from);
+	snprintf(err->msg, sizeof(err->msg), "%s", out);
 }

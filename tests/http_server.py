@@ -17,6 +17,11 @@ Paths (NAME is a file under ROOT_DIR; drop/ combines with weak/ and plain/):
   /drop/NAME          first request: full headers, half the body, then the
                       connection is closed; later requests: like /NAME
   /flaky/NAME         500 for the first two requests, then like /NAME
+  /badrange/NAME      first request: like /drop/NAME; later ones with a Range:
+                      206 carrying the whole file, Content-Range from 0
+  /htmlonce/NAME      first request: 200 with an HTML error page; later
+                      requests: like /NAME
+  /html/NAME          always 200 with an HTML error page
   /redirect/NAME      302 to /NAME
   /redirect-loop      302 to itself
   /404                404
@@ -152,13 +157,22 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif mode == "norange":
             self.serve(name, ranges=False)
-        elif mode == "drop" and count(self.path) == 1:
+        elif mode in ("drop", "badrange") and count(self.path) == 1:
             data = self.read_file(name) or b""
             self.headers_only(200, len(data), self.validators(name, data))
             self.wfile.write(data[:len(data) // 2])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
+        elif mode == "badrange" and self.headers.get("Range"):
+            data = self.read_file(name) or b""
+            self.headers_only(206, len(data), self.validators(name, data) + [
+                ("Content-Range", "bytes 0-%d/%d" % (len(data) - 1, len(data)))])
+            self.wfile.write(data)
+        elif mode == "html" or (mode == "htmlonce" and count(self.path) == 1):
+            page = b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>\n"
+            self.headers_only(200, len(page), [("Content-Type", "text/html")])
+            self.wfile.write(page)
         elif mode == "flaky" and count(self.path) <= 2:
             self.headers_only(500, 5)
             self.wfile.write(b"oops\n")
