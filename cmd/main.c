@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../io/log.h"
 #include "../io/suggest.h"
@@ -300,6 +301,9 @@ static int finish_stdout(int rc)
 	failed = fflush(stdout) != 0;
 	saved = errno;
 	failed |= ferror(stdout) != 0;
+	/* a write that failed while printing left no errno behind: ask again */
+	if (failed && !saved && write(fileno(stdout), "\n", 1) < 0)
+		saved = errno;
 	if (fclose(stdout) != 0 && !failed) {
 		failed = 1;
 		saved = errno;
