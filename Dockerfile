@@ -17,13 +17,16 @@ RUN make pipeline && strip pipeline && ./pipeline --version
 
 FROM debian:bookworm-slim
 # Runtime libraries only: each one the binary links (tests/cli/test_docker.sh
-# checks this list against `ldd pipeline`), CA certificates for https, and
-# the font of the plots' text (without it they fall back to a bitmap font).
+# checks this list against `ldd pipeline`), CA certificates for https, the
+# font of the plots' text (without it they fall back to a bitmap font), and
+# Open MPI (mpirun and libmpi, which `stage train` opens with dlopen under a
+# launcher: docs/distributed.md).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
       libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core libmicrohttpd12 \
       libprotobuf-c1 ca-certificates \
+      openmpi-bin \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric user: Kubernetes can check runAsNonRoot against it, and the
 # manifests of `pipeline export` set fsGroup 10001 so it can write the volume.

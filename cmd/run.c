@@ -80,6 +80,8 @@ static int train_rank(engine_opts *eo, cfg *c, pl_err *err)
 	}
 	if (rc == 0)
 		mpi_finalize();
+	else if (dist_rank() > 0)
+		pl_errprefix(err, "rank %d: ", dist_rank());
 	return rc;
 }
 
@@ -94,9 +96,11 @@ static int run_launched(const char *cmd, engine_opts *eo, cfg *c)
 
 	if (strcmp(cmd, "stage") || strcmp(eo->from, "train"))
 		return pl_errorf(&err, PL_EUSAGE, "started by an MPI launcher with %d processes: only "
-				 "`mpirun ... pipeline stage train` runs over MPI ranks; run %s without "
+				 "`mpirun ... pipeline stage train` runs over MPI ranks: run %s%s without "
 				 "mpirun (or set train.distributed = off)", mpi_launched(),
-				 strcmp(cmd, "stage") ? "pipeline run" : eo->from), cmd_fail(&err);
+				 strcmp(cmd, "stage") ? "`pipeline run --until prepare`, then the train "
+				 "stage under mpirun, then `pipeline run`" : "stage ",
+				 strcmp(cmd, "stage") ? "" : eo->from), cmd_fail(&err);
 	if ((rc = mpi_supervise(&status, &err)) < 0)
 		return cmd_fail(&err);
 	if (rc == 1)
