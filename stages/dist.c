@@ -14,10 +14,9 @@
 
 static struct {
 	int rank, size, on, go_sent, go;
-	size_t step_bytes;
-	double gather_s;
-	long gathers;
-} job = { 0, 1, 0, 0, 0, 0, 0, 0 };
+	size_t share_bytes;      /* one share's gradient block */
+	dist_stats stats;
+} job = { .size = 1 };
 
 int dist_rank(void) { return job.rank; }
 int dist_size(void) { return job.size; }
@@ -100,8 +99,13 @@ static int gather_hook(void *ctx, const void *local, void *all, size_t bytes)
 	double t0 = log_now();
 	int rc = mpi_allgather(local, all, bytes * (size_t)threads, NULL);
 
-	job.gather_s += log_now() - t0;
-	job.gathers++;
+	if (bytes == job.share_bytes) {
+		job.stats.steps++;
+		job.stats.grad_seconds += log_now() - t0;
+	} else {
+		job.stats.other_gathers++;
+		job.stats.other_seconds += log_now() - t0;
+	}
 	return rc;
 }
 
@@ -125,7 +129,9 @@ int dist_attach(nn_net *net, pl_err *err)
 	d.ctx = &threads;
 	if (nn_set_dist(net, &d, &e) < 0 || nn_dist_bcast_state(net, &e) < 0)
 		return pl_errorf(err, e.code ? e.code : PL_EFAIL, "%s", e.msg);
-	job.step_bytes = ((nn_n_params(net) + 1) / 2 * 2 + 4) * sizeof(float) * (size_t)d.n_shares;
+	job.share_bytes = ((nn_n_params(net) + 1) / 2 * 2 + 4) * sizeof(float);
+	job.stats.step_bytes = job.share_bytes * (size_t)d.n_shares;
+	job.stats.param_bytes = nn_n_params(net) * sizeof(float);
 	return 0;
 }
 
@@ -164,9 +170,7 @@ out:
 	return rc;
 }
 
-void dist_traffic(size_t *bytes_per_step, double *gather_seconds, long *gathers)
+dist_stats dist_traffic(void)
 {
-	*bytes_per_step = job.step_bytes;
-	*gather_seconds = job.gather_s;
-	*gathers = job.gathers;
+	return job.stats;
 }

@@ -43,8 +43,15 @@ int dist_bcast(void *buf, size_t bytes, pl_err *err);
  * PL_EFAIL naming the first rank that differs from rank 0 after epoch. */
 int dist_check_weights(const nn_net *net, int epoch, pl_err *err);
 
-/* Bytes gathered per training step and seconds spent gathering since the
- * start (for the log and `make bench`). */
-void dist_traffic(size_t *bytes_per_step, double *gather_seconds, long *gathers);
+/* What the gathers cost since the start (for the log and `make bench`). */
+typedef struct dist_stats {
+	size_t param_bytes;      /* the weights: what an allreduce would sum */
+	size_t step_bytes;       /* gathered per step: every share's gradient block */
+	long steps;              /* gradient gathers: one per training step */
+	double grad_seconds;     /* spent in them */
+	long other_gathers;      /* batch-norm statistics and evaluation losses */
+	double other_seconds;
+} dist_stats;
+dist_stats dist_traffic(void);
 
 #endif

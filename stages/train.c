@@ -319,17 +319,16 @@ static int after_epoch(trainer *t, int epoch, pl_err *err)
 	return rc;
 }
 
-/* Over ranks: what the gathers cost. */
+/* Over ranks: what the gathers cost (scripts/bench-mpi.sh reads this line). */
 static void log_traffic(void)
 {
-	size_t bytes;
-	double secs;
-	long n;
+	dist_stats d = dist_traffic();
 
-	dist_traffic(&bytes, &secs, &n);
-	if (n > 0)
-		log_info("%d ranks: %zu bytes gathered per step, %ld gathers took %.2f s (%.3f ms each)",
-			 dist_size(), bytes, n, secs, 1e3 * secs / (double)n);
+	if (d.steps > 0)
+		log_info("%d ranks: %zu weight bytes, %zu bytes gathered per step; gradient gather "
+			 "%.3f ms per step over %ld steps; batch-norm and loss gathers %.3f ms per step",
+			 dist_size(), d.param_bytes, d.step_bytes, 1e3 * d.grad_seconds / (double)d.steps,
+			 d.steps, 1e3 * d.other_seconds / (double)d.steps);
 }
 
 static int train_loop(trainer *t, pl_err *err)
