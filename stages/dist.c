@@ -29,11 +29,15 @@ int dist_setup(cfg *c, pl_err *err)
 	job.rank = mpi_rank();
 	job.size = mpi_size();
 	job.on = 1;
-	if (threads == 0)
-		threads = sys_cpu_count();
-	snprintf(set, sizeof(set), "train.threads=%ld", threads * job.size);
-	if (cfg_set(c, set, "the MPI ranks", err) < 0)
-		return pl_errprefix(err, "%d ranks of %ld threads: ", job.size, threads);
+	if (threads % job.size)
+		return pl_errorf(err, PL_EUSAGE, "train.threads = %ld does not divide over %d ranks: "
+				 "it is the job's total, every rank runs the same share of it",
+				 threads, job.size);
+	if (threads == 0) {   /* each rank's CPUs; dist_agree refuses ranks that differ */
+		snprintf(set, sizeof(set), "train.threads=%ld", (long)sys_cpu_count() * job.size);
+		if (cfg_set(c, set, "the MPI ranks", err) < 0)
+			return pl_errprefix(err, "%d ranks of %d threads: ", job.size, sys_cpu_count());
+	}
 	if (job.rank != 0) {
 		log_setup(log_get_format(), -1);
 		log_set_rank(job.rank);

@@ -11,12 +11,13 @@
 #include "../nn/nn.h"
 
 /* After mpi_init: makes this process a rank of the training job.
- * train.threads becomes the job's total (ranks x this rank's threads,
- * 0 resolved to the CPUs it may use), so the effective configuration,
- * and the stage's fingerprint, are those of one process with as many
- * threads: a rerun with another rank count and the same total resumes
- * its checkpoint. Ranks other than 0 log warnings and errors only,
- * prefixed with their rank. */
+ * train.threads is the job's total, N ranks of train.threads / N threads
+ * (PL_EUSAGE when it does not divide; 0 becomes N x this rank's CPUs), so
+ * the effective configuration and the stage's fingerprint are those of
+ * one process with as many threads: a rerun with another rank count and
+ * the same total resumes its checkpoint, and `pipeline run` afterwards
+ * finds the stage cached. Ranks other than 0 log warnings and errors
+ * only, prefixed with their rank. */
 int dist_setup(cfg *c, pl_err *err);
 
 /* 0 and 1 when the process is not a rank of a training job. */

@@ -2,7 +2,7 @@
 # Training over MPI ranks on localhost: -np 2 and -np 4 ranks of one thread
 # give model.pnn byte-identical to one process of 2 and 4 threads; a rank
 # killed mid-epoch ends the job within seconds with exit 75 and the rerun
-# resumes to the identical model; ranks with another configuration are
+# (1 rank of 2 threads) resumes to the identical model; ranks with another configuration are
 # refused; `pipeline run` and other stages under mpirun are refused; only
 # rank 0 writes; without a launcher the binary does not load libmpi.
 root=${PL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -54,7 +54,8 @@ for n in 2 4; do
 	run "$P" stage train --workspace "t$n" --config small.ini --set train.threads=$n
 	expect_rc "one process of $n threads" 0
 	fresh "r$n"
-	run mpi -np $n "$P" stage train --workspace "r$n" --config small.ini --log-format human
+	run mpi -np $n "$P" stage train --workspace "r$n" --config small.ini --set train.threads=$n \
+		--log-format human
 	expect_rc "$n ranks of 1 thread" 0
 	expect_in "$n ranks agree on the config" err.txt "$n ranks agree on the configuration"
 	expect_in "$n ranks train as $n threads" err.txt "$n threads over the ranks"
@@ -66,9 +67,16 @@ done
 check "ranks differ from one thread (the test can fail)" sh -c '! cmp -s t2/train/model.pnn t4/train/model.pnn'
 check "the fingerprint of 2 ranks is that of 2 threads" \
 	sh -c "grep -h '\"fingerprint\"' t2/train/stage.json r2/train/stage.json | uniq | wc -l | grep -qx 1"
-run mpi -np 2 "$P" stage train --workspace r2 --config small.ini --log-format human
+run mpi -np 2 "$P" stage train --workspace r2 --config small.ini --set train.threads=2 --log-format human
 expect_rc "rerun under mpirun: cached" 0
 expect_in "rerun is cached" err.txt "train: cached"
+run "$P" stage train --workspace r2 --config small.ini --set train.threads=2 --log-format human
+expect_in "one process of as many threads finds it cached" err.txt "train: cached"
+run mpi -np 2 "$P" stage train --workspace r4 --config small.ini --set train.threads=4 --log-format human
+expect_in "2 ranks of 2 threads find 4 ranks' result cached" err.txt "train: cached"
+run mpi -np 2 "$P" stage train --workspace r4 --config small.ini --set train.threads=3
+expect_rc "threads that do not divide over the ranks" 2
+expect_in "names the total" err.txt "train.threads = 3 does not divide over 2 ranks"
 
 # ---- a rank killed mid-epoch ----
 fresh t5
@@ -76,7 +84,7 @@ run "$P" stage train --workspace t5 --config small.ini --set train.epochs=5 --se
 expect_rc "uninterrupted 5 epochs" 0
 fresh k
 mpi -np 2 "$P" stage train --workspace k --config small.ini --set train.epochs=5 \
-	--log-format human >kill.out 2>&1 &
+	--set train.threads=2 --log-format human >kill.out 2>&1 &
 job=$!
 i=0
 while [ ! -f k/.tmp/train/checkpoints/last.ckpt ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
@@ -96,15 +104,16 @@ t1=$(date +%s)
 expect_rc "a killed rank ends the job with 75" 75
 check "the job ended within 10 s of the kill ($((t1 - t0)) s)" test $((t1 - t0)) -le 10
 check "no model after the kill" test ! -e k/train/model.pnn
-run mpi -np 2 "$P" stage train --workspace k --config small.ini --set train.epochs=5 --log-format human
-expect_rc "rerun after the kill" 0
+run mpi -np 1 "$P" stage train --workspace k --config small.ini --set train.epochs=5 \
+	--set train.threads=2 --log-format human
+expect_rc "rerun after the kill, 1 rank of 2 threads" 0
 expect_in "rerun resumes from the checkpoint" err.txt "resuming after epoch"
 check "resumed model equals the uninterrupted one" cmp -s t5/train/model.pnn k/train/model.pnn
 
 # ---- refusals ----
 fresh m
-run mpi -np 1 "$P" stage train --workspace m --config small.ini : \
-	-np 1 "$P" stage train --workspace m --config small.ini --set train.lr=0.02
+run mpi -np 1 "$P" stage train --workspace m --config small.ini --set train.threads=2 : \
+	-np 1 "$P" stage train --workspace m --config small.ini --set train.threads=2 --set train.lr=0.02
 expect_rc "ranks with another configuration: exit 2" 2
 expect_in "the mismatch names the rank" err.txt "rank 1 has another configuration than rank 0"
 check "refused: no model" test ! -e m/train/model.pnn
@@ -119,7 +128,7 @@ check "distributed = off: trained as one process of 1 thread" grep -q '"train.th
 
 # ---- only rank 0 writes; no libmpi without a launcher ----
 fresh w
-run mpi -np 2 "$P" stage train --workspace w --config small.ini
+run mpi -np 2 "$P" stage train --workspace w --config small.ini --set train.threads=2
 check "rank 0 wrote the model" test -s w/train/model.pnn
 check "no stray files from other ranks" sh -c "! find w -newer base/prepare/stage.json -name '*rank*' | grep -q ."
 run strace -f -e trace=openat -o trace.txt "$P" stage train --workspace t2 --config small.ini --set train.threads=2
