@@ -61,7 +61,7 @@ EOF
 			--set train.threads=2 --log-format human 2>"$dir/log"
 		sed -n 's/.*; \([0-9.]*\) images\/s$/\1/p' "$dir/log" >>"$dir/$name.threads"
 		mpi -np 2 "$PIPELINE" stage train --force --workspace "$ws" --config "$dir/$name.ini" \
-			--set train.threads=1 --log-format human 2>"$dir/log"
+			--set train.threads=2 --log-format human 2>"$dir/log"
 		sed -n 's/.*; \([0-9.]*\) images\/s$/\1/p' "$dir/log" >>"$dir/$name.ranks"
 		grep 'gradient gather' "$dir/log" >>"$dir/$name.gather"
 		i=$((i + 1))
