@@ -17,13 +17,16 @@ RUN make pipeline && strip pipeline && ./pipeline --version
 
 FROM debian:bookworm-slim
 # Runtime libraries only: each one the binary links (tests/cli/test_docker.sh
-# checks this list against `ldd pipeline`), CA certificates for https, and
-# the font of the plots' text (without it they fall back to a bitmap font).
+# checks this list against `ldd pipeline`), CA certificates for https, the
+# font of the plots' text (without it they fall back to a bitmap font), and
+# Open MPI (mpirun and libmpi, which `stage train` opens with dlopen under a
+# launcher: docs/distributed.md).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
       libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core libmicrohttpd12 \
       libprotobuf-c1 ca-certificates \
+      openmpi-bin openssh-client openssh-server \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric user: Kubernetes can check runAsNonRoot against it, and the
 # manifests of `pipeline export` set fsGroup 10001 so it can write the volume.
@@ -33,6 +36,14 @@ RUN groupadd --system --gid 10001 pipeline \
  && install -d -o 10001 -g 10001 -m 0775 /workspace
 COPY --from=build /src/pipeline /usr/local/bin/pipeline
 COPY --from=build /src/pipeline.ini /etc/pipeline/pipeline.ini
+# MPIJob workers (pipeline export mpijob) run sshd as the image's user on port
+# 2222, with the keys the MPI operator mounts at /workspace/.ssh; the launcher's
+# ssh reaches them there.
+RUN printf '%s\n' 'Port 2222' 'HostKey /workspace/.ssh/id_rsa' 'PidFile /tmp/sshd.pid' \
+      'AuthorizedKeysFile /workspace/.ssh/authorized_keys' 'StrictModes no' \
+      >/etc/pipeline/sshd_config \
+ && printf '%s\n' 'Host *' '  Port 2222' '  StrictHostKeyChecking no' \
+      '  UserKnownHostsFile /dev/null' >>/etc/ssh/ssh_config
 ENV PIPELINE_CONFIG=/etc/pipeline/pipeline.ini \
     PIPELINE_WORKSPACE=/workspace/demo
 LABEL org.opencontainers.image.title="pipeline" \

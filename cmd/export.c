@@ -10,7 +10,7 @@
 #include "cmd.h"
 
 const char export_usage[] =
-"usage: pipeline export kfp|argo|k8s --image IMAGE [options]\n"
+"usage: pipeline export kfp|argo|k8s|mpijob --image IMAGE [options]\n"
 "\n"
 "Writes JSON manifests that run the stages in containers of IMAGE on a\n"
 "shared workspace volume (see docs/kubernetes.md):\n"
@@ -20,6 +20,9 @@ const char export_usage[] =
 "  k8s   a PersistentVolumeClaim, an Indexed Job for the prepare shards and\n"
 "        a suspended Job running `pipeline run` (resume it when the shards\n"
 "        are done)\n"
+"  mpijob a Kubeflow MPIJob (kubeflow.org/v2beta1) that trains over\n"
+"        --workers pods: a launcher running `mpirun ... pipeline stage train`\n"
+"        and the workers on the workspace claim (docs/distributed.md)\n"
 "\n"
 "Every setting has a [cluster] key in the configuration (./pipeline.ini or\n"
 "PIPELINE_CONFIG; `pipeline help config` lists them); a flag overrides it.\n"
@@ -29,6 +32,9 @@ const char export_usage[] =
 "      --pvc CLAIM            claim holding the workspaces [pipeline-workspace]\n"
 "      --workspace-name NAME  directory on the claim, at /workspace/NAME [demo]\n"
 "      --shards N             prepare shards, 1-256 [4]\n"
+"      --workers N            mpijob: worker pods, 1-1024 (required)\n"
+"      --slots-per-worker S   mpijob: MPI ranks per worker, 1-256 [1]\n"
+"      --train-workers N      argo: train as an MPIJob of N workers [0: one pod]\n"
 "      --namespace NS         namespace of every object [kubectl's current]\n"
 "      --service-account SA   service account of the pods [namespace default]\n"
 "      --cpu Q                cpu request per container [2]\n"
@@ -47,7 +53,8 @@ const char export_usage[] =
 enum {
 	OPT_IMAGE = 256, OPT_PVC, OPT_SHARDS, OPT_NAMESPACE, OPT_WORKSPACE,
 	OPT_CPU, OPT_MEMORY, OPT_CPU_LIMIT, OPT_MEMORY_LIMIT, OPT_STORAGE,
-	OPT_STORAGE_CLASS, OPT_SERVICE_ACCOUNT, OPT_CONFIG, OPT_SET
+	OPT_STORAGE_CLASS, OPT_SERVICE_ACCOUNT, OPT_CONFIG, OPT_SET, OPT_WORKERS, OPT_SLOTS,
+	OPT_TRAIN_WORKERS
 };
 
 static const struct option export_options[] = {
@@ -65,13 +72,16 @@ static const struct option export_options[] = {
 	{ "service-account", required_argument, NULL, OPT_SERVICE_ACCOUNT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "set", required_argument, NULL, OPT_SET },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "slots-per-worker", required_argument, NULL, OPT_SLOTS },
+	{ "train-workers", required_argument, NULL, OPT_TRAIN_WORKERS },
 	{ "out", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
 
-/* Parses a shard count: a whole number from 1 to EXPORT_MAX_SHARDS. */
-static int parse_shards(const char *text, int *shards)
+/* Parses a count: a whole number from 1 to max. */
+static int parse_count(const char *text, int max, int *count)
 {
 	char *end;
 	long n;
@@ -79,9 +89,22 @@ static int parse_shards(const char *text, int *shards)
 	if (text[0] < '0' || text[0] > '9')
 		return -1;
 	n = strtol(text, &end, 10);
-	if (*end != '\0' || n < 1 || n > EXPORT_MAX_SHARDS)
+	if (*end != '\0' || n < 1 || n > max)
 		return -1;
-	*shards = (int)n;
+	*count = (int)n;
+	return 0;
+}
+
+/* --workers, --slots-per-worker, --train-workers: ch's count into o. */
+static int apply_count(int ch, export_opts *o)
+{
+	const char *name = ch == OPT_SLOTS ? "--slots-per-worker" : ch == OPT_WORKERS ?
+			   "--workers" : "--train-workers";
+	int max = ch == OPT_SLOTS ? EXPORT_MAX_SLOTS : EXPORT_MAX_WORKERS;
+
+	if (parse_count(optarg, max, ch == OPT_SLOTS ? &o->slots_per_worker : &o->workers) < 0)
+		return cmd_usage_error("export", "%s '%s': give a whole number from 1 to %d",
+				       name, optarg, max);
 	return 0;
 }
 
@@ -114,11 +137,15 @@ static int apply_option(int ch, export_opts *o, char *set, size_t set_size)
 	case OPT_SERVICE_ACCOUNT: o->service_account = optarg; break;
 	case OPT_CONFIG: o->config = optarg; break;
 	case OPT_SHARDS:
-		if (parse_shards(optarg, &o->shards) < 0)
+		if (parse_count(optarg, EXPORT_MAX_SHARDS, &o->shards) < 0)
 			return cmd_usage_error("export", "--shards '%s': give a whole "
 					       "number from 1 to %d", optarg,
 					       EXPORT_MAX_SHARDS);
 		break;
+	case OPT_WORKERS:
+	case OPT_SLOTS:
+	case OPT_TRAIN_WORKERS:
+		return apply_count(ch, o);
 	case OPT_SET:
 		if (add_override(set, set_size, optarg) < 0)
 			return cmd_usage_error("export", "--set '%s': give one "
@@ -195,14 +222,16 @@ static int export_with(int argc, char **argv, export_opts *opts)
 		}
 	}
 	if (optind >= argc)
-		return cmd_usage_error("export", "say what to export: kfp, argo or k8s");
+		return cmd_usage_error("export", "say what to export: kfp, argo, k8s or mpijob");
 	if (optind + 1 < argc)
 		return cmd_usage_error("export", "unexpected argument '%s'",
 				       argv[optind + 1]);
 	if (strcmp(argv[optind], "kfp") != 0 && strcmp(argv[optind], "argo") != 0 &&
-	    strcmp(argv[optind], "k8s") != 0)
-		return cmd_usage_error("export", "unknown kind '%s': use kfp, argo "
-				       "or k8s", argv[optind]);
+	    strcmp(argv[optind], "k8s") != 0 && strcmp(argv[optind], "mpijob") != 0)
+		return cmd_usage_error("export", "unknown kind '%s': use kfp, argo, "
+				       "k8s or mpijob", argv[optind]);
+	if (!strcmp(argv[optind], "mpijob") && o.workers < 1)
+		return cmd_usage_error("export", "mpijob needs --workers N: the worker pods");
 	if (!o.image[0])
 		return cmd_usage_error("export", "--image (or [cluster] image) is required: the container "
 				       "image to run, e.g. registry.example.com/"

@@ -2,10 +2,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../io/fs.h"
 #include "../io/log.h"
+#include "../io/mpi.h"
+#include "../stages/dist.h"
 #include "../stages/parts.h"
 #include "../stages/stages.h"
 #include "cmd.h"
@@ -52,6 +55,60 @@ static int read_only_run(engine_opts *eo, stage_status *st, pl_err *err)
 	return 0;
 }
 
+/* One rank of `mpirun -np N pipeline stage train`: rank 0 runs the engine
+ * (lock, cache, commit) and tells the others whether it trains; they train
+ * with it and write nothing. A failure returns without MPI_Finalize, which
+ * would wait for ranks stuck in a collective: the launcher ends them. */
+static int train_rank(engine_opts *eo, cfg *c, pl_err *err)
+{
+	stage_status st[8] = { 0 };
+	int lock_fd = -1, go = 0, rc;
+
+	if ((rc = mpi_init(err)) < 0 || (rc = dist_setup(c, err)) < 0)
+		return rc;
+	if (dist_rank() == 0) {
+		rc = eo->dry_run ? 0 : engine_lock_wait(eo->ws, &lock_fd, eo->stop, err);
+		if (rc == 0)
+			rc = engine_run(pipeline_stages, pipeline_n_stages, eo, st, err);
+		engine_status_release(st, pipeline_n_stages);
+		engine_unlock(lock_fd);
+		if (rc == 0)
+			rc = dist_go(&go, err);   /* cached or a dry run: the others stop */
+	} else if ((rc = dist_go(&go, err)) == 0 && go) {
+		rc = engine_follow(&pipeline_stages[engine_find(pipeline_stages, pipeline_n_stages,
+						     "train")], eo, err);
+	}
+	if (rc == 0)
+		mpi_finalize();
+	else if (dist_rank() > 0)
+		pl_errprefix(err, "rank %d: ", dist_rank());
+	return rc;
+}
+
+/* Under an MPI launcher: `stage train` trains over the ranks, each rank a
+ * supervisor and its rank process, so that a rank killed by a signal still
+ * ends the job with 75 (worth retrying) instead of the signal's status;
+ * everything else is refused (run the other stages without the launcher). */
+static int run_launched(const char *cmd, engine_opts *eo, cfg *c)
+{
+	pl_err err = { 0 };
+	int status, rc;
+
+	if (strcmp(cmd, "stage") || strcmp(eo->from, "train"))
+		return pl_errorf(&err, PL_EUSAGE, "started by an MPI launcher with %d processes: only "
+				 "`mpirun ... pipeline stage train` runs over MPI ranks: run %s%s without "
+				 "mpirun (or set train.distributed = off)", mpi_launched(),
+				 strcmp(cmd, "stage") ? "`pipeline run --until prepare`, then the train "
+				 "stage under mpirun, then `pipeline run`" : "stage ",
+				 strcmp(cmd, "stage") ? "" : eo->from), cmd_fail(&err);
+	if ((rc = mpi_supervise(&status, &err)) < 0)
+		return cmd_fail(&err);
+	if (rc == 1)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_TEMP;
+	eo->stop = opts_catch_stop_signals();
+	return train_rank(eo, c, &err) < 0 ? cmd_fail(&err) : EXIT_OK;
+}
+
 /* Runs the engine and reports; shared by run and stage. Whole stages run
  * under the workspace lock; shards of prepare run at once without it (each
  * commits its own part). A container step (stage) logs JSON by default and
@@ -67,6 +124,11 @@ static int run_engine(const char *cmd, ws_opts *o, engine_opts *eo, int step)
 		return rc;
 	eo->ws = o->ws;
 	eo->cfg = c;
+	if (mpi_launched() > 0 && strcmp(cfg_str(c, "train", "distributed"), "off")) {
+		rc = run_launched(cmd, eo, c);
+		cfg_free(c);
+		return rc;
+	}
 	eo->stop = opts_catch_stop_signals();
 	rc = o->dry_run || eo->part ? 0 : step ? engine_lock_wait(o->ws, &lock_fd, eo->stop, &err) :
 	     engine_lock(o->ws, &lock_fd, &err);

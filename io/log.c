@@ -19,6 +19,7 @@
 static log_format fmt_cur = LOG_HUMAN;
 static int verbosity_cur;
 static char stage_cur[32];
+static int rank_cur = -1;  /* -1: not a rank of an MPI job (or rank 0) */
 static int bar_open;    /* a progress bar is drawn on the current line */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -40,6 +41,11 @@ void log_set_stage(const char *stage)
 	pthread_mutex_unlock(&log_mu);
 }
 
+void log_set_rank(int rank)
+{
+	rank_cur = rank;
+}
+
 double log_now(void)
 {
 	struct timespec ts;
@@ -59,6 +65,8 @@ static void emit_json(const char *level, const char *msg, json_t *obj)
 	json_object_set_new(obj, "level", json_string(level));
 	if (stage_cur[0])
 		json_object_set_new(obj, "stage", json_string(stage_cur));
+	if (rank_cur > 0)
+		json_object_set_new(obj, "rank", json_integer(rank_cur));
 	json_object_set_new(obj, "msg", json_text(msg));
 	line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (line)
@@ -79,6 +87,8 @@ static void emit(const char *level, const char *fmt, va_list ap)
 		if (bar_open)
 			fputs("\r\033[K", stderr);
 		bar_open = 0;
+		if (rank_cur > 0)
+			fprintf(stderr, "rank %d: ", rank_cur);
 		if (strcmp(level, "info") == 0)
 			fprintf(stderr, "%s%s%s\n", stage_cur, stage_cur[0] ? ": " : "", msg);
 		else

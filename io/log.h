@@ -13,6 +13,9 @@ log_format log_get_format(void);
 
 /* Names the stage that following lines belong to (NULL for none). */
 void log_set_stage(const char *stage);
+/* A rank of an MPI job other than 0: every line says which ("rank 2: ",
+ * or a "rank" field in JSON). */
+void log_set_rank(int rank);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

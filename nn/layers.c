@@ -149,14 +149,15 @@ static void bn_forward_train(nn_worker *w, int l, const float *in, float *out)
 	double *part = w->part[l], cnt = (double)net->n * ly->in.h * ly->in.w;
 	for (int c = 0; c < C; c++)
 		sums2(in + c * len, NULL, len, &part[2 * c], &part[2 * c + 1]);
-	nn_sync(net);
+	nn_dist_gather_parts(w, l, 0, 2 * C);
 	const float *gamma = net->params + ly->w_off, *beta = net->params + ly->b_off;
 	float *xhat = w->aux[l], *rmean = net->stats + ly->s_off, *rvar = rmean + C;
 	for (int c = 0; c < C; c++) {
 		double s = 0.0, q = 0.0;
-		for (int t = 0; t < net->threads; t++) {
-			s += net->workers[t].part[l][2 * c];
-			q += net->workers[t].part[l][2 * c + 1];
+		for (int t = 0; t < net->n_shares; t++) {
+			const double *pt = nn_share_part(net, l, t, 0);
+			s += pt[2 * c];
+			q += pt[2 * c + 1];
 		}
 		double mean = s / cnt, var = q / cnt - mean * mean;
 		if (var < 0.0)
@@ -208,14 +209,17 @@ static void bn_backward(nn_worker *w, int l, const float *dy, float *dx)
 		w->grad[ly->w_off + c] += (float)sdx;
 		w->grad[ly->b_off + c] += (float)sd;
 	}
-	nn_sync(net);
-	if (!ly->need_dx)
+	if (!ly->need_dx) {
+		nn_sync(net);
 		return;
+	}
+	nn_dist_gather_parts(w, l, 4 * C, 2 * C);
 	for (int c = 0; c < C; c++) {
 		double sd = 0.0, sdx = 0.0;
-		for (int t = 0; t < net->threads; t++) {
-			sd += net->workers[t].part[l][4 * C + 2 * c];
-			sdx += net->workers[t].part[l][4 * C + 2 * c + 1];
+		for (int t = 0; t < net->n_shares; t++) {
+			const double *pt = nn_share_part(net, l, t, 4 * C);
+			sd += pt[2 * c];
+			sdx += pt[2 * c + 1];
 		}
 		float k = (float)(gamma[c] * part[2 * C + 2 * c] / cnt);
 		float a = (float)sd, b = (float)sdx, fc = (float)cnt;

@@ -309,6 +309,7 @@ nn_net *nn_net_build(const char *arch, nn_shape in, int n_classes, uint64_t seed
 	net->threads = threads < max_batch ? threads : max_batch;
 	net->max_batch = max_batch;
 	net->share_max = (max_batch + net->threads - 1) / net->threads;
+	net->n_shares = net->threads;
 	net->drop_rng = seed ^ 0x5bd1e995d00d5eedULL;
 	nn_opt_default(&net->opt);
 	net->params = calloc(net->n_params ? net->n_params : 1, sizeof(float));
@@ -347,6 +348,7 @@ void nn_net_free(nn_net *net)
 		pthread_barrier_destroy(&net->start);
 		pthread_barrier_destroy(&net->sync);
 	}
+	nn_dist_release(net);
 	if (net->workers)
 		for (int t = 0; t < net->threads; t++)
 			worker_release(net, &net->workers[t]);
@@ -411,8 +413,9 @@ static void softmax_loss(nn_worker *w, float *g)
 static void set_share(nn_worker *w)
 {
 	nn_net *net = w->net;
-	w->i0 = (int)((long)net->n * w->tid / net->threads);
-	w->n = (int)((long)net->n * (w->tid + 1) / net->threads) - w->i0;
+	long s = net->share0 + w->tid;
+	w->i0 = (int)((long)net->n * s / net->n_shares);
+	w->n = (int)((long)net->n * (s + 1) / net->n_shares) - w->i0;
 }
 
 /* Loads the worker's share and runs every layer forward (fused layers
@@ -430,7 +433,7 @@ static void job_train(nn_worker *w)
 	nn_net *net = w->net;
 	set_share(w);
 	memset(w->grad, 0, net->n_params * sizeof(float));
-	w->rng = net->drop_rng + 0x9e3779b97f4a7c15ULL * (uint64_t)(w->tid + 1);
+	w->rng = net->drop_rng + 0x9e3779b97f4a7c15ULL * (uint64_t)(net->share0 + w->tid + 1);
 	forward(w);
 	int cur = 0;
 	softmax_loss(w, w->gbuf[cur]);
@@ -446,7 +449,7 @@ static void job_train(nn_worker *w)
 		if (!ly->inplace)
 			cur = 1 - cur;
 	}
-	nn_sync(net);
+	nn_dist_gather_grads(w);
 	size_t a = net->n_params * (size_t)w->tid / (size_t)net->threads;
 	size_t b = net->n_params * (size_t)(w->tid + 1) / (size_t)net->threads;
 	nn_opt_update(net, a, b);
@@ -500,12 +503,10 @@ int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
 	net->opt_t++;
 	run_job(net, job_train);
 	nn_rng_next(&net->drop_rng);
-	double sum = 0.0;
-	int hits = 0;
-	for (int t = 0; t < net->threads; t++) {
-		sum += net->workers[t].loss;
-		hits += net->workers[t].correct;
-	}
+	double sum;
+	int hits;
+	if (nn_dist_step_loss(net, &sum, &hits) < 0)
+		return nn_errorf(err, NN_EIO, "cannot gather the gradients of the other processes");
 	if (loss)
 		*loss = (float)(sum / net->wsum);
 	if (n_correct)
@@ -532,10 +533,12 @@ int nn_eval_batch(nn_net *net, const float *x, const int *labels, int n,
 		net->n = m;
 		net->train = 0;
 		run_job(net, job_infer);
-		for (int t = 0; t < net->threads; t++) {
-			sum += net->workers[t].loss;
-			hits += net->workers[t].correct;
-		}
+		double part_loss;
+		int part_hits;
+		if (nn_dist_gather_eval(net, &part_loss, &part_hits) < 0)
+			return nn_errorf(err, NN_EIO, "cannot gather the losses of the other processes");
+		sum += part_loss;
+		hits += part_hits;
 		wsum += net->wsum;
 	}
 	if (loss)

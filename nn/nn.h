@@ -118,6 +118,42 @@ size_t nn_n_params(const nn_net *net);       /* trainable parameters */
 int nn_threads(const nn_net *net);           /* worker threads actually used */
 int nn_max_batch(const nn_net *net);
 
+/* Data-parallel training over processes: each process runs its threads
+ * over its consecutive shares of every batch (all processes get the whole
+ * batch), and the per-share partial sums (gradients, batch-norm
+ * statistics, losses) are gathered and added in share order, so P
+ * processes of T threads give the weights of one process of P x T
+ * threads, bit for bit. Every process must have the same thread count. */
+typedef struct nn_dist {
+	int share0;        /* this process's first share: its index x its threads */
+	int n_shares;      /* shares over all processes: processes x threads */
+	/* local: this process's nn_threads() blocks of bytes each; all gets
+	 * the n_shares blocks of every process in share order. Called by the
+	 * thread that called nn_train_batch / nn_eval_batch. Returns 0, or
+	 * non-zero to fail the call. */
+	int (*allgather)(void *ctx, const void *local, void *all, size_t bytes);
+	/* Copies bytes at buf of process 0 to every process. Returns 0 or non-zero. */
+	int (*bcast)(void *ctx, void *buf, size_t bytes);
+	void *ctx;
+} nn_dist;
+
+/* Makes net one of dist->n_shares / nn_threads(net) processes (see
+ * nn_dist). nn_train_batch and nn_eval_batch then run this process's
+ * shares and gather the others'; nn_eval_batch fills probs of this
+ * process's shares only. Returns 0, -NN_EUSAGE (shares that do not fit
+ * the threads or the batch) or -NN_ENOMEM. */
+int nn_set_dist(nn_net *net, const nn_dist *dist, nn_err *err);
+
+/* Copies process 0's weights, BN statistics, optimiser state and dropout
+ * generator to every process (after nn_set_dist; at the start of a run
+ * or after process 0 loaded a checkpoint). Returns 0 or -NN_EIO. */
+int nn_dist_bcast_state(nn_net *net, nn_err *err);
+
+/* The trainable parameters (nn_n_params floats) and the BN running
+ * statistics (*n_stats floats), read-only: for checksums. */
+const float *nn_params(const nn_net *net);
+const float *nn_stats(const nn_net *net, size_t *n_stats);
+
 /* Everything a model file carries besides the network. */
 typedef struct nn_meta {
 	int n_classes;       /* must equal the net's */

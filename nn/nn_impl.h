@@ -97,6 +97,13 @@ struct nn_net {
 	int n, train;
 	float lr;
 	double wsum;
+	/* shares over processes (nn_set_dist): this process runs shares
+	 * share0 .. share0 + threads - 1 of n_shares (share0 0 and n_shares
+	 * threads without one) */
+	int share0, n_shares;
+	nn_dist dist; int has_dist, dist_failed;
+	float *gsend, *grecv; size_t gstride;   /* gradient + loss blocks, floats per share */
+	double *psend, *precv; size_t pmax;     /* BN partial sums, doubles per share */
 };
 
 /* blas.c: the single BLAS seam. Row-major C = alpha*op(A)*op(B) + beta*C. */
@@ -151,6 +158,23 @@ nn_conv_scratch nn_dense_scratch_of(const nn_layer *ly, int share_max);
 
 /* optim.c */
 void nn_opt_update(struct nn_net *net, size_t a, size_t b);
+
+/* dist.c: the gradient of share s (of net->n_shares), valid after
+ * nn_dist_gather_grads; the len doubles at off of layer l's BN partial
+ * sums of share s, valid after nn_dist_gather_parts with the same off. */
+const float *nn_share_grad(const struct nn_net *net, int s);
+const double *nn_share_part(const struct nn_net *net, int l, int s, int off);
+/* Called by every worker after its share's gradient (and loss) is done:
+ * with processes, worker 0 gathers every share's; all wait for it. */
+void nn_dist_gather_grads(nn_worker *w);
+/* As nn_dist_gather_grads, for len doubles at off of layer l's partials. */
+void nn_dist_gather_parts(nn_worker *w, int l, int off, int len);
+/* Gathers the loss and hits of every share after an inference pass. */
+int nn_dist_gather_eval(struct nn_net *net, double *loss, int *hits);
+/* The loss and hits of a training step, summed in share order; -1 when a
+ * gather of the step failed. */
+int nn_dist_step_loss(struct nn_net *net, double *loss, int *hits);
+void nn_dist_release(struct nn_net *net);
 
 /* arch.c */
 int nn_errorf(nn_err *err, int code, const char *fmt, ...)

@@ -66,15 +66,18 @@ static void sgd_range(const float *g, float *p, float *m, size_t n, float lr, fl
 	}
 }
 
-/* Sums the workers' gradients for params [a, b) in thread order, then
- * applies the optimiser step there. Called by each worker on its range. */
+/* Sums the shares' gradients for params [a, b) in share order (into
+ * worker 0's), then applies the optimiser step there. Called by each
+ * worker on its range. */
 void nn_opt_update(nn_net *net, size_t a, size_t b)
 {
 	const nn_opt *o = &net->opt;
 	float *g = net->workers[0].grad, *p = net->params, *m = net->opt_m, *v = net->opt_v;
 	float lr = net->lr, mom = o->momentum;
-	for (int t = 1; t < net->threads; t++) {
-		const float *gt = net->workers[t].grad;
+	if (net->has_dist)
+		memcpy(g + a, nn_share_grad(net, 0) + a, (b - a) * sizeof(float));
+	for (int t = 1; t < net->n_shares; t++) {
+		const float *gt = nn_share_grad(net, t);
 		for (size_t i = a; i < b; i++)
 			g[i] += gt[i];
 	}

@@ -9,7 +9,7 @@ libjansson-dev libssl-dev zlib1g-dev libfreetype-dev fonts-dejavu-core
 libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler"
 test="$build clang libclang-rt-14-dev python3 python3-pil python3-sklearn
 python3-jsonschema python3-yaml python3-numpy strace cppcheck clang-tidy
-valgrind wrk python3-onnx nodejs"
+valgrind wrk python3-onnx nodejs openmpi-bin libopenmpi-dev"
 bench="$test python3-torch python3-flask time"
 
 want=""

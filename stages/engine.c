@@ -698,6 +698,26 @@ static int run_one(const engine_opts *o, stage_status *s, pl_err *err)
 	return rc;
 }
 
+int engine_follow(const stage_def *def, const engine_opts *o, pl_err *err)
+{
+	stage_ctx ctx;
+	int rc;
+
+	if ((rc = ctx_init(&ctx, def, o->ws, o->cfg, err)) < 0)
+		return rc;
+	ctx.stop = o->stop;
+	ctx.metrics = json_object();
+	ctx.info = json_object();
+	log_set_stage(def->name);
+	rc = def->run(&ctx, err);
+	if (rc < 0)
+		pl_errprefix(err, "%s: ", def->name);
+	log_set_stage(NULL);
+	json_decref(ctx.metrics);
+	json_decref(ctx.info);
+	return rc;
+}
+
 static void log_decision(const stage_status *s, int dry_run)
 {
 	const char *finished = json_string_value(json_object_get(s->record, "finished"));

@@ -103,6 +103,11 @@ int engine_note(const stage_ctx *ctx, const char *note, pl_err *err);
 int engine_run(const stage_def *defs, int n, const engine_opts *opts,
 	       stage_status *st, pl_err *err);
 
+/* Runs the stage def as a rank of an MPI job other than 0: with the
+ * context rank 0's engine_run gives it, but without the lock, the
+ * temporary directory, the record or the commit: rank 0 writes all. */
+int engine_follow(const stage_def *def, const engine_opts *opts, pl_err *err);
+
 /* Fills st (n entries) with each stage's state and reason, without running
  * anything or taking the lock; the same walk as engine_run. With
  * unknown_ok, a data identity that cannot be had (no source configured)

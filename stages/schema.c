@@ -90,6 +90,8 @@ static const cfg_key schema[] = {
 	{ "train", "seed", CFG_INT, "1", 0, BIG, NULL, "seed of initialisation, shuffling and augmentation", 0 },
 	{ "train", "threads", CFG_INT, "0", 0, 256, NULL,
 	  "training threads; 0 = the CPUs the process may use (affinity, cgroup CPU limit); the weights are bit-identical for the same count", 0 },
+	{ "train", "distributed", CFG_ENUM, "auto", 0, 0, "auto|off",
+	  "under mpirun (OMPI_COMM_WORLD_SIZE or PMI_SIZE set), `stage train` trains data-parallel over the ranks, train.threads is then the job's total, train.threads / N per rank, and the weights are those of one process with train.threads threads; off = ignore the launcher", CFG_RUNTIME },
 
 	{ "validate", "min_metric", CFG_ENUM, "weighted_f1", 0, 0,
 	  "accuracy|balanced_accuracy|weighted_f1|macro_f1|weighted_precision|weighted_recall|macro_precision|macro_recall|auc",

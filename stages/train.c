@@ -15,6 +15,7 @@
 #include "../io/sys.h"
 #include "../nn/nn.h"
 #include "dataset.h"
+#include "dist.h"
 #include "preproc.h"
 #include "stages.h"
 
@@ -26,7 +27,7 @@ typedef struct train_state {
 	int32_t best_epoch;      /* epoch of the best val loss, -1 none */
 	int32_t stale_epochs;    /* epochs since the best */
 	int32_t stopped;         /* early stopping ended the run */
-	int32_t threads;         /* worker threads of the run that wrote it */
+	int32_t threads;         /* worker threads of the run that wrote it (over all ranks) */
 	int32_t pad;
 	double best_val_loss;
 	/* followed by next_epoch x 4 doubles: train loss, train acc, val loss, val acc */
@@ -127,7 +128,7 @@ static int setup(trainer *t, pl_err *err)
 	if ((threads = (int)cfg_int(c, "train", "threads")) == 0)
 		threads = sys_cpu_count();
 	t->net = nn_net_new(cfg_str(c, "model", "layers"), (nn_shape){ t->ds.c, t->ds.h, t->ds.w },
-			    t->ds.n_classes, t->seed, threads, t->batch, &e);
+			    t->ds.n_classes, t->seed, threads / dist_size(), t->batch, &e);
 	if (!t->net)
 		return pl_errorf(err, PL_EUSAGE, "[model] layers: %s", e.msg);
 	t->x = malloc((size_t)t->batch * t->ds.c * t->ds.h * t->ds.w * sizeof(float));
@@ -146,7 +147,7 @@ static int setup(trainer *t, pl_err *err)
 			  t->ctx->out_dir)) < 0)
 		return rc;
 	t->st.best_epoch = -1;
-	t->st.threads = nn_threads(t->net);
+	t->st.threads = nn_threads(t->net) * dist_size();
 	t->st.best_val_loss = INFINITY;
 	return setup_optimizer(t, err);
 }
@@ -209,12 +210,27 @@ static int resume(trainer *t, pl_err *err)
 	free(blob);
 	log_info("resuming after epoch %d of %d from the last checkpoint", t->st.next_epoch,
 		 t->epochs);
-	if (t->st.threads != nn_threads(t->net))
+	if (t->st.threads != nn_threads(t->net) * dist_size())
 		log_warn("the checkpoint was written by a run with %d threads and this one has %d: "
 			 "the weights will not be bit-identical to an uninterrupted run's (set "
-			 "train.threads keeps runs on different machines equal)", t->st.threads, nn_threads(t->net));
-	t->st.threads = nn_threads(t->net);
+			 "train.threads keeps runs on different machines equal)", t->st.threads,
+			 nn_threads(t->net) * dist_size());
+	t->st.threads = nn_threads(t->net) * dist_size();
 	return 0;
+}
+
+/* Over ranks: rank 0 alone resumes (and writes); the others get where
+ * training stands, the history and the weights from it. */
+static int resume_ranks(trainer *t, pl_err *err)
+{
+	int rc = dist_rank() == 0 ? resume(t, err) : 0;
+
+	if (rc < 0 || dist_size() == 1)   /* on a failure the launcher ends the others */
+		return rc;
+	if ((rc = dist_bcast(&t->st, sizeof(t->st), err)) < 0 ||
+	    (rc = dist_bcast(t->hist, (size_t)t->epochs * 4 * sizeof(double), err)) < 0)
+		return rc;
+	return dist_attach(t->net, err);
 }
 
 /* Mean loss and accuracy of the net on a split, in inference mode. */
@@ -291,7 +307,7 @@ static int after_epoch(trainer *t, int epoch, pl_err *err)
 		t->st.best_val_loss = val_loss;
 		t->st.best_epoch = epoch;
 		t->st.stale_epochs = 0;
-		if (t->patience > 0)
+		if (t->patience > 0 && dist_rank() == 0)
 			rc = save_checkpoint(t, t->best, err);
 	} else {
 		t->st.stale_epochs++;
@@ -303,15 +319,27 @@ static int after_epoch(trainer *t, int epoch, pl_err *err)
 	return rc;
 }
 
+/* Over ranks: what the gathers cost (scripts/bench-mpi.sh reads this line). */
+static void log_traffic(void)
+{
+	dist_stats d = dist_traffic();
+
+	if (d.steps > 0)
+		log_info("%d ranks: %zu weight bytes, %zu bytes gathered per step; gradient gather "
+			 "%.3f ms per step over %ld steps; batch-norm and loss gathers %.3f ms per step",
+			 dist_size(), d.param_bytes, d.step_bytes, 1e3 * d.grad_seconds / (double)d.steps,
+			 d.steps, 1e3 * d.other_seconds / (double)d.steps);
+}
+
 static int train_loop(trainer *t, pl_err *err)
 {
 	int64_t count = rec_loader_count(t->train);
 	log_progress prog;
 	int rc = 0;
 
-	log_info("training %s (%zu parameters) on %lld samples of %dx%dx%d, %d threads",
+	log_info("training %s (%zu parameters) on %lld samples of %dx%dx%d, %d threads%s",
 		 nn_arch(t->net), nn_n_params(t->net), (long long)count, t->ds.c, t->ds.h,
-		 t->ds.w, nn_threads(t->net));
+		 t->ds.w, nn_threads(t->net) * dist_size(), dist_size() > 1 ? " over the ranks" : "");
 	log_progress_start(&prog, "training", count * t->epochs, "images");
 	prog.done = (int64_t)t->st.next_epoch * count;
 	prog.t_start = log_now();
@@ -323,16 +351,19 @@ static int train_loop(trainer *t, pl_err *err)
 		if (rc < 0)
 			break;
 		t->st.next_epoch = epoch + 1;
+		if (dist_size() > 1 && (rc = dist_check_weights(t->net, epoch, err)) < 0)
+			break;
 		rc = after_epoch(t, epoch, err);
-		if (rc == 0)
+		if (rc == 0 && dist_rank() == 0)
 			rc = save_checkpoint(t, t->ckpt, err);
-		if (rc == 0)
+		if (rc == 0 && dist_rank() == 0)
 			rc = note_progress(t, err);
 		log_info("epoch %d/%d: loss %.4f, accuracy %.3f; val loss %.4f, val accuracy %.3f; "
 			 "%.0f images/s", epoch + 1, t->epochs, t->hist[epoch * 4], t->hist[epoch * 4 + 1],
 			 t->hist[epoch * 4 + 2], t->hist[epoch * 4 + 3], count / (log_now() - t0));
 	}
 	log_progress_end(&prog);
+	log_traffic();
 	return rc;
 }
 
@@ -417,17 +448,21 @@ int train_run(stage_ctx *ctx, pl_err *err)
 {
 	trainer t = { 0 };
 	double t0 = log_now();
-	int rc;
+	int go = 1, rc;
 
 	t.ctx = ctx;
-	rc = setup(&t, err);
+	rc = dist_size() > 1 ? dist_go(&go, err) : 0;
+	if (rc == 0 && dist_size() > 1)
+		rc = dist_agree(ctx->cfg, err);
 	if (rc == 0)
-		rc = resume(&t, err);
+		rc = setup(&t, err);
+	if (rc == 0)
+		rc = resume_ranks(&t, err);
 	if (rc == 0)
 		rc = train_loop(&t, err);
-	if (rc == 0)
+	if (rc == 0 && dist_rank() == 0)
 		rc = write_history(&t, err);
-	if (rc == 0)
+	if (rc == 0 && dist_rank() == 0)
 		rc = write_model(&t, err);
 	if (rc == 0)
 		set_metrics(&t, log_now() - t0);

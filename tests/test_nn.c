@@ -1,5 +1,6 @@
 /* Unit tests of nn/: numeric gradient checks of every layer, training to
  * zero loss, model files and checkpoints, determinism, arch errors. */
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -554,6 +555,119 @@ static void test_epoch_order(void)
 	nn_epoch_order(order, 0, 7, 2);
 }
 
+/* Two processes of two threads, played by two threads here with a shared
+ * buffer for their gathers, give the weights, statistics and losses of one
+ * process with four threads (nn_dist), batch norm and dropout included,
+ * on batches that do not split evenly. */
+typedef struct fake_world {
+	pthread_barrier_t bar;
+	char buf[1 << 20];
+} fake_world;
+
+typedef struct fake_rank {
+	fake_world *w;
+	int rank;
+	nn_net *net;
+	float loss, val_loss;
+	int rc;
+} fake_rank;
+
+static int fake_allgather(void *ctx, const void *local, void *all, size_t bytes)
+{
+	fake_rank *r = ctx;
+	size_t chunk = bytes * 2;   /* two threads per rank */
+	if (2 * chunk > sizeof(r->w->buf))
+		return -1;
+	memcpy(r->w->buf + (size_t)r->rank * chunk, local, chunk);
+	pthread_barrier_wait(&r->w->bar);
+	memcpy(all, r->w->buf, 2 * chunk);
+	pthread_barrier_wait(&r->w->bar);
+	return 0;
+}
+
+static int fake_bcast(void *ctx, void *buf, size_t bytes)
+{
+	fake_rank *r = ctx;
+	if (bytes > sizeof(r->w->buf))
+		return -1;
+	if (r->rank == 0)
+		memcpy(r->w->buf, buf, bytes);
+	pthread_barrier_wait(&r->w->bar);
+	if (r->rank != 0)
+		memcpy(buf, r->w->buf, bytes);
+	pthread_barrier_wait(&r->w->bar);
+	return 0;
+}
+
+/* Trains net (this process's part or the whole) on fixed batches of 15. */
+static int train_fixed(nn_net *net, float *loss, float *val_loss, nn_err *err)
+{
+	float x[15 * 36];
+	int y[15], rc = 0;
+	for (int it = 0; it < 6 && rc == 0; it++) {
+		make_halves(x, y, 15, (uint64_t)it + 7);
+		rc = nn_train_batch(net, x, y, 15, 0.05f, NULL, loss, NULL, err);
+	}
+	make_halves(x, y, 15, 99);
+	return rc ? rc : nn_eval_batch(net, x, y, 15, NULL, val_loss, NULL, NULL, err);
+}
+
+static void *fake_rank_main(void *arg)
+{
+	fake_rank *r = arg;
+	nn_err err = { 0 };
+	/* rank 1 starts from other weights: the broadcast must replace them */
+	r->net = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 3 + (uint64_t)r->rank, 2, 16, &err);
+	nn_dist d = { 2 * r->rank, 4, fake_allgather, fake_bcast, r };
+	r->rc = !r->net || nn_set_dist(r->net, &d, &err) < 0 || nn_dist_bcast_state(r->net, &err) < 0 ||
+	        train_fixed(r->net, &r->loss, &r->val_loss, &err) < 0;
+	if (r->rc)
+		fprintf(stderr, "rank %d: %s\n", r->rank, err.msg);
+	return NULL;
+}
+
+static void test_dist_shares(void)
+{
+	static fake_world w;
+	fake_rank ranks[2] = { { &w, 0, NULL, 0, 0, 0 }, { &w, 1, NULL, 0, 0, 0 } };
+	pthread_t other;
+	nn_err err = { 0 };
+	float loss = 0, val_loss = 0;
+	size_t n_stats, n_stats1;
+
+	pthread_barrier_init(&w.bar, NULL, 2);
+	CHECK(pthread_create(&other, NULL, fake_rank_main, &ranks[1]) == 0, "thread");
+	fake_rank_main(&ranks[0]);
+	pthread_join(other, NULL);
+	pthread_barrier_destroy(&w.bar);
+	nn_net *one = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 3, 4, 16, &err);
+	CHECK(one != NULL, "%s", err.msg);
+	CHECK(ranks[0].rc == 0 && ranks[1].rc == 0, "the ranks failed");
+	if (!one || ranks[0].rc || ranks[1].rc)
+		goto out;
+	CHECK_OK(train_fixed(one, &loss, &val_loss, &err), &err);
+	for (int r = 0; r < 2; r++) {
+		const float *st = nn_stats(ranks[r].net, &n_stats), *st1 = nn_stats(one, &n_stats1);
+		CHECK(!memcmp(nn_params(ranks[r].net), nn_params(one), nn_n_params(one) * sizeof(float)),
+		      "rank %d: weights differ from 4 threads'", r);
+		CHECK(n_stats == n_stats1 && !memcmp(st, st1, n_stats * sizeof(float)),
+		      "rank %d: BN statistics differ", r);
+		CHECK(ranks[r].loss == loss && ranks[r].val_loss == val_loss,
+		      "rank %d: loss %.9g val %.9g, 4 threads %.9g %.9g", r, (double)ranks[r].loss,
+		      (double)ranks[r].val_loss, (double)loss, (double)val_loss);
+	}
+	nn_net *two = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 3, 2, 16, &err);
+	CHECK(two != NULL, "%s", err.msg);
+	if (two && train_fixed(two, &loss, &val_loss, &err) == 0)
+		CHECK(memcmp(nn_params(two), nn_params(one), nn_n_params(one) * sizeof(float)) != 0,
+		      "2 threads alone give the weights of 4: the check cannot fail");
+	nn_net_free(two);
+out:
+	nn_net_free(one);
+	nn_net_free(ranks[0].net);
+	nn_net_free(ranks[1].net);
+}
+
 int main(void)
 {
 	/* Every check on each kernel level the CPU has: OpenBLAS only, AVX2,
@@ -579,5 +693,6 @@ int main(void)
 	RUN(test_schedules);
 	RUN(test_augment);
 	RUN(test_epoch_order);
+	RUN(test_dist_shares);
 	return check_report("test_nn");
 }

@@ -5,6 +5,7 @@ JSON schema; used by tests/cli/test_export.sh.
 usage: validate_schema.py [--strict] FILE SCHEMA REF [POINTER]
 
   REF      the definition to check against, e.g. '#/definitions/ComponentSpec'
+           (or "#", the whole schema)
   POINTER  optional JSON pointer into FILE selecting the part to check,
            e.g. '/items/1/spec/template/spec/containers/0'
   --strict also rejects properties the schema does not declare: the Argo
@@ -67,7 +68,7 @@ def validator_for(schema, ref):
 def main(argv):
     strict = "--strict" in argv
     args = [a for a in argv if a != "--strict"]
-    if len(args) not in (3, 4) or not args[2].startswith("#/"):
+    if len(args) not in (3, 4) or not (args[2] == "#" or args[2].startswith("#/")):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     path, schema_path, ref = args[:3]

@@ -27,6 +27,7 @@ typedef struct ctx {
 	char prepare_job[64];  /* pipeline-NAME-prepare */
 	char run_job[64];      /* pipeline-NAME-run */
 	char generate[64];     /* pipeline-NAME- (Workflow generateName) */
+	char train_job[64];    /* pipeline-NAME-train (the MPIJob) */
 } ctx;
 
 
@@ -52,6 +53,8 @@ void export_defaults(export_opts *o)
 	o->config = EXPORT_CONFIG_PATH;
 	o->set = "";
 	o->shards = 4;
+	o->workers = 0;
+	o->slots_per_worker = 1;
 }
 
 /* ---- checks ----------------------------------------------------------- */
@@ -239,6 +242,12 @@ int export_check(const export_opts *o, pl_err *err)
 
 	if ((rc = check_names(o, err)) < 0 || (rc = check_resources(o, err)) < 0)
 		return rc;
+	if (o->workers < 0 || o->workers > EXPORT_MAX_WORKERS)
+		return pl_errorf(err, PL_EUSAGE, "--workers %d: give 1 to %d", o->workers,
+				 EXPORT_MAX_WORKERS);
+	if (o->slots_per_worker < 1 || o->slots_per_worker > EXPORT_MAX_SLOTS)
+		return pl_errorf(err, PL_EUSAGE, "--slots-per-worker %d: give 1 to %d",
+				 o->slots_per_worker, EXPORT_MAX_SLOTS);
 	if (!o->config || o->config[0] != '/' || has_space_or_control(o->config))
 		return bad(err, "config path", o->config ? o->config : "", "--config",
 			   "config", "give the absolute path of the config file "
@@ -441,6 +450,28 @@ static json_t *argo_dag(const ctx *c)
 	return json_pack("{s:s, s:{s:o}}", "name", "pipeline", "dag", "tasks", tasks);
 }
 
+static json_t *mpijob(const ctx *c, int generate);
+
+/* With workers, train is a resource template: it creates the MPIJob and
+ * waits until its launcher succeeded (or failed, after the job's own
+ * retries). */
+static json_t *argo_train_mpijob(const ctx *c)
+{
+	json_t *job = mpijob(c, 1), *t = NULL;
+	char *manifest = job ? json_dumps(job, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+	if (manifest)
+		t = json_pack("{s:s, s:{s:o}, s:{s:s, s:b, s:s, s:s, s:s}}", "name", "train",
+			      "metadata", "labels", labels(c, "train"), "resource",
+			      "action", "create", "setOwnerReference", 1,
+			      "successCondition", "status.replicaStatuses.Launcher.succeeded > 0",
+			      "failureCondition", "status.replicaStatuses.Launcher.failed > 0",
+			      "manifest", manifest);
+	free(manifest);
+	json_decref(job);
+	return t;
+}
+
 static json_t *argo_templates(const ctx *c)
 {
 	json_t *list = json_array();
@@ -451,7 +482,8 @@ static json_t *argo_templates(const ctx *c)
 	if (!failed)
 		failed |= push(list, argo_template(c, "prepare-shard"));
 	for (int i = 0; !failed && i < pipeline_n_stages; i++)
-		failed |= push(list, argo_template(c, pipeline_stages[i].name));
+		failed |= push(list, c->o->workers > 0 && !strcmp(pipeline_stages[i].name, "train") ?
+			       argo_train_mpijob(c) : argo_template(c, pipeline_stages[i].name));
 	if (failed) {
 		json_decref(list);
 		return NULL;
@@ -559,6 +591,82 @@ static json_t *k8s_run_job(const ctx *c)
 				container(c, "run", json_pack("[s]", "run"),
 					  c->o->config, opt(c->o->set))));
 	return job;
+}
+
+/* ---- Kubeflow MPIJob ---------------------------------------------------- */
+
+/* The launcher: mpirun over every slot of the workers, passing the
+ * environment on; it trains nothing itself, so it asks for little. */
+static json_t *mpi_launcher(const ctx *c, int generate)
+{
+	char np[16];
+	json_t *args, *ct;
+
+	snprintf(np, sizeof(np), "%d", c->o->workers * c->o->slots_per_worker);
+	args = json_pack("[s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s]", "-np", np,
+			 "--bind-to", "none", "-x", "PIPELINE_WORKSPACE", "-x", "PIPELINE_CONFIG",
+			 "-x", "PIPELINE_SET", "-x", "PIPELINE_LOG_FORMAT", "pipeline", "stage",
+			 "train", "--workspace", c->ws_path);
+	ct = container(c, "launcher", args, generate ? "{{workflow.parameters.config}}" :
+		       c->o->config, generate ? "{{workflow.parameters.set}}" : c->o->set);
+	if (put(ct, "command", json_pack("[s]", "mpirun")) < 0 ||
+	    put(ct, "resources", json_pack("{s:{s:s, s:s}}", "requests", "cpu", "100m",
+					   "memory", "256Mi")) < 0) {
+		json_decref(ct);
+		return NULL;
+	}
+	json_object_del(ct, "volumeMounts");
+	return ct;
+}
+
+/* A worker: the image's sshd (port 2222, keys the operator mounts at
+ * EXPORT_MOUNT_ROOT/.ssh), through which the launcher starts the ranks. */
+static json_t *mpi_worker(const ctx *c)
+{
+	json_t *ct = container(c, "worker", json_pack("[s, s, s]", "-De", "-f",
+						      "/etc/pipeline/sshd_config"),
+			       c->o->config, c->o->set);
+
+	if (put(ct, "command", json_pack("[s]", "/usr/sbin/sshd")) < 0) {
+		json_decref(ct);
+		return NULL;
+	}
+	return ct;
+}
+
+static json_t *mpi_replica(const ctx *c, const char *component, int replicas,
+			   const char *restart, json_t *main_container)
+{
+	json_t *pod = k8s_pod_template(c, component, main_container);
+
+	if (pod)
+		json_object_del(json_object_get(pod, "spec"), "restartPolicy");
+	return json_pack("{s:i, s:s, s:o}", "replicas", replicas, "restartPolicy", restart,
+			 "template", pod);
+}
+
+/* The MPIJob: a launcher and o->workers workers of o->slots_per_worker
+ * ranks each; generate names it for a workflow (generateName). */
+static json_t *mpijob(const ctx *c, int generate)
+{
+	char sshdir[64];
+
+	snprintf(sshdir, sizeof(sshdir), "%s/.ssh", EXPORT_MOUNT_ROOT);
+	return json_pack("{s:s, s:s, s:o, s:{s:i, s:s, s:s, s:s, s:{s:i, s:s}, "
+			 "s:{s:o, s:o}}}",
+			 "apiVersion", "kubeflow.org/v2beta1", "kind", "MPIJob",
+			 "metadata", metadata(c, generate ? "generateName" : "name",
+					      generate ? c->generate : c->train_job, "train"),
+			 "spec", "slotsPerWorker", c->o->slots_per_worker,
+			 "mpiImplementation", "OpenMPI",
+			 "launcherCreationPolicy", "WaitForWorkersReady",
+			 "sshAuthMountPath", sshdir,
+			 "runPolicy", "backoffLimit", RETRY_LIMIT, "cleanPodPolicy", "Running",
+			 "mpiReplicaSpecs",
+			 "Launcher", mpi_replica(c, "train-launcher", 1, "OnFailure",
+						 mpi_launcher(c, generate)),
+			 "Worker", mpi_replica(c, "train-worker", c->o->workers, "Never",
+					       mpi_worker(c)));
 }
 
 /* ---- Kubeflow components ------------------------------------------------ */
@@ -765,6 +873,23 @@ static int write_k8s(const ctx *c, const char *out, pl_err *err)
 	return rc;
 }
 
+static int write_mpijob(const ctx *c, const char *out, pl_err *err)
+{
+	export_item item = { "mpijob.json", mpijob(c, 0) };
+	int rc;
+
+	if (c->o->workers < 1) {
+		json_decref(item.doc);
+		return pl_errorf(err, PL_EUSAGE, "an MPIJob needs --workers N (1 to %d)",
+				 EXPORT_MAX_WORKERS);
+	}
+	if (out && wants_dir(out))
+		return write_items(out, &item, 1, err);
+	rc = write_json(item.doc, out, err);
+	json_decref(item.doc);
+	return rc;
+}
+
 static void ctx_init(ctx *c, const export_opts *o)
 {
 	const char *ws = o->workspace_name;
@@ -774,6 +899,7 @@ static void ctx_init(ctx *c, const export_opts *o)
 	snprintf(c->prepare_job, sizeof(c->prepare_job), "pipeline-%s-prepare", ws);
 	snprintf(c->run_job, sizeof(c->run_job), "pipeline-%s-run", ws);
 	snprintf(c->generate, sizeof(c->generate), "pipeline-%s-", ws);
+	snprintf(c->train_job, sizeof(c->train_job), "pipeline-%s-train", ws);
 }
 
 int export_write(const char *kind, const export_opts *o, const char *out,
@@ -783,9 +909,9 @@ int export_write(const char *kind, const export_opts *o, const char *out,
 	int rc;
 
 	if (!kind || (strcmp(kind, "kfp") != 0 && strcmp(kind, "argo") != 0 &&
-		      strcmp(kind, "k8s") != 0))
+		      strcmp(kind, "k8s") != 0 && strcmp(kind, "mpijob") != 0))
 		return pl_errorf(err, PL_EUSAGE, "unknown export kind '%s': use kfp, "
-				 "argo or k8s", kind ? kind : "");
+				 "argo, k8s or mpijob", kind ? kind : "");
 	if ((rc = export_check(o, err)) < 0)
 		return rc;
 	ctx_init(&c, o);
@@ -795,5 +921,7 @@ int export_write(const char *kind, const export_opts *o, const char *out,
 		return write_kfp(&c, out, err);
 	if (strcmp(kind, "argo") == 0)
 		return write_argo(&c, out, err);
+	if (strcmp(kind, "mpijob") == 0)
+		return write_mpijob(&c, out, err);
 	return write_k8s(&c, out, err);
 }

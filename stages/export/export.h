@@ -34,10 +34,16 @@ typedef struct export_opts {
 	const char *config;          /* config file path inside the container */
 	const char *set;             /* overrides "sec.key=value;..." or "" */
 	int shards;                  /* prepare shards, 1..EXPORT_MAX_SHARDS */
+	int workers;                 /* MPIJob workers (argo: 0 = train in one pod) */
+	int slots_per_worker;        /* MPI ranks per worker, 1..EXPORT_MAX_SLOTS */
 } export_opts;
+
+#define EXPORT_MAX_WORKERS 1024
+#define EXPORT_MAX_SLOTS 256
 
 /* Fills o with the defaults: image unset, pvc "pipeline-workspace",
  * workspace "demo", storage "10Gi", cpu "2", memory "4Gi", 4 shards,
+ * no MPIJob workers, 1 slot per worker,
  * config EXPORT_CONFIG_PATH, the rest empty. */
 void export_defaults(export_opts *o);
 
@@ -45,7 +51,8 @@ void export_defaults(export_opts *o);
  * shards in range ...); PL_EUSAGE with a message naming the setting. */
 int export_check(const export_opts *o, pl_err *err);
 
-/* Writes the manifests of kind ("kfp", "argo" or "k8s") as indented JSON.
+/* Writes the manifests of kind ("kfp", "argo", "k8s" or "mpijob": a
+ * Kubeflow MPIJob training over o->workers pods) as indented JSON.
  * out: NULL or "-" = stdout (not for kfp); an existing directory or a path
  * ending in '/' = one file per object in that directory (created if
  * missing; kfp always takes a directory); anything else = one file (for

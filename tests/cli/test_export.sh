@@ -205,8 +205,8 @@ usage() {
 	expect_rc "export $*" "$code"
 	expect_in "export $* message" err.txt "$text"
 }
-usage 2 "kfp, argo or k8s" --image "$img"
-usage 2 "kfp, argo or k8s" helm --image "$img"
+usage 2 "kfp, argo, k8s or mpijob" --image "$img"
+usage 2 "kfp, argo, k8s or mpijob" helm --image "$img"
 usage 2 "--image" argo
 usage 2 "--image" argo --image ""
 usage 2 "--shards" argo --image "$img" --shards 0
@@ -250,4 +250,31 @@ expect_rc "requests equal to or under their limits" 0
 run "$PIPELINE" export argo --image "$img" --set train.epochz=3
 expect_rc "a --set override with a typo" 2
 expect_in "the typo is named with a suggestion" err.txt "unknown key 'epochz' in [train] (did you mean 'epochs'?)"
+# ---- mpijob, and argo with --train-workers -----------------------------------
+mpijob_schema=$schemas/kubeflow-mpijob.schema.json
+[ -f "$mpijob_schema" ] || mpijob_schema=/work/shared/schemas/kubeflow-mpijob.schema.json
+run "$PIPELINE" export mpijob --image "$img" --pvc plates --workspace-name bbbc014 \
+	--workers 4 --slots-per-worker 2 --cpu 4 --memory 8Gi --cpu-limit 4 \
+	--set train.epochs=3 -o mj.json
+expect_rc "mpijob: export" 0
+valid "mpijob: schema" mj.json "$mpijob_schema" '#'
+holds "mpijob: kind" mj.json 'd["apiVersion"] == "kubeflow.org/v2beta1" and d["kind"] == "MPIJob" and d["metadata"]["name"] == "pipeline-bbbc014-train"'
+holds "mpijob: 4 workers of 2 slots" mj.json 'd["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"] == 4 and d["spec"]["slotsPerWorker"] == 2'
+holds "mpijob: launcher runs mpirun -np 8 ... stage train" mj.json 'd["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["command"] == ["mpirun"] and d["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["args"][:2] == ["-np", "8"] and d["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["args"][-4:-2] == ["stage", "train"]'
+holds "mpijob: workers mount the claim with [cluster] resources" mj.json 'd["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "plates" and d["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["subPath"] == "bbbc014" and d["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}'
+holds "mpijob: the overrides reach the ranks" mj.json 'envs(d["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0])["PIPELINE_SET"] == "train.epochs=3" and "PIPELINE_SET" in d["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["args"]'
+run "$PIPELINE" export mpijob --image "$img"
+expect_rc "mpijob without --workers" 2
+expect_in "mpijob names --workers" err.txt "--workers"
+run "$PIPELINE" export mpijob --image "$img" --workers 0
+expect_rc "mpijob --workers 0" 2
+run "$PIPELINE" export argo --image "$img" --pvc plates --train-workers 3 -o wfm.json
+expect_rc "argo --train-workers: export" 0
+valid "argo --train-workers: schema" wfm.json "$argo_schema" '#/definitions/io.argoproj.workflow.v1alpha1.Workflow'
+holds "argo --train-workers: train creates the MPIJob and waits" wfm.json 'tpl("train")["resource"]["action"] == "create" and "succeeded" in tpl("train")["resource"]["successCondition"] and "failed" in tpl("train")["resource"]["failureCondition"]'
+printf '%s\n' 'import json,sys' 'd=json.load(open(sys.argv[1]))' 't=[t for t in d["spec"]["templates"] if t["name"]=="train"][0]' 'json.dump(json.loads(t["resource"]["manifest"]),open(sys.argv[2],"w"))' >manifest.py
+"$py" manifest.py wfm.json wfm-job.json
+valid "argo --train-workers: the manifest is an MPIJob" wfm-job.json "$mpijob_schema" '#'
+holds "argo --train-workers: 3 workers, generated name" wfm-job.json 'd["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"] == 3 and d["metadata"]["generateName"] == "pipeline-demo-"'
+holds "argo --train-workers: other stages stay containers" wfm.json '"container" in tpl("validate") and "container" not in tpl("train")'
 finish
