@@ -383,8 +383,9 @@ static int assess(const stage_def *def, const char *ws, const cfg *c, int unknow
 	judge(s, dir, hc);
 	hashcache_save(hc, NULL);   /* only speed is lost when it cannot be saved */
 	hashcache_free(hc);
-	if (why.code && s->state != ST_NEVER)
-		snprintf(s->reason, sizeof(s->reason), "cannot tell: %s", why.msg);
+	if (why.code)   /* nothing can run until this is mended: say so */
+		snprintf(s->reason, sizeof(s->reason), "%s: %s", s->state == ST_NEVER ?
+			 "never run" : "cannot tell", why.msg);
 	note_interrupted(s, ws);
 	return 0;
 }

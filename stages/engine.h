@@ -111,8 +111,9 @@ int engine_follow(const stage_def *def, const engine_opts *opts, pl_err *err);
 /* Fills st (n entries) with each stage's state and reason, without running
  * anything or taking the lock; the same walk as engine_run. With
  * unknown_ok, a data identity that cannot be had (no source configured)
- * is not an error: the stages then show as never run, or as "cannot
- * tell: WHY" when they hold a result. Release with engine_status_release
+ * is not an error: the stages then show as never run (the one that
+ * cannot tell saying why), or as "cannot tell: WHY" when they hold a
+ * result. Release with engine_status_release
  * (on failure st is released already). */
 int engine_status(const stage_def *defs, int n, const char *ws, const cfg *cfg,
 		  int unknown_ok, stage_status *st, pl_err *err);

@@ -149,6 +149,13 @@ int hashcache_save(hashcache *hc, pl_err *err)
 	if ((rc = fs_path(dir, sizeof(dir), err, "%s", hc->path)) < 0)
 		return rc;
 	*strrchr(dir, '/') = '\0';
+	/* a workspace not made yet is not made by its memo: status and a dry
+	 * run write nothing where nothing has run */
+	if (strrchr(dir, '/') && (*strrchr(dir, '/') = '\0', !fs_is_dir(dir)))
+		return 0;
+	if ((rc = fs_path(dir, sizeof(dir), err, "%s", hc->path)) < 0)
+		return rc;
+	*strrchr(dir, '/') = '\0';
 	if ((rc = fs_mkdirs(dir, err)) < 0)
 		return rc;
 	if (!(text = json_dumps(hc->entries, JSON_COMPACT | JSON_SORT_KEYS)))

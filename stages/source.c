@@ -44,6 +44,30 @@ static int within(const char *real, const char *dir)
 	return !strncmp(real, dir, n) && (real[n] == '/' || real[n] == '\0' || !strcmp(dir, "/"));
 }
 
+/* realpath of a path that may not exist yet: its nearest existing
+ * ancestor resolved, and the rest as given. */
+static int realpath_ahead(const char *path, char *out, pl_err *err)
+{
+	char head[PATH_MAX], *cut;
+	size_t tail;
+
+	if (realpath(path, out))
+		return 0;
+	if (fs_path(head, sizeof(head), err, "%s", path) < 0)
+		return -PL_EIO;
+	while ((cut = strrchr(head, '/')) && cut > head) {
+		*cut = '\0';
+		if (realpath(head, out)) {
+			tail = strlen(head);
+			return fs_path(out + strlen(out), PATH_MAX - strlen(out), err, "%s", path + tail);
+		}
+	}
+	if (!realpath(cut == head ? "/" : ".", out))
+		return pl_errorf(err, PL_EIO, "cannot resolve '%s': %s", path, strerror(errno));
+	return fs_path(out + strlen(out), PATH_MAX - strlen(out), err, "%s%s",
+		       cut == head ? "" : "/", cut == head ? path + 1 : path);
+}
+
 /* A workspace inside a directory source would be read as data (its plots a
  * class of their own, and no run ever cached); a source inside the
  * workspace, other than a download, is under the files pipeline rewrites. */
@@ -51,8 +75,10 @@ static int check_nesting(const char *src, const char *ws, source_kind kind, pl_e
 {
 	char src_real[PATH_MAX], ws_real[PATH_MAX], downloads[PATH_MAX];
 
-	if (!realpath(src, src_real) || !realpath(ws, ws_real))
-		return 0;   /* a workspace not made yet holds nothing */
+	if (!realpath(src, src_real))
+		return 0;
+	if (realpath_ahead(ws, ws_real, err) < 0)
+		return -PL_EIO;
 	if (kind == SRC_DIR && within(ws_real, src_real))
 		return pl_errorf(err, PL_EUSAGE, "the workspace '%s' is inside the source directory "
 				 "'%s': its own files would be read as data (use a workspace outside "

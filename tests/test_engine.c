@@ -152,8 +152,8 @@ static void test_unknown_identity(void)
 	CHECK_OK(status_with("ws-id", "b.y=", 1, st, &err), &err);
 	CHECK(st[0].state == ST_NEVER && st[1].state == ST_NEVER, "states %d %d", st[0].state,
 	      st[1].state);
-	CHECK(!strcmp(st[0].reason, "never run") && !strcmp(st[1].reason, "never run"),
-	      "reasons '%s' '%s'", st[0].reason, st[1].reason);
+	CHECK(!strcmp(st[0].reason, "never run: no data source: set [b] y") &&
+	      !strcmp(st[1].reason, "never run"), "reasons '%s' '%s'", st[0].reason, st[1].reason);
 	CHECK(!st[0].fingerprint[0], "fingerprint '%s' without an identity", st[0].fingerprint);
 	engine_status_release(st, 2);
 	c = cfg_new(schema, sizeof(schema) / sizeof(schema[0]));

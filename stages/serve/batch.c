@@ -237,7 +237,8 @@ static void run_batch(server *s, batch *b, job *jobs)
 	rc = !probs ? pl_errorf(&err, PL_ENOMEM, "out of memory") :
 	     serve_run(s->pkg, emit, b, &err);
 	pthread_mutex_lock(&s->lock);
-	stats_batch(&s->stats, b->n_slots);
+	if (b->n_slots > 0)   /* only requests that failed to decode: no network batch */
+		stats_batch(&s->stats, b->n_slots);
 	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < b->n_slots; i++) {
 		job *j = b->slots[i].j;
