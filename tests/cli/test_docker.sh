@@ -140,7 +140,7 @@ for p in $wanted; do
 	case "$build" in *" $p "*) ok ;; *) fail "build stage does not install $p" ;; esac
 done
 for p in libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
-	libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core ca-certificates; do
+	libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core ca-certificates libhiredis0.14; do
 	case " $(runtime_packages "$dockerfile" | tr '\n' ' ') " in
 	*" $p "*) ok ;; *) fail "runtime stage does not install $p" ;; esac
 done
