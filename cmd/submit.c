@@ -93,7 +93,7 @@ static int parse(int argc, char **argv, submit_opts *o)
 			o->kind = argv[optind];
 			argc -= optind;
 			argv += optind;
-			optind = 1;
+			optind = 0;   /* a fresh scan (GNU getopt), this time permuting */
 		}
 	}
 	o->args = argv + optind;

@@ -1,6 +1,7 @@
 /* Running one job of the fleet: a stage with `pipeline stage` semantics
  * (the engine, the workspace lock, prepare parts), or predict over a
  * package kept loaded by its SHA-256. */
+#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,21 @@ static int predict_inputs(const job_env *env, serve_pkg *pkg, const json_t *inpu
 	return 0;
 }
 
+/* Removes what a worker killed while writing file left beside it (the
+ * temporary files of fs_write_atomic): the result is whole now. */
+static void drop_leftovers(const char *file)
+{
+	char pattern[PATH_MAX + 16];
+	glob_t g;
+
+	snprintf(pattern, sizeof(pattern), "%s.tmp.*", file);
+	if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+		return;
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		unlink(g.gl_pathv[i]);
+	globfree(&g);
+}
+
 static int run_predict(const job_env *env, const json_t *spec, job_result *res, pl_err *err)
 {
 	const char *path = json_string_value(json_object_get(spec, "package"));
@@ -280,6 +296,8 @@ static int run_predict(const job_env *env, const json_t *spec, job_result *res, 
 	if (rc == 0 && out && *out && (rc = fs_mkdirs(out, err)) == 0 &&
 	    (rc = fs_path(file, sizeof(file), err, "%s/%s.json", out, env->id)) == 0)
 		rc = fs_write_atomic(file, l.text ? l.text : "", l.len, err);
+	if (rc == 0 && out && *out)
+		drop_leftovers(file);
 	res->result = l.text ? l.text : strdup("");
 	res->output = strdup(rc == 0 && out && *out ? file : "");
 	res->metrics = json_pack("{s:i,s:s,s:f}", "images", l.n, "host", host_name(),

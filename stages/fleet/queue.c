@@ -350,26 +350,40 @@ void queue_close(queue *q)
 	q->rc = NULL;
 }
 
+/* A reply that says Redis is up but not ready yet (loading its AOF after
+ * a restart): worth the same backoff as a lost connection. */
+static int not_ready(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "LOADING", 7);
+}
+
 int queue_cmd(queue *q, int argc, const char **argv, redisReply **out, pl_err *err)
 {
+	double wait = RECONNECT_FIRST_S;
 	redisReply *r = NULL;
 	int rc;
 
 	*out = NULL;
-	for (int tries = 0; tries < 2; tries++) {
+	for (;;) {
 		if (q->rc && !q->rc->err)
 			r = redisCommandArgv(q->rc, argc, argv, NULL);
-		if (r)
+		if (r && !not_ready(r))
 			break;
-		if (!q->retry)
-			return pl_errorf(err, PL_ETEMP, "redis at %s:%d: %s", q->url.host, q->url.port,
-					 q->rc ? q->rc->errstr : "not connected");
-		if ((rc = reconnect(q, q->rc ? q->rc->errstr : "not connected", err)) < 0)
+		if (!q->retry || (q->stop && *q->stop)) {
+			rc = pl_errorf(err, PL_ETEMP, "redis at %s:%d: %s", q->url.host, q->url.port,
+				       r ? r->str : q->rc ? q->rc->errstr : "not connected");
+			freeReplyObject(r);
 			return rc;
+		}
+		if (r) {
+			freeReplyObject(r);
+			r = NULL;
+			sleep_s(wait);
+			wait = fmin(wait * 2, q->reconnect_max_s);
+		} else if ((rc = reconnect(q, q->rc ? q->rc->errstr : "not connected", err)) < 0) {
+			return rc;
+		}
 	}
-	if (!r)
-		return pl_errorf(err, PL_ETEMP, "redis at %s:%d: %s", q->url.host, q->url.port,
-				 q->rc->errstr);
 	if (r->type == REDIS_REPLY_ERROR) {
 		rc = pl_errorf(err, PL_EIO, "redis %s: %s", argv[0], r->str);
 		freeReplyObject(r);
