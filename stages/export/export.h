@@ -34,6 +34,11 @@ typedef struct export_opts {
 	const char *config;          /* config file path inside the container */
 	const char *set;             /* overrides "sec.key=value;..." or "" */
 	int shards;                  /* prepare shards, 1..EXPORT_MAX_SHARDS */
+	/* worker: the fleet's queue ([queue] section) and the pool's size */
+	const char *queue_url;       /* redis://HOST[:PORT][/DB]; required for worker */
+	const char *queue_prefix;    /* key prefix [pipeline] */
+	double lease_s, grace_s;     /* [queue] lease_seconds, grace_seconds */
+	int max_workers;             /* KEDA maxReplicaCount [10] */
 } export_opts;
 
 /* Fills o with the defaults: image unset, pvc "pipeline-workspace",
@@ -45,7 +50,8 @@ void export_defaults(export_opts *o);
  * shards in range ...); PL_EUSAGE with a message naming the setting. */
 int export_check(const export_opts *o, pl_err *err);
 
-/* Writes the manifests of kind ("kfp", "argo" or "k8s") as indented JSON.
+/* Writes the manifests of kind ("kfp", "argo", "k8s" or "worker": a worker
+ * Deployment and a KEDA ScaledObject on the job stream's lag) as indented JSON.
  * out: NULL or "-" = stdout (not for kfp); an existing directory or a path
  * ending in '/' = one file per object in that directory (created if
  * missing; kfp always takes a directory); anything else = one file (for

@@ -205,8 +205,8 @@ usage() {
 	expect_rc "export $*" "$code"
 	expect_in "export $* message" err.txt "$text"
 }
-usage 2 "kfp, argo or k8s" --image "$img"
-usage 2 "kfp, argo or k8s" helm --image "$img"
+usage 2 "kfp, argo, k8s or worker" --image "$img"
+usage 2 "kfp, argo, k8s or worker" helm --image "$img"
 usage 2 "--image" argo
 usage 2 "--image" argo --image ""
 usage 2 "--shards" argo --image "$img" --shards 0
