@@ -66,6 +66,15 @@ expect_in "show: the result line" out.txt '"result":"{\"file\":\"imgs/'
 expect_in "show: metrics with host" out.txt '"host":'
 check "a worker loaded the package once" test "$(cat w1.log w2.log w3.log | grep -c 'loaded package')" -le 3
 
+# ---- --batch and URL inputs (fetched as sources are) ----
+run "$P" submit --queue "$Q" --json predict --package "$pkg" --batch 4 --out bres \
+	imgs/i000.png imgs/i001.png imgs/i002.png imgs/i003.png "file://$PWD/imgs/i004.png" --wait
+expect_rc "--batch 4 with a file:// URL" 0
+check "--batch 4: 2 jobs" test "$(grep -o '"id"' out.txt | wc -l)" -eq 2
+check "--batch 4: a file of 4 lines" test "$(cat bres/*.json | wc -l)" -eq 5
+check "batched lines equal predict's" test "$(grep -h 'imgs/i00[0-3]' bres/*.json | sort)" = "$(grep 'imgs/i00[0-3]' local.txt | sort)"
+check "a URL input gives predict's scores" test "$(grep -h '"file":"file://' bres/*.json | sed 's/.*"label"/"label"/')" = "$(grep 'imgs/i004.png' local.txt | sed 's/.*"label"/"label"/')"
+
 # ---- a corrupt image ends failed, naming the file, not retried ----
 printf '\211PNG\r\n\032\n not a png' >corrupt.png
 run "$P" submit --queue "$Q" predict --package "$pkg" corrupt.png --wait
