@@ -70,6 +70,7 @@ static void print_result(void *ctx, const char *name, const float *probs)
 	if (text)
 		puts(text);
 	free(text);
+	json_decref(row);
 	o->rows++;
 }
 

@@ -10,7 +10,7 @@ libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev"
 test="$build clang libclang-rt-14-dev python3 python3-pil python3-sklearn
 python3-jsonschema python3-yaml python3-numpy strace cppcheck clang-tidy
 valgrind wrk python3-onnx nodejs redis-server"
-bench="$test python3-torch python3-flask time"
+bench="$test python3-torch python3-flask time python3-redis"
 
 want=""
 [ $# -eq 0 ] && set -- build
