@@ -37,7 +37,7 @@ static int parse(int argc, char **argv, jobs_opts *o)
 		if (code == 'h')
 			return cmd_print_help("jobs") == 0 ? -1 : EXIT_USAGE;
 		if (code == '?' || code == ':')
-			return cmd_getopt_error("jobs", code, argc, argv);
+			return cmd_getopt_error("jobs", code, argc, argv, opts);
 		if ((rc = queue_opts_take("jobs", code, optarg, &o->q)) == EXIT_USAGE)
 			return rc;
 		if (rc)

@@ -82,7 +82,7 @@ static int parse(int argc, char **argv, submit_opts *o)
 			if (code == 'h')
 				return cmd_print_help("submit") == 0 ? -1 : EXIT_USAGE;
 			if (code == '?' || code == ':')
-				return cmd_getopt_error("submit", code, argc, argv);
+				return cmd_getopt_error("submit", code, argc, argv, opts);
 			if ((rc = take(code, argv[optind - 1], o)) != 0)
 				return rc;
 		}

@@ -43,7 +43,7 @@ static int parse(int argc, char **argv, queue_opts *q, fleet_worker_opts *w)
 		if (code == 'h')
 			return cmd_print_help("worker") == 0 ? -1 : EXIT_USAGE;
 		if (code == '?' || code == ':')
-			return cmd_getopt_error("worker", code, argc, argv);
+			return cmd_getopt_error("worker", code, argc, argv, opts);
 		if ((rc = queue_opts_take("worker", code, optarg, q)) == EXIT_USAGE)
 			return rc;
 		if (rc)

@@ -71,7 +71,8 @@ static void make_id(char *id, const char *const *words, int n)
 	}
 	sha256_hex(buf ? buf : "", buf ? len : 0, hex);
 	free(buf);
-	snprintf(id, ID_HEX + 1, "%s", hex);
+	memcpy(id, hex, ID_HEX);
+	id[ID_HEX] = 0;
 }
 
 typedef struct job_def {
