@@ -170,8 +170,8 @@ static int from_config(export_opts *o, cfg **c)
 	o->queue_url = getenv("PIPELINE_QUEUE") && *getenv("PIPELINE_QUEUE") ? getenv("PIPELINE_QUEUE") :
 		       cfg_str(*c, "queue", "url");
 	o->queue_prefix = cfg_str(*c, "queue", "prefix");
-	o->lease_s = cfg_float(*c, "queue", "lease_seconds");
-	o->grace_s = cfg_float(*c, "queue", "grace_seconds");
+	o->lease_s = (double)cfg_int(*c, "queue", "lease_seconds");
+	o->grace_s = (double)cfg_int(*c, "queue", "grace_seconds");
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../io/sys.h"
 #include "cmd.h"
 #include "queue_opts.h"
 
@@ -128,14 +129,27 @@ static void print_list(const json_t *list)
 	}
 }
 
+/* The record, one field a line, in a fixed order; times as UTC. */
 static void print_record(const json_t *rec)
 {
-	const char *key;
-	json_t *v;
+	static const char *const order[] = {
+		"id", "status", "kind", "label", "submission", "layer", "layer_name", "worker",
+		"attempts", "deliveries", "created", "started", "heartbeat", "finished", "elapsed",
+		"progress", "metrics", "output", "reason", "code", "deps", "next", "spec", "sid",
+		"retry_at", "result", NULL
+	};
 
-	json_object_foreach((json_t *)rec, key, v) {
-		char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		const char *s = text ? text : json_string_value(v);
+	for (int i = 0; order[i]; i++) {
+		const char *key = order[i];
+		json_t *v = json_object_get(rec, key);
+		char when[SYS_TIME_MAX] = "";
+		if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
+			continue;
+		if (json_is_real(v) && strcmp(key, "elapsed") && strcmp(key, "retry_at"))
+			sys_iso_time((int64_t)json_real_value(v), when, sizeof(when));
+		char *text = *when || json_is_string(v) ? NULL :
+			     json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
+		const char *s = *when ? when : text ? text : json_string_value(v);
 		if (!strcmp(key, "result"))
 			printf("%s:\n%s", key, s);
 		else

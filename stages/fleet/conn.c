@@ -9,13 +9,13 @@ void fleet_limits_from_cfg(const cfg *c, fleet_limits *l)
 {
 	memset(l, 0, sizeof(*l));
 	snprintf(l->prefix, sizeof(l->prefix), "%s", cfg_str(c, "queue", "prefix"));
-	l->lease_s = cfg_float(c, "queue", "lease_seconds");
+	l->lease_s = (double)cfg_int(c, "queue", "lease_seconds");
 	l->max_deliveries = (int)cfg_int(c, "queue", "max_deliveries");
 	l->result_ttl_s = cfg_int(c, "queue", "result_ttl");
 	l->retry_s = cfg_float(c, "queue", "retry_backoff_seconds");
-	l->retry_max_s = cfg_float(c, "queue", "retry_backoff_max_seconds");
-	l->grace_s = cfg_float(c, "queue", "grace_seconds");
-	l->reconnect_max_s = cfg_float(c, "queue", "reconnect_max_seconds");
+	l->retry_max_s = (double)cfg_int(c, "queue", "retry_backoff_max_seconds");
+	l->grace_s = (double)cfg_int(c, "queue", "grace_seconds");
+	l->reconnect_max_s = (double)cfg_int(c, "queue", "reconnect_max_seconds");
 }
 
 int fleet_url_pick(const char *text, const cfg *c, fleet_url *u, pl_err *err)

@@ -229,7 +229,8 @@ int fleet_url_parse(const char *text, fleet_url *u, pl_err *err)
 		return pl_errorf(err, PL_EUSAGE, "queue '%s' is not a redis://HOST[:PORT][/DB] URL", text);
 	p += 8;
 	if (strchr(p, '@'))
-		return pl_errorf(err, PL_EUSAGE, "queue '%s': credentials in the URL are not supported", text);
+		return pl_errorf(err, PL_EUSAGE, "queue URL: credentials in the URL (user:password@) "
+				 "are not supported");
 	hlen = strcspn(p, ":/");
 	if (hlen == 0 || hlen >= sizeof(u->host))
 		return pl_errorf(err, PL_EUSAGE, "queue '%s' names no host", text);
