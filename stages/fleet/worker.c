@@ -107,6 +107,7 @@ static void *heartbeat_main(void *arg)
 	worker *w = arg;
 	double interval = fmax(w->o->limits.lease_s / HEARTBEATS_PER_LEASE, TICK_S), last = 0,
 	       stop_at = 0;
+	char shown[96] = "-";   /* the job the last announcement named: a change is told at once */
 
 	while (!w->hb_quit) {
 		char id[96], sid[64];
@@ -130,11 +131,12 @@ static void *heartbeat_main(void *arg)
 			log_info("grace time over: stopping job %s to hand it back", id);
 			w->job_stop = 1;
 		}
-		if (log_now() - last < interval)
+		if (log_now() - last < interval && !strcmp(shown, id))
 			continue;
-		last = log_now();
-		if (st == W_RUNNING && id[0])
+		if (log_now() - last >= interval && st == W_RUNNING && id[0])
 			renew(w, id, sid, "running");
+		last = log_now();
+		snprintf(shown, sizeof(shown), "%s", id);
 		announce(w, &w->hbq, st == W_RUNNING ? id : "", st);
 	}
 	return NULL;
