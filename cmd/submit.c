@@ -119,7 +119,7 @@ static void print_submission(const json_t *res, int json)
 	printf("submission %s: %zu jobs, %zu new, %zu already known\n",
 	       json_string_value(json_object_get(res, "submission")), json_array_size(jobs), fresh,
 	       json_array_size(jobs) - fresh);
-	json_array_foreach(jobs, i, j)
+	for (i = 0; (j = json_array_get(jobs, i)); i++)
 		printf("  %s  %d %-12s %-9s %s\n", json_string_value(json_object_get(j, "id")),
 		       (int)json_integer_value(json_object_get(j, "layer")),
 		       json_string_value(json_object_get(j, "name")),

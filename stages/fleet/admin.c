@@ -48,7 +48,7 @@ int fleet_sub_jobs(fleet_conn *f, const char *sub, json_t **out, pl_err *err)
 	int rc;
 
 	snprintf(key, sizeof(key), "%s:subjobs:%s", f->q.prefix, sub);
-	if ((rc = queue_cmdl(&f->q, &r, err, "ZRANGE", key, "0", "-1", NULL)) < 0)
+	if ((rc = queue_cmdl(&f->q, &r, err, "ZRANGE", key, "0", "-1", QEND)) < 0)
 		return rc;
 	*out = json_array();
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
@@ -65,7 +65,7 @@ static int members(fleet_conn *f, const char *name, json_t **out, pl_err *err)
 	int rc;
 
 	queue_key(&f->q, key, sizeof(key), name);
-	if ((rc = queue_cmdl(&f->q, &r, err, "SMEMBERS", key, NULL)) < 0)
+	if ((rc = queue_cmdl(&f->q, &r, err, "SMEMBERS", key, QEND)) < 0)
 		return rc;
 	*out = json_array();
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
@@ -168,7 +168,7 @@ int fleet_show(fleet_conn *f, const char *id, json_t **out, pl_err *err)
 	int rc;
 
 	snprintf(key, sizeof(key), "%s:job:%s", f->q.prefix, id);
-	if ((rc = queue_cmdl(&f->q, &r, err, "HGETALL", key, NULL)) < 0)
+	if ((rc = queue_cmdl(&f->q, &r, err, "HGETALL", key, QEND)) < 0)
 		return rc;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
 		freeReplyObject(r);
@@ -211,12 +211,12 @@ static int submission(fleet_conn *f, const char *sub, json_t **out, pl_err *err)
 	int rc;
 
 	snprintf(key, sizeof(key), "%s:sub:%s", f->q.prefix, sub);
-	if ((rc = queue_cmdl(&f->q, &r, err, "HGETALL", key, NULL)) == 0 &&
+	if ((rc = queue_cmdl(&f->q, &r, err, "HGETALL", key, QEND)) == 0 &&
 	    (rc = fleet_sub_jobs(f, sub, &ids, err)) == 0)
 		rc = records(f, ids, &recs, err);
 	meta = fleet_record(r);
 	freeReplyObject(r);
-	json_array_foreach(recs, i, rec)
+	for (i = 0; (rec = json_array_get(recs, i)); i++)
 		count_job(layers, rec);
 	json_object_set_new(meta, "id", json_string(sub));
 	json_object_set_new(meta, "layers", layers);
@@ -236,7 +236,7 @@ static int live_workers(fleet_conn *f, json_t **out, pl_err *err)
 	int rc;
 
 	queue_key(&f->q, key, sizeof(key), "workers");
-	if ((rc = queue_cmdl(&f->q, &r, err, "HGETALL", key, NULL)) < 0)
+	if ((rc = queue_cmdl(&f->q, &r, err, "HGETALL", key, QEND)) < 0)
 		return rc;
 	*out = json_array();
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
@@ -359,7 +359,7 @@ int fleet_cancel(fleet_conn *f, const char *id, const char *sub, int *n, pl_err 
 static int del_key(fleet_conn *f, const char *key, long *n, pl_err *err)
 {
 	redisReply *r;
-	int rc = queue_cmdl(&f->q, &r, err, "DEL", key, NULL);
+	int rc = queue_cmdl(&f->q, &r, err, "DEL", key, QEND);
 
 	if (rc == 0) {
 		*n += r->integer;
@@ -376,7 +376,7 @@ static int flush_all(fleet_conn *f, long *n, pl_err *err)
 	snprintf(match, sizeof(match), "%s:*", f->q.prefix);
 	do {
 		redisReply *r;
-		if ((rc = queue_cmdl(&f->q, &r, err, "SCAN", cursor, "MATCH", match, "COUNT", "1000", NULL)) < 0)
+		if ((rc = queue_cmdl(&f->q, &r, err, "SCAN", cursor, "MATCH", match, "COUNT", "1000", QEND)) < 0)
 			break;
 		snprintf(cursor, sizeof(cursor), "%s", queue_str(r->element[0]));
 		for (size_t i = 0; rc == 0 && i < r->element[1]->elements; i++)
@@ -415,7 +415,7 @@ static int flush_finished(fleet_conn *f, long *n, pl_err *err)
 				rc = del_key(f, key, n, err);
 				queue_key(&f->q, key, sizeof(key), "jobs");
 				if (rc == 0 && (rc = queue_cmdl(&f->q, &r, err, "SREM", key,
-								json_string_value(id), NULL)) == 0)
+								json_string_value(id), QEND)) == 0)
 					freeReplyObject(r);
 			}
 			free(st);
@@ -430,7 +430,7 @@ static int flush_finished(fleet_conn *f, long *n, pl_err *err)
 			if (rc == 0)
 				rc = del_key(f, key, n, err);
 			queue_key(&f->q, key, sizeof(key), "subs");
-			if (rc == 0 && (rc = queue_cmdl(&f->q, &r, err, "SREM", key, sub, NULL)) == 0)
+			if (rc == 0 && (rc = queue_cmdl(&f->q, &r, err, "SREM", key, sub, QEND)) == 0)
 				freeReplyObject(r);
 		}
 	}

@@ -62,7 +62,7 @@ char *fleet_hget(fleet_conn *f, const char *id, const char *field, pl_err *err)
 	char *s;
 
 	snprintf(key, sizeof(key), "%s:job:%s", f->q.prefix, id);
-	if (queue_cmdl(&f->q, &r, err, "HGET", key, field, NULL) < 0)
+	if (queue_cmdl(&f->q, &r, err, "HGET", key, field, QEND) < 0)
 		return NULL;
 	s = strdup(queue_str(r));
 	freeReplyObject(r);

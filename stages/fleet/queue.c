@@ -438,7 +438,7 @@ int queue_ensure_group(queue *q, pl_err *err)
 	int rc;
 
 	queue_key(q, stream, sizeof(stream), "stream");
-	rc = queue_cmdl(q, &r, err, "XGROUP", "CREATE", stream, QUEUE_GROUP, "0", "MKSTREAM", NULL);
+	rc = queue_cmdl(q, &r, err, "XGROUP", "CREATE", stream, QUEUE_GROUP, "0", "MKSTREAM", QEND);
 	if (rc == -PL_EIO && strstr(err->msg, "BUSYGROUP"))
 		return 0;
 	freeReplyObject(r);

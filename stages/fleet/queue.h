@@ -35,7 +35,8 @@ void queue_close(queue *q);
  * with its text. Caller frees the reply with freeReplyObject. */
 int queue_cmd(queue *q, int argc, const char **argv, redisReply **out, pl_err *err);
 
-/* queue_cmd with the words given as a NULL-terminated list. */
+/* queue_cmd with the words given as a list ending with QEND. */
+#define QEND ((const char *)NULL)
 int queue_cmdl(queue *q, redisReply **out, pl_err *err, ...);
 
 /* The scripts (queue.c has each one's arguments). */

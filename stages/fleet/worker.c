@@ -70,7 +70,7 @@ static void announce(worker *w, queue *q, const char *job, worker_state st)
 		      "pid", (int)getpid(), "heartbeat", atof(now));
 	text = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	queue_key(q, key, sizeof(key), "workers");
-	if (text && queue_cmdl(q, &r, &err, "HSET", key, w->name, text, NULL) < 0)
+	if (text && queue_cmdl(q, &r, &err, "HSET", key, w->name, text, QEND) < 0)
 		log_debug("%s", err.msg);
 	freeReplyObject(r);
 	free(text);
@@ -158,7 +158,7 @@ static long deliveries(worker *w, const char *sid)
 	pl_err err = { 0 };
 	long n = 1;
 
-	if (queue_cmdl(&w->q, &r, &err, "XPENDING", w->stream, QUEUE_GROUP, sid, sid, "1", NULL) == 0 &&
+	if (queue_cmdl(&w->q, &r, &err, "XPENDING", w->stream, QUEUE_GROUP, sid, sid, "1", QEND) == 0 &&
 	    r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 4)
 		n = (long)r->element[0]->element[3]->integer;
 	freeReplyObject(r);
@@ -195,7 +195,7 @@ static int next_job(worker *w, char *sid, char *id, long *n, pl_err *err)
 	sid[0] = id[0] = 0;
 	snprintf(idle_ms, sizeof(idle_ms), "%.0f", w->o->limits.lease_s * 1000);
 	rc = queue_cmdl(&w->q, &r, err, "XAUTOCLAIM", w->stream, QUEUE_GROUP, w->name, idle_ms,
-			"0-0", "COUNT", "1", NULL);
+			"0-0", "COUNT", "1", QEND);
 	if (rc == 0 && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
 	    (got = take_entry(r->element[1], sid, 64, id, 96)))
 		*n = deliveries(w, sid);
@@ -204,7 +204,7 @@ static int next_job(worker *w, char *sid, char *id, long *n, pl_err *err)
 		return rc < 0 ? rc : 1;
 	snprintf(block, sizeof(block), "%d", BLOCK_MS);
 	rc = queue_cmdl(&w->q, &r, err, "XREADGROUP", "GROUP", QUEUE_GROUP, w->name, "COUNT", "1",
-			"BLOCK", block, "STREAMS", w->stream, ">", NULL);
+			"BLOCK", block, "STREAMS", w->stream, ">", QEND);
 	if (rc == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->elements == 2 && (got = take_entry(r->element[0]->element[1], sid, 64, id, 96)))
 		*n = 1;
@@ -295,7 +295,7 @@ static int run_job(worker *w, const char *sid, const char *id, long n, pl_err *e
 	freeReplyObject(r);
 	queue_key(&w->q, key, sizeof(key), "job:");
 	strncat(key, id, sizeof(key) - strlen(key) - 1);
-	if ((rc = queue_cmdl(&w->q, &rec, err, "HGETALL", key, NULL)) < 0)
+	if ((rc = queue_cmdl(&w->q, &rec, err, "HGETALL", key, QEND)) < 0)
 		return rc;
 	spec = json_loads(field(rec, "spec"), 0, NULL);
 	w->job_stop = w->lost = 0;
@@ -404,7 +404,7 @@ int fleet_worker_run(const fleet_worker_opts *o, pl_err *err)
 		w.hb_quit = 1;
 		pthread_join(w.hb, NULL);
 		queue_key(&w.q, key, sizeof(key), "workers");
-		if (queue_cmdl(&w.q, &r, &e, "HDEL", key, w.name, NULL) == 0)
+		if (queue_cmdl(&w.q, &r, &e, "HDEL", key, w.name, QEND) == 0)
 			freeReplyObject(r);
 		log_info("worker %s: stopped after %ld jobs", w.name, w.jobs_run);
 	}
