@@ -53,7 +53,7 @@ fleet_restart_redis() {
 }
 
 # The worker settings of the tests: short lease, short grace, quick retries.
-fleet_sets="--set queue.lease_seconds=2 --set queue.grace_seconds=1 --set queue.retry_backoff_seconds=0.2"
+fleet_sets="--set queue.lease_seconds=2 --set queue.grace_seconds=1 --set queue.retry_backoff_seconds=0.2 --set queue.reconnect_max_seconds=1"
 
 # fleet_worker NAME [ARGS]: a worker in the background; NAME.pid, NAME.log,
 # NAME.rc (its exit code, once it exited).

@@ -139,6 +139,8 @@ run "$P" submit --queue "$Q" predict --package "$pkg" --out rres rimgs --wait
 expect_rc "after the restart every job ends" 0
 check "200 results after a Redis restart" test "$(ls rres | wc -l)" -eq 200
 check "a worker logged the lost connection" grep -q "lost the connection to redis" x1.log x2.log
+n=0
+while ! grep -q "reconnected to redis" x1.log x2.log && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 check "a worker logged the reconnection" grep -q "reconnected to redis" x1.log x2.log
 grep -q "reconnected to redis" x1.log x2.log || tail -n 8 x1.log x2.log "$tmp/redis/log" >&2
 
