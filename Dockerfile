@@ -9,7 +9,7 @@ RUN apt-get update \
       gcc libc6-dev make pkg-config libarchive-dev libzstd-dev libopenblas-serial-dev \
       libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev \
       libjansson-dev libssl-dev zlib1g-dev libfreetype-dev fonts-dejavu-core \
-      libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler \
+      libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -25,7 +25,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
       libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core libmicrohttpd12 \
-      libprotobuf-c1 ca-certificates \
+      libprotobuf-c1 libhiredis0.14 ca-certificates \
       openmpi-bin openssh-client openssh-server \
  && rm -rf /var/lib/apt/lists/*
 # A fixed numeric user: Kubernetes can check runAsNonRoot against it, and the

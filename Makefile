@@ -1,7 +1,7 @@
 # pipeline: build, run the demo, test.  `make run` and `make test` install
 # missing Debian packages first (scripts/install-deps.sh).
 
-PKGS     := libarchive libzstd inih libpng jansson libcrypto libjpeg zlib freetype2 libmicrohttpd libprotobuf-c
+PKGS     := libarchive libzstd inih libpng jansson libcrypto libjpeg zlib freetype2 libmicrohttpd libprotobuf-c hiredis
 # libcurl is opened with dlopen when a URL is fetched (io/fetch.c): only its
 # headers are needed at build time.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)

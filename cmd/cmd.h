@@ -24,10 +24,15 @@ int cmd_synth(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 /* The help text of export (cmd/export.c). */
 extern const char export_usage[];
+/* The help texts of worker, submit and jobs (cmd/fleet_help.c). */
+extern const char worker_usage[], submit_usage[], jobs_usage[];
 
 /* Prints "pipeline: error: MSG" for err to stderr (a JSON line with
  * --log-format json) and returns the exit code that err's code maps to. */

@@ -10,7 +10,7 @@
 #include "cmd.h"
 
 const char export_usage[] =
-"usage: pipeline export kfp|argo|k8s|mpijob --image IMAGE [options]\n"
+"usage: pipeline export kfp|argo|k8s|mpijob|worker --image IMAGE [options]\n"
 "\n"
 "Writes JSON manifests that run the stages in containers of IMAGE on a\n"
 "shared workspace volume (see docs/kubernetes.md):\n"
@@ -23,6 +23,10 @@ const char export_usage[] =
 "  mpijob a Kubeflow MPIJob (kubeflow.org/v2beta1) that trains over\n"
 "        --workers pods: a launcher running `mpirun ... pipeline stage train`\n"
 "        and the workers on the workspace claim (docs/distributed.md)\n"
+"  worker a Deployment of `pipeline worker --queue URL` on the claim\n"
+"        (terminationGracePeriodSeconds longer than [queue] grace_seconds\n"
+"        plus lease_seconds) and a KEDA ScaledObject on the job stream's lag,\n"
+"        from 0 to --max-workers replicas\n"
 "\n"
 "Every setting has a [cluster] key in the configuration (./pipeline.ini or\n"
 "PIPELINE_CONFIG; `pipeline help config` lists them); a flag overrides it.\n"
@@ -45,6 +49,8 @@ const char export_usage[] =
 "      --storage-class NAME   storage class of the claim [cluster default]\n"
 "      --config PATH          config in the pod [" EXPORT_CONFIG_PATH "]\n"
 "      --set SEC.KEY=VALUE    config override, repeatable\n"
+"      --queue URL            worker: redis://HOST[:PORT][/DB] [[queue] url]\n"
+"      --max-workers N        worker: most replicas KEDA runs, 1-1000 [10]\n"
 "  -o, --out FILE|DIR         where to write [stdout]; a DIR gets one file each\n"
 "  -h, --help                 show this help\n"
 "\n"
@@ -54,7 +60,8 @@ enum {
 	OPT_IMAGE = 256, OPT_PVC, OPT_SHARDS, OPT_NAMESPACE, OPT_WORKSPACE,
 	OPT_CPU, OPT_MEMORY, OPT_CPU_LIMIT, OPT_MEMORY_LIMIT, OPT_STORAGE,
 	OPT_STORAGE_CLASS, OPT_SERVICE_ACCOUNT, OPT_CONFIG, OPT_SET, OPT_WORKERS, OPT_SLOTS,
-	OPT_TRAIN_WORKERS
+	OPT_TRAIN_WORKERS,
+	OPT_QUEUE, OPT_MAX_WORKERS
 };
 
 static const struct option export_options[] = {
@@ -75,6 +82,8 @@ static const struct option export_options[] = {
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "slots-per-worker", required_argument, NULL, OPT_SLOTS },
 	{ "train-workers", required_argument, NULL, OPT_TRAIN_WORKERS },
+	{ "queue", required_argument, NULL, OPT_QUEUE },
+	{ "max-workers", required_argument, NULL, OPT_MAX_WORKERS },
 	{ "out", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
@@ -136,6 +145,14 @@ static int apply_option(int ch, export_opts *o, char *set, size_t set_size)
 	case OPT_STORAGE_CLASS: o->storage_class = optarg; break;
 	case OPT_SERVICE_ACCOUNT: o->service_account = optarg; break;
 	case OPT_CONFIG: o->config = optarg; break;
+	case OPT_QUEUE: o->queue_url = optarg; break;
+	case OPT_MAX_WORKERS:
+		if (optarg[0] < '1' || optarg[0] > '9' || atoi(optarg) > 1000 ||
+		    strspn(optarg, "0123456789") != strlen(optarg))
+			return cmd_usage_error("export", "--max-workers '%s': give a whole number "
+					       "from 1 to 1000", optarg);
+		o->max_workers = atoi(optarg);
+		break;
 	case OPT_SHARDS:
 		if (parse_count(optarg, EXPORT_MAX_SHARDS, &o->shards) < 0)
 			return cmd_usage_error("export", "--shards '%s': give a whole "
@@ -178,6 +195,11 @@ static int from_config(export_opts *o, cfg **c)
 	o->memory_limit = cfg_str(*c, "cluster", "memory_limit");
 	o->service_account = cfg_str(*c, "cluster", "service_account");
 	o->shards = (int)cfg_int(*c, "cluster", "shards");
+	o->queue_url = getenv("PIPELINE_QUEUE") && *getenv("PIPELINE_QUEUE") ? getenv("PIPELINE_QUEUE") :
+		       cfg_str(*c, "queue", "url");
+	o->queue_prefix = cfg_str(*c, "queue", "prefix");
+	o->lease_s = (double)cfg_int(*c, "queue", "lease_seconds");
+	o->grace_s = (double)cfg_int(*c, "queue", "grace_seconds");
 	return 0;
 }
 
@@ -222,14 +244,15 @@ static int export_with(int argc, char **argv, export_opts *opts)
 		}
 	}
 	if (optind >= argc)
-		return cmd_usage_error("export", "say what to export: kfp, argo, k8s or mpijob");
+		return cmd_usage_error("export", "say what to export: kfp, argo, k8s, mpijob or worker");
 	if (optind + 1 < argc)
 		return cmd_usage_error("export", "unexpected argument '%s'",
 				       argv[optind + 1]);
 	if (strcmp(argv[optind], "kfp") != 0 && strcmp(argv[optind], "argo") != 0 &&
-	    strcmp(argv[optind], "k8s") != 0 && strcmp(argv[optind], "mpijob") != 0)
+	    strcmp(argv[optind], "k8s") != 0 && strcmp(argv[optind], "mpijob") != 0 &&
+	    strcmp(argv[optind], "worker") != 0)
 		return cmd_usage_error("export", "unknown kind '%s': use kfp, argo, "
-				       "k8s or mpijob", argv[optind]);
+				       "k8s, mpijob or worker", argv[optind]);
 	if (!strcmp(argv[optind], "mpijob") && o.workers < 1)
 		return cmd_usage_error("export", "mpijob needs --workers N: the worker pods");
 	if (!o.image[0])

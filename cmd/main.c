@@ -150,6 +150,9 @@ static const command commands[] = {
 	  "  -s, --set S.K=V       override a configuration key; repeatable\n"
 	  HELP_LOG HELP_HELP },
 	{ "export", cmd_export, "write Kubeflow, Argo or Kubernetes manifests", export_usage },
+	{ "worker", cmd_worker, "take stage and predict jobs from a Redis queue", worker_usage },
+	{ "submit", cmd_submit, "put a run's stages or predict jobs on the queue", submit_usage },
+	{ "jobs", cmd_jobs, "the queue's progress, records, requeue, cancel, flush", jobs_usage },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: pipeline help [COMMAND|config]\n\n"
 	  "Shows the options of COMMAND, the configuration keys (config), or the\n"

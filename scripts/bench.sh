@@ -4,8 +4,9 @@
 # (figures, never asserted). Sections: 1 nn vs PyTorch, 2 prepare on 10
 # plates, 3 no-op rerun, 4 predict cold start, 5 the whole demo, 6 prepare
 # on ImageNet- and Fashion-MNIST-shaped sets, 7 serving over HTTP, 8
-# training over MPI ranks; then a summary. Sections 3-5 and 7 share one
-# demo workspace made by one `pipeline run`.
+# training over MPI ranks, 9 fleet predict jobs against a redis-py consumer;
+# then a summary. Sections 3-5, 7 and 9 share one demo workspace made by one
+# `pipeline run`.
 # A failed section is reported and the others still run.
 # Usage: scripts/bench.sh   (env B = build directory, default build)
 set -eu
@@ -60,6 +61,7 @@ run_section 5 scripts/bench-pipeline.sh demo
 run_section 6 scripts/bench-data.sh
 run_section 7 scripts/bench-serve.sh
 run_section 8 scripts/bench-mpi.sh
+run_section 9 scripts/bench-fleet.sh
 
 section "summary (medians; bench took $(($(date +%s) - start)) s)"
 printf '%-36s %-16s %-26s %s\n' "" pipeline "stack it replaces" comparison

@@ -152,6 +152,25 @@ static const cfg_key schema[] = {
 	{ "cluster", "service_account", CFG_STR, "", 0, 0, NULL,
 	  "service account of the pods; empty = the namespace default", CFG_RUNTIME },
 	{ "cluster", "shards", CFG_INT, "4", 1, 256, NULL, "prepare shards run in parallel", CFG_RUNTIME },
+
+	{ "queue", "url", CFG_STR, "", 0, 0, NULL,
+	  "Redis of fleet mode, redis://HOST[:PORT][/DB] (or PIPELINE_QUEUE, --queue); run it with appendonly yes", CFG_RUNTIME },
+	{ "queue", "prefix", CFG_STR, "pipeline", 0, 0, NULL,
+	  "prefix of every Redis key the queue uses", CFG_RUNTIME },
+	{ "queue", "lease_seconds", CFG_INT, "30", 1, 86400, NULL,
+	  "a job whose worker stops renewing its lease (every third of this) is taken by another after this", CFG_RUNTIME },
+	{ "queue", "max_deliveries", CFG_INT, "3", 1, 100, NULL,
+	  "deliveries of a job whose worker dies before it goes to the dead-letter stream (status dead); also the attempts of a transient failure", CFG_RUNTIME },
+	{ "queue", "result_ttl", CFG_INT, "604800", 60, BIG, NULL,
+	  "seconds a finished job's record is kept", CFG_RUNTIME },
+	{ "queue", "retry_backoff_seconds", CFG_FLOAT, "5", 0.01, 3600, NULL,
+	  "wait before retrying a job that failed for a transient reason (exit 75), doubled each attempt", CFG_RUNTIME },
+	{ "queue", "retry_backoff_max_seconds", CFG_INT, "300", 1, 86400, NULL,
+	  "longest wait before a retry", CFG_RUNTIME },
+	{ "queue", "grace_seconds", CFG_INT, "20", 0, 86400, NULL,
+	  "after SIGTERM a worker lets its job run this long, then stops it and hands it back", CFG_RUNTIME },
+	{ "queue", "reconnect_max_seconds", CFG_INT, "10", 1, 3600, NULL,
+	  "longest wait between attempts to reconnect to Redis (from 0.1 s, doubled), seconds", CFG_RUNTIME },
 };
 
 /* Applies the ';'-separated assignments of PIPELINE_SET. */

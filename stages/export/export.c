@@ -55,6 +55,11 @@ void export_defaults(export_opts *o)
 	o->shards = 4;
 	o->workers = 0;
 	o->slots_per_worker = 1;
+	o->queue_url = "";
+	o->queue_prefix = "pipeline";
+	o->lease_s = 30;
+	o->grace_s = 20;
+	o->max_workers = 10;
 }
 
 /* ---- checks ----------------------------------------------------------- */
@@ -794,6 +799,13 @@ static int write_json(const json_t *doc, const char *path, pl_err *err)
 	return rc;
 }
 
+/* A redis:// URL with a host (fleet_url_parse checks the rest). */
+static int o_has_queue(const export_opts *o)
+{
+	return o->queue_url && !strncmp(o->queue_url, "redis://", 8) && o->queue_url[8] &&
+	       o->queue_url[8] != '/' && o->queue_prefix && *o->queue_prefix && o->max_workers > 0;
+}
+
 static int wants_dir(const char *out)
 {
 	size_t len = strlen(out);
@@ -890,6 +902,76 @@ static int write_mpijob(const ctx *c, const char *out, pl_err *err)
 	return rc;
 }
 
+/* ---- worker: a Deployment of `pipeline worker` scaled by KEDA ---- */
+
+#define WORKER_LAG_PER_REPLICA "5"   /* jobs waiting per worker before KEDA adds one */
+
+static json_t *worker_deployment(const ctx *c, const char *name)
+{
+	const export_opts *o = c->o;
+	/* longer than the grace a stopping worker gives its job, and than a lease */
+	int grace = (int)(o->grace_s + o->lease_s) + 10;
+	json_t *args = json_pack("[s, s, s, s, s]", "worker", "--queue", o->queue_url,
+				 "--log-format", "json");
+
+	return json_pack("{s:s, s:s, s:o, s:{s:{s:o}, s:{s:{s:o}, s:{s:i, s:s*, s:o, s:o, s:[o]}}}}",
+			 "apiVersion", "apps/v1", "kind", "Deployment",
+			 "metadata", metadata(c, "name", name, "worker"),
+			 "spec", "selector", "matchLabels", labels(c, "worker"),
+			 "template", "metadata", "labels", labels(c, "worker"),
+			 "spec", "terminationGracePeriodSeconds", grace,
+			 "serviceAccountName", opt(o->service_account),
+			 "securityContext", pod_security(), "volumes", volumes(c),
+			 "containers", container(c, "worker", args, o->config, opt(o->set)));
+}
+
+/* The redis-streams trigger on the consumer group's lag (entries not yet
+ * delivered): zero replicas while the stream is empty. */
+static json_t *worker_scaledobject(const ctx *c, const char *name, const char *deployment)
+{
+	const export_opts *o = c->o;
+	char address[300], stream[160], db[16];
+	const char *host = o->queue_url + strlen("redis://");
+	size_t hlen = strcspn(host, "/");
+
+	snprintf(address, sizeof(address), "%.*s%s", (int)hlen, host,
+		 memchr(host, ':', hlen) ? "" : ":6379");
+	snprintf(stream, sizeof(stream), "%s:stream", o->queue_prefix);
+	snprintf(db, sizeof(db), "%s", host[hlen] == '/' && host[hlen + 1] ? host + hlen + 1 : "0");
+	return json_pack("{s:s, s:s, s:o, s:{s:{s:s}, s:i, s:i, s:[{s:s, s:{s:s, s:s, s:s, s:s, s:s}}]}}",
+			 "apiVersion", "keda.sh/v1alpha1", "kind", "ScaledObject",
+			 "metadata", metadata(c, "name", name, "worker"),
+			 "spec", "scaleTargetRef", "name", deployment,
+			 "minReplicaCount", 0, "maxReplicaCount", o->max_workers,
+			 "triggers", "type", "redis-streams", "metadata",
+			 "address", address, "stream", stream, "consumerGroup", "workers",
+			 "lagCount", WORKER_LAG_PER_REPLICA, "databaseIndex", db);
+}
+
+static int write_worker(const ctx *c, const char *out, pl_err *err)
+{
+	char deployment[96], scaler[96];
+	json_t *list;
+	int rc;
+
+	if (!o_has_queue(c->o))
+		return pl_errorf(err, PL_EUSAGE, "export worker: give --queue redis://HOST[:PORT][/DB] "
+				 "(or [queue] url): the Redis the workers take jobs from");
+	snprintf(deployment, sizeof(deployment), "pipeline-%s-worker", c->o->workspace_name);
+	snprintf(scaler, sizeof(scaler), "pipeline-%s-workers", c->o->workspace_name);
+	export_item items[2] = {
+		{ "1-worker-deployment.json", worker_deployment(c, deployment) },
+		{ "2-worker-scaledobject.json", worker_scaledobject(c, scaler, deployment) },
+	};
+	if (out && wants_dir(out))
+		return write_items(out, items, 2, err);
+	list = json_pack("{s:s, s:s, s:[o, o]}", "apiVersion", "v1", "kind", "List",
+			 "items", items[0].doc, items[1].doc);
+	rc = write_json(list, out, err);
+	json_decref(list);
+	return rc;
+}
+
 static void ctx_init(ctx *c, const export_opts *o)
 {
 	const char *ws = o->workspace_name;
@@ -909,9 +991,10 @@ int export_write(const char *kind, const export_opts *o, const char *out,
 	int rc;
 
 	if (!kind || (strcmp(kind, "kfp") != 0 && strcmp(kind, "argo") != 0 &&
-		      strcmp(kind, "k8s") != 0 && strcmp(kind, "mpijob") != 0))
+		      strcmp(kind, "k8s") != 0 && strcmp(kind, "mpijob") != 0 &&
+		      strcmp(kind, "worker") != 0))
 		return pl_errorf(err, PL_EUSAGE, "unknown export kind '%s': use kfp, "
-				 "argo, k8s or mpijob", kind ? kind : "");
+				 "argo, k8s, mpijob or worker", kind ? kind : "");
 	if ((rc = export_check(o, err)) < 0)
 		return rc;
 	ctx_init(&c, o);
@@ -923,5 +1006,7 @@ int export_write(const char *kind, const export_opts *o, const char *out,
 		return write_argo(&c, out, err);
 	if (strcmp(kind, "mpijob") == 0)
 		return write_mpijob(&c, out, err);
+	if (strcmp(kind, "worker") == 0)
+		return write_worker(&c, out, err);
 	return write_k8s(&c, out, err);
 }

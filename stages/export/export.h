@@ -36,6 +36,11 @@ typedef struct export_opts {
 	int shards;                  /* prepare shards, 1..EXPORT_MAX_SHARDS */
 	int workers;                 /* MPIJob workers (argo: 0 = train in one pod) */
 	int slots_per_worker;        /* MPI ranks per worker, 1..EXPORT_MAX_SLOTS */
+	/* worker: the fleet's queue ([queue] section) and the pool's size */
+	const char *queue_url;       /* redis://HOST[:PORT][/DB]; required for worker */
+	const char *queue_prefix;    /* key prefix [pipeline] */
+	double lease_s, grace_s;     /* [queue] lease_seconds, grace_seconds */
+	int max_workers;             /* KEDA maxReplicaCount [10] */
 } export_opts;
 
 #define EXPORT_MAX_WORKERS 1024
@@ -51,8 +56,9 @@ void export_defaults(export_opts *o);
  * shards in range ...); PL_EUSAGE with a message naming the setting. */
 int export_check(const export_opts *o, pl_err *err);
 
-/* Writes the manifests of kind ("kfp", "argo", "k8s" or "mpijob": a
- * Kubeflow MPIJob training over o->workers pods) as indented JSON.
+/* Writes the manifests of kind ("kfp", "argo", "k8s", "mpijob": a Kubeflow
+ * MPIJob training over o->workers pods, or "worker": a worker Deployment and
+ * a KEDA ScaledObject on the job stream's lag) as indented JSON.
  * out: NULL or "-" = stdout (not for kfp); an existing directory or a path
  * ending in '/' = one file per object in that directory (created if
  * missing; kfp always takes a directory); anything else = one file (for

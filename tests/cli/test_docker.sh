@@ -141,7 +141,7 @@ for p in $wanted; do
 done
 for p in libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
 	libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core ca-certificates \
-	openmpi-bin; do
+	openmpi-bin libhiredis0.14; do
 	case " $(runtime_packages "$dockerfile" | tr '\n' ' ') " in
 	*" $p "*) ok ;; *) fail "runtime stage does not install $p" ;; esac
 done

@@ -205,8 +205,8 @@ usage() {
 	expect_rc "export $*" "$code"
 	expect_in "export $* message" err.txt "$text"
 }
-usage 2 "kfp, argo, k8s or mpijob" --image "$img"
-usage 2 "kfp, argo, k8s or mpijob" helm --image "$img"
+usage 2 "kfp, argo, k8s, mpijob or worker" --image "$img"
+usage 2 "kfp, argo, k8s, mpijob or worker" helm --image "$img"
 usage 2 "--image" argo
 usage 2 "--image" argo --image ""
 usage 2 "--shards" argo --image "$img" --shards 0
