@@ -51,6 +51,14 @@ void img_release(img *im);
 int img_write_png(const char *path, const uint8_t *px, int w, int h, int c,
 		  pl_err *err);
 
+/* Encodes a PNG of w*h pixels with c channels (1 gray, 2 gray+alpha, 3 RGB,
+ * 4 RGBA) into memory: interleaved rows of w*c samples, bytes for bits == 8,
+ * host-order uint16 for bits == 16. On success *out (caller frees) holds
+ * *out_len bytes; name is for messages. PL_EUSAGE for bad arguments,
+ * PL_ENOMEM when the encoder fails. */
+int img_encode_png(const void *px, int w, int h, int c, int bits, const char *name,
+		   uint8_t **out, size_t *out_len, pl_err *err);
+
 /* Writes an uncompressed bottom-up BMP: c == 1 gives 8-bit with a grey
  * palette, c == 3 gives 24-bit (px is RGB). PL_EIO on failure. */
 int img_write_bmp(const char *path, const uint8_t *px, int w, int h, int c,

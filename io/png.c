@@ -1,5 +1,5 @@
 /* PNG through libpng: decoding every colour type and bit depth from memory,
- * and writing 8-bit files. libpng reports errors by longjmp; each setjmp
+ * and encoding 8- or 16-bit images to a file or to memory. libpng reports errors by longjmp; each setjmp
  * lives in a small guard function whose caller owns every resource, so an
  * error path frees everything and no local is read after the jump.
  *
@@ -28,7 +28,9 @@ typedef struct png_ctx {
 	png_structp png;
 	png_infop info;
 	uint8_t *rows;            /* decoded rows (all of them when interlaced) */
-	FILE *f;                  /* writer only */
+	FILE *f;                  /* writer: the file sink, or NULL for memory */
+	uint8_t *out;             /* writer: the memory sink */
+	size_t out_len, out_cap;
 } png_ctx;
 
 static void on_error(png_structp png, png_const_charp msg)
@@ -238,31 +240,82 @@ int png_decode(const uint8_t *buf, size_t len, const char *name,
 	return rc;
 }
 
-static void write_rows(png_ctx *ctx, const uint8_t *px, int w, int h, int c)
+/* Memory sink: grows ctx->out (strbuf-like, doubling). */
+static void write_mem(png_structp png, png_bytep src, size_t n)
+{
+	png_ctx *ctx = png_get_io_ptr(png);
+
+	if (n > ctx->out_cap - ctx->out_len) {
+		size_t cap = ctx->out_cap ? ctx->out_cap : 4096;
+		uint8_t *p;
+		while (cap - ctx->out_len < n)
+			cap *= 2;
+		p = realloc(ctx->out, cap);
+		if (!p)
+			png_error(png, "out of memory");
+		ctx->out = p;
+		ctx->out_cap = cap;
+	}
+	memcpy(ctx->out + ctx->out_len, src, n);
+	ctx->out_len += n;
+}
+
+static void flush_mem(png_structp png)
+{
+	(void)png;
+}
+
+/* The one encoder: to ctx->f when set, else to memory. 16-bit samples are
+ * host-order uint16 (libpng swaps them to PNG's big-endian order). */
+static void write_rows(png_ctx *ctx, const uint8_t *px, int w, int h, int c, int bits)
 {
 	static const int types[5] = { 0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
 				      PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA };
+	size_t row = (size_t)w * c * (bits / 8);
 	int y;
 
-	png_init_io(ctx->png, ctx->f);
-	png_set_IHDR(ctx->png, ctx->info, (png_uint_32)w, (png_uint_32)h, 8, types[c],
+	if (ctx->f)
+		png_init_io(ctx->png, ctx->f);
+	else
+		png_set_write_fn(ctx->png, ctx, write_mem, flush_mem);
+	png_set_IHDR(ctx->png, ctx->info, (png_uint_32)w, (png_uint_32)h, bits, types[c],
 		     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
 		     PNG_FILTER_TYPE_DEFAULT);
 	png_write_info(ctx->png, ctx->info);
+	if (bits == 16)
+		png_set_swap(ctx->png);
 	for (y = 0; y < h; y++)
-		png_write_row(ctx->png, px + (size_t)y * w * c);
+		png_write_row(ctx->png, px + (size_t)y * row);
 	png_write_end(ctx->png, ctx->info);
 }
 
 /* The only setjmp of the writer. */
 static int write_guarded(png_ctx *ctx, const char *path, const uint8_t *px,
-			 int w, int h, int c, pl_err *err)
+			 int w, int h, int c, int bits, pl_err *err)
 {
 	if (setjmp(ctx->jb))
-		return pl_errorf(err, PL_EIO, "cannot write '%s': %s (libpng: %s)", path,
-				 ferror(ctx->f) ? strerror(errno) : "encoder failed", ctx->msg);
-	write_rows(ctx, px, w, h, c);
+		return pl_errorf(err, ctx->f ? PL_EIO : PL_ENOMEM, "cannot write '%s': %s (libpng: %s)",
+				 path, ctx->f && ferror(ctx->f) ? strerror(errno) : "encoder failed",
+				 ctx->msg);
+	write_rows(ctx, px, w, h, c, bits);
 	return 0;
+}
+
+/* Runs the encoder on ctx (its sink already chosen). */
+static int encode(png_ctx *ctx, const char *path, const uint8_t *px, int w, int h, int c,
+		  int bits, pl_err *err)
+{
+	int rc;
+
+	ctx->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, ctx, on_error, on_warning);
+	if (ctx->png)
+		ctx->info = png_create_info_struct(ctx->png);
+	if (!ctx->png || !ctx->info)
+		rc = pl_errorf(err, PL_ENOMEM, "cannot write '%s': out of memory starting libpng", path);
+	else
+		rc = write_guarded(ctx, path, px, w, h, c, bits, err);
+	png_destroy_write_struct(&ctx->png, &ctx->info);
+	return rc;
 }
 
 int img_write_png(const char *path, const uint8_t *px, int w, int h, int c,
@@ -278,14 +331,31 @@ int img_write_png(const char *path, const uint8_t *px, int w, int h, int c,
 	rc = img_file_open(path, &ctx.f, err);
 	if (rc < 0)
 		return rc;
-	ctx.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
-	if (ctx.png)
-		ctx.info = png_create_info_struct(ctx.png);
-	if (!ctx.png || !ctx.info)
-		rc = pl_errorf(err, PL_ENOMEM, "cannot write '%s': out of memory starting libpng", path);
-	else
-		rc = write_guarded(&ctx, path, px, w, h, c, err);
-	png_destroy_write_struct(&ctx.png, &ctx.info);
+	rc = encode(&ctx, path, px, w, h, c, 8, err);
 	rc2 = img_file_close(ctx.f, path, rc < 0, err);
 	return rc < 0 ? rc : rc2;
+}
+
+int img_encode_png(const void *px, int w, int h, int c, int bits, const char *name,
+		   uint8_t **out, size_t *out_len, pl_err *err)
+{
+	png_ctx ctx;
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	*out = NULL;
+	*out_len = 0;
+	if (bits != 8 && bits != 16)
+		return pl_errorf(err, PL_EUSAGE, "cannot encode '%s': %d-bit png (8 or 16)",
+				 name, bits);
+	rc = img_check_write_args(name, px, w, h, c, 0x1e, err);
+	if (rc == 0)
+		rc = encode(&ctx, name, px, w, h, c, bits, err);
+	if (rc < 0) {
+		free(ctx.out);
+		return rc;
+	}
+	*out = ctx.out;
+	*out_len = ctx.out_len;
+	return 0;
 }

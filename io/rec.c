@@ -1,6 +1,7 @@
 /* Record shards (format described in rec.h): a streaming writer, a reader
  * that checks everything it reads, and the shuffling batch loader. */
 #include "rec.h"
+#include "tfrecord.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,14 +89,20 @@ uint32_t rec_crc32c(uint32_t crc, const void *data, size_t len)
 	return ~crc;
 }
 
-int rec_shard_name(char *buf, size_t n, const char *split, int i, int m)
+int rec_shard_name_as(char *buf, size_t n, const char *split, int i, int m,
+		      const char *ext)
 {
 	int len;
 
 	if (i < 0 || m <= i || m > 99999)
 		return -1;
-	len = snprintf(buf, n, "%s-%05d-of-%05d.rec.zst", split, i, m);
+	len = snprintf(buf, n, "%s-%05d-of-%05d%s", split, i, m, ext);
 	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+int rec_shard_name(char *buf, size_t n, const char *split, int i, int m)
+{
+	return rec_shard_name_as(buf, n, split, i, m, ".rec.zst");
 }
 
 static size_t dtype_size(int dt)
@@ -422,6 +429,7 @@ struct rec_reader {
 	uint8_t *index;               /* count entries of ENTRY_SIZE bytes */
 	struct rec_scratch *scratch;
 	int own_scratch;
+	tfr_reader *tf;               /* a TFRecord shard: reads go to it */
 };
 
 static void scratch_free(struct rec_scratch *s)
@@ -596,6 +604,26 @@ static int read_footer(rec_reader *r, uint64_t size, size_t cbuf_cap,
 	return check_index(r, footer_off, cbuf_cap, err);
 }
 
+/* Opens the TFRecord shard at path into r. An empty shard takes like's
+ * shape; a non-empty one gives it to an empty like. */
+static int open_tfrecord(rec_reader *r, rec_reader *like, pl_err *err)
+{
+	r->tf = tfr_reader_open(r->path, err);
+	if (!r->tf)
+		return -err->code;
+	r->count = tfr_reader_count(r->tf);
+	r->dtype = tfr_reader_dtype(r->tf);
+	tfr_reader_shape(r->tf, &r->c, &r->h, &r->w);
+	if (like && r->count == 0) {
+		r->dtype = like->dtype;
+		rec_reader_shape(like, &r->c, &r->h, &r->w);
+	} else if (like && like->count == 0 && like->tf) {
+		like->dtype = r->dtype;
+		rec_reader_shape(r, &like->c, &like->h, &like->w);
+	}
+	return 0;
+}
+
 /* Opens path; with like != NULL the shard must have like's dtype and shape
  * and shares like's scratch buffers. */
 static rec_reader *reader_open(const char *path, rec_reader *like, pl_err *err)
@@ -609,6 +637,12 @@ static rec_reader *reader_open(const char *path, rec_reader *like, pl_err *err)
 			  path);
 		return NULL;
 	}
+	r->fd = -1;
+	if (tfr_is_shard_name(path)) {
+		if (open_tfrecord(r, like, err) < 0)
+			goto fail;
+		goto check_like;
+	}
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0 || fstat(r->fd, &st) != 0) {
 		pl_errorf(err, PL_EIO, "cannot open shard '%s': %s", path,
@@ -621,6 +655,7 @@ static rec_reader *reader_open(const char *path, rec_reader *like, pl_err *err)
 	}
 	if (read_header(r, err) < 0)
 		goto fail;
+check_like:
 	if (like && (like->dtype != r->dtype || like->c != r->c ||
 		     like->h != r->h || like->w != r->w)) {
 		pl_errorf(err, PL_EDATA, "shard '%s' holds %s samples of %dx%dx%d "
@@ -631,6 +666,8 @@ static rec_reader *reader_open(const char *path, rec_reader *like, pl_err *err)
 			  like->w);
 		goto fail;
 	}
+	if (r->tf)
+		return r;
 	r->scratch = like ? like->scratch : scratch_new(r->pix_bytes);
 	r->own_scratch = !like;
 	if (!r->scratch) {
@@ -709,6 +746,8 @@ int rec_read(rec_reader *r, int64_t i, rec_sample *out, pl_err *err)
 	int64_t dsize;
 	uint32_t name_len;
 
+	if (r->tf)
+		return tfr_read(r->tf, i, out, err);
 	if (i < 0 || i >= r->count)
 		return pl_errorf(err, PL_EFAIL, "shard '%s': no record %lld (it "
 				 "has %lld)", r->path, (long long)i,
@@ -746,6 +785,7 @@ void rec_reader_close(rec_reader *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
+	tfr_reader_close(r->tf);
 	if (r->own_scratch)
 		scratch_free(r->scratch);
 	free(r->index);

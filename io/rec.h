@@ -50,6 +50,10 @@ uint32_t rec_crc32c(uint32_t crc, const void *data, size_t len);
  * -1 when it does not fit or i/m are out of range (0 <= i < m <= 99999). */
 int rec_shard_name(char *buf, size_t n, const char *split, int i, int m);
 
+/* As rec_shard_name with the extension ext (".rec.zst", ".tfrecord" ...). */
+int rec_shard_name_as(char *buf, size_t n, const char *split, int i, int m,
+		      const char *ext);
+
 /* ---- writer ---- */
 typedef struct rec_writer rec_writer;
 
@@ -83,7 +87,8 @@ void rec_writer_abort(rec_writer *w);
 typedef struct rec_reader rec_reader;
 
 /* Opens a shard and checks its header, footer and index (not the records:
- * each is checked when read). Returns NULL with err filled (PL_EIO, or
+ * each is checked when read). A path ending in .tfrecord or .tfrecord.gz is
+ * a TFRecord shard (io/tfrecord.h), read through the same calls. Returns NULL with err filled (PL_EIO, or
  * PL_EDATA naming the file and what is wrong). Free with rec_reader_close. */
 rec_reader *rec_reader_open(const char *path, pl_err *err);
 

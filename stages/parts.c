@@ -448,8 +448,8 @@ static int merge_sample(prepare_job *j, rec_reader *r, int64_t *pos, const json_
 				 "have it redone)", where);
 	for (int t = 0; t < tiles && rc == 0; t++)
 		if ((rc = rec_read(r, (*pos)++, &rs, err)) == 0)
-			rc = rec_write(j->writers[split][shard], rs.label, rs.group, rs.name,
-				       rs.data, err);
+			rc = prepare_job_write(j, split, shard, rs.label, rs.group, rs.name,
+					       rs.data, err);
 	for (int ch = 0; ch < 2 * j->c && split == SPLIT_TRAIN; ch++) {
 		char *end;
 		double v = strtod(sums, &end);

@@ -177,14 +177,29 @@ int prepare_job_open_writers(prepare_job *j, int c, pl_err *err)
 	}
 	for (int s = 0; s < N_SPLITS; s++)
 		for (int k = 0; k < j->n_shards; k++) {
-			rec_shard_name(name, sizeof(name), split_names[s], k, j->n_shards);
+			rec_shard_name_as(name, sizeof(name), split_names[s], k, j->n_shards,
+					  j->shard_ext);
 			if ((rc = fs_path(path, sizeof(path), err, "%s/%s", j->ctx->out_dir, name)) < 0)
 				return rc;
-			j->writers[s][k] = rec_writer_open(path, j->dtype, c, j->po.size, j->po.size, 0, err);
-			if (!j->writers[s][k])
+			if (j->shard_ext[1] == 't')
+				j->tf_writers[s][k] = tfr_writer_open(path, j->dtype, c, j->po.size,
+								      j->po.size, j->set->classes,
+								      j->set->n_classes, err);
+			else
+				j->writers[s][k] = rec_writer_open(path, j->dtype, c, j->po.size,
+								   j->po.size, 0, err);
+			if (!j->writers[s][k] && !j->tf_writers[s][k])
 				return -err->code;
 		}
 	return 0;
+}
+
+int prepare_job_write(prepare_job *j, int split, int shard, int32_t label, int32_t group,
+		      const char *name, const void *pixels, pl_err *err)
+{
+	if (j->tf_writers[split][shard])
+		return tfr_write(j->tf_writers[split][shard], label, group, name, pixels, err);
+	return rec_write(j->writers[split][shard], label, group, name, pixels, err);
 }
 
 /* Adds one sample's tiles and pixel sums (training split only) to the
@@ -220,7 +235,6 @@ static int write_sample(prepare_job *j, int i, const preproc_result *r, pl_err *
 	size_t n = (size_t)r->c * j->po.size * j->po.size, plane = (size_t)j->po.size * j->po.size;
 	uint8_t *u8 = j->dtype == REC_U8 ? malloc(n) : NULL;
 	int split = j->split[i], rc = 0;
-	rec_writer *w = j->part ? j->part : j->writers[split][j->shard[i]];
 	double sum[PREPROC_MAX_CHANNELS] = { 0 }, sumsq[PREPROC_MAX_CHANNELS] = { 0 };
 	char name[PATH_MAX];
 
@@ -245,8 +259,11 @@ static int write_sample(prepare_job *j, int i, const preproc_result *r, pl_err *
 				}
 		rc = fs_path(name, sizeof(name), err, r->n_tiles > 1 ? "%s#%d" : "%s", s->files[0], t);
 		if (rc == 0)
-			rc = rec_write(w, s->label, s->group, name,
-				       u8 ? (const void *)u8 : (const void *)px, err);
+			rc = j->part ? rec_write(j->part, s->label, s->group, name,
+						 u8 ? (const void *)u8 : (const void *)px, err)
+				     : prepare_job_write(j, split, j->shard[i], s->label, s->group,
+							 name, u8 ? (const void *)u8 : (const void *)px,
+							 err);
 	}
 	if (rc == 0)
 		prepare_job_account(j, split, j->shard[i], s->label, r->n_tiles, sum, sumsq);
@@ -374,11 +391,17 @@ static int close_writers(prepare_job *j, json_t *splits, long long *bytes_out, p
 			uint64_t bytes = 0;
 			if (rc == 0 && j->writers[s][k])
 				rc = rec_writer_close(j->writers[s][k], &bytes, err);
-			else
+			else if (rc == 0 && j->tf_writers[s][k])
+				rc = tfr_writer_close(j->tf_writers[s][k], &bytes, err);
+			else {
 				rec_writer_abort(j->writers[s][k]);
+				tfr_writer_abort(j->tf_writers[s][k]);
+			}
 			j->writers[s][k] = NULL;
+			j->tf_writers[s][k] = NULL;
 			*bytes_out += (long long)bytes;
-			rec_shard_name(name, sizeof(name), split_names[s], k, j->n_shards);
+			rec_shard_name_as(name, sizeof(name), split_names[s], k, j->n_shards,
+					  j->shard_ext);
 			json_array_append_new(shards, json_string(name));
 		}
 		json_object_set_new(splits, split_names[s], json_pack("{s:o,s:I,s:I}", "shards", shards,
@@ -465,6 +488,8 @@ void prepare_job_init(prepare_job *j, stage_ctx *ctx, sample_set *set)
 	j->n_shards = (int)cfg_int(ctx->cfg, "prepare", "shards");
 	j->n_shards = j->n_shards > 64 ? 64 : j->n_shards;
 	j->dtype = cfg_word_in(cfg_str(ctx->cfg, "prepare", "dtype"), "f32") ? REC_F32 : REC_U8;
+	j->shard_ext = !cfg_word_in(cfg_str(ctx->cfg, "prepare", "format"), "tfrecord") ? ".rec.zst"
+		       : cfg_bool(ctx->cfg, "prepare", "tfrecord_gzip") ? TFR_EXT_GZ : TFR_EXT;
 	j->skipped = json_array();
 	j->t_mark = log_now();
 }
@@ -472,8 +497,10 @@ void prepare_job_init(prepare_job *j, stage_ctx *ctx, sample_set *set)
 void prepare_job_free(prepare_job *j)
 {
 	for (int s = 0; s < N_SPLITS; s++)
-		for (int k = 0; k < j->n_shards; k++)
+		for (int k = 0; k < j->n_shards; k++) {
 			rec_writer_abort(j->writers[s][k]);
+			tfr_writer_abort(j->tf_writers[s][k]);
+		}
 	rec_writer_abort(j->part);
 	free(j->split);
 	free(j->shard);

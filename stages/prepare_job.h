@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "../io/rec.h"
+#include "../io/tfrecord.h"
 #include "engine.h"
 #include "preproc.h"
 #include "samples.h"
@@ -29,6 +30,8 @@ typedef struct prepare_job {
 	int n_shards;
 	rec_dtype dtype;
 	rec_writer *writers[N_SPLITS][64];
+	const char *shard_ext;   /* [prepare] format: ".rec.zst", ".tfrecord" or ".tfrecord.gz" */
+	tfr_writer *tf_writers[N_SPLITS][64];   /* the shards when the format is TFRecord */
 	int c;                   /* output channels, from the first sample */
 	double sum[PREPROC_MAX_CHANNELS], sumsq[PREPROC_MAX_CHANNELS], n_px;   /* training statistics */
 	long long tiles[N_SPLITS], samples[N_SPLITS], bytes_in;
@@ -60,6 +63,11 @@ int prepare_job_open_writers(prepare_job *j, int c, pl_err *err);
 
 /* Decodes and writes samples [lo, hi) on the configured threads, in order. */
 int prepare_job_process(prepare_job *j, pl_err *err);
+
+/* Appends one record to shard `shard` of split `split`, in the format of
+ * [prepare] format. */
+int prepare_job_write(prepare_job *j, int split, int shard, int32_t label, int32_t group,
+		      const char *name, const void *pixels, pl_err *err);
 
 /* Adds one sample's tiles and pixel sums (training split only) to the
  * totals. */
