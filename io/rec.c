@@ -668,8 +668,8 @@ check_like:
 	}
 	if (r->tf)
 		return r;
-	r->scratch = like ? like->scratch : scratch_new(r->pix_bytes);
-	r->own_scratch = !like;
+	r->own_scratch = !like || !like->scratch;   /* a TFRecord like has none */
+	r->scratch = r->own_scratch ? scratch_new(r->pix_bytes) : like->scratch;
 	if (!r->scratch) {
 		pl_errorf(err, PL_ENOMEM, "cannot open shard '%s': out of memory",
 			  path);
