@@ -172,6 +172,15 @@ check "no rec.zst shards" sh -c '! ls ws8/prepare/*.rec.zst 2>/dev/null'
 "$py" reader.py ws8 8 "$tmp/pics" >read.txt 2>&1
 expect_in "independent reader, u8" read.txt "ok 24"
 
+# the reader can fail: one flipped bit in a copy is a data CRC error
+cp -r ws8 wsbad
+"$py" -c "
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[20] ^= 1
+open(p, 'wb').write(bytes(b))" wsbad/prepare/train-00001-of-00002.tfrecord
+"$py" reader.py wsbad 8 "$tmp/pics" >read.txt 2>&1
+expect_in "independent reader catches a flipped bit" read.txt "data crc"
+
 # ---- gzip: TF's compression_type GZIP ----
 run "$P" stage prepare --workspace wsgz --config pics.ini --set prepare.tfrecord_gzip=true
 expect_rc "prepare tfrecord gzip" 0
@@ -211,6 +220,20 @@ for f in tfrecord:false tfrecord:true; do
 	check "model byte-identical to rec's (gzip $gz)" cmp -s plate-rec/train/model.pnn plate-$gz/train/model.pnn
 	check "same validation metrics (gzip $gz)" cmp -s plate-rec/validate/metrics.json plate-$gz/validate/metrics.json
 done
+# ---- a sharded prepare (2 parts, then the assembly) writes the same files ----
+for i in 0 1; do
+	# shellcheck disable=SC2086
+	run "$P" stage prepare --workspace plate-parts $demo --set prepare.format=tfrecord --shard $i/2
+	expect_rc "prepare part $i/2" 0
+done
+# shellcheck disable=SC2086
+run "$P" stage prepare --workspace plate-parts $demo --set prepare.format=tfrecord
+expect_rc "prepare assembles the parts" 0
+same=0
+for f in plate-false/prepare/*.tfrecord; do
+	cmp -s "$f" "plate-parts/prepare/${f##*/}" && same=$((same + 1))
+done
+check "assembled shards byte-identical to one process's (6 of 6)" test "$same" -eq 6
 check "the demo's 2 channels as gray+alpha" sh -c "$py -c \"
 import sys
 b = open('plate-false/prepare/train-00000-of-00002.tfrecord', 'rb').read()
