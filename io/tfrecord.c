@@ -199,9 +199,12 @@ nomem:
 }
 
 /* Fills w->png_px with the sample in PNG order (HWC, or the CHW planes
- * stacked when there are more than 4 channels). */
-static void to_png_order(tfr_writer *w, const void *pixels)
+ * stacked when there are more than 4 channels); returns the index of the
+ * first f32 value outside 0..1 (which 16 bits cannot hold), or -1. */
+static int64_t to_png_order(tfr_writer *w, const void *pixels)
 {
+	int64_t outside = -1;
+
 	size_t plane = (size_t)w->h * w->w;
 	int stacked = w->c > 4;
 
@@ -212,10 +215,14 @@ static void to_png_order(tfr_writer *w, const void *pixels)
 			((uint8_t *)w->png_px)[dst] = ((const uint8_t *)pixels)[k];
 		} else {
 			float v = ((const float *)pixels)[k];
-			v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;   /* NaN -> 0 */
+			if (!(v >= 0.0f && v <= 1.0f)) {
+				outside = outside < 0 ? (int64_t)k : outside;
+				v = 0.0f;
+			}
 			((uint16_t *)w->png_px)[dst] = (uint16_t)lrintf(v * 65535.0f);
 		}
 	}
+	return outside;
 }
 
 /* The keys of one Example, pointing into the caller's values. */
@@ -318,6 +325,7 @@ int tfr_write(tfr_writer *w, int32_t label, int32_t group, const char *name,
 	uint8_t *png = NULL;
 	size_t png_len = 0, len;
 	int png_c, png_h, rc;
+	int64_t bad;
 
 	if (w->failed)
 		return pl_errorf(err, PL_EFAIL, "shard '%s': cannot write after an earlier error",
@@ -325,7 +333,11 @@ int tfr_write(tfr_writer *w, int32_t label, int32_t group, const char *name,
 	if (label < 0 || label >= w->n_classes)
 		return pl_errorf(err, PL_EDATA, "shard '%s': label %d is not one of the %d classes",
 				 w->path, (int)label, w->n_classes);
-	to_png_order(w, pixels);
+	bad = to_png_order(w, pixels);
+	if (bad >= 0)
+		return pl_errorf(err, PL_EDATA, "shard '%s': sample '%s' has the value %g, outside "
+				 "0..1, which a 16-bit png cannot hold", w->path, name ? name : "",
+				 (double)((const float *)pixels)[bad]);
 	png_shape(w->c, w->h, &png_c, &png_h);
 	rc = img_encode_png(w->png_px, w->w, png_h, png_c, w->dtype == REC_U8 ? 8 : 16,
 			    name ? name : w->path, &png, &png_len, err);

@@ -10,7 +10,8 @@
  * The data is a tf.train.Example (io/example.proto, encoded with
  * protobuf-c) with the keys of TensorFlow's ImageNet converter:
  *   image/encoded      bytes  the sample as PNG: 8-bit for u8, 16-bit for
- *                             f32 (round(v * 65535), v clamped to 0..1);
+ *                             f32 (round(v * 65535); a value
+ *                             outside 0..1 is refused);
  *                             1-4 channels as gray, gray+alpha, RGB, RGBA;
  *                             more channels as one gray image of the planes
  *                             stacked vertically (channels * height rows)
@@ -51,7 +52,8 @@ tfr_writer *tfr_writer_open(const char *path, rec_dtype dt, int c, int h, int w,
 			    char *const *classes, int n_classes, pl_err *err);
 
 /* Appends one Example; pixels hold c*h*w values of the dtype in CHW order;
- * name may be NULL. PL_EDATA for a label outside the classes, PL_EIO. */
+ * name may be NULL. PL_EDATA for a label outside the classes or an f32
+ * value outside 0..1, PL_EIO. */
 int tfr_write(tfr_writer *w, int32_t label, int32_t group, const char *name,
 	      const void *pixels, pl_err *err);
 

@@ -149,6 +149,11 @@ static void test_empty_and_bad_label(void)
 	r = tfr_reader_open("e.tfrecord", &err);
 	CHECK(r && tfr_reader_count(r) == 0, "empty opens: %s", err.msg);
 	tfr_reader_close(r);
+	w = tfr_writer_open("f.tfrecord", REC_F32, 1, 2, 2, classes, 3, &err);
+	CHECK(w && tfr_write(w, 0, -1, "hot", (float[4]){ 0, 0.5f, 1.5f, 1 }, &err) == -PL_EDATA &&
+	      strstr(err.msg, "'hot' has the value 1.5"), "f32 over 1: %s", err.msg);
+	tfr_writer_abort(w);
+	CHECK(stat("f.tfrecord", &st) != 0, "an aborted shard is removed");
 	CHECK(tfr_writer_open("z.tfrecord", REC_U8, 0, 2, 2, classes, 3, &err) == NULL &&
 	      err.code == PL_EUSAGE, "0 channels refused");
 }
