@@ -1,10 +1,8 @@
 /* libFuzzer target for the record shard reader and loader: the input is a
  * shard file. Checksums are ignored in this build so mutations reach the
- * parsing behind them. Build and run (from the repository root):
- *   clang -g -O1 -march=x86-64-v2 -fsanitize=fuzzer,address,undefined \
- *     -fno-sanitize-recover=all -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
- *     -D_GNU_SOURCE tests/fuzz/fuzz_rec.c io/rec.c io/err.c -lzstd -lm -o fuzz_rec
- *   ./fuzz_rec -max_total_time=60 CORPUS_DIR tests/corpus/rec
+ * parsing behind them. Built and run by scripts/fuzz.sh (FUZZ_TARGETS=rec),
+ * which links it against the whole library (io/rec.c reads TFRecord shards
+ * through io/tfrecord.c, libpng and protobuf-c).
  */
 #include <stdint.h>
 #include <stdio.h>
