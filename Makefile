@@ -60,9 +60,10 @@ $(B)/%.o: %.c
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: %.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) --proto_path=$(dir $<) $<
-$(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
+$(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c | $(GEN_C)
 	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
-# sources include the generated headers: they exist before anything compiles
+# sources (and generated files: one header may include another) include the
+# generated headers: they exist before anything compiles
 $(LIB_SRC:%.c=$(B)/%.o) $(CMD_OBJ): | $(GEN_C)
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libpipeline.a

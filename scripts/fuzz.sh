@@ -30,7 +30,8 @@ command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (apt-get install clan
 
 # 1. the library, rebuilt only where a source is newer than its object
 mkdir -p "$out/obj" "$out/corpus" "$out/crash" "$out/gen" || exit 1
-# the protobuf-c code of every *.proto, generated as the Makefile does
+# the protobuf-c code of every *.proto, generated as the Makefile does (all
+# of it first: one generated header may include another's)
 objs=''
 for proto in io/*.proto stages/*.proto stages/*/*.proto; do
 	[ -f "$proto" ] || continue
@@ -39,6 +40,10 @@ for proto in io/*.proto stages/*.proto stages/*/*.proto; do
 		protoc-c --c_out="$out/gen" --proto_path="$(dirname "$proto")" "$proto" ||
 			{ echo "fuzz: cannot run protoc-c on $proto"; exit 1; }
 	fi
+done
+for proto in io/*.proto stages/*.proto stages/*/*.proto; do
+	[ -f "$proto" ] || continue
+	base=$(basename "$proto" .proto)
 	$cc $flags -Wno-unused-parameter -fsanitize=fuzzer-no-link -c -o "$out/obj/gen_$base.pb-c.o" \
 		"$out/gen/$base.pb-c.c" || exit 1
 	objs="$objs $out/obj/gen_$base.pb-c.o"
