@@ -90,10 +90,9 @@ void nn_dist_gather_grads(nn_worker *w)
 	if (w->tid == 0) {
 		for (int t = 0; t < net->threads; t++) {
 			float *block = net->gsend + (size_t)t * net->gstride;
-			double *tail = (double *)(block + net->gstride - 4);
+			double tail[2] = { net->workers[t].loss, net->workers[t].correct };
 			memcpy(block, net->workers[t].grad, net->n_params * sizeof(float));
-			tail[0] = net->workers[t].loss;
-			tail[1] = net->workers[t].correct;
+			memcpy(block + net->gstride - 4, tail, sizeof(tail));   /* 4 floats hold 2 doubles */
 		}
 		gather(net, net->gsend, net->grecv, net->gstride * sizeof(float));
 	}
@@ -129,8 +128,11 @@ static void sum_losses(nn_net *net, int after_eval, double *loss, int *hits)
 		return;
 	}
 	for (int s = 0; s < net->n_shares; s++) {
-		const double *v = after_eval ? net->precv + (size_t)s * net->pmax :
-		                  (const double *)(nn_share_grad(net, s) + net->gstride - 4);
+		double v[2];
+		if (after_eval)
+			memcpy(v, net->precv + (size_t)s * net->pmax, sizeof(v));
+		else
+			memcpy(v, nn_share_grad(net, s) + net->gstride - 4, sizeof(v));
 		*loss += v[0];
 		*hits += (int)v[1];
 	}

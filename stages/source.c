@@ -414,11 +414,12 @@ void source_explain(const source *src, pl_err *err)
 {
 	size_t n = strlen(src->extracted);
 	char out[sizeof(err->msg)], *at;
-	const char *from = err->msg;
+	const char *from;
 	size_t len = 0;
 
 	if (!n || !err || !strstr(err->msg, src->extracted))
 		return;
+	from = err->msg;
 	while ((at = strstr(from, src->extracted)) && len < sizeof(out)) {
 		len += (size_t)snprintf(out + len, sizeof(out) - len, "%.*s%s%s", (int)(at - from),
 					from, src->shown, at[n] == '/' ? ":" : "");
