@@ -173,13 +173,15 @@ static void print_overview(FILE *f)
 		"'pipeline help config' the configuration keys.\n");
 }
 
-/* Writes " (did you mean 'x'?)" into out for the command nearest to word,
- * or "" when none is close. */
-static void command_hint(const char *word, char *out, size_t n)
+/* Writes " (did you mean 'x'?)" into out for the command (or extra, when
+ * not NULL) nearest to word, or "" when none is close. */
+static void command_hint(const char *word, const char *extra, char *out, size_t n)
 {
 	suggestion s;
 
 	suggest_init(&s, word);
+	if (extra)
+		suggest_add(&s, extra);
 	for (int i = 0; i < N_COMMANDS; i++)
 		suggest_add(&s, commands[i].name);
 	out[0] = '\0';
@@ -196,7 +198,7 @@ int cmd_print_help(const char *name)
 			fputs(commands[i].usage, stdout);
 			return EXIT_OK;
 		}
-	command_hint(name, hint, sizeof(hint));
+	command_hint(name, "config", hint, sizeof(hint));
 	fprintf(stderr, "pipeline: no command '%s'%s\n", name, hint);
 	print_overview(stderr);
 	return EXIT_USAGE;
@@ -339,7 +341,7 @@ static int dispatch(int argc, char **argv)
 	for (int i = 0; i < N_COMMANDS; i++)
 		if (!strcmp(commands[i].name, argv[1]))
 			return commands[i].fn(argc - 1, argv + 1);
-	command_hint(argv[1], hint, sizeof(hint));
+	command_hint(argv[1], NULL, hint, sizeof(hint));
 	fprintf(stderr, "pipeline: unknown command '%s'%s\n\n", argv[1], hint);
 	print_overview(stderr);
 	return EXIT_USAGE;

@@ -36,6 +36,10 @@ expect_in "swapped letters count as one edit" err.txt "(did you mean 'export'?)"
 run "$P" help statu
 expect_rc "help of a misspelt command" 2
 expect_in "help of a misspelt command: suggestion" err.txt "no command 'statu' (did you mean 'status'?)"
+run "$P" help confg
+expect_in "help of a misspelt topic: suggestion" err.txt "no command 'confg' (did you mean 'config'?)"
+run "$P" confg
+check "config is a help topic, not a command" sh -c '! grep -q "did you mean" err.txt'
 run "$P" frobnicate
 expect_rc "unknown command" 2
 check "no suggestion for a word near no command" sh -c '! grep -q "did you mean" err.txt'
