@@ -229,10 +229,13 @@ static int submission(fleet_conn *f, const char *sub, json_t **out, pl_err *err)
 	return rc;
 }
 
+/* The workers whose heartbeat is younger than a lease. An older entry is a
+ * worker that died without a goodbye: it is removed (a live worker that
+ * was only slow announces itself again at its next heartbeat). */
 static int live_workers(fleet_conn *f, json_t **out, pl_err *err)
 {
 	char key[256];
-	redisReply *r;
+	redisReply *r, *del;
 	int rc;
 
 	queue_key(&f->q, key, sizeof(key), "workers");
@@ -240,12 +243,15 @@ static int live_workers(fleet_conn *f, json_t **out, pl_err *err)
 		return rc;
 	*out = json_array();
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+		const char *name = queue_str(r->element[i]);
 		json_t *v = json_loads(queue_str(r->element[i + 1]), 0, NULL);
 		double age = queue_time() - json_number_value(json_object_get(v, "heartbeat"));
-		if (v && age <= f->limits.lease_s) {   /* older: it died without a goodbye */
-			json_object_set_new(v, "name", json_string(queue_str(r->element[i])));
+		if (v && age <= f->limits.lease_s) {
+			json_object_set_new(v, "name", json_string(name));
 			json_object_set_new(v, "heartbeat_age_s", json_real(age));
 			json_array_append(*out, v);
+		} else if (queue_cmdl(&f->q, &del, err, "HDEL", key, name, QEND) == 0) {
+			freeReplyObject(del);
 		}
 		json_decref(v);
 	}

@@ -166,5 +166,13 @@ expect_rc "submit predict --shards" 2
 run "$P" jobs --queue redis://127.0.0.1:1 status
 expect_rc "no redis: temporary failure" 75
 
+# a worker killed without a goodbye: hidden after a lease, and removed
+redis-cli -p "$port" HSET pipeline:workers ghost \
+	'{"job":"-","state":"idle","host":"h","pid":1,"heartbeat":1}' >/dev/null
+run "$P" jobs --queue "$Q" --json status
+expect_rc "status with a dead worker" 0
+check "the dead worker is not listed" sh -c '! grep -q ghost out.txt'
+check "its entry is removed" test "$(redis-cli -p "$port" HEXISTS pipeline:workers ghost)" -eq 0
+
 fleet_stop_workers
 finish
