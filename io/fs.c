@@ -117,6 +117,19 @@ static int write_fd(int fd, const char *path, const void *data, size_t len, pl_e
 	return rc;
 }
 
+int fs_fclose_synced(FILE *fp, const char *path, pl_err *err)
+{
+	int rc = 0;
+
+	if (fflush(fp) != 0)
+		rc = pl_errorf(err, PL_EIO, "cannot write '%s': %s", path, strerror(errno));
+	else if (fsync(fileno(fp)) != 0 && errno != EINVAL)
+		rc = pl_errorf(err, PL_EIO, "cannot sync '%s': %s", path, strerror(errno));
+	if (fclose(fp) != 0 && rc == 0)
+		rc = pl_errorf(err, PL_EIO, "cannot close '%s': %s", path, strerror(errno));
+	return rc;
+}
+
 int fs_write_file(const char *path, const void *data, size_t len, pl_err *err)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

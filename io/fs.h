@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <sys/types.h>
 
@@ -29,6 +30,11 @@ int fs_write_file(const char *path, const void *data, size_t len, pl_err *err);
 /* Replaces path atomically: writes a temporary file beside it (O_EXCL),
  * fsyncs it, renames it over path and fsyncs the directory. */
 int fs_write_atomic(const char *path, const void *data, size_t len, pl_err *err);
+
+/* Flushes fp, fsyncs it (a device that cannot sync, like /dev/full, is
+ * fine) and closes it: always closed, the first failure reported naming
+ * path. */
+int fs_fclose_synced(FILE *fp, const char *path, pl_err *err);
 
 /* fsyncs the directory at path. */
 int fs_fsync_dir(const char *path, pl_err *err);

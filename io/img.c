@@ -155,12 +155,10 @@ int img_file_close(FILE *f, const char *path, int failed, pl_err *err)
 
 	/* only a regular file of ours is removed, never a device like /dev/full */
 	regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
-	if (!failed && fflush(f) != 0)
-		rc = pl_errorf(err, PL_EIO, "cannot write '%s': %s", path, strerror(errno));
-	else if (!failed && fsync(fileno(f)) != 0 && errno != EINVAL)
-		rc = pl_errorf(err, PL_EIO, "cannot fsync '%s': %s", path, strerror(errno));
-	if (fclose(f) != 0 && !failed && rc == 0)
-		rc = pl_errorf(err, PL_EIO, "cannot close '%s': %s", path, strerror(errno));
+	if (failed)
+		fclose(f);
+	else
+		rc = fs_fclose_synced(f, path, err);
 	if ((failed || rc < 0) && regular)
 		unlink(path);
 	return rc;

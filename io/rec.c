@@ -1,5 +1,6 @@
 /* Record shards (format described in rec.h): a streaming writer, a reader
  * that checks everything it reads, and the shuffling batch loader. */
+#include "fs.h"
 #include "rec.h"
 #include "tfrecord.h"
 
@@ -384,17 +385,8 @@ int rec_writer_close(rec_writer *w, uint64_t *bytes_out, pl_err *err)
 		goto out;
 	fp = w->fp;
 	w->fp = NULL;
-	if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-		rc = pl_errorf(err, PL_EIO, "cannot write '%s': %s", w->path,
-			       strerror(errno));
-		fclose(fp);
+	if ((rc = fs_fclose_synced(fp, w->path, err)) < 0)
 		goto out;
-	}
-	if (fclose(fp) != 0) {
-		rc = pl_errorf(err, PL_EIO, "cannot close '%s': %s", w->path,
-			       strerror(errno));
-		goto out;
-	}
 	if (bytes_out)
 		*bytes_out = w->offset;
 out:

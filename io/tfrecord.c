@@ -1,6 +1,7 @@
 /* TFRecord shards (format described in tfrecord.h): a streaming writer,
  * plain or gzip, and a reader that indexes the framing once and decodes
  * each Example's PNG back to the stored pixels. */
+#include "fs.h"
 #include "tfrecord.h"
 
 #include <errno.h>
@@ -380,15 +381,8 @@ int tfr_writer_close(tfr_writer *w, uint64_t *bytes_out, pl_err *err)
 		goto out;
 	fp = w->fp;
 	w->fp = NULL;
-	if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-		rc = pl_errorf(err, PL_EIO, "cannot write '%s': %s", w->path, strerror(errno));
-		fclose(fp);
+	if ((rc = fs_fclose_synced(fp, w->path, err)) < 0)
 		goto out;
-	}
-	if (fclose(fp) != 0) {
-		rc = pl_errorf(err, PL_EIO, "cannot close '%s': %s", w->path, strerror(errno));
-		goto out;
-	}
 	if (bytes_out)
 		*bytes_out = w->bytes;
 out:
