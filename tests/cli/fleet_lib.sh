@@ -126,20 +126,8 @@ PY
 
 # fleet_config FILE EPOCHS: the tiny plate configuration.
 fleet_config() {
-	cat >"$1" <<EOF
-[dataset]
-source = synth:plate?size=170x128
-table = metadata.csv
-channels = nuclei, nfkb
-label_column = label
-group_column = well
-[prepare]
-size = 32
-resize = 128x128
-tile = 32
-transforms = anscombe, minmax
-[model]
-layers = conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dense
+	small_plate_ini "$1"
+	cat >>"$1" <<EOF
 [train]
 epochs = $2
 batch = 32

@@ -24,4 +24,30 @@ expect_rc() { if [ "$rc" -eq "$2" ]; then ok; else fail "$1: exit $rc, wanted $2
 # expect_in DESC FILE TEXT: FILE contains TEXT.
 expect_in() { if grep -q -F -- "$3" "$2"; then ok; else fail "$1: '$3' not in $2: $(head -c 600 "$2")"; fi; }
 
+# small_plate_ini FILE [PREPARE_LINE]...: the small demo plate (170x128,
+# wells resized to 128x128 and cut into 16 tiles of 32 px) and a small net,
+# with any further [prepare] lines; the caller appends [train] and the rest.
+small_plate_ini() {
+	f=$1
+	shift
+	cat >"$f" <<'EOF'
+[dataset]
+source = synth:plate?size=170x128
+table = metadata.csv
+channels = nuclei, nfkb
+label_column = label
+group_column = well
+[prepare]
+size = 32
+resize = 128x128
+tile = 32
+transforms = anscombe, minmax
+EOF
+	for line in "$@"; do echo "$line" >>"$f"; done
+	cat >>"$f" <<'EOF'
+[model]
+layers = conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dense
+EOF
+}
+
 finish() { echo "$suite: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

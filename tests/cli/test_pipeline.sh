@@ -12,21 +12,8 @@ ws=$tmp/ws
 
 # The demo plate at 170x128, wells resized to 128x128 and cut into 16 tiles
 # of 32 px, two epochs: the whole pipeline takes about a second.
-cat >small.ini <<'EOF'
-[dataset]
-source = synth:plate?size=170x128
-table = metadata.csv
-channels = nuclei, nfkb
-label_column = label
-group_column = well
-[prepare]
-size = 32
-resize = 128x128
-tile = 32
-transforms = anscombe, minmax
-seed = 1
-[model]
-layers = conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dense
+small_plate_ini small.ini "seed = 1"
+cat >>small.ini <<'EOF'
 [train]
 epochs = 3
 batch = 32

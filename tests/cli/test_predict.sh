@@ -10,20 +10,8 @@ py=/usr/bin/python3
 P=$PIPELINE
 ws=$tmp/ws
 
-cat >small.ini <<'EOF'
-[dataset]
-source = synth:plate?size=170x128
-table = metadata.csv
-channels = nuclei, nfkb
-label_column = label
-group_column = well
-[prepare]
-size = 32
-resize = 128x128
-tile = 32
-transforms = anscombe, minmax
-[model]
-layers = conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dense
+small_plate_ini small.ini
+cat >>small.ini <<'EOF'
 [train]
 epochs = 3
 batch = 32
