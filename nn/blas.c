@@ -17,11 +17,21 @@
 #include <string.h>
 #include "nn_impl.h"
 
-#define MR 8        /* rows of C per kernel call */
-#define NR 32       /* columns of C per kernel call (two 16-float vectors) */
-#define KC 320      /* most k per packed block: B micro-panel KC*NR in L1/L2 */
-#define MC 128      /* rows of A packed at once (L2) */
+#define MR 8        /* AVX-512: rows of C per kernel call */
+#define NR 32       /* AVX-512: columns of C per kernel call (two 16-float
+                       vectors); the panel width of nn_sgemm_pb at both levels */
+#define MR2 6       /* AVX2: rows of C per kernel call */
+#define NR2 16      /* AVX2: columns of C per kernel call (two 8-float vectors) */
+#define KC 320      /* most k per packed block; it fixes the order of the sums,
+                       so it is the same at both levels */
+#define MC 128      /* AVX-512: rows of A packed at once (L2) */
+#define MC2 144     /* AVX2: rows of A packed at once (180 KiB: a 512 KiB L2) */
 #define NC 2048     /* columns of B packed at once */
+#define APACK_FLOATS (MC2 * KC)  /* the larger A block of the two levels */
+
+/* How a kernel leaves C: alpha * sums, or that plus C, or plus 0 (what
+ * adding to a cleared C gives, without clearing it first). */
+enum { STORE, ADD_C, ADD_ZERO };
 
 /* 2: AVX-512 kernels, 1: AVX2+FMA kernels, 0: OpenBLAS only. */
 static int level, best_level;
@@ -82,7 +92,7 @@ static pack_buf *thread_pack(void)
 	pb = calloc(1, sizeof(*pb));
 	if (!pb)
 		return NULL;
-	pb->a = aligned_alloc(64, sizeof(float) * MC * KC);
+	pb->a = aligned_alloc(64, sizeof(float) * APACK_FLOATS);
 	pb->b = aligned_alloc(64, sizeof(float) * KC * NC);
 	if (!pb->a || !pb->b || pthread_setspecific(pack_key, pb) != 0) {
 		pack_free(pb);
@@ -91,57 +101,121 @@ static pack_buf *thread_pack(void)
 	return pb;
 }
 
-/* Packs rows m0..m0+mc, columns k0..k0+kc of op(A) into MR-row panels,
+/* Packs rows m0..m0+mc, columns k0..k0+kc of op(A) into mr-row panels,
  * k-major inside a panel; rows past mc are zero. */
-static void pack_a(const float *a, int lda, int trans, int m0, int mc, int k0, int kc, float *ap)
+static void pack_a(const float *a, int lda, int trans, int m0, int mc, int k0, int kc, float *ap,
+                   int mr)
 {
-	for (int p = 0; p < mc; p += MR) {
-		int rows = mc - p < MR ? mc - p : MR;
+	for (int p = 0; p < mc; p += mr) {
+		int rows = mc - p < mr ? mc - p : mr;
 		float *dst = ap + (size_t)p * kc;
 		if (trans) {
 			for (int k = 0; k < kc; k++) {
 				const float *src = a + (size_t)(k0 + k) * lda + m0 + p;
-				for (int i = 0; i < MR; i++)
-					dst[k * MR + i] = i < rows ? src[i] : 0.0f;
+				for (int i = 0; i < mr; i++)
+					dst[k * mr + i] = i < rows ? src[i] : 0.0f;
 			}
 			continue;
 		}
-		for (int i = 0; i < MR; i++) {
+		for (int i = 0; i < mr; i++) {
 			const float *src = a + (size_t)(m0 + p + i) * lda + k0;
-			for (int k = 0; k < kc; k++)
-				dst[k * MR + i] = i < rows ? src[k] : 0.0f;
-		}
-	}
-}
-
-/* Packs rows k0..k0+kc, columns n0..n0+nc of op(B) into NR-column panels;
- * columns past nc are zero. */
-static void pack_b(const float *b, int ldb, int trans, int k0, int kc, int n0, int nc, float *bp)
-{
-	for (int q = 0; q < nc; q += NR) {
-		int cols = nc - q < NR ? nc - q : NR;
-		float *dst = bp + (size_t)q * kc;
-		if (!trans) {
-			for (int k = 0; k < kc; k++) {
-				const float *src = b + (size_t)(k0 + k) * ldb + n0 + q;
-				memcpy(dst + k * NR, src, (size_t)cols * sizeof(float));
-				if (cols < NR)
-					memset(dst + k * NR + cols, 0, (size_t)(NR - cols) * sizeof(float));
+			if (i >= rows) {
+				for (int k = 0; k < kc; k++)
+					dst[k * mr + i] = 0.0f;
+				continue;
 			}
-			continue;
-		}
-		for (int j = 0; j < NR; j++) {
-			const float *src = b + (size_t)(n0 + q + j) * ldb + k0;
 			for (int k = 0; k < kc; k++)
-				dst[k * NR + j] = j < cols ? src[k] : 0.0f;
+				dst[k * mr + i] = src[k];
 		}
 	}
 }
 
-/* C[mr x nr] += alpha * Ap * Bp for one MR x NR tile (mr <= MR, nr <= NR). */
+/* The A panel height of the current level. */
+static int a_rows(void)
+{
+	return level == 2 ? MR : MR2;
+}
+
+/* Rows of untransposed B packed together: each panel then takes a run of
+ * consecutive lines while the rows are read as that many forward streams. */
+#define PACK_B_ROWS 8
+
+/* Copies rows of B (nk rows of nc floats from src, ldb apart) into their
+ * place in each pw-column panel (dst: the first row's place in the first
+ * panel; panels kc * pw floats apart). Whole panels copy a constant size,
+ * which compiles to vector moves. */
+static void pack_b_rows(const float *src, int ldb, int nk, int nc, int kc, float *dst, int pw)
+{
+	int q = 0;
+	for (; q + pw <= nc; q += pw, dst += (size_t)kc * pw)
+		for (int k = 0; k < nk; k++) {
+			if (pw == NR)
+				memcpy(dst + k * pw, src + (size_t)k * ldb + q, NR * sizeof(float));
+			else
+				memcpy(dst + k * pw, src + (size_t)k * ldb + q, NR2 * sizeof(float));
+		}
+	for (int k = 0; q < nc && k < nk; k++) {
+		memcpy(dst + k * pw, src + (size_t)k * ldb + q, (size_t)(nc - q) * sizeof(float));
+		memset(dst + k * pw + (nc - q), 0, (size_t)(pw - (nc - q)) * sizeof(float));
+	}
+}
+
+/* dst[k * pw + j] = src[j * ldb + k] for j < 8, k < kc: eight columns of a
+ * panel from eight rows of a transposed B (those from ncols on are zero),
+ * 8x8 blocks transposed in registers. */
+__attribute__((target("avx2")))
+static void pack_bt_8(const float *src, int ldb, int ncols, int kc, float *dst, int pw)
+{
+	int k = 0;
+	if (ncols >= 8)
+		for (; k + 8 <= kc; k += 8) {
+			__m256 r[8], t[8];
+			for (int j = 0; j < 8; j++)
+				r[j] = _mm256_loadu_ps(src + (size_t)j * ldb + k);
+			for (int j = 0; j < 8; j += 2) {
+				t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+				t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+			}
+			for (int j = 0; j < 8; j += 4) {
+				r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+				r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xee);
+				r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+				r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
+			}
+			for (int j = 0; j < 4; j++) {
+				_mm256_storeu_ps(dst + (size_t)(k + j) * pw, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+				_mm256_storeu_ps(dst + (size_t)(k + j + 4) * pw, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+			}
+		}
+	for (; k < kc; k++)
+		for (int j = 0; j < 8; j++)
+			dst[(size_t)k * pw + j] = j < ncols ? src[(size_t)j * ldb + k] : 0.0f;
+}
+
+/* Packs rows k0..k0+kc, columns n0..n0+nc of op(B) into pw-column panels;
+ * columns past nc are zero. Untransposed B is read row by row, in order. */
+static void pack_b(const float *b, int ldb, int trans, int k0, int kc, int n0, int nc, float *bp,
+                   int pw)
+{
+	if (!trans) {
+		for (int k = 0; k < kc; k += PACK_B_ROWS)
+			pack_b_rows(b + (size_t)(k0 + k) * ldb + n0, ldb,
+			            kc - k < PACK_B_ROWS ? kc - k : PACK_B_ROWS, nc, kc, bp + (size_t)k * pw, pw);
+		return;
+	}
+	for (int q = 0; q < nc; q += pw) {
+		int cols = nc - q < pw ? nc - q : pw;
+		for (int j = 0; j < pw; j += 8)
+			pack_bt_8(b + (size_t)(n0 + q + j) * ldb + k0, ldb, cols - j, kc,
+			          bp + (size_t)q * kc + j, pw);
+	}
+}
+
+/* C[mr x nr] = alpha * Ap * Bp + C (ADD_C) or + 0 (ADD_ZERO) for one
+ * MR x NR tile (mr <= MR, nr <= NR). */
 __attribute__((target("avx512f")))
 static void kernel_8x32(int kc, const float *ap, const float *bp, float *c, int ldc,
-                        int mr, int nr, float alpha)
+                        int mr, int nr, float alpha, int mode)
 {
 	__m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
 	       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00,
@@ -163,7 +237,11 @@ static void kernel_8x32(int kc, const float *ap, const float *bp, float *c, int 
 	__mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
 	for (int i = 0; i < mr; i++) {
 		float *row = c + (size_t)i * ldc;
-		__m512 v0 = _mm512_maskz_loadu_ps(m0, row), v1 = _mm512_maskz_loadu_ps(m1, row + 16);
+		__m512 v0 = _mm512_setzero_ps(), v1 = v0;
+		if (mode == ADD_C) {
+			v0 = _mm512_maskz_loadu_ps(m0, row);
+			v1 = _mm512_maskz_loadu_ps(m1, row + 16);
+		}
 		_mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(al, acc[i][0], v0));
 		_mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(al, acc[i][1], v1));
 	}
@@ -238,113 +316,110 @@ static void kernel_8x32_inplace(int kc, const float *ap, const float *s0, const 
 	}
 }
 
-/* AVX2 + FMA versions of the three kernels: the same panels and tables,
- * three rows of C (12 accumulators of 8 floats) per pass. */
-#define ACC3 __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, \
-	c11 = c00, c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, a, b0, b1
-/* Half a row pass: two B vectors (columns h*16 .. h*16+15) into three rows;
- * the A value is broadcast again per half, so 12 accumulators, 2 B and 1 A
- * fit the 16 registers. */
-#define HALF3(q, p0, p1, p2, x0, x1, y0, y1, z0, z1) \
-	b0 = _mm256_loadu_ps(q); b1 = _mm256_loadu_ps((q) + 8); \
-	a = _mm256_broadcast_ss(p0); x0 = _mm256_fmadd_ps(a, b0, x0); x1 = _mm256_fmadd_ps(a, b1, x1); \
-	a = _mm256_broadcast_ss(p1); y0 = _mm256_fmadd_ps(a, b0, y0); y1 = _mm256_fmadd_ps(a, b1, y1); \
-	a = _mm256_broadcast_ss(p2); z0 = _mm256_fmadd_ps(a, b0, z0); z1 = _mm256_fmadd_ps(a, b1, z1);
-#define FMA3(q0, q1, p0, p1, p2) HALF3(q0, p0, p1, p2, c00, c01, c10, c11, c20, c21) \
-	__asm__ volatile("" ::: "memory"); /* reload, do not keep, the A values */ \
-	HALF3(q1, p0, p1, p2, c02, c03, c12, c13, c22, c23)
-#define ACC_OUT(acc) do { __m256 t_[3][4] = { { c00, c01, c02, c03 }, { c10, c11, c12, c13 }, \
-	{ c20, c21, c22, c23 } }; memcpy(acc, t_, sizeof(t_)); } while (0)
+/* AVX2 + FMA: a 6x16 tile of C (12 accumulators of 8 floats, 2 B vectors
+ * and 1 broadcast A value: 15 of the 16 ymm registers) over A panels of
+ * MR2 rows and 16-column B panels, or halves of the 32-column panels of
+ * nn_sgemm_pb. The B micro-panel (KC x 16 floats, 20 KiB) stays in a
+ * 32 KiB L1d while the A block (MC2 x KC, 180 KiB) streams from L2. */
+#define ACC6 __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, \
+	c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, a, b0, b1
+#define ROW6(p, x0, x1) a = _mm256_broadcast_ss(p); \
+	x0 = _mm256_fmadd_ps(a, b0, x0); x1 = _mm256_fmadd_ps(a, b1, x1);
+#define FMA6(q, p0, p1, p2, p3, p4, p5) b0 = _mm256_loadu_ps(q); b1 = _mm256_loadu_ps((q) + 8); \
+	ROW6(p0, c00, c01) ROW6(p1, c10, c11) ROW6(p2, c20, c21) \
+	ROW6(p3, c30, c31) ROW6(p4, c40, c41) ROW6(p5, c50, c51)
+#define ACC6_OUT(acc) __m256 acc[MR2][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, \
+	{ c30, c31 }, { c40, c41 }, { c50, c51 } }
 
-/* C[rows x nr] = alpha * acc (+ C when add), masked to nr columns. */
-__attribute__((target("avx2,fma")))
-static void store3(__m256 acc[3][4], int rows, float *c, int ldc, int nr, float alpha, int add)
+/* C[rows x nr] = alpha * acc, plus C (ADD_C) or plus 0 (ADD_ZERO, which
+ * gives what adding to a cleared C gave); nr <= 16. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void store6(__m256 acc[MR2][2], int rows, float *c, int ldc, int nr, float alpha,
+                          int mode)
 {
 	const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-	for (int j = 0; j < 4 && nr > 8 * j; j++) {
-		__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8 * j), lanes);
-		for (int i = 0; i < rows; i++) {
-			float *p = c + (size_t)i * ldc + 8 * j;
-			__m256 v = _mm256_mul_ps(acc[i][j], _mm256_set1_ps(alpha));
-			if (add)
-				v = _mm256_add_ps(v, _mm256_maskload_ps(p, m));
-			_mm256_maskstore_ps(p, m, v);
+	__m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lanes);
+	__m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lanes);
+	__m256 al = _mm256_set1_ps(alpha), zero = _mm256_setzero_ps();
+	for (int i = 0; i < rows; i++) {
+		float *p = c + (size_t)i * ldc;
+		__m256 v0 = _mm256_mul_ps(acc[i][0], al), v1 = _mm256_mul_ps(acc[i][1], al);
+		if (nr == 16) {
+			if (mode != STORE) {
+				v0 = _mm256_add_ps(v0, mode == ADD_C ? _mm256_loadu_ps(p) : zero);
+				v1 = _mm256_add_ps(v1, mode == ADD_C ? _mm256_loadu_ps(p + 8) : zero);
+			}
+			_mm256_storeu_ps(p, v0);
+			_mm256_storeu_ps(p + 8, v1);
+			continue;
 		}
+		if (mode != STORE) {
+			v0 = _mm256_add_ps(v0, mode == ADD_C ? _mm256_maskload_ps(p, m0) : zero);
+			v1 = _mm256_add_ps(v1, mode == ADD_C ? _mm256_maskload_ps(p + 8, m1) : zero);
+		}
+		_mm256_maskstore_ps(p, m0, v0);
+		_mm256_maskstore_ps(p + 8, m1, v1);
 	}
 }
 
-/* acc = rows (<= 3) of an MR-row A panel (starting at ap) times packed B. */
-__attribute__((target("avx2,fma")))
-static void kern3_packed(int kc, const float *ap, int rows, const float *bp, __m256 acc[3][4])
+/* Brings the rows of a C tile into L1 while the tile's sums run. */
+static inline void prefetch_c(const float *c, int ldc, int rows)
 {
-	int o1 = rows > 1, o2 = rows > 2 ? 2 : o1;
-	ACC3;
-	for (int k = 0; k < kc; k++, ap += MR, bp += NR) {
-		FMA3(bp, bp + 16, ap, ap + o1, ap + o2)
-	}
-	ACC_OUT(acc);
+	for (int i = 0; i < rows; i++)
+		__builtin_prefetch(c + (size_t)i * ldc, 1);
 }
 
-/* acc = rows (<= 3) of A read in place through ar / voff, times packed B. */
+/* C[rows x nr] = alpha * Ap * Bp (+ C, mode) for one MR2-row A panel and
+ * a B panel whose k-th row of 16 is bstride floats after the previous. */
 __attribute__((target("avx2,fma")))
-static void kern3_rows(const float *const *ar, int rows, const int *voff, int nv, const float *bp,
-                       __m256 acc[3][4])
+static void kern6_packed(int kc, const float *ap, const float *bp, int bstride, float *c, int ldc,
+                         int rows, int nr, float alpha, int mode)
 {
-	const float *a0 = ar[0], *a1 = ar[rows > 1], *a2 = ar[rows > 2 ? 2 : rows > 1];
-	ACC3;
+	ACC6;
+	prefetch_c(c, ldc, rows);
+#pragma GCC unroll 4
+	for (int k = 0; k < kc; k++, ap += MR2, bp += bstride) {
+		FMA6(bp, ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5)
+	}
+	ACC6_OUT(acc);
+	store6(acc, rows, c, ldc, nr, alpha, mode);
+}
+
+/* C[rows x nr] += A * Bp, row i of A read in place through ar / voff. */
+__attribute__((target("avx2,fma")))
+static void kern6_rows(const float *const *ar, int rows, const int *voff, int nv, const float *bp,
+                       int bstride, float *c, int ldc, int nr)
+{
+	const float *a0 = ar[0], *a1 = ar[1 < rows ? 1 : 0], *a2 = ar[2 < rows ? 2 : 0],
+	            *a3 = ar[3 < rows ? 3 : 0], *a4 = ar[4 < rows ? 4 : 0], *a5 = ar[5 < rows ? 5 : 0];
+	ACC6;
+	prefetch_c(c, ldc, rows);
 	for (int v = 0; v < nv; v++)
-		for (int x = voff[v]; x < voff[v] + 16; x++, bp += NR) {
-			FMA3(bp, bp + 16, a0 + x, a1 + x, a2 + x)
+		for (int x = voff[v]; x < voff[v] + 16; x++, bp += bstride) {
+			FMA6(bp, a0 + x, a1 + x, a2 + x, a3 + x, a4 + x, a5 + x)
 		}
-	ACC_OUT(acc);
+	ACC6_OUT(acc);
+	store6(acc, rows, c, ldc, nr, 1.0f, ADD_C);
 }
 
-/* acc = rows (<= 3) of an MR-row A panel times B read in place. */
+/* C[rows x nr] = Ap * B (+ C when add), row k of B's 16 columns at s + koff[k]. */
 __attribute__((target("avx2,fma")))
-static void kern3_pieces(int kc, const float *ap, int rows, const float *s0, const float *s1,
-                         const int *koff, __m256 acc[3][4])
+static void kern6_pieces(int kc, const float *ap, const float *s, const int *koff, int add,
+                         float *c, int ldc, int rows, int nr)
 {
-	int o1 = rows > 1, o2 = rows > 2 ? 2 : o1;
-	ACC3;
-	for (int k = 0; k < kc; k++, ap += MR) {
-		FMA3(s0 + koff[k], s1 + koff[k], ap, ap + o1, ap + o2)
+	ACC6;
+	prefetch_c(c, ldc, rows);
+#pragma GCC unroll 4
+	for (int k = 0; k < kc; k++, ap += MR2) {
+		FMA6(s + koff[k], ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5)
 	}
-	ACC_OUT(acc);
+	ACC6_OUT(acc);
+	store6(acc, rows, c, ldc, nr, 1.0f, add ? ADD_C : STORE);
 }
-#undef ACC3
-#undef HALF3
-#undef FMA3
-#undef ACC_OUT
-
-static void kernel_8x32_avx2(int kc, const float *ap, const float *bp, float *c, int ldc,
-                             int mr, int nr, float alpha)
-{
-	__m256 acc[3][4];
-	for (int r = 0; r < mr; r += 3) {
-		kern3_packed(kc, ap + r, mr - r < 3 ? mr - r : 3, bp, acc);
-		store3(acc, mr - r < 3 ? mr - r : 3, c + (size_t)r * ldc, ldc, nr, alpha, 1);
-	}
-}
-
-static void kernel_rows_avx2(const float *const *ar, int mr, const int *voff, int nv,
-                             const float *bp, float *c, int ldc, int nr)
-{
-	__m256 acc[3][4];
-	for (int r = 0; r < mr; r += 3) {
-		kern3_rows(ar + r, mr - r < 3 ? mr - r : 3, voff, nv, bp, acc);
-		store3(acc, mr - r < 3 ? mr - r : 3, c + (size_t)r * ldc, ldc, nr, 1.0f, 1);
-	}
-}
-
-static void kernel_8x32_inplace_avx2(int kc, const float *ap, const float *s0, const float *s1,
-                                     const int *koff, int add, float *c, int ldc, int mr, int nr)
-{
-	__m256 acc[3][4];
-	for (int r = 0; r < mr; r += 3) {
-		kern3_pieces(kc, ap + r, mr - r < 3 ? mr - r : 3, s0, s1, koff, acc);
-		store3(acc, mr - r < 3 ? mr - r : 3, c + (size_t)r * ldc, ldc, nr, 1.0f, add);
-	}
-}
+#undef ACC6
+#undef ROW6
+#undef FMA6
+#undef ACC6_OUT
 
 /* Splits n into the fewest blocks of at most max, of near-equal size. */
 static int block_size(int n, int max)
@@ -366,40 +441,74 @@ static void scale_c(int m, int n, float beta, float *c, int ldc)
 	}
 }
 
-/* C[m x nc] += alpha * op(A)[m, k0..k0+kc) * B, B given as packed panels
- * (kc x NR each, consecutive panels pstride floats apart). */
-static void macro_kernel(float *apack, int ta, const float *a, int lda, int m, int k0, int kc,
-                         const float *bp, size_t pstride, int nc, float alpha, float *c, int ldc)
+/* The AVX2 tiles of one mr-row A panel against a pw-column B panel: its
+ * 16-column halves one after the other, so each stays in L1 across the
+ * A panels (the caller loops over those). */
+static void tiles_avx2(int kc, const float *ap, int rows, const float *panel, int pw, int cols,
+                       float *c, int ldc, float alpha, int mode)
 {
-	int mb = block_size(m, MC);
-	mb = (mb + MR - 1) / MR * MR;
-	if (mb > MC)
-		mb = MC;
+	for (int h = 0; h < cols; h += NR2)
+		kern6_packed(kc, ap, panel + h, pw, c + h, ldc, rows, cols - h < NR2 ? cols - h : NR2,
+		             alpha, mode);
+}
+
+/* C[m x nc] = alpha * op(A)[m, k0..k0+kc) * B + C (mode as the kernels'),
+ * B given as packed panels of pw columns (kc x pw each, consecutive panels
+ * pstride floats apart). */
+static void macro_kernel(float *apack, int ta, const float *a, int lda, int m, int k0, int kc,
+                         const float *bp, size_t pstride, int pw, int nc, float alpha, int mode,
+                         float *c, int ldc)
+{
+	int avx512 = level == 2, mr = a_rows(), mcap = avx512 ? MC : MC2 / MR2 * MR2;
+	int mb = block_size(m, mcap);
+	mb = (mb + mr - 1) / mr * mr;
+	if (mb > mcap)
+		mb = mcap;
 	for (int i0 = 0; i0 < m; i0 += mb) {
 		int mc = m - i0 < mb ? m - i0 : mb;
-		pack_a(a, lda, ta, i0, mc, k0, kc, apack);
-		for (int jr = 0; jr < nc; jr += NR)
-			for (int ir = 0; ir < mc; ir += MR)
-				(level == 2 ? kernel_8x32 : kernel_8x32_avx2)(
-					kc, apack + (size_t)ir * kc, bp + (size_t)(jr / NR) * pstride,
-					c + (size_t)(i0 + ir) * ldc + jr, ldc,
-					mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, alpha);
+		pack_a(a, lda, ta, i0, mc, k0, kc, apack, mr);
+		for (int jr = 0; jr < nc; jr += pw) {
+			const float *panel = bp + (size_t)(jr / pw) * pstride;
+			int cols = nc - jr < pw ? nc - jr : pw;
+			if (!avx512 && pw > NR2) {
+				/* one 16-column half at a time across all A panels */
+				for (int h = 0; h < cols; h += NR2)
+					for (int ir = 0; ir < mc; ir += mr)
+						tiles_avx2(kc, apack + (size_t)ir * kc, mc - ir < mr ? mc - ir : mr,
+						           panel + h, pw, cols - h < NR2 ? cols - h : NR2,
+						           c + (size_t)(i0 + ir) * ldc + jr + h, ldc, alpha, mode);
+				continue;
+			}
+			for (int ir = 0; ir < mc; ir += mr) {
+				float *ct = c + (size_t)(i0 + ir) * ldc + jr;
+				int rows = mc - ir < mr ? mc - ir : mr;
+				if (avx512)
+					kernel_8x32(kc, apack + (size_t)ir * kc, panel, ct, ldc, rows, cols, alpha, mode);
+				else
+					tiles_avx2(kc, apack + (size_t)ir * kc, rows, panel, pw, cols, ct, ldc, alpha, mode);
+			}
+		}
 	}
 }
 
+/* C = alpha * op(A) * op(B) + beta * C with both operands packed here;
+ * -1 when this thread's packing buffers cannot be had (C untouched). */
 static int packed_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                        const float *b, int ldb, float *c, int ldc)
+                        const float *b, int ldb, float beta, float *c, int ldc)
 {
 	pack_buf *pb = thread_pack();
 	if (!pb)
 		return -1;
-	int kb = block_size(k, KC);
+	if (beta != 0.0f)
+		scale_c(m, n, beta, c, ldc);
+	int kb = block_size(k, KC), pw = level == 2 ? NR : NR2;
 	for (int j0 = 0; j0 < n; j0 += NC) {
 		int nc = n - j0 < NC ? n - j0 : NC;
 		for (int k0 = 0; k0 < k; k0 += kb) {
 			int kc = k - k0 < kb ? k - k0 : kb;
-			pack_b(b, ldb, tb, k0, kc, j0, nc, pb->b);
-			macro_kernel(pb->a, ta, a, lda, m, k0, kc, pb->b, (size_t)kc * NR, nc, alpha, c + j0, ldc);
+			pack_b(b, ldb, tb, k0, kc, j0, nc, pb->b, pw);
+			macro_kernel(pb->a, ta, a, lda, m, k0, kc, pb->b, (size_t)kc * pw, pw, nc, alpha,
+			             k0 == 0 && beta == 0.0f ? ADD_ZERO : ADD_C, c + j0, ldc);
 		}
 	}
 	return 0;
@@ -413,7 +522,7 @@ int nn_sgemm_panel(void)
 
 size_t nn_sgemm_apack_floats(void)
 {
-	return (size_t)MC * KC;
+	return (size_t)APACK_FLOATS;
 }
 
 void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
@@ -421,37 +530,56 @@ void nn_sgemm_pb(int trans_a, int m, int n, int k, float alpha, const float *a, 
 {
 	if (m <= 0 || n <= 0)
 		return;
-	scale_c(m, n, beta, c, ldc);
+	if (beta != 0.0f || k <= 0)
+		scale_c(m, n, beta, c, ldc);
 	int kb = block_size(k, KC);
 	for (int k0 = 0; k0 < k; k0 += kb) {
 		int kc = k - k0 < kb ? k - k0 : kb;
-		macro_kernel(apack, trans_a, a, lda, m, k0, kc, bp + (size_t)k0 * NR, (size_t)k * NR, n,
-		             alpha, c, ldc);
+		macro_kernel(apack, trans_a, a, lda, m, k0, kc, bp + (size_t)k0 * NR, (size_t)k * NR, NR,
+		             n, alpha, k0 == 0 && beta == 0.0f ? ADD_ZERO : ADD_C, c, ldc);
 	}
 }
 
 size_t nn_sgemm_apacked_floats(int m, int k)
 {
-	return (size_t)((m + MR - 1) / MR * MR) * (size_t)k;
+	size_t rows8 = (size_t)(m + MR - 1) / MR * MR, rows6 = (size_t)(m + MR2 - 1) / MR2 * MR2;
+	return (rows8 > rows6 ? rows8 : rows6) * (size_t)k;
 }
 
 void nn_sgemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *ap)
 {
-	pack_a(a, lda, trans_a, 0, m, 0, k, ap);
+	pthread_once(&init_once, init);
+	pack_a(a, lda, trans_a, 0, m, 0, k, ap, a_rows());
 }
 
 /* Pieces of 16 k per block of nn_sgemm_rows: a 32 KiB B block stays in L1. */
 #define ROWS_KB 16
+
+/* One k block (vb pieces from v0) of nn_sgemm_rows on AVX2: each 16-column
+ * half of a B panel across all rows of A. */
+static void rows_block_avx2(int m, int n, int nv, int v0, int vb, const float *const *arows,
+                            const int *voff, const float *bp, float *c, int ldc)
+{
+	for (int jr = 0; jr < n; jr += NR)
+		for (int h = jr; h < n && h < jr + NR; h += NR2)
+			for (int ir = 0; ir < m; ir += MR2)
+				kern6_rows(arows + ir, m - ir < MR2 ? m - ir : MR2, voff + v0, vb,
+				           bp + ((size_t)(jr / NR) * nv + v0) * 16 * NR + (h - jr), NR,
+				           c + (size_t)ir * ldc + h, ldc, n - h < NR2 ? n - h : NR2);
+}
 
 void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *voff,
                    const float *bp, float *c, int ldc)
 {
 	for (int v0 = 0; v0 < nv; v0 += ROWS_KB) {
 		int vb = nv - v0 < ROWS_KB ? nv - v0 : ROWS_KB;
+		if (level != 2) {
+			rows_block_avx2(m, n, nv, v0, vb, arows, voff, bp, c, ldc);
+			continue;
+		}
 		for (int jr = 0; jr < n; jr += NR)
 			for (int ir = 0; ir < m; ir += MR)
-				(level == 2 ? kernel_rows : kernel_rows_avx2)(
-					arows + ir, m - ir < MR ? m - ir : MR, voff + v0, vb,
+				kernel_rows(arows + ir, m - ir < MR ? m - ir : MR, voff + v0, vb,
 				            bp + ((size_t)(jr / NR) * nv + v0) * 16 * NR, c + (size_t)ir * ldc + jr,
 				            ldc, n - jr < NR ? n - jr : NR);
 	}
@@ -460,12 +588,19 @@ void nn_sgemm_rows(int m, int n, int nv, const float *const *arows, const int *v
 void nn_sgemm_pieces(int m, int n, int k, const float *ap, const float *const *pieces,
                      const int *koff, int add, float *c, int ldc)
 {
+	if (level != 2) {
+		for (int jb = 0; jb < n; jb += NR2)
+			for (int ir = 0; ir < m; ir += MR2)
+				kern6_pieces(k, ap + (size_t)ir * k, pieces[jb / 16], koff, add,
+				             c + (size_t)ir * ldc + jb, ldc, m - ir < MR2 ? m - ir : MR2,
+				             n - jb < NR2 ? n - jb : NR2);
+		return;
+	}
 	for (int jr = 0; jr < n; jr += NR) {
 		const float *s0 = pieces[jr / 16], *s1 = jr + 16 < n ? pieces[jr / 16 + 1] : s0;
 		for (int ir = 0; ir < m; ir += MR)
-			(level == 2 ? kernel_8x32_inplace : kernel_8x32_inplace_avx2)(
-				k, ap + (size_t)ir * k, s0, s1, koff, add, c + (size_t)ir * ldc + jr,
-				ldc, m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR);
+			kernel_8x32_inplace(k, ap + (size_t)ir * k, s0, s1, koff, add, c + (size_t)ir * ldc + jr,
+			                    ldc, m - ir < MR ? m - ir : MR, n - jr < NR ? n - jr : NR);
 	}
 }
 
@@ -478,12 +613,12 @@ void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 	if (m <= 0 || n <= 0)
 		return;
 	pthread_once(&init_once, init);
-	if (k <= 0 || level >= 1) {
+	if (k <= 0) {
 		scale_c(m, n, beta, c, ldc);
-		if (k <= 0 || packed_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc) == 0)
-			return;
-		beta = 1.0f;
+		return;
 	}
+	if (level >= 1 && packed_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == 0)
+		return;
 	pthread_mutex_lock(&blas_mu);
 	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
 	            trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
