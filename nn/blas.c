@@ -101,6 +101,44 @@ static pack_buf *thread_pack(void)
 	return pb;
 }
 
+/* dst[k * stride + j] = src[j * ld + k] for j < width (<= 8), k < kc, where
+ * rows from nrows on are zero: a panel piece from rows of a matrix stored
+ * the other way, 8x8 blocks transposed in registers. */
+__attribute__((target("avx2")))
+static void pack_transposed(const float *src, int ld, int nrows, int kc, float *dst, int width,
+                            int stride)
+{
+	const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	__m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), lanes);
+	int k = 0;
+	for (; k + 8 <= kc; k += 8) {
+		__m256 r[8], t[8];
+		for (int j = 0; j < 8; j++)
+			r[j] = j < nrows ? _mm256_loadu_ps(src + (size_t)j * ld + k) : _mm256_setzero_ps();
+		for (int j = 0; j < 8; j += 2) {
+			t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+			t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+		}
+		for (int j = 0; j < 8; j += 4) {
+			r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+			r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xee);
+			r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+			r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
+		}
+		for (int j = 0; j < 8; j++) {
+			__m256 v = _mm256_permute2f128_ps(r[j & 3], r[(j & 3) + 4], j < 4 ? 0x20 : 0x31);
+			float *d = dst + (size_t)(k + j) * stride;
+			if (width == 8)
+				_mm256_storeu_ps(d, v);
+			else
+				_mm256_maskstore_ps(d, keep, v);
+		}
+	}
+	for (; k < kc; k++)
+		for (int j = 0; j < width; j++)
+			dst[(size_t)k * stride + j] = j < nrows ? src[(size_t)j * ld + k] : 0.0f;
+}
+
 /* Packs rows m0..m0+mc, columns k0..k0+kc of op(A) into mr-row panels,
  * k-major inside a panel; rows past mc are zero. */
 static void pack_a(const float *a, int lda, int trans, int m0, int mc, int k0, int kc, float *ap,
@@ -117,16 +155,7 @@ static void pack_a(const float *a, int lda, int trans, int m0, int mc, int k0, i
 			}
 			continue;
 		}
-		for (int i = 0; i < mr; i++) {
-			const float *src = a + (size_t)(m0 + p + i) * lda + k0;
-			if (i >= rows) {
-				for (int k = 0; k < kc; k++)
-					dst[k * mr + i] = 0.0f;
-				continue;
-			}
-			for (int k = 0; k < kc; k++)
-				dst[k * mr + i] = src[k];
-		}
+		pack_transposed(a + (size_t)(m0 + p) * lda + k0, lda, rows, kc, dst, mr, mr);
 	}
 }
 
@@ -160,38 +189,6 @@ static void pack_b_rows(const float *src, int ldb, int nk, int nc, int kc, float
 	}
 }
 
-/* dst[k * pw + j] = src[j * ldb + k] for j < 8, k < kc: eight columns of a
- * panel from eight rows of a transposed B (those from ncols on are zero),
- * 8x8 blocks transposed in registers. */
-__attribute__((target("avx2")))
-static void pack_bt_8(const float *src, int ldb, int ncols, int kc, float *dst, int pw)
-{
-	int k = 0;
-	if (ncols >= 8)
-		for (; k + 8 <= kc; k += 8) {
-			__m256 r[8], t[8];
-			for (int j = 0; j < 8; j++)
-				r[j] = _mm256_loadu_ps(src + (size_t)j * ldb + k);
-			for (int j = 0; j < 8; j += 2) {
-				t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-				t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-			}
-			for (int j = 0; j < 8; j += 4) {
-				r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
-				r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xee);
-				r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-				r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
-			}
-			for (int j = 0; j < 4; j++) {
-				_mm256_storeu_ps(dst + (size_t)(k + j) * pw, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-				_mm256_storeu_ps(dst + (size_t)(k + j + 4) * pw, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-			}
-		}
-	for (; k < kc; k++)
-		for (int j = 0; j < 8; j++)
-			dst[(size_t)k * pw + j] = j < ncols ? src[(size_t)j * ldb + k] : 0.0f;
-}
-
 /* Packs rows k0..k0+kc, columns n0..n0+nc of op(B) into pw-column panels;
  * columns past nc are zero. Untransposed B is read row by row, in order. */
 static void pack_b(const float *b, int ldb, int trans, int k0, int kc, int n0, int nc, float *bp,
@@ -206,8 +203,8 @@ static void pack_b(const float *b, int ldb, int trans, int k0, int kc, int n0, i
 	for (int q = 0; q < nc; q += pw) {
 		int cols = nc - q < pw ? nc - q : pw;
 		for (int j = 0; j < pw; j += 8)
-			pack_bt_8(b + (size_t)(n0 + q + j) * ldb + k0, ldb, cols - j, kc,
-			          bp + (size_t)q * kc + j, pw);
+			pack_transposed(b + (size_t)(n0 + q + j) * ldb + k0, ldb, cols - j, kc,
+			                bp + (size_t)q * kc + j, 8, pw);
 	}
 }
 
@@ -322,9 +319,9 @@ static void kernel_8x32_inplace(int kc, const float *ap, const float *s0, const 
  * nn_sgemm_pb. The B micro-panel (KC x 16 floats, 20 KiB) stays in a
  * 32 KiB L1d while the A block (MC2 x KC, 180 KiB) streams from L2. */
 #define ACC6 __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, \
-	c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, a, b0, b1
-#define ROW6(p, x0, x1) a = _mm256_broadcast_ss(p); \
-	x0 = _mm256_fmadd_ps(a, b0, x0); x1 = _mm256_fmadd_ps(a, b1, x1);
+	c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, av, b0, b1
+#define ROW6(p, x0, x1) av = _mm256_broadcast_ss(p); \
+	x0 = _mm256_fmadd_ps(av, b0, x0); x1 = _mm256_fmadd_ps(av, b1, x1);
 #define FMA6(q, p0, p1, p2, p3, p4, p5) b0 = _mm256_loadu_ps(q); b1 = _mm256_loadu_ps((q) + 8); \
 	ROW6(p0, c00, c01) ROW6(p1, c10, c11) ROW6(p2, c20, c21) \
 	ROW6(p3, c30, c31) ROW6(p4, c40, c41) ROW6(p5, c50, c51)
@@ -369,17 +366,23 @@ static inline void prefetch_c(const float *c, int ldc, int rows)
 		__builtin_prefetch(c + (size_t)i * ldc, 1);
 }
 
-/* C[rows x nr] = alpha * Ap * Bp (+ C, mode) for one MR2-row A panel and
- * a B panel whose k-th row of 16 is bstride floats after the previous. */
+/* C[rows x nr] = alpha * A * Bp (+ C, mode) for rows <= MR2 of A, element
+ * (i, k) at a[i * rs + k * ks] (a packed panel: rs 1, ks MR2; A in place:
+ * its strides), and a B panel whose k-th row of 16 is bstride floats after
+ * the previous. */
 __attribute__((target("avx2,fma")))
-static void kern6_packed(int kc, const float *ap, const float *bp, int bstride, float *c, int ldc,
-                         int rows, int nr, float alpha, int mode)
+static void kern6_packed(int kc, const float *a, int rs, int ks, const float *bp, int bstride,
+                         float *c, int ldc, int rows, int nr, float alpha, int mode)
 {
+	const float *a0 = a, *a1 = a + (1 < rows ? rs : 0), *a2 = a + (2 < rows ? 2 * rs : 0),
+	            *a3 = a + (3 < rows ? 3 * rs : 0), *a4 = a + (4 < rows ? 4 * rs : 0),
+	            *a5 = a + (5 < rows ? (size_t)5 * rs : 0);
 	ACC6;
 	prefetch_c(c, ldc, rows);
+	size_t off = 0;
 #pragma GCC unroll 4
-	for (int k = 0; k < kc; k++, ap += MR2, bp += bstride) {
-		FMA6(bp, ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5)
+	for (int k = 0; k < kc; k++, off += (size_t)ks, bp += bstride) {
+		FMA6(bp, a0 + off, a1 + off, a2 + off, a3 + off, a4 + off, a5 + off)
 	}
 	ACC6_OUT(acc);
 	store6(acc, rows, c, ldc, nr, alpha, mode);
@@ -448,8 +451,8 @@ static void tiles_avx2(int kc, const float *ap, int rows, const float *panel, in
                        float *c, int ldc, float alpha, int mode)
 {
 	for (int h = 0; h < cols; h += NR2)
-		kern6_packed(kc, ap, panel + h, pw, c + h, ldc, rows, cols - h < NR2 ? cols - h : NR2,
-		             alpha, mode);
+		kern6_packed(kc, ap, 1, MR2, panel + h, pw, c + h, ldc, rows,
+		             cols - h < NR2 ? cols - h : NR2, alpha, mode);
 }
 
 /* C[m x nc] = alpha * op(A)[m, k0..k0+kc) * B + C (mode as the kernels'),
@@ -491,6 +494,24 @@ static void macro_kernel(float *apack, int ta, const float *a, int lda, int m, i
 	}
 }
 
+/* Products with at most this many columns read A in place on AVX2: each
+ * A element serves too few columns to repay its packing. */
+#define INPLACE_A_N 64
+
+/* The AVX2 macro kernel with A read in place (the k0 .. k0+kc slice of
+ * op(A)), B packed in NR2-column panels kc * NR2 floats apart. */
+static void direct_avx2(int ta, const float *a, int lda, int m, int k0, int kc, const float *bp,
+                        int nc, float alpha, int mode, float *c, int ldc)
+{
+	int rs = ta ? 1 : lda, ks = ta ? lda : 1;
+	const float *ak = a + (size_t)k0 * ks;
+	for (int jr = 0; jr < nc; jr += NR2)
+		for (int ir = 0; ir < m; ir += MR2)
+			kern6_packed(kc, ak + (size_t)ir * rs, rs, ks, bp + (size_t)jr * kc, NR2,
+			             c + (size_t)ir * ldc + jr, ldc, m - ir < MR2 ? m - ir : MR2,
+			             nc - jr < NR2 ? nc - jr : NR2, alpha, mode);
+}
+
 /* C = alpha * op(A) * op(B) + beta * C with both operands packed here;
  * -1 when this thread's packing buffers cannot be had (C untouched). */
 static int packed_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -506,9 +527,13 @@ static int packed_sgemm(int ta, int tb, int m, int n, int k, float alpha, const 
 		int nc = n - j0 < NC ? n - j0 : NC;
 		for (int k0 = 0; k0 < k; k0 += kb) {
 			int kc = k - k0 < kb ? k - k0 : kb;
+			int mode = k0 == 0 && beta == 0.0f ? ADD_ZERO : ADD_C;
 			pack_b(b, ldb, tb, k0, kc, j0, nc, pb->b, pw);
-			macro_kernel(pb->a, ta, a, lda, m, k0, kc, pb->b, (size_t)kc * pw, pw, nc, alpha,
-			             k0 == 0 && beta == 0.0f ? ADD_ZERO : ADD_C, c + j0, ldc);
+			if (level == 1 && n <= INPLACE_A_N)
+				direct_avx2(ta, a, lda, m, k0, kc, pb->b, nc, alpha, mode, c + j0, ldc);
+			else
+				macro_kernel(pb->a, ta, a, lda, m, k0, kc, pb->b, (size_t)kc * pw, pw, nc,
+				             alpha, mode, c + j0, ldc);
 		}
 	}
 	return 0;
