@@ -208,24 +208,29 @@ static void pack_b(const float *b, int ldb, int trans, int k0, int kc, int n0, i
 	}
 }
 
-/* C[mr x nr] = alpha * Ap * Bp + C (ADD_C) or + 0 (ADD_ZERO) for one
- * MR x NR tile (mr <= MR, nr <= NR). */
+/* C[mr x nr] = alpha * A * Bp + C (ADD_C) or + 0 (ADD_ZERO) for one
+ * MR x NR tile (mr <= MR, nr <= NR), element (i, k) of A at a[i * rs +
+ * k * ks] (a packed panel: rs 1, ks MR; A in place: its strides), B a
+ * packed panel whose rows are bstride floats apart. */
 __attribute__((target("avx512f")))
-static void kernel_8x32(int kc, const float *ap, const float *bp, float *c, int ldc,
-                        int mr, int nr, float alpha, int mode)
+static void kernel_8x32(int kc, const float *a, int rs, int ks, const float *bp, int bstride,
+                        float *c, int ldc, int mr, int nr, float alpha, int mode)
 {
+	const float *a0 = a, *a1 = a + (1 < mr ? rs : 0), *a2 = a + (2 < mr ? 2 * rs : 0),
+	            *a3 = a + (3 < mr ? 3 * rs : 0), *a4 = a + (4 < mr ? 4 * rs : 0),
+	            *a5 = a + (5 < mr ? (size_t)5 * rs : 0), *a6 = a + (6 < mr ? (size_t)6 * rs : 0),
+	            *a7 = a + (7 < mr ? (size_t)7 * rs : 0);
 	__m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
 	       c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00,
 	       c61 = c00, c70 = c00, c71 = c00;
-	for (int k = 0; k < kc; k++) {
-		__m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), a;
-#define ROW(i, x0, x1) a = _mm512_set1_ps(ap[i]); \
-		x0 = _mm512_fmadd_ps(a, b0, x0); x1 = _mm512_fmadd_ps(a, b1, x1);
-		ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31)
-		ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71)
+	size_t off = 0;
+	for (int k = 0; k < kc; k++, off += (size_t)ks, bp += bstride) {
+		__m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16), av;
+#define ROW(p, x0, x1) av = _mm512_set1_ps(p[off]); \
+		x0 = _mm512_fmadd_ps(av, b0, x0); x1 = _mm512_fmadd_ps(av, b1, x1);
+		ROW(a0, c00, c01) ROW(a1, c10, c11) ROW(a2, c20, c21) ROW(a3, c30, c31)
+		ROW(a4, c40, c41) ROW(a5, c50, c51) ROW(a6, c60, c61) ROW(a7, c70, c71)
 #undef ROW
-		ap += MR;
-		bp += NR;
 	}
 	__m512 acc[MR][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 },
 	                      { c40, c41 }, { c50, c51 }, { c60, c61 }, { c70, c71 } };
@@ -486,7 +491,8 @@ static void macro_kernel(float *apack, int ta, const float *a, int lda, int m, i
 				float *ct = c + (size_t)(i0 + ir) * ldc + jr;
 				int rows = mc - ir < mr ? mc - ir : mr;
 				if (avx512)
-					kernel_8x32(kc, apack + (size_t)ir * kc, panel, ct, ldc, rows, cols, alpha, mode);
+					kernel_8x32(kc, apack + (size_t)ir * kc, 1, MR, panel, NR, ct, ldc, rows, cols,
+					            alpha, mode);
 				else
 					tiles_avx2(kc, apack + (size_t)ir * kc, rows, panel, pw, cols, ct, ldc, alpha, mode);
 			}
@@ -494,22 +500,28 @@ static void macro_kernel(float *apack, int ta, const float *a, int lda, int m, i
 	}
 }
 
-/* Products with at most this many columns read A in place on AVX2: each
- * A element serves too few columns to repay its packing. */
+/* Products with at most this many columns read A in place: each A
+ * element serves too few columns to repay its packing. */
 #define INPLACE_A_N 64
 
-/* The AVX2 macro kernel with A read in place (the k0 .. k0+kc slice of
- * op(A)), B packed in NR2-column panels kc * NR2 floats apart. */
-static void direct_avx2(int ta, const float *a, int lda, int m, int k0, int kc, const float *bp,
-                        int nc, float alpha, int mode, float *c, int ldc)
+/* The macro kernel with A read in place (the k0 .. k0+kc slice of op(A)),
+ * B packed in panels of pw (the level's tile width) columns, kc * pw
+ * floats apart. */
+static void direct_kernel(int ta, const float *a, int lda, int m, int k0, int kc, const float *bp,
+                          int pw, int nc, float alpha, int mode, float *c, int ldc)
 {
-	int rs = ta ? 1 : lda, ks = ta ? lda : 1;
+	int rs = ta ? 1 : lda, ks = ta ? lda : 1, mr = a_rows();
 	const float *ak = a + (size_t)k0 * ks;
-	for (int jr = 0; jr < nc; jr += NR2)
-		for (int ir = 0; ir < m; ir += MR2)
-			kern6_packed(kc, ak + (size_t)ir * rs, rs, ks, bp + (size_t)jr * kc, NR2,
-			             c + (size_t)ir * ldc + jr, ldc, m - ir < MR2 ? m - ir : MR2,
-			             nc - jr < NR2 ? nc - jr : NR2, alpha, mode);
+	for (int jr = 0; jr < nc; jr += pw)
+		for (int ir = 0; ir < m; ir += mr) {
+			const float *at = ak + (size_t)ir * rs, *panel = bp + (size_t)jr * kc;
+			float *ct = c + (size_t)ir * ldc + jr;
+			int rows = m - ir < mr ? m - ir : mr, cols = nc - jr < pw ? nc - jr : pw;
+			if (level == 2)
+				kernel_8x32(kc, at, rs, ks, panel, NR, ct, ldc, rows, cols, alpha, mode);
+			else
+				kern6_packed(kc, at, rs, ks, panel, NR2, ct, ldc, rows, cols, alpha, mode);
+		}
 }
 
 /* C = alpha * op(A) * op(B) + beta * C with both operands packed here;
@@ -529,8 +541,8 @@ static int packed_sgemm(int ta, int tb, int m, int n, int k, float alpha, const 
 			int kc = k - k0 < kb ? k - k0 : kb;
 			int mode = k0 == 0 && beta == 0.0f ? ADD_ZERO : ADD_C;
 			pack_b(b, ldb, tb, k0, kc, j0, nc, pb->b, pw);
-			if (level == 1 && n <= INPLACE_A_N)
-				direct_avx2(ta, a, lda, m, k0, kc, pb->b, nc, alpha, mode, c + j0, ldc);
+			if (n <= INPLACE_A_N)
+				direct_kernel(ta, a, lda, m, k0, kc, pb->b, pw, nc, alpha, mode, c + j0, ldc);
 			else
 				macro_kernel(pb->a, ta, a, lda, m, k0, kc, pb->b, (size_t)kc * pw, pw, nc,
 				             alpha, mode, c + j0, ldc);
