@@ -2,7 +2,10 @@
 # Benchmarks nn against PyTorch on the reference net (28x28x1 inputs,
 # batch 64 training with SGD momentum 0.9, batch 256 inference, 2 threads):
 # alternate runs, medians, ratios, the share of the 2-core SGEMM peak that
-# nn's training reaches, and nn's peak RSS against what training needs.
+# nn's training reaches, and nn's peak RSS against what training needs;
+# then nn_sgemm against OpenBLAS on the hot GEMM shapes, one line per shape
+# and CPU level (AVX-512 when the CPU has it, and AVX2 forced), OpenBLAS
+# on its own kernels for the same level (OPENBLAS_CORETYPE).
 # Usage: scripts/bench-nn.sh [ROUNDS] [SECONDS]   (env B = build directory)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,3 +60,11 @@ awk -v nt="$nt" -v tt="$tt" -v ni="$ni" -v ti="$ti" -v peak="$peak" -v nnpeak="$
 }'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 tail -n 1 "$tmp/rss" | awk '{ printf "nn training peak RSS %.1f MiB; model + batch activations + im2col scratch %.1f MiB\n", $1 / 1024, $2 / 1024 }'
+best=$("$bench" level)
+echo "GEMM shapes, one thread, median of 7 alternating rounds (GFLOP/s on thread CPU time):"
+if [ "$best" -ge 2 ]; then
+	OPENBLAS_CORETYPE=SkylakeX "$bench" shapes
+fi
+if [ "$best" -ge 1 ]; then
+	NN_MAX_LEVEL=1 OPENBLAS_CORETYPE=Haswell "$bench" shapes
+fi
