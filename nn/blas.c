@@ -101,9 +101,40 @@ static pack_buf *thread_pack(void)
 	return pb;
 }
 
-/* dst[k * stride + j] = src[j * ld + k] for j < width (<= 8), k < kc, where
- * rows from nrows on are zero: a panel piece from rows of a matrix stored
- * the other way, 8x8 blocks transposed in registers. */
+/* One 8x8 block of pack_transposed: dst[k * stride + j] = src[j * ld + k]
+ * for k < 8, j < 8 (rows from nrows on zero; lanes outside keep not
+ * written when width < 8). */
+__attribute__((target("avx2"), always_inline))
+static inline void transpose8(const float *src, int ld, int nrows, float *dst, int width, int stride,
+                              __m256i keep)
+{
+	__m256 r[8], t[8];
+	for (int j = 0; j < 8; j++)
+		r[j] = j < nrows ? _mm256_loadu_ps(src + (size_t)j * ld) : _mm256_setzero_ps();
+	for (int j = 0; j < 8; j += 2) {
+		t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+		t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+	}
+	for (int j = 0; j < 8; j += 4) {
+		r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+		r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xee);
+		r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+		r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
+	}
+	for (int j = 0; j < 8; j++) {
+		__m256 v = _mm256_permute2f128_ps(r[j & 3], r[(j & 3) + 4], j < 4 ? 0x20 : 0x31);
+		if (width >= 8)
+			_mm256_storeu_ps(dst + (size_t)j * stride, v);
+		else
+			_mm256_maskstore_ps(dst + (size_t)j * stride, keep, v);
+	}
+}
+
+/* dst[k * stride + j] = src[j * ld + k] for j < width, k < kc, where rows
+ * from nrows on are zero: a panel from rows of a matrix stored the other
+ * way, 8x8 blocks transposed in registers, all of a block of 8 k before
+ * the next, so each destination row is written whole at once. width is
+ * at most 8 or a multiple of 8. */
 __attribute__((target("avx2")))
 static void pack_transposed(const float *src, int ld, int nrows, int kc, float *dst, int width,
                             int stride)
@@ -111,29 +142,10 @@ static void pack_transposed(const float *src, int ld, int nrows, int kc, float *
 	const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 	__m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), lanes);
 	int k = 0;
-	for (; k + 8 <= kc; k += 8) {
-		__m256 r[8], t[8];
-		for (int j = 0; j < 8; j++)
-			r[j] = j < nrows ? _mm256_loadu_ps(src + (size_t)j * ld + k) : _mm256_setzero_ps();
-		for (int j = 0; j < 8; j += 2) {
-			t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-			t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-		}
-		for (int j = 0; j < 8; j += 4) {
-			r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
-			r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xee);
-			r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-			r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
-		}
-		for (int j = 0; j < 8; j++) {
-			__m256 v = _mm256_permute2f128_ps(r[j & 3], r[(j & 3) + 4], j < 4 ? 0x20 : 0x31);
-			float *d = dst + (size_t)(k + j) * stride;
-			if (width == 8)
-				_mm256_storeu_ps(d, v);
-			else
-				_mm256_maskstore_ps(d, keep, v);
-		}
-	}
+	for (; k + 8 <= kc; k += 8)
+		for (int g = 0; g < width; g += 8)
+			transpose8(src + (size_t)g * ld + k, ld, nrows - g, dst + (size_t)k * stride + g,
+			           width - g, stride, keep);
 	for (; k < kc; k++)
 		for (int j = 0; j < width; j++)
 			dst[(size_t)k * stride + j] = j < nrows ? src[(size_t)j * ld + k] : 0.0f;
@@ -202,9 +214,7 @@ static void pack_b(const float *b, int ldb, int trans, int k0, int kc, int n0, i
 	}
 	for (int q = 0; q < nc; q += pw) {
 		int cols = nc - q < pw ? nc - q : pw;
-		for (int j = 0; j < pw; j += 8)
-			pack_transposed(b + (size_t)(n0 + q + j) * ldb + k0, ldb, cols - j, kc,
-			                bp + (size_t)q * kc + j, 8, pw);
+		pack_transposed(b + (size_t)(n0 + q) * ldb + k0, ldb, cols, kc, bp + (size_t)q * kc, pw, pw);
 	}
 }
 
