@@ -1,21 +1,23 @@
 /* The single BLAS seam of nn: every matrix product goes through this file.
  * nn_sgemm is the general product: on CPUs with AVX2 or AVX-512 a packed
- * GEMM with a register-blocked kernel of its own (8x32 on AVX-512; the
- * distribution's OpenBLAS runs at about half the speed there), else
- * OpenBLAS, whose serial build keeps buffers without locks, so its calls
- * from the worker threads are serialised (blas_mu). The other entry points
- * serve the conv and dense layers on the same CPUs: B packed by the caller
- * (nn_sgemm_pb, nn_sgemm_pp), or an operand read in place through tables of
- * rows or 16-float pieces (nn_sgemm_rows, nn_sgemm_pieces), which saves the
- * copies of im2col and packing. All sum every element over k in one fixed
- * order whatever the other dimensions, so a sample's result does not
- * depend on the batch it came in. */
+ * GEMM with a register-blocked kernel of its own (8x32 on AVX-512, 6x16 on
+ * AVX2; A is read in place when the product has few columns), else
+ * OpenBLAS (the distribution's 0.3.21 does not know the newest Xeons and
+ * runs its SSE3 kernels there), whose serial build keeps buffers without
+ * locks, so its calls from the worker threads are serialised (blas_mu).
+ * The other entry points serve the conv and dense layers on the same
+ * CPUs: B packed by the caller (nn_sgemm_pb, nn_sgemm_pp), or an operand
+ * read in place through tables of rows or 16-float pieces (nn_sgemm_rows,
+ * nn_sgemm_pieces), which saves the copies of im2col and packing. All sum
+ * every element over k in one fixed order whatever the other dimensions,
+ * so a sample's result does not depend on the batch it came in. */
 #include <cblas.h>
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nn_impl.h"
+#include "simd.h"
 
 #define MR 8        /* AVX-512: rows of C per kernel call */
 #define NR 32       /* AVX-512: columns of C per kernel call (two 16-float
@@ -151,6 +153,26 @@ static void pack_transposed(const float *src, int ld, int nrows, int kc, float *
 			dst[(size_t)k * stride + j] = j < nrows ? src[(size_t)j * ld + k] : 0.0f;
 }
 
+/* pack_transposed for the 32-column panels of AVX-512: 16x16 blocks
+ * (rows from nrows on zero), k from a multiple of 16 on left to the caller;
+ * returns how many k it packed. */
+__attribute__((target("avx512f")))
+static int pack_transposed16(const float *src, int ld, int nrows, int kc, float *dst, int stride)
+{
+	int k = 0;
+	for (; k + 16 <= kc; k += 16)
+		for (int g = 0; g < stride; g += 16) {
+			__m512 r[16];
+			for (int j = 0; j < 16; j++)
+				r[j] = g + j < nrows ? _mm512_loadu_ps(src + (size_t)(g + j) * ld + k)
+				                     : _mm512_setzero_ps();
+			nn_transpose16(r);
+			for (int j = 0; j < 16; j++)
+				_mm512_storeu_ps(dst + (size_t)(k + j) * stride + g, r[j]);
+		}
+	return k;
+}
+
 /* Packs rows m0..m0+mc, columns k0..k0+kc of op(A) into mr-row panels,
  * k-major inside a panel; rows past mc are zero. */
 static void pack_a(const float *a, int lda, int trans, int m0, int mc, int k0, int kc, float *ap,
@@ -214,7 +236,10 @@ static void pack_b(const float *b, int ldb, int trans, int k0, int kc, int n0, i
 	}
 	for (int q = 0; q < nc; q += pw) {
 		int cols = nc - q < pw ? nc - q : pw;
-		pack_transposed(b + (size_t)(n0 + q) * ldb + k0, ldb, cols, kc, bp + (size_t)q * kc, pw, pw);
+		const float *src = b + (size_t)(n0 + q) * ldb + k0;
+		float *dst = bp + (size_t)q * kc;
+		int done = level == 2 && pw == NR ? pack_transposed16(src, ldb, cols, kc, dst, pw) : 0;
+		pack_transposed(src + done, ldb, cols, kc - done, dst + (size_t)done * pw, pw, pw);
 	}
 }
 
