@@ -22,6 +22,7 @@ int cmd_clean(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_worker(int argc, char **argv);

@@ -125,6 +125,14 @@ static const command commands[] = {
 	  "  -f, --format F        json (default) or csv\n"
 	  "  -c, --channels A,B    the channel files of one sample; repeatable\n"
 	  HELP_HELP },
+	{ "verify", cmd_verify, "check every file of a package against its manifest",
+	  "usage: pipeline verify PACKAGE...\n\n"
+	  "Checks that every file of each package is listed in its MANIFEST.json, once,\n"
+	  "with the SHA-256 it has, and that every file listed is there. predict and\n"
+	  "serve check only what they read (MANIFEST.json and model.pnn); the package\n"
+	  "stage verifies each package it writes. Exits 1 at the first package that\n"
+	  "fails, naming the file at fault.\n\n"
+	  HELP_HELP },
 	{ "serve", cmd_serve, "answer predictions over HTTP with a package kept loaded",
 	  "usage: pipeline serve --package FILE [--host ADDR] [--port N] [--threads N]\n"
 	  "                      [--max-batch B] [--max-delay-ms D] [--max-body MB]\n"

@@ -593,6 +593,12 @@ out:
 int arc_foreach(const char *path, const arc_limits *lim, arc_entry_fn fn,
 		void *ctx, pl_err *err)
 {
+	return arc_select(path, lim, NULL, fn, ctx, err);
+}
+
+int arc_select(const char *path, const arc_limits *lim, arc_want_fn want,
+	       arc_entry_fn fn, void *ctx, pl_err *err)
+{
 	struct archive *in = NULL;
 	struct archive_entry *entry;
 	arc_walk w = { .path = path, .err = err };
@@ -615,15 +621,16 @@ int arc_foreach(const char *path, const arc_limits *lim, arc_entry_fn fn,
 		if (archive_entry_filetype(entry) != AE_IFREG ||
 		    archive_entry_hardlink(entry)) {
 			rc = fn(ctx, name, NULL, 0, err);
-		} else {
+		} else if (!want || (rc = want(ctx, name, err)) == 1) {
+			/* (data declined is skipped by libarchive at the next header) */
 			if ((rc = read_entry_data(&w, in, entry, name, &data, &len)) < 0)
 				goto out;
 			rc = fn(ctx, name, data, len, err);
-			if (rc != ARC_KEEP)
+			if (rc != ARC_KEEP && rc != ARC_KEEP_STOP)
 				free(data);
 			data = NULL;
 		}
-		if (rc < 0)
+		if (rc < 0 || rc == ARC_STOP || rc == ARC_KEEP_STOP)
 			goto out;
 	}
 out:

@@ -42,13 +42,23 @@ int arc_pack(const char *out_path, arc_format fmt, const char *base_dir,
  * order, with its name and its whole content in a heap buffer (NUL after
  * the last byte). Non-regular entries are passed with data NULL and len 0.
  * fn returns 0 to go on (data is then freed), ARC_KEEP to go on and keep
- * data (fn's owner frees it with free()), or negative (having filled err)
- * to stop; that value is returned. lim bounds sizes and counts as in
- * arc_extract. */
-enum { ARC_KEEP = 1 };
+ * data (fn's owner frees it with free()), ARC_STOP or ARC_KEEP_STOP to end
+ * the walk there (returning 0) freeing or keeping data, or negative (having
+ * filled err) to stop; that value is returned. lim bounds sizes and counts
+ * as in arc_extract. */
+enum { ARC_KEEP = 1, ARC_STOP = 2, ARC_KEEP_STOP = 3 };
 typedef int (*arc_entry_fn)(void *ctx, const char *name, void *data,
 			    size_t len, pl_err *err);
 int arc_foreach(const char *path, const arc_limits *lim, arc_entry_fn fn,
 		void *ctx, pl_err *err);
+
+/* Says, from its name, whether a regular entry's data is wanted: 1 to read
+ * it and call fn, 0 to skip it unread (fn is not called), ARC_STOP to end
+ * the walk, or negative (having filled err) to fail. */
+typedef int (*arc_want_fn)(void *ctx, const char *name, pl_err *err);
+/* As arc_foreach, reading only the regular entries want (NULL: every one)
+ * asks for: the others are neither buffered nor passed to fn. */
+int arc_select(const char *path, const arc_limits *lim, arc_want_fn want,
+	       arc_entry_fn fn, void *ctx, pl_err *err);
 
 #endif

@@ -19,15 +19,24 @@
 #include "../io/version.h"
 #include "serve/deploy.h"
 #include "serve/onnx.h"
+#include "serve/serve.h"
 #include "stages.h"
 
-/* Files of the package, in archive order (MANIFEST.json last). */
+/* Files of the package, MANIFEST.json last (it lists the others). */
 static const char *const package_files[] = {
 	"model.pnn", "model.onnx", "labels.txt", "metrics.json", "report.md", "Dockerfile", "stack.yml",
 	"inference-service.yaml",
 	"MANIFEST.json"
 };
+/* The same files in archive order: what predict reads first (the manifest,
+ * then the model), so that it stops reading there; model.onnx, the largest
+ * and for other runtimes, last. */
+static const char *const archive_order[] = {
+	"MANIFEST.json", "model.pnn", "labels.txt", "metrics.json", "report.md", "Dockerfile",
+	"stack.yml", "inference-service.yaml", "model.onnx"
+};
 #define N_PACKAGE_FILES (sizeof(package_files) / sizeof(package_files[0]))
+_Static_assert(sizeof(archive_order) == sizeof(package_files), "archive_order lists the files");
 
 static json_t *stage_record(const char *ws, const char *stage)
 {
@@ -184,7 +193,9 @@ int package_run(stage_ctx *ctx, pl_err *err)
 	if (rc == 0)
 		rc = write_manifest(ctx, staging, err);
 	if (rc == 0)
-		rc = arc_pack(path, ARC_TAR_ZST, staging, package_files, N_PACKAGE_FILES, err);
+		rc = arc_pack(path, ARC_TAR_ZST, staging, archive_order, N_PACKAGE_FILES, err);
+	if (rc == 0)
+		rc = serve_verify(path, NULL, err);
 	if (rc == 0)
 		rc = write_serving(ctx, ctx->out_dir, archive, err);
 	if (rc == 0) {

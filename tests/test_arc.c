@@ -538,6 +538,44 @@ static void test_foreach(void)
 	CHECK(rc == -PL_EDATA && strstr(err.msg, "sub/b.bin"), "limit: %s", err.msg);
 }
 
+/* Reads only a.txt and sub/b.bin. */
+static int want_a_b(void *ctx, const char *name, pl_err *err)
+{
+	(void)ctx;
+	(void)err;
+	return strcmp(name, "a.txt") == 0 || strcmp(name, "sub/b.bin") == 0;
+}
+
+static int want_fails_at_b(void *ctx, const char *name, pl_err *err)
+{
+	if (strcmp(name, "sub/b.bin") == 0)
+		return pl_errorf(err, PL_EDATA, "no '%s'", name);
+	return want_a_b(ctx, name, err);
+}
+
+static int collect_stop_b(void *ctx, const char *name, void *data, size_t len, pl_err *err)
+{
+	collect(ctx, name, data, len, err);
+	return strcmp(name, "sub/b.bin") == 0 ? ARC_STOP : 0;
+}
+
+static void test_select(void)
+{
+	const char *const names[] = { "a.txt", "empty", "sub/b.bin", "empty2" };
+	seen s = {0}, failing = {0};
+	pl_err err = {0};
+
+	make_pack_inputs();
+	write_text("in/empty2", "");
+	CHECK_OK(arc_pack("s.tar.zst", ARC_TAR_ZST, "in", names, 4, &err), &err);
+	CHECK_OK(arc_select("s.tar.zst", NULL, want_a_b, collect_stop_b, &s, &err), &err);
+	CHECK(s.n == 2 && strcmp(s.names[0], "a.txt") == 0 && strcmp(s.names[1], "sub/b.bin") == 0,
+	      "only the wanted entries, up to the stop: %d (%s %s)", s.n, s.names[0], s.names[1]);
+	CHECK(s.a_ok && s.lens[1] == sizeof(big), "their data");
+	CHECK(arc_select("s.tar.zst", NULL, want_fails_at_b, collect_stop_b, &failing, &err) == -PL_EDATA &&
+	      strcmp(err.msg, "no 'sub/b.bin'") == 0 && failing.n == 1, "want's error: %s", err.msg);
+}
+
 static void test_foreach_non_regular(void)
 {
 	seen s = {0};
@@ -598,6 +636,7 @@ int main(void)
 	RUN(test_pack_reproducible_zst);
 	RUN(test_foreach);
 	RUN(test_foreach_non_regular);
+	RUN(test_select);
 	RUN(test_pack_refuses);
 	return check_report("test_arc");
 }

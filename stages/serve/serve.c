@@ -36,29 +36,13 @@ struct serve_pkg {
 };
 
 typedef struct entry { char *name; void *data; size_t len; } entry;
-typedef struct entries { entry e[MAX_ENTRIES]; int n; const char *path; } entries;
-
-/* Keeps every file of the package in memory (they are small but for the
- * model, whose buffer is taken over rather than copied). */
-static int take_entry(void *ctx, const char *name, void *data, size_t len, pl_err *err)
-{
-	entries *es = ctx;
-
-	if (!data)
-		return pl_errorf(err, PL_EDATA, "package '%s': entry '%s' is not a regular file",
-				 es->path, name);
-	for (int i = 0; i < es->n; i++)
-		if (!strcmp(es->e[i].name, name))
-			return pl_errorf(err, PL_EDATA, "package '%s': entry '%s' appears twice",
-					 es->path, name);
-	if (es->n == MAX_ENTRIES)
-		return pl_errorf(err, PL_EDATA, "package '%s' has too many entries", es->path);
-	if (!(es->e[es->n].name = strdup(name)))
-		return pl_errorf(err, PL_ENOMEM, "out of memory reading package");
-	es->e[es->n].data = data;
-	es->e[es->n++].len = len;
-	return ARC_KEEP;
-}
+/* The entries met so far; data is NULL for those skipped unread. */
+typedef struct entries {
+	entry e[MAX_ENTRIES];
+	int n;
+	const char *path;
+	int all;                /* read and check every entry, not only those predict uses */
+} entries;
 
 static entry *find_entry(entries *es, const char *name)
 {
@@ -68,7 +52,56 @@ static entry *find_entry(entries *es, const char *name)
 	return NULL;
 }
 
-/* Checks every entry against MANIFEST.json, and that nothing is missing or extra. */
+/* The entries predict reads: everything else in a package is for people
+ * and other tools, and is neither read nor trusted by it. */
+static int is_used(const char *name)
+{
+	return !strcmp(name, "MANIFEST.json") || !strcmp(name, "model.pnn");
+}
+
+/* Notes an entry met in the archive; each name may come once. */
+static int note_entry(entries *es, const char *name, pl_err *err)
+{
+	if (find_entry(es, name))
+		return pl_errorf(err, PL_EDATA, "package '%s': entry '%s' appears twice",
+				 es->path, name);
+	if (es->n == MAX_ENTRIES)
+		return pl_errorf(err, PL_EDATA, "package '%s' has too many entries", es->path);
+	es->e[es->n] = (entry){ strdup(name), NULL, 0 };
+	if (!es->e[es->n].name)
+		return pl_errorf(err, PL_ENOMEM, "out of memory reading package");
+	es->n++;
+	return 0;
+}
+
+static int want_entry(void *ctx, const char *name, pl_err *err)
+{
+	entries *es = ctx;
+	int rc = note_entry(es, name, err);
+
+	return rc < 0 ? rc : es->all || is_used(name);
+}
+
+/* Keeps the entries read in memory (the model's buffer is taken over rather
+ * than copied), and ends the walk once predict has all it uses: a package
+ * made now stores those first. */
+static int take_entry(void *ctx, const char *name, void *data, size_t len, pl_err *err)
+{
+	entries *es = ctx;
+	entry *man, *model;
+
+	if (!data)
+		return pl_errorf(err, PL_EDATA, "package '%s': entry '%s' is not a regular file",
+				 es->path, name);
+	es->e[es->n - 1].data = data;
+	es->e[es->n - 1].len = len;
+	man = find_entry(es, "MANIFEST.json");
+	model = find_entry(es, "model.pnn");
+	return !es->all && man && man->data && model && model->data ? ARC_KEEP_STOP : ARC_KEEP;
+}
+
+/* Checks the entries read against MANIFEST.json's SHA-256, and that every
+ * entry met is listed; with es->all also that every listed file is there. */
 static int verify(entries *es, pl_err *err)
 {
 	entry *man = find_entry(es, "MANIFEST.json");
@@ -88,20 +121,51 @@ static int verify(entries *es, pl_err *err)
 			       "program reads format 1; use a newer pipeline", es->path,
 			       (long long)json_integer_value(json_object_get(root, "format")));
 	json_object_foreach(files, key, value)
-		if (rc == 0 && !find_entry(es, key))
+		if (rc == 0 && es->all && !find_entry(es, key))
 			rc = pl_errorf(err, PL_EDATA, "package '%s': '%s' is listed in MANIFEST.json "
 				       "but missing", es->path, key);
 	for (int i = 0; i < es->n && rc == 0; i++) {
 		const char *want = json_string_value(json_object_get(files, es->e[i].name));
 		if (&es->e[i] == man)
 			continue;
-		sha256_hex(es->e[i].data, es->e[i].len, hex);
-		if (!want || strcmp(want, hex))
+		if (want && es->e[i].data)
+			sha256_hex(es->e[i].data, es->e[i].len, hex);
+		if (!want || (es->e[i].data && strcmp(want, hex)))
 			rc = pl_errorf(err, PL_EDATA, "package '%s': '%s' %s", es->path, es->e[i].name,
 				       want ? "does not match its SHA-256 in MANIFEST.json (tampered or "
 				       "damaged)" : "is not listed in MANIFEST.json");
 	}
 	json_decref(root);
+	return rc;
+}
+
+static void entries_release(entries *es)
+{
+	for (int i = 0; i < es->n; i++) {
+		free(es->e[i].name);
+		free(es->e[i].data);
+	}
+	es->n = 0;
+}
+
+/* Reads the package at path into es (every entry, or those predict uses
+ * when es->all is 0) and verifies what was read. */
+static int read_package(const char *path, entries *es, pl_err *err)
+{
+	arc_limits lim = { 64, (int64_t)2 << 30, (int64_t)4 << 30 };
+	int rc = arc_select(path, &lim, want_entry, take_entry, es, err);
+
+	return rc < 0 ? rc : verify(es, err);
+}
+
+int serve_verify(const char *path, int *n_files, pl_err *err)
+{
+	entries es = { .path = path, .all = 1 };
+	int rc = read_package(path, &es, err);
+
+	if (n_files)
+		*n_files = es.n;
+	entries_release(&es);
 	return rc;
 }
 
@@ -162,18 +226,15 @@ int serve_open(const char *path, serve_pkg **out, pl_err *err)
 int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *err)
 {
 	entries es = { .path = path };
-	arc_limits lim = { 64, (int64_t)2 << 30, (int64_t)4 << 30 };
 	serve_pkg *p = calloc(1, sizeof(*p));
-	entry *model;
+	entry *model = NULL;
 	int rc;
 
 	*out = NULL;
 	if (!p)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	rc = arc_foreach(path, &lim, take_entry, &es, err);
-	if (rc == 0)
-		rc = verify(&es, err);
-	if (rc == 0 && !(model = find_entry(&es, "model.pnn")))
+	rc = read_package(path, &es, err);
+	if (rc == 0 && (!(model = find_entry(&es, "model.pnn")) || !model->data))
 		rc = pl_errorf(err, PL_EDATA, "package '%s' has no model.pnn", path);
 	if (rc == 0)
 		rc = load_identity(p, &es, err);
@@ -181,10 +242,7 @@ int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *e
 		rc = load_model(p, model, threads, err);
 	if (rc == 0)
 		rc = load_prep(p, err);
-	for (int i = 0; i < es.n; i++) {
-		free(es.e[i].name);
-		free(es.e[i].data);
-	}
+	entries_release(&es);
 	if (rc < 0)
 		serve_close(p);
 	else

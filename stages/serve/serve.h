@@ -10,13 +10,20 @@
 
 typedef struct serve_pkg serve_pkg;
 
-/* Opens the package at path: every file must be listed in MANIFEST.json
- * once with its SHA-256, and nothing else may be in it. Caller frees with
- * serve_close. */
+/* Opens the package at path, reading only what predicting uses: MANIFEST.json
+ * and model.pnn, which must match its SHA-256 there; every entry met on the
+ * way must be listed there, once. A package made now stores those two first,
+ * so the rest is not even decompressed; the other entries are not checked
+ * (serve_verify checks them). Caller frees with serve_close. */
 int serve_open(const char *path, serve_pkg **out, pl_err *err);
 /* As serve_open, the network running on threads (>= 1) worker threads. */
 int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *err);
 void serve_close(serve_pkg *p);
+/* Checks the whole package at path: every file listed in MANIFEST.json once
+ * with its SHA-256, each there and matching, and nothing else in it. Sets
+ * *n_files (when not NULL) to the entries it holds. PL_EDATA naming the
+ * entry at fault. */
+int serve_verify(const char *path, int *n_files, pl_err *err);
 
 int serve_n_classes(const serve_pkg *p);
 const char *serve_class(const serve_pkg *p, int k);

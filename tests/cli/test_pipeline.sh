@@ -533,12 +533,26 @@ for m, data in members:
     flipped.append((m, data))
 write("flipped.tar.zst", flipped)
 write("extra.tar.zst", members + [(tarfile.TarInfo("extra.txt"), b"hello\n")])
+write("extrafirst.tar.zst", [(tarfile.TarInfo("extra.txt"), b"hello\n")] + members)
 dup = [x for x in members if x[0].name == "labels.txt"]
 write("dup.tar.zst", members + [(tarfile.TarInfo("labels.txt"), dup[0][1])])
 write("nomanifest.tar.zst", [x for x in members if x[0].name != "MANIFEST.json"])
+# the order of packages made before predict read only what it uses: MANIFEST.json last
+write("oldorder.tar.zst", [x for x in members if x[0].name != "MANIFEST.json"] +
+      [x for x in members if x[0].name == "MANIFEST.json"])
+onnx = []
+for m, data in members:
+    if m.name == "model.onnx":
+        d = bytearray(data)
+        d[len(d) // 2] ^= 0x01
+        data = bytes(d)
+    onnx.append((m, data))
+write("onnxflip.tar.zst", onnx)
 EOF
 expect_in "package holds the model and manifest" tamper.txt "model.pnn"
 expect_in "package holds MANIFEST.json" tamper.txt "MANIFEST.json"
+expect_in "what predict reads comes first, model.onnx last" tamper.txt \
+	"entries MANIFEST.json model.pnn labels.txt metrics.json report.md Dockerfile stack.yml inference-service.yaml model.onnx"
 # A sample for predict: a well of the plate, drawn again by pipeline synth.
 "$P" synth --out "$tmp/" --size 170x128 >/dev/null 2>&1
 a=$tmp/plate/images/A01_nuclei.bmp
@@ -546,16 +560,44 @@ b=$tmp/plate/images/A01_nfkb.bmp
 run "$P" predict --package same.tar.zst --channels "$a,$b"
 expect_rc "a repacked, untouched package works" 0
 expect_in "repacked package predicts" out.txt '"label":'
+cp out.txt same.txt
 run "$P" predict --package flipped.tar.zst --channels "$a,$b"
 check "flipped byte in the model: refused" test "$rc" -ne 0
 expect_in "flipped byte: names model.pnn" err.txt "'model.pnn' does not match its SHA-256"
 check "flipped byte: no prediction" test ! -s out.txt
+run "$P" verify "$pkg" same.tar.zst
+expect_rc "verify: the package and its repacked copy" 0
+expect_in "verify: counts the files" out.txt "same.tar.zst: ok, 9 files match MANIFEST.json"
+# predict reads MANIFEST.json and model.pnn and stops there: what comes after
+# is neither read nor trusted by it, and `pipeline verify` checks everything.
+run "$P" predict --package oldorder.tar.zst --channels "$a,$b"
+expect_rc "a package in the former order (MANIFEST.json last) still works" 0
+check "former order: the same prediction" cmp -s out.txt same.txt
+run "$P" verify oldorder.tar.zst
+expect_rc "verify: the former order" 0
+run "$P" predict --package onnxflip.tar.zst --channels "$a,$b"
+expect_rc "flipped byte in model.onnx, which predict does not read: predicts" 0
+check "flipped model.onnx: the same prediction" cmp -s out.txt same.txt
+run "$P" verify onnxflip.tar.zst
+expect_rc "verify: flipped byte in model.onnx refused" 1
+expect_in "verify: names model.onnx" err.txt "'model.onnx' does not match its SHA-256"
 run "$P" predict --package extra.tar.zst --channels "$a,$b"
-check "extra entry: refused" test "$rc" -ne 0
-expect_in "extra entry: names it" err.txt "'extra.txt' is not listed in MANIFEST.json"
+expect_rc "extra entry after the model: not read by predict" 0
+run "$P" verify extra.tar.zst
+expect_rc "verify: extra entry refused" 1
+expect_in "verify: extra entry named" err.txt "'extra.txt' is not listed in MANIFEST.json"
+run "$P" predict --package extrafirst.tar.zst --channels "$a,$b"
+check "extra entry before the model: refused" test "$rc" -ne 0
+expect_in "extra entry before the model: names it" err.txt "'extra.txt' is not listed in MANIFEST.json"
+check "extra entry before the model: no prediction" test ! -s out.txt
 run "$P" predict --package dup.tar.zst --channels "$a,$b"
-check "duplicate entry: refused" test "$rc" -ne 0
-expect_in "duplicate entry: named" err.txt "entry 'labels.txt' appears twice"
+expect_rc "duplicate entry after the model: not read by predict" 0
+run "$P" verify dup.tar.zst
+expect_rc "verify: duplicate entry refused" 1
+expect_in "verify: duplicate entry named" err.txt "entry 'labels.txt' appears twice"
+run "$P" verify flipped.tar.zst
+expect_rc "verify: flipped byte in the model refused" 1
+expect_in "verify: names model.pnn" err.txt "'model.pnn' does not match its SHA-256"
 run "$P" predict --package nomanifest.tar.zst --channels "$a,$b"
 check "no manifest: refused" test "$rc" -ne 0
 expect_in "no manifest: says so" err.txt "has no MANIFEST.json"
