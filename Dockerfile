@@ -8,7 +8,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make pkg-config libarchive-dev libzstd-dev libopenblas-serial-dev \
       libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev \
-      libjansson-dev libssl-dev zlib1g-dev libfreetype-dev fonts-dejavu-core \
+      libjansson-dev nettle-dev zlib1g-dev libfreetype-dev fonts-dejavu-core \
       libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -23,8 +23,8 @@ FROM debian:bookworm-slim
 # launcher: docs/distributed.md).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
-      libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core libmicrohttpd12 \
+      libarchive13 libzstd1 libcurl4 libinih1 libpng16-16 \
+      libjpeg62-turbo libjansson4 libnettle8 libfreetype6 fonts-dejavu-core libmicrohttpd12 \
       libprotobuf-c1 libhiredis0.14 ca-certificates \
       openmpi-bin openssh-client openssh-server \
  && rm -rf /var/lib/apt/lists/*

@@ -1,10 +1,13 @@
 # pipeline: build, run the demo, test.  `make run` and `make test` install
 # missing Debian packages first (scripts/install-deps.sh).
 
-PKGS     := libarchive libzstd inih libpng jansson libcrypto libjpeg zlib freetype2 libmicrohttpd libprotobuf-c hiredis
+PKGS     := libarchive libzstd inih libpng jansson nettle libjpeg zlib freetype2 libprotobuf-c hiredis
 # libcurl is opened with dlopen when a URL is fetched (io/fetch.c): only its
 # headers are needed at build time.
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+# libmicrohttpd likewise, when `pipeline serve` starts (stages/serve/mhd.c):
+# linked, it and GnuTLS's libraries slowed every cold process's start.
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 # The serial OpenBLAS: nn/ runs its own threads over single-threaded GEMMs, and
 # the pthread build would start (and spin) a thread pool in every process.
 BLAS_PC  := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-serial/pkgconfig
@@ -15,9 +18,15 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 SANFLAGS ?=
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -march=x86-64-v2 \
-	-MMD -MP $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CURL_CFLAGS) \
+	-MMD -MP $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CURL_CFLAGS) $(MHD_CFLAGS) \
 	$(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -lpthread
+# The binary links it statically: the shared one cost every cold process
+# (predict) ~5 ms in the loader (libgfortran's relocations, and its RPATH made
+# every library lookup probe the hwcaps directories). Tests link the shared
+# one, which keeps them small.
+BLAS_BIN := $(BLAS_DIR)/libopenblas.a
+BLAS_SO  := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDFLAGS  += $(SANFLAGS)
 
 LIB_SRC  := $(sort $(wildcard io/*.c nn/*.c stages/*.c stages/*/*.c))
@@ -47,7 +56,7 @@ pipeline: $(BIN)
 	@[ "$(B)" != build ] || cp $(BIN) pipeline
 
 $(BIN): $(CMD_OBJ) $(B)/libpipeline.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(BLAS_BIN) -lm -lpthread
 
 $(B)/libpipeline.a: $(LIB_OBJ)
 	@rm -f $@
@@ -67,7 +76,7 @@ $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c | $(GEN_C)
 $(LIB_SRC:%.c=$(B)/%.o) $(CMD_OBJ): | $(GEN_C)
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libpipeline.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(BLAS_SO) -lm -lpthread
 
 deps:
 	@scripts/install-deps.sh build
@@ -126,7 +135,7 @@ lint: $(GEN_C)
 		-D_GNU_SOURCE --std=c11 cmd io nn stages
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
 		$(sort $(wildcard cmd/*.c io/*.c nn/*.c stages/*.c stages/*/*.c)) -- \
-		-std=c11 -D_GNU_SOURCE -I$(GEN) $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null) \
+		-std=c11 -D_GNU_SOURCE -I$(GEN) $(shell pkg-config --cflags $(PKGS) libcurl libmicrohttpd 2>/dev/null) \
 		$(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --cflags openblas 2>/dev/null)
 
 clean:

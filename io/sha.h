@@ -1,4 +1,4 @@
-/* SHA-256 through OpenSSL's EVP interface, as lowercase hex. */
+/* SHA-256 (nettle), as lowercase hex. */
 #ifndef PL_SHA_H
 #define PL_SHA_H
 
@@ -8,7 +8,7 @@
 
 #define SHA256_HEX 65   /* 64 hex digits and a NUL */
 
-typedef struct sha256_ctx { void *md; } sha256_ctx;
+typedef struct pl_sha256 { void *md; } sha256_ctx;
 
 int sha256_init(sha256_ctx *ctx, pl_err *err);
 void sha256_update(sha256_ctx *ctx, const void *data, size_t len);

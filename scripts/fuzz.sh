@@ -16,8 +16,9 @@ cd "$root" || exit 2
 out=build-fuzz
 cc=${FUZZ_CC:-clang}
 py=/usr/bin/python3
-# the libraries of the Makefile's PKGS, and libcurl's headers
-pkgs="$(sed -n 's/^PKGS *:= *//p' Makefile) libcurl"
+# the libraries of the Makefile's PKGS, and the headers of libcurl and
+# libmicrohttpd (opened with dlopen)
+pkgs="$(sed -n 's/^PKGS *:= *//p' Makefile) libcurl libmicrohttpd"
 blas_pc=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-serial/pkgconfig
 blas_dir=$(PKG_CONFIG_PATH=$blas_pc pkg-config --variable=libdir openblas 2>/dev/null)
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -march=x86-64-v2 -fno-omit-frame-pointer \

@@ -5,7 +5,7 @@ set -eu
 
 build="gcc make pkg-config libarchive-dev libzstd-dev libopenblas-serial-dev
 libcurl4-openssl-dev libinih-dev libpng-dev libjpeg62-turbo-dev
-libjansson-dev libssl-dev zlib1g-dev libfreetype-dev fonts-dejavu-core
+libjansson-dev nettle-dev zlib1g-dev libfreetype-dev fonts-dejavu-core
 libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev"
 test="$build clang libclang-rt-14-dev python3 python3-pil python3-sklearn
 python3-jsonschema python3-yaml python3-numpy strace cppcheck clang-tidy

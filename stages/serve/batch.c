@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <microhttpd.h>
+#include "mhd.h"
 
 #include "../../io/img.h"
 #include "../../io/log.h"

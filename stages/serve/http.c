@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <microhttpd.h>
+#include "mhd.h"
 
 #include "../../io/log.h"
 #include "../../io/version.h"
@@ -380,6 +380,8 @@ static int start_daemon(server *s, pl_err *err)
 	sigset_t stops, old;
 	int rc;
 
+	if ((rc = mhd_load(err)) < 0)
+		return rc;
 	snprintf(port, sizeof(port), "%d", s->o.port);
 	if ((rc = getaddrinfo(s->o.host, port, &hints, &ai)) != 0)
 		return pl_errorf(err, PL_EUSAGE, "cannot listen on '%s': %s", s->o.host, gai_strerror(rc));

@@ -139,8 +139,8 @@ check "install-deps.sh lists build packages" test -n "$wanted"
 for p in $wanted; do
 	case "$build" in *" $p "*) ok ;; *) fail "build stage does not install $p" ;; esac
 done
-for p in libarchive13 libzstd1 libopenblas0-serial libcurl4 libinih1 libpng16-16 \
-	libjpeg62-turbo libjansson4 libssl3 libfreetype6 fonts-dejavu-core ca-certificates \
+for p in libarchive13 libzstd1 libcurl4 libinih1 libpng16-16 \
+	libjpeg62-turbo libjansson4 libnettle8 libfreetype6 fonts-dejavu-core ca-certificates \
 	openmpi-bin libhiredis0.14; do
 	case " $(runtime_packages "$dockerfile" | tr '\n' ' ') " in
 	*" $p "*) ok ;; *) fail "runtime stage does not install $p" ;; esac

@@ -9,7 +9,7 @@
  * with -fsanitize=fuzzer-no-link,address,undefined, e.g.
  *   clang -g -O1 -std=c11 -D_GNU_SOURCE -march=x86-64-v2 \
  *     -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_serve_request.c \
- *     build-fuzz/libpipeline-fuzz.a $(pkg-config --libs jansson libcrypto) -lm
+ *     build-fuzz/libpipeline-fuzz.a $(pkg-config --libs jansson nettle) -lm
  *   ./fuzz_serve_request -max_total_time=60 CORPUS_DIR tests/corpus/serve_request
  */
 #include <stdint.h>
