@@ -84,5 +84,5 @@ EOF
 }
 
 net reference 28 gray "conv 32 5 pad 2, relu, maxpool 2, conv 64 5 pad 2, relu, maxpool 2, dense 128, relu, dense"
-net demo 64 stacked "conv 32 3 pad 1, relu, maxpool 2, conv 64 3 pad 1, relu, maxpool 2, conv 64 3 pad 1, relu, maxpool 2, dense 128, relu, dense"
+net demo 64 stacked "conv 16 3 pad 1, relu, maxpool 2, conv 32 3 pad 1, relu, maxpool 2, conv 32 3 pad 1, relu, maxpool 2, dense 64, relu, dense"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

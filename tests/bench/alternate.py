@@ -101,7 +101,8 @@ def main():
         mib = quantile(rss[label], 0.5) / 1024
         row += " %6.1f MiB %8.2fx" % (mib, med / base)
         print(row)
-        lines.append("%s\t%s\t%.6f\t%.6f\t%.1f\n" % (a.section, label, med, quantile(times[label], 0.9), mib))
+        lines.append("%s\t%s\t%.6f\t%.6f\t%.1f\t%.6f\n" % (a.section, label, med, quantile(times[label], 0.9),
+                                                         mib, quantile(cpu[label], 0.5)))
     print("  (%d rounds alternating; median wall time, CPU = median user+sys time; ratio = median / median of '%s'%s)"
           % (a.rounds, sides[0][0], "; %d FAILED runs" % failed if failed else ""))
     if a.summary:

@@ -55,6 +55,7 @@ summary_row() {
 med() { awk -F '\t' -v l="$1" '$2 == l { print $3 }' "$2"; }
 p90() { awk -F '\t' -v l="$1" '$2 == l { print $4 }' "$2"; }
 rss() { awk -F '\t' -v l="$1" '$2 == l { print $5 }' "$2"; }
+cpu() { awk -F '\t' -v l="$1" '$2 == l { print $6 }' "$2"; }
 ms() { awk -v s="$1" 'BEGIN { printf "%.1f ms", s * 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", b / a }'; }
 
