@@ -18,6 +18,11 @@
 #define MAX_ENTRIES 16
 #define MAX_FILES PREPROC_MAX_CHANNELS   /* channel files of a sample */
 #define BATCH 32         /* tiles per network call: one full panel of nn's dense GEMM */
+/* Tiles per network call in a process that opens one package to predict a
+ * few images (predict, a fleet job): the net's buffers are sized for 4 tiles,
+ * faulted in once and reused, which costs a cold process less than buffers
+ * for 32 (a sample's result does not depend on its batch). */
+#define SMALL_BATCH 4
 
 typedef struct queued { char *name; int n_tiles; } queued;
 
@@ -186,11 +191,11 @@ static int load_identity(serve_pkg *p, entries *es, pl_err *err)
 	return 0;
 }
 
-static int load_model(serve_pkg *p, const entry *model, int threads, pl_err *err)
+static int load_model(serve_pkg *p, const entry *model, int threads, int batch, pl_err *err)
 {
 	nn_err e = { 0 };
 
-	p->net = nn_model_load_mem(model->data, model->len, "model.pnn", threads, BATCH, &p->meta, &e);
+	p->net = nn_model_load_mem(model->data, model->len, "model.pnn", threads, batch, &p->meta, &e);
 	if (!p->net)
 		return pl_errorf(err, PL_EDATA, "package: %s", e.msg);
 	if (!(p->sample_probs = malloc((size_t)nn_n_classes(p->net) * sizeof(float))))
@@ -218,12 +223,7 @@ static int load_prep(serve_pkg *p, pl_err *err)
 	return rc;
 }
 
-int serve_open(const char *path, serve_pkg **out, pl_err *err)
-{
-	return serve_open_threads(path, 1, out, err);
-}
-
-int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *err)
+static int open_package(const char *path, int threads, int batch, serve_pkg **out, pl_err *err)
 {
 	entries es = { .path = path };
 	serve_pkg *p = calloc(1, sizeof(*p));
@@ -239,7 +239,7 @@ int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *e
 	if (rc == 0)
 		rc = load_identity(p, &es, err);
 	if (rc == 0)
-		rc = load_model(p, model, threads, err);
+		rc = load_model(p, model, threads, batch, err);
 	if (rc == 0)
 		rc = load_prep(p, err);
 	entries_release(&es);
@@ -248,6 +248,16 @@ int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *e
 	else
 		*out = p;
 	return rc;
+}
+
+int serve_open(const char *path, serve_pkg **out, pl_err *err)
+{
+	return open_package(path, 1, SMALL_BATCH, out, err);
+}
+
+int serve_open_threads(const char *path, int threads, serve_pkg **out, pl_err *err)
+{
+	return open_package(path, threads, BATCH, out, err);
 }
 
 void serve_close(serve_pkg *p)

@@ -565,6 +565,9 @@ run "$P" predict --package flipped.tar.zst --channels "$a,$b"
 check "flipped byte in the model: refused" test "$rc" -ne 0
 expect_in "flipped byte: names model.pnn" err.txt "'model.pnn' does not match its SHA-256"
 check "flipped byte: no prediction" test ! -s out.txt
+run "$P" verify
+expect_rc "verify without a package: usage error" 2
+expect_in "verify without a package: says so" err.txt "name the package(s) to verify"
 run "$P" verify "$pkg" same.tar.zst
 expect_rc "verify: the package and its repacked copy" 0
 expect_in "verify: counts the files" out.txt "same.tar.zst: ok, 9 files match MANIFEST.json"
