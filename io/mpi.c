@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define OMPI_THREAD_FUNNELED 1
+#define MPI_IN_PLACE_OMPI ((void *)1)   /* Open MPI's MPI_IN_PLACE */
 
 typedef void *mpi_handle;
 
@@ -26,9 +27,11 @@ static struct {
 	int (*allgather)(const void *send, int send_count, mpi_handle send_type, void *recv,
 			 int recv_count, mpi_handle recv_type, mpi_handle comm);
 	int (*bcast)(void *buf, int count, mpi_handle type, int root, mpi_handle comm);
+	int (*allreduce)(const void *send, void *recv, int count, mpi_handle type, mpi_handle op,
+			 mpi_handle comm);
 	int (*abort)(mpi_handle comm, int code);
 	int (*finalize)(void);
-	mpi_handle world, byte;
+	mpi_handle world, byte, flt, sum;
 	int rank, size, up;
 } lm = { .size = 1 };
 
@@ -88,12 +91,15 @@ static int load(pl_err *err)
 	*(void **)&lm.comm_size = dlsym(h, "MPI_Comm_size");
 	*(void **)&lm.allgather = dlsym(h, "MPI_Allgather");
 	*(void **)&lm.bcast = dlsym(h, "MPI_Bcast");
+	*(void **)&lm.allreduce = dlsym(h, "MPI_Allreduce");
 	*(void **)&lm.abort = dlsym(h, "MPI_Abort");
 	*(void **)&lm.finalize = dlsym(h, "MPI_Finalize");
 	lm.world = dlsym(h, "ompi_mpi_comm_world");
 	lm.byte = dlsym(h, "ompi_mpi_byte");
+	lm.flt = dlsym(h, "ompi_mpi_float");
+	lm.sum = dlsym(h, "ompi_mpi_op_sum");
 	if (!lm.init_thread || !lm.comm_rank || !lm.comm_size || !lm.allgather || !lm.bcast ||
-	    !lm.abort || !lm.finalize || !lm.world || !lm.byte)
+	    !lm.allreduce || !lm.abort || !lm.finalize || !lm.world || !lm.byte || !lm.flt || !lm.sum)
 		return pl_errorf(err, PL_ETEMP, "libmpi.so.40 lacks an MPI function or handle "
 				 "(Open MPI is needed; MPICH is not supported)");
 	return 0;
@@ -123,6 +129,15 @@ int mpi_allgather(const void *local, void *all, size_t bytes, pl_err *err)
 		return pl_errorf(err, PL_EUSAGE, "cannot gather %zu bytes in one call", bytes);
 	if (lm.allgather(local, (int)bytes, lm.byte, all, (int)bytes, lm.byte, lm.world) != 0)
 		return pl_errorf(err, PL_ETEMP, "MPI_Allgather of %zu bytes failed", bytes);
+	return 0;
+}
+
+int mpi_allreduce_sum(float *buf, size_t n, pl_err *err)
+{
+	if (n > INT_MAX)
+		return pl_errorf(err, PL_EUSAGE, "cannot sum %zu floats in one call", n);
+	if (lm.allreduce(MPI_IN_PLACE_OMPI, buf, (int)n, lm.flt, lm.sum, lm.world) != 0)
+		return pl_errorf(err, PL_ETEMP, "MPI_Allreduce of %zu floats failed", n);
 	return 0;
 }
 

@@ -31,6 +31,10 @@ int mpi_size(void);   /* the processes (1 before mpi_init) */
 /* Gathers bytes from every rank: all gets size x bytes in rank order. */
 int mpi_allgather(const void *local, void *all, size_t bytes, pl_err *err);
 
+/* Sums n floats at buf over the ranks in place (MPI_Allreduce, MPI_SUM):
+ * the order of the additions is MPI's, not fixed. */
+int mpi_allreduce_sum(float *buf, size_t n, pl_err *err);
+
 /* Copies bytes at buf on rank 0 to every rank. */
 int mpi_bcast(void *buf, size_t bytes, pl_err *err);
 

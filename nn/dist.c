@@ -1,7 +1,8 @@
 /* Data-parallel training over processes: which shares of a batch this
  * process runs, and the gathering of every share's partial sums so that
  * they are added in share order, as one process with a thread per share
- * adds them (nn.h, nn_dist). Without processes the same accessors read
+ * adds them (nn.h, nn_dist), or their plain sum over the processes when
+ * the order need not be fixed. Without processes the same accessors read
  * the workers' own sums. */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ void nn_dist_release(nn_net *net)
 	free(net->precv);
 	net->gsend = net->grecv = NULL;
 	net->psend = net->precv = NULL;
+	memset(&net->dist, 0, sizeof(net->dist));
 	net->has_dist = 0;
 	net->share0 = 0;
 	net->n_shares = net->threads;
@@ -67,7 +69,14 @@ void nn_dist_release(nn_net *net)
 
 const float *nn_share_grad(const nn_net *net, int s)
 {
+	if (net->has_dist && net->dist.allreduce)
+		return net->gsend;
 	return net->has_dist ? net->grecv + (size_t)s * net->gstride : net->workers[s].grad;
+}
+
+int nn_grad_blocks(const nn_net *net)
+{
+	return net->has_dist && net->dist.allreduce ? 1 : net->n_shares;
 }
 
 const double *nn_share_part(const nn_net *net, int l, int s, int off)
@@ -81,13 +90,43 @@ static void gather(nn_net *net, const void *send, void *recv, size_t bytes)
 		net->dist_failed = 1;
 }
 
+/* Without a fixed order: each worker adds this process's shares for its
+ * range of the parameters, worker 0 adds the losses and hits (as floats,
+ * the type the sum runs in) and sums the block over the processes. */
+static void reduce_grads(nn_worker *w)
+{
+	nn_net *net = w->net;
+	size_t a = net->n_params * (size_t)w->tid / (size_t)net->threads;
+	size_t b = net->n_params * (size_t)(w->tid + 1) / (size_t)net->threads;
+	float *block = net->gsend;
+	memcpy(block + a, net->workers[0].grad + a, (b - a) * sizeof(float));
+	for (int t = 1; t < net->threads; t++)
+		for (size_t i = a; i < b; i++)
+			block[i] += net->workers[t].grad[i];
+	nn_sync(net);
+	if (w->tid != 0)
+		return;
+	double loss = 0.0;
+	int hits = 0;
+	for (int t = 0; t < net->threads; t++) {
+		loss += net->workers[t].loss;
+		hits += net->workers[t].correct;
+	}
+	block[net->gstride - 4] = (float)loss;
+	block[net->gstride - 3] = (float)hits;
+	if (!net->dist_failed && net->dist.allreduce(net->dist.ctx, block, net->gstride) != 0)
+		net->dist_failed = 1;
+}
+
 void nn_dist_gather_grads(nn_worker *w)
 {
 	nn_net *net = w->net;
 	nn_sync(net);
 	if (!net->has_dist)
 		return;
-	if (w->tid == 0) {
+	if (net->dist.allreduce) {
+		reduce_grads(w);
+	} else if (w->tid == 0) {
 		for (int t = 0; t < net->threads; t++) {
 			float *block = net->gsend + (size_t)t * net->gstride;
 			double tail[2] = { net->workers[t].loss, net->workers[t].correct };
@@ -125,6 +164,11 @@ static void sum_losses(nn_net *net, int after_eval, double *loss, int *hits)
 			*loss += net->workers[t].loss;
 			*hits += net->workers[t].correct;
 		}
+		return;
+	}
+	if (!after_eval && net->dist.allreduce) {
+		*loss = net->gsend[net->gstride - 4];
+		*hits = (int)net->gsend[net->gstride - 3];
 		return;
 	}
 	for (int s = 0; s < net->n_shares; s++) {

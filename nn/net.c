@@ -372,7 +372,8 @@ static void load_input(nn_worker *w)
 			       w->net->x + ((size_t)(w->i0 + i) * s.c + c) * hw, hw * sizeof(float));
 }
 
-/* Softmax of the logits; adds the weighted loss and hits of the share,
+/* Softmax of the logits; adds the weighted loss and hits of the share to
+ * the worker's,
  * writes probabilities when net->probs, and the loss gradient into g
  * (when g is not NULL). */
 static void softmax_loss(nn_worker *w, float *g)
@@ -380,8 +381,6 @@ static void softmax_loss(nn_worker *w, float *g)
 	nn_net *net = w->net;
 	int n = w->n, k = net->n_classes;
 	const float *z = w->act[net->n_layers];
-	w->loss = 0.0;
-	w->correct = 0;
 	for (int i = 0; i < n; i++) {
 		float mx = z[i];
 		int best = 0;
@@ -428,13 +427,10 @@ static void forward(nn_worker *w)
 			nn_layer_forward(w, l);
 }
 
-static void job_train(nn_worker *w)
+/* Runs the share backward from the loss, adding to its gradient sum. */
+static void backward(nn_worker *w)
 {
 	nn_net *net = w->net;
-	set_share(w);
-	memset(w->grad, 0, net->n_params * sizeof(float));
-	w->rng = net->drop_rng + 0x9e3779b97f4a7c15ULL * (uint64_t)(net->share0 + w->tid + 1);
-	forward(w);
 	int cur = 0;
 	softmax_loss(w, w->gbuf[cur]);
 	for (int l = net->n_layers - 1; l >= net->first_param; l--) {
@@ -449,6 +445,25 @@ static void job_train(nn_worker *w)
 		if (!ly->inplace)
 			cur = 1 - cur;
 	}
+}
+
+/* One micro-batch of a step: the share's gradient and loss are summed
+ * over the step's micro-batches; after the last, the shares' sums are
+ * added in share order and the weights updated. */
+static void job_train(nn_worker *w)
+{
+	nn_net *net = w->net;
+	set_share(w);
+	if (net->micro_k == 0) {
+		memset(w->grad, 0, net->n_params * sizeof(float));
+		w->loss = 0.0;
+		w->correct = 0;
+	}
+	w->rng = net->drop_rng + 0x9e3779b97f4a7c15ULL * (uint64_t)(net->share0 + w->tid + 1);
+	forward(w);
+	backward(w);
+	if (!net->micro_last)
+		return;
 	nn_dist_gather_grads(w);
 	size_t a = net->n_params * (size_t)w->tid / (size_t)net->threads;
 	size_t b = net->n_params * (size_t)(w->tid + 1) / (size_t)net->threads;
@@ -458,6 +473,8 @@ static void job_train(nn_worker *w)
 static void job_infer(nn_worker *w)
 {
 	set_share(w);
+	w->loss = 0.0;
+	w->correct = 0;
 	forward(w);
 	softmax_loss(w, NULL);
 }
@@ -477,6 +494,55 @@ static int check_labels(nn_net *net, const int *labels, int n, const float *cw, 
 	return 0;
 }
 
+static int ensure_opt_state(nn_net *net, nn_err *err)
+{
+	if (net->has_opt)
+		return 0;
+	net->opt_m = calloc(net->n_params ? net->n_params : 1, sizeof(float));
+	net->opt_v = calloc(net->n_params ? net->n_params : 1, sizeof(float));
+	if (!net->opt_m || !net->opt_v)
+		return nn_errorf(err, NN_ENOMEM, "out of memory for optimiser state");
+	net->has_opt = 1;
+	return 0;
+}
+
+int nn_train_accum(nn_net *net, const float *x, const int *labels, int n, int micro,
+                   float lr, const float *class_weights, float *loss, int *n_correct,
+                   nn_err *err)
+{
+	if (n < 1 || micro < 1 || micro > net->max_batch || !labels)
+		return nn_errorf(err, NN_EUSAGE, "training step of %d samples in micro-batches of %d: "
+		                 "need at least 1 sample, micro-batches of 1..%d (the net's max_batch) "
+		                 "and labels", n, micro, net->max_batch);
+	if (check_labels(net, labels, n, class_weights, err) != 0)
+		return -NN_EUSAGE;
+	if (ensure_opt_state(net, err) < 0)
+		return -NN_ENOMEM;
+	net->class_weights = class_weights;
+	net->probs = NULL;
+	net->train = 1;
+	net->lr = lr;
+	net->opt_t++;
+	for (int i0 = 0, k = 0; i0 < n; i0 += micro, k++) {
+		net->x = x + (size_t)i0 * shape_size(net->in);
+		net->labels = labels + i0;
+		net->n = n - i0 < micro ? n - i0 : micro;
+		net->micro_k = k;
+		net->micro_last = n - i0 <= micro;
+		run_job(net, job_train);
+		nn_rng_next(&net->drop_rng);
+	}
+	double sum;
+	int hits;
+	if (nn_dist_step_loss(net, &sum, &hits) < 0)
+		return nn_errorf(err, NN_EIO, "cannot reduce the gradients of the other processes");
+	if (loss)
+		*loss = (float)(sum / net->wsum);
+	if (n_correct)
+		*n_correct = hits;
+	return 0;
+}
+
 int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
                    float lr, const float *class_weights, float *loss, int *n_correct,
                    nn_err *err)
@@ -484,34 +550,7 @@ int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
 	if (n < 1 || n > net->max_batch || !labels)
 		return nn_errorf(err, NN_EUSAGE, "training batch of %d samples: need 1..%d (the "
 		                 "net's max_batch) and labels", n, net->max_batch);
-	if (check_labels(net, labels, n, class_weights, err) != 0)
-		return -NN_EUSAGE;
-	if (!net->has_opt) {
-		net->opt_m = calloc(net->n_params ? net->n_params : 1, sizeof(float));
-		net->opt_v = calloc(net->n_params ? net->n_params : 1, sizeof(float));
-		if (!net->opt_m || !net->opt_v)
-			return nn_errorf(err, NN_ENOMEM, "out of memory for optimiser state");
-		net->has_opt = 1;
-	}
-	net->x = x;
-	net->labels = labels;
-	net->class_weights = class_weights;
-	net->probs = NULL;
-	net->n = n;
-	net->train = 1;
-	net->lr = lr;
-	net->opt_t++;
-	run_job(net, job_train);
-	nn_rng_next(&net->drop_rng);
-	double sum;
-	int hits;
-	if (nn_dist_step_loss(net, &sum, &hits) < 0)
-		return nn_errorf(err, NN_EIO, "cannot gather the gradients of the other processes");
-	if (loss)
-		*loss = (float)(sum / net->wsum);
-	if (n_correct)
-		*n_correct = hits;
-	return 0;
+	return nn_train_accum(net, x, labels, n, n, lr, class_weights, loss, n_correct, err);
 }
 
 int nn_eval_batch(nn_net *net, const float *x, const int *labels, int n,

@@ -97,6 +97,23 @@ int nn_train_batch(nn_net *net, const float *x, const int *labels, int n,
                    float lr, const float *class_weights, float *loss, int *n_correct,
                    nn_err *err);
 
+/* One optimiser step on a group of n samples run as micro-batches of
+ * micro samples (the last may be smaller; micro <= max_batch, n any
+ * size): each thread adds the gradients of its share of every
+ * micro-batch to its own sum, micro-batch after micro-batch, and the
+ * threads' (and processes') sums are added in share order once, before
+ * the update. The loss is normalised by the class weights of the whole
+ * group, so the step follows the mean loss of the n samples; batch-norm
+ * statistics are those of each micro-batch, and each micro-batch draws
+ * its own dropout masks. nn_train_batch is micro = n. The weights depend
+ * on micro, n and the thread count, not on the processes; they are not
+ * bit-identical to one batch of n (the products that sum over samples
+ * round differently). *loss and *n_correct are the group's. Returns as
+ * nn_train_batch. */
+int nn_train_accum(nn_net *net, const float *x, const int *labels, int n, int micro,
+                   float lr, const float *class_weights, float *loss, int *n_correct,
+                   nn_err *err);
+
 /* Inference mode (running BN statistics, no dropout): probs gets n x
  * n_classes softmax probabilities. Any n >= 0 (processed in pieces of
  * max_batch). On CPUs with AVX-512 a sample's probabilities do not depend
@@ -134,6 +151,12 @@ typedef struct nn_dist {
 	int (*allgather)(void *ctx, const void *local, void *all, size_t bytes);
 	/* Copies bytes at buf of process 0 to every process. Returns 0 or non-zero. */
 	int (*bcast)(void *ctx, void *buf, size_t bytes);
+	/* NULL: the gradients are gathered and added in share order (exact).
+	 * Otherwise each process adds its own shares in order and this sums
+	 * the n floats at buf over the processes in place, in an order of its
+	 * own: one call per optimiser step, the processes' weights may then
+	 * drift apart in the last bits. Returns 0, or non-zero to fail. */
+	int (*allreduce)(void *ctx, float *buf, size_t n);
 	void *ctx;
 } nn_dist;
 

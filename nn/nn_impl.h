@@ -95,6 +95,7 @@ struct nn_net {
 	const float *x; const int *labels; const float *class_weights;
 	float *probs;
 	int n, train;
+	int micro_k, micro_last;   /* training: micro-batch k of the step, the step's last */
 	float lr;
 	double wsum;
 	/* shares over processes (nn_set_dist): this process runs shares
@@ -163,6 +164,9 @@ void nn_opt_update(struct nn_net *net, size_t a, size_t b);
  * nn_dist_gather_grads; the len doubles at off of layer l's BN partial
  * sums of share s, valid after nn_dist_gather_parts with the same off. */
 const float *nn_share_grad(const struct nn_net *net, int s);
+/* The gradient blocks nn_opt_update adds (nn_share_grad 0 .. n-1): every
+ * share's, or one when the processes summed them (nn_dist.allreduce). */
+int nn_grad_blocks(const struct nn_net *net);
 const double *nn_share_part(const struct nn_net *net, int l, int s, int off);
 /* Called by every worker after its share's gradient (and loss) is done:
  * with processes, worker 0 gathers every share's; all wait for it. */

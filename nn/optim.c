@@ -76,7 +76,7 @@ void nn_opt_update(nn_net *net, size_t a, size_t b)
 	float lr = net->lr, mom = o->momentum;
 	if (net->has_dist)
 		memcpy(g + a, nn_share_grad(net, 0) + a, (b - a) * sizeof(float));
-	for (int t = 1; t < net->n_shares; t++) {
+	for (int t = 1, blocks = nn_grad_blocks(net); t < blocks; t++) {
 		const float *gt = nn_share_grad(net, t);
 		for (size_t i = a; i < b; i++)
 			g[i] += gt[i];

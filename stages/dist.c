@@ -14,6 +14,7 @@
 
 static struct {
 	int rank, size, on, go_sent, go;
+	int exact;               /* train.exact: gradients gathered and added in share order */
 	size_t share_bytes;      /* one share's gradient block */
 	dist_stats stats;
 } job = { .size = 1 };
@@ -29,6 +30,7 @@ int dist_setup(cfg *c, pl_err *err)
 	job.rank = mpi_rank();
 	job.size = mpi_size();
 	job.on = 1;
+	job.exact = cfg_bool(c, "train", "exact");
 	if (threads % job.size)
 		return pl_errorf(err, PL_EUSAGE, "train.threads = %ld does not divide over %d ranks: "
 				 "it is the job's total, every rank runs the same share of it",
@@ -113,6 +115,17 @@ static int gather_hook(void *ctx, const void *local, void *all, size_t bytes)
 	return rc;
 }
 
+static int reduce_hook(void *ctx, float *buf, size_t n)
+{
+	double t0 = log_now();
+	int rc = mpi_allreduce_sum(buf, n, NULL);
+
+	(void)ctx;
+	job.stats.steps++;
+	job.stats.grad_seconds += log_now() - t0;
+	return rc;
+}
+
 static int bcast_hook(void *ctx, void *buf, size_t bytes)
 {
 	(void)ctx;
@@ -130,11 +143,13 @@ int dist_attach(nn_net *net, pl_err *err)
 	d.n_shares = job.size * threads;
 	d.allgather = gather_hook;
 	d.bcast = bcast_hook;
+	d.allreduce = job.exact ? NULL : reduce_hook;
 	d.ctx = &threads;
 	if (nn_set_dist(net, &d, &e) < 0 || nn_dist_bcast_state(net, &e) < 0)
 		return pl_errorf(err, e.code ? e.code : PL_EFAIL, "%s", e.msg);
 	job.share_bytes = ((nn_n_params(net) + 1) / 2 * 2 + 4) * sizeof(float);
-	job.stats.step_bytes = job.share_bytes * (size_t)d.n_shares;
+	job.stats.step_bytes = job.share_bytes * (size_t)(job.exact ? d.n_shares : 1);
+	job.stats.exact = job.exact;
 	job.stats.param_bytes = nn_n_params(net) * sizeof(float);
 	return 0;
 }

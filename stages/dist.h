@@ -10,7 +10,9 @@
 #include "../io/err.h"
 #include "../nn/nn.h"
 
-/* After mpi_init: makes this process a rank of the training job.
+/* After mpi_init: makes this process a rank of the training job
+ * (train.exact: gradients gathered and added in share order, or summed
+ * by one MPI_Allreduce).
  * train.threads is the job's total, N ranks of train.threads / N threads
  * (PL_EUSAGE when it does not divide; 0 becomes N x this rank's CPUs), so
  * the effective configuration and the stage's fingerprint are those of
@@ -44,11 +46,13 @@ int dist_bcast(void *buf, size_t bytes, pl_err *err);
  * PL_EFAIL naming the first rank that differs from rank 0 after epoch. */
 int dist_check_weights(const nn_net *net, int epoch, pl_err *err);
 
-/* What the gathers cost since the start (for the log and `make bench`). */
+/* What the reductions cost since the start (for the log and `make bench`). */
 typedef struct dist_stats {
 	size_t param_bytes;      /* the weights: what an allreduce would sum */
-	size_t step_bytes;       /* gathered per step: every share's gradient block */
-	long steps;              /* gradient gathers: one per training step */
+	size_t step_bytes;       /* reduced per step: every share's gradient block
+	                            gathered (exact), or one block summed */
+	int exact;               /* train.exact: gather, or MPI_Allreduce */
+	long steps;              /* gradient reductions: one per optimiser step */
 	double grad_seconds;     /* spent in them */
 	long other_gathers;      /* batch-norm statistics and evaluation losses */
 	double other_seconds;

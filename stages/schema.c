@@ -94,6 +94,10 @@ static const cfg_key schema[] = {
 	{ "train", "seed", CFG_INT, "1", 0, BIG, NULL, "seed of initialisation, shuffling and augmentation", 0 },
 	{ "train", "threads", CFG_INT, "0", 0, 256, NULL,
 	  "training threads; 0 = the CPUs the process may use (affinity, cgroup CPU limit); the weights are bit-identical for the same count", 0 },
+	{ "train", "accumulate", CFG_INT, "1", 1, 1024, NULL,
+	  "gradient accumulation: one optimiser step (and one reduction over MPI ranks) per K consecutive micro-batches of `batch` samples, the loss averaged over the K x batch; batch-norm statistics stay per micro-batch; an epoch's last step takes what is left (docs/distributed.md)", 0 },
+	{ "train", "exact", CFG_BOOL, "true", 0, 0, NULL,
+	  "under mpirun: true = gradients gathered and added in share order (weights bit-identical to one process of train.threads threads); false = one plain MPI_Allreduce per step (faster on many ranks, the ranks' weights may drift in the last bits, checked every epoch)", 0 },
 	{ "train", "distributed", CFG_ENUM, "auto", 0, 0, "auto|off",
 	  "under mpirun (OMPI_COMM_WORLD_SIZE or PMI_SIZE set), `stage train` trains data-parallel over the ranks, train.threads is then the job's total, train.threads / N per rank, and the weights are those of one process with train.threads threads; off = ignore the launcher", CFG_RUNTIME },
 
@@ -224,6 +228,17 @@ static int check_fractions(const cfg *c, pl_err *err)
 			 strcmp(ov, ot) ? ", " : "", strcmp(ov, ot) ? ot : "", v, t, v + t);
 }
 
+/* A step of accumulate x batch samples is held in memory at once. */
+static int check_accumulate(const cfg *c, pl_err *err)
+{
+	long k = cfg_int(c, "train", "accumulate"), b = cfg_int(c, "train", "batch");
+
+	if (k * b <= 1048576)
+		return 0;
+	return pl_errorf(err, PL_EUSAGE, "%s: [train] accumulate %ld x batch %ld = %ld samples per "
+			 "step, more than 1048576", cfg_origin(c, "train", "accumulate"), k, b, k * b);
+}
+
 /* [package] name and version become file and image names. */
 static int check_name(const cfg *c, const char *key, pl_err *err)
 {
@@ -265,6 +280,8 @@ static int check_values(const cfg *c, pl_err *err)
 		rc = check_name(c, "version", err);
 	if (rc == 0)
 		rc = check_image(c, err);
+	if (rc == 0)
+		rc = check_accumulate(c, err);
 
 	snprintf(list, sizeof(list), "%s", cfg_str(c, "train", "augment"));
 	for (char *w = strtok_r(list, ", ", &save); rc == 0 && w; w = strtok_r(NULL, ", ", &save))

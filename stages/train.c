@@ -40,6 +40,8 @@ typedef struct trainer {
 	nn_net *net;
 	nn_opt opt;
 	int batch, epochs, patience, flips, rot90;
+	int accumulate;          /* micro-batches of batch samples per optimiser step */
+	long long trained;       /* samples trained by this run (for the reduction's cost) */
 	uint64_t seed;
 	float *x, *class_weights;
 	int64_t *order;          /* the epoch's order of the train split */
@@ -112,6 +114,7 @@ static int setup(trainer *t, pl_err *err)
 	int threads, rc;
 
 	t->batch = (int)cfg_int(c, "train", "batch");
+	t->accumulate = (int)cfg_int(c, "train", "accumulate");
 	t->epochs = (int)cfg_int(c, "train", "epochs");
 	t->patience = (int)cfg_int(c, "train", "patience");
 	t->seed = (uint64_t)cfg_int(c, "train", "seed");
@@ -131,9 +134,10 @@ static int setup(trainer *t, pl_err *err)
 			    t->ds.n_classes, t->seed, threads / dist_size(), t->batch, &e);
 	if (!t->net)
 		return pl_errorf(err, PL_EUSAGE, "[model] layers: %s", e.msg);
-	t->x = malloc((size_t)t->batch * t->ds.c * t->ds.h * t->ds.w * sizeof(float));
-	t->labels = malloc((size_t)t->batch * sizeof(int32_t));
-	t->labels_int = malloc((size_t)t->batch * sizeof(int));
+	size_t step = (size_t)t->batch * (size_t)t->accumulate;
+	t->x = malloc(step * t->ds.c * t->ds.h * t->ds.w * sizeof(float));
+	t->labels = malloc(step * sizeof(int32_t));
+	t->labels_int = malloc(step * sizeof(int));
 	t->hist = calloc((size_t)t->epochs * 4, sizeof(double));
 	t->order = malloc((size_t)rec_loader_count(t->train) * sizeof(int64_t));
 	if (!t->x || !t->labels || !t->labels_int || !t->hist || !t->order)
@@ -259,11 +263,13 @@ static int evaluate(trainer *t, rec_loader *l, double *loss, double *acc, pl_err
 	return rc;
 }
 
-/* One pass over the training split. */
+/* One pass over the training split: an optimiser step per accumulate x
+ * batch samples (the last step takes what is left), in micro-batches of
+ * batch samples. */
 static int train_epoch(trainer *t, int epoch, log_progress *prog, pl_err *err)
 {
-	int64_t count = rec_loader_count(t->train);
-	int steps = (int)((count + t->batch - 1) / t->batch), step = 0, n, rc;
+	int64_t count = rec_loader_count(t->train), per_step = (int64_t)t->batch * t->accumulate;
+	int steps = (int)((count + per_step - 1) / per_step), step = 0, n, rc;
 	uint64_t aug = t->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)epoch + 1;
 	nn_shape shape = { t->ds.c, t->ds.h, t->ds.w };
 	double loss_sum = 0;
@@ -272,17 +278,19 @@ static int train_epoch(trainer *t, int epoch, log_progress *prog, pl_err *err)
 
 	nn_epoch_order(t->order, count, t->seed, epoch);
 	rec_loader_epoch(t->train, t->order);
-	while ((rc = rec_loader_next(t->train, t->batch, t->x, t->labels, NULL, &n, err)) == 0 && n > 0) {
+	while ((rc = rec_loader_next(t->train, (int)per_step, t->x, t->labels, NULL, &n, err)) == 0 &&
+	       n > 0) {
 		float loss;
 		int hits;
 		for (int i = 0; i < n; i++)
 			t->labels_int[i] = t->labels[i];
 		if (t->flips || t->rot90)
 			nn_augment(t->x, n, shape, &aug, t->flips, t->rot90);
-		if (nn_train_batch(t->net, t->x, t->labels_int, n,
+		if (nn_train_accum(t->net, t->x, t->labels_int, n, t->batch,
 				   nn_lr_at(&t->opt, epoch, step++, steps), t->class_weights,
 				   &loss, &hits, &e) < 0)
 			return pl_errorf(err, PL_EFAIL, "%s", e.msg);
+		t->trained += n;
 		loss_sum += (double)loss * n;
 		correct += hits;
 		seen += n;
@@ -319,16 +327,19 @@ static int after_epoch(trainer *t, int epoch, pl_err *err)
 	return rc;
 }
 
-/* Over ranks: what the gathers cost (scripts/bench-mpi.sh reads this line). */
-static void log_traffic(void)
+/* Over ranks: what the reductions cost (scripts/bench-mpi.sh reads this line). */
+static void log_traffic(const trainer *t)
 {
 	dist_stats d = dist_traffic();
 
 	if (d.steps > 0)
-		log_info("%d ranks: %zu weight bytes, %zu bytes gathered per step; gradient gather "
-			 "%.3f ms per step over %ld steps; batch-norm and loss gathers %.3f ms per step",
-			 dist_size(), d.param_bytes, d.step_bytes, 1e3 * d.grad_seconds / (double)d.steps,
-			 d.steps, 1e3 * d.other_seconds / (double)d.steps);
+		log_info("%d ranks: %zu weight bytes, %zu bytes %s per step; gradient %s %.3f ms "
+			 "per step over %ld steps, %.2f us per sample; batch-norm and loss gathers "
+			 "%.3f ms per step", dist_size(), d.param_bytes, d.step_bytes,
+			 d.exact ? "gathered" : "summed", d.exact ? "gather" : "allreduce",
+			 1e3 * d.grad_seconds / (double)d.steps, d.steps,
+			 t->trained ? 1e6 * d.grad_seconds / (double)t->trained : 0.0,
+			 1e3 * d.other_seconds / (double)d.steps);
 }
 
 static int train_loop(trainer *t, pl_err *err)
@@ -340,6 +351,8 @@ static int train_loop(trainer *t, pl_err *err)
 	log_info("training %s (%zu parameters) on %lld samples of %dx%dx%d, %d threads%s",
 		 nn_arch(t->net), nn_n_params(t->net), (long long)count, t->ds.c, t->ds.h,
 		 t->ds.w, nn_threads(t->net) * dist_size(), dist_size() > 1 ? " over the ranks" : "");
+	if (t->accumulate > 1)
+		log_info("%d micro-batches of %d samples per optimiser step", t->accumulate, t->batch);
 	log_progress_start(&prog, "training", count * t->epochs, "images");
 	prog.done = (int64_t)t->st.next_epoch * count;
 	prog.t_start = log_now();
@@ -363,7 +376,7 @@ static int train_loop(trainer *t, pl_err *err)
 			 t->hist[epoch * 4 + 2], t->hist[epoch * 4 + 3], count / (log_now() - t0));
 	}
 	log_progress_end(&prog);
-	log_traffic();
+	log_traffic(t);
 	return rc;
 }
 

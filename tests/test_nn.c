@@ -570,6 +570,8 @@ typedef struct fake_rank {
 	nn_net *net;
 	float loss, val_loss;
 	int rc;
+	int micro;      /* 0: batches of 15; else steps of 30, 30, 23 in micro-batches of this */
+	int plain;      /* gradients summed by fake_allreduce instead of gathered */
 } fake_rank;
 
 static int fake_allgather(void *ctx, const void *local, void *all, size_t bytes)
@@ -581,6 +583,21 @@ static int fake_allgather(void *ctx, const void *local, void *all, size_t bytes)
 	memcpy(r->w->buf + (size_t)r->rank * chunk, local, chunk);
 	pthread_barrier_wait(&r->w->bar);
 	memcpy(all, r->w->buf, 2 * chunk);
+	pthread_barrier_wait(&r->w->bar);
+	return 0;
+}
+
+/* Both ranks add the two blocks in rank order, so they agree bit for bit. */
+static int fake_allreduce(void *ctx, float *buf, size_t n)
+{
+	fake_rank *r = ctx;
+	float *slots = (float *)(void *)r->w->buf;
+	if (2 * n * sizeof(float) > sizeof(r->w->buf))
+		return -1;
+	memcpy(slots + (size_t)r->rank * n, buf, n * sizeof(float));
+	pthread_barrier_wait(&r->w->bar);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = slots[i] + slots[n + i];
 	pthread_barrier_wait(&r->w->bar);
 	return 0;
 }
@@ -599,14 +616,18 @@ static int fake_bcast(void *ctx, void *buf, size_t bytes)
 	return 0;
 }
 
-/* Trains net (this process's part or the whole) on fixed batches of 15. */
-static int train_fixed(nn_net *net, float *loss, float *val_loss, nn_err *err)
+/* Trains net (this process's part or the whole) on fixed batches of 15,
+ * or with micro > 0 on steps of 30, 30 and 23 samples (the last one
+ * partial, as an epoch's last step) in micro-batches of micro. */
+static int train_fixed(nn_net *net, int micro, float *loss, float *val_loss, nn_err *err)
 {
-	float x[15 * 36];
-	int y[15], rc = 0;
-	for (int it = 0; it < 6 && rc == 0; it++) {
-		make_halves(x, y, 15, (uint64_t)it + 7);
-		rc = nn_train_batch(net, x, y, 15, 0.05f, NULL, loss, NULL, err);
+	float x[30 * 36];
+	int y[30], rc = 0;
+	for (int it = 0; it < (micro ? 3 : 6) && rc == 0; it++) {
+		int n = micro ? (it == 2 ? 23 : 30) : 15;
+		make_halves(x, y, n, (uint64_t)it + 7);
+		rc = micro ? nn_train_accum(net, x, y, n, micro, 0.05f, NULL, loss, NULL, err) :
+		     nn_train_batch(net, x, y, n, 0.05f, NULL, loss, NULL, err);
 	}
 	make_halves(x, y, 15, 99);
 	return rc ? rc : nn_eval_batch(net, x, y, 15, NULL, val_loss, NULL, NULL, err);
@@ -618,34 +639,44 @@ static void *fake_rank_main(void *arg)
 	nn_err err = { 0 };
 	/* rank 1 starts from other weights: the broadcast must replace them */
 	r->net = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 3 + (uint64_t)r->rank, 2, 16, &err);
-	nn_dist d = { 2 * r->rank, 4, fake_allgather, fake_bcast, r };
+	nn_dist d = { 2 * r->rank, 4, fake_allgather, fake_bcast, r->plain ? fake_allreduce : NULL, r };
 	r->rc = !r->net || nn_set_dist(r->net, &d, &err) < 0 || nn_dist_bcast_state(r->net, &err) < 0 ||
-	        train_fixed(r->net, &r->loss, &r->val_loss, &err) < 0;
+	        train_fixed(r->net, r->micro, &r->loss, &r->val_loss, &err) < 0;
 	if (r->rc)
 		fprintf(stderr, "rank %d: %s\n", r->rank, err.msg);
 	return NULL;
 }
 
-static void test_dist_shares(void)
+/* Two fake ranks of two threads with micro (see train_fixed) and plain
+ * (fake_allreduce); 0 when both ran, their nets in ranks[]. */
+static int run_fake_ranks(fake_rank ranks[2], int micro, int plain)
 {
 	static fake_world w;
-	fake_rank ranks[2] = { { &w, 0, NULL, 0, 0, 0 }, { &w, 1, NULL, 0, 0, 0 } };
 	pthread_t other;
-	nn_err err = { 0 };
-	float loss = 0, val_loss = 0;
-	size_t n_stats, n_stats1;
-
+	for (int r = 0; r < 2; r++)
+		ranks[r] = (fake_rank){ &w, r, NULL, 0, 0, 0, micro, plain };
 	pthread_barrier_init(&w.bar, NULL, 2);
 	CHECK(pthread_create(&other, NULL, fake_rank_main, &ranks[1]) == 0, "thread");
 	fake_rank_main(&ranks[0]);
 	pthread_join(other, NULL);
 	pthread_barrier_destroy(&w.bar);
+	CHECK(ranks[0].rc == 0 && ranks[1].rc == 0, "the ranks failed");
+	return ranks[0].rc || ranks[1].rc ? -1 : 0;
+}
+
+static void test_dist_shares_of(int micro)
+{
+	fake_rank ranks[2];
+	nn_err err = { 0 };
+	float loss = 0, val_loss = 0;
+	size_t n_stats, n_stats1;
+
+	int ran = run_fake_ranks(ranks, micro, 0);
 	nn_net *one = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 3, 4, 16, &err);
 	CHECK(one != NULL, "%s", err.msg);
-	CHECK(ranks[0].rc == 0 && ranks[1].rc == 0, "the ranks failed");
-	if (!one || ranks[0].rc || ranks[1].rc)
+	if (!one || ran < 0)
 		goto out;
-	CHECK_OK(train_fixed(one, &loss, &val_loss, &err), &err);
+	CHECK_OK(train_fixed(one, micro, &loss, &val_loss, &err), &err);
 	for (int r = 0; r < 2; r++) {
 		const float *st = nn_stats(ranks[r].net, &n_stats), *st1 = nn_stats(one, &n_stats1);
 		CHECK(!memcmp(nn_params(ranks[r].net), nn_params(one), nn_n_params(one) * sizeof(float)),
@@ -658,7 +689,7 @@ static void test_dist_shares(void)
 	}
 	nn_net *two = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 3, 2, 16, &err);
 	CHECK(two != NULL, "%s", err.msg);
-	if (two && train_fixed(two, &loss, &val_loss, &err) == 0)
+	if (two && train_fixed(two, micro, &loss, &val_loss, &err) == 0)
 		CHECK(memcmp(nn_params(two), nn_params(one), nn_n_params(one) * sizeof(float)) != 0,
 		      "2 threads alone give the weights of 4: the check cannot fail");
 	nn_net_free(two);
@@ -666,6 +697,82 @@ out:
 	nn_net_free(one);
 	nn_net_free(ranks[0].net);
 	nn_net_free(ranks[1].net);
+}
+
+static void test_dist_shares(void) { test_dist_shares_of(0); }
+
+/* Accumulation over ranks: steps of 30 samples (the last of 23) in
+ * micro-batches of 15 give the weights of one process of 4 threads. */
+static void test_dist_accumulate(void) { test_dist_shares_of(15); }
+
+static float max_abs_diff(const float *a, const float *b, size_t n)
+{
+	float m = 0.0f;
+	for (size_t i = 0; i < n; i++)
+		m = fmaxf(m, fabsf(a[i] - b[i]));
+	return m;
+}
+
+/* Gradients summed by an allreduce: the ranks agree (this fake sums in a
+ * fixed order) and stay within rounding of the exact gather's weights. */
+static void test_dist_plain_sum(void)
+{
+	fake_rank ranks[2];
+	nn_err err = { 0 };
+	float loss = 0, val_loss = 0;
+	int ran = run_fake_ranks(ranks, 0, 1);
+	nn_net *one = nn_net_new(ARCH_ALL, (nn_shape){ 1, 6, 6 }, 2, 3, 4, 16, &err);
+	CHECK(one != NULL, "%s", err.msg);
+	if (!one || ran < 0)
+		goto out;
+	CHECK_OK(train_fixed(one, 0, &loss, &val_loss, &err), &err);
+	size_t np = nn_n_params(one);
+	CHECK(!memcmp(nn_params(ranks[0].net), nn_params(ranks[1].net), np * sizeof(float)),
+	      "the two ranks' weights differ");
+	float d = max_abs_diff(nn_params(ranks[0].net), nn_params(one), np);
+	CHECK(d < 1e-4f, "plain sum: weights %.3g from the exact ones", (double)d);
+	CHECK(fabsf(ranks[0].loss - loss) < 1e-4f, "plain sum: loss %.9g, exact %.9g",
+	      (double)ranks[0].loss, (double)loss);
+out:
+	nn_net_free(one);
+	nn_net_free(ranks[0].net);
+	nn_net_free(ranks[1].net);
+}
+
+/* Without batch norm and dropout, a step of 30 samples in micro-batches
+ * of 8 follows the mean loss of the 30 (class weights normalised over the
+ * whole step): the weights are within rounding of one batch of 30's,
+ * deterministic, and not those of averaging the micro-batches' means. */
+static void test_accumulate_mean(void)
+{
+	const char *arch = "conv 4 3 pad 1, relu, maxpool 2, dense 8, relu, dense";
+	float x[30 * 36], cw[2] = { 0.5f, 2.0f }, la, lb;
+	int y[30];
+	nn_err err = { 0 };
+	nn_net *a = nn_net_new(arch, (nn_shape){ 1, 6, 6 }, 2, 3, 2, 30, &err);
+	nn_net *b = nn_net_new(arch, (nn_shape){ 1, 6, 6 }, 2, 3, 2, 30, &err);
+	nn_net *c = nn_net_new(arch, (nn_shape){ 1, 6, 6 }, 2, 3, 2, 30, &err);
+	CHECK(a && b && c, "%s", err.msg);
+	if (!a || !b || !c)
+		goto out;
+	for (int it = 0; it < 4; it++) {
+		make_halves(x, y, 30, (uint64_t)it + 3);
+		y[0] = y[1] = y[2] = 1;   /* uneven classes: per-micro-batch means would differ */
+		CHECK_OK(nn_train_accum(a, x, y, 30, 8, 0.1f, cw, &la, NULL, &err), &err);
+		CHECK_OK(nn_train_batch(b, x, y, 30, 0.1f, cw, &lb, NULL, &err), &err);
+		CHECK_OK(nn_train_accum(c, x, y, 30, 8, 0.1f, cw, NULL, NULL, &err), &err);
+	}
+	size_t np = nn_n_params(a);
+	float d = max_abs_diff(nn_params(a), nn_params(b), np);
+	CHECK(d < 1e-5f, "micro-batches of 8: weights %.3g from one batch of 30's", (double)d);
+	CHECK(fabsf(la - lb) < 1e-5f, "loss %.9g, one batch %.9g", (double)la, (double)lb);
+	CHECK(!memcmp(nn_params(a), nn_params(c), np * sizeof(float)), "two runs differ");
+	CHECK(nn_train_accum(a, x, y, 30, 31, 0.1f, NULL, NULL, NULL, &err) == -NN_EUSAGE &&
+	      strstr(err.msg, "micro-batches of 1..30"), "micro-batch over max_batch: %s", err.msg);
+out:
+	nn_net_free(a);
+	nn_net_free(b);
+	nn_net_free(c);
 }
 
 int main(void)
@@ -694,5 +801,8 @@ int main(void)
 	RUN(test_augment);
 	RUN(test_epoch_order);
 	RUN(test_dist_shares);
+	RUN(test_dist_accumulate);
+	RUN(test_dist_plain_sum);
+	RUN(test_accumulate_mean);
 	return check_report("test_nn");
 }
