@@ -32,7 +32,6 @@ accuracy PREDICTIONS
   is missing or malformed.
 """
 import collections
-import io
 import json
 import os
 import re
