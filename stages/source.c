@@ -326,7 +326,6 @@ static int list_archive(const cfg *c, source_kind kind, const char *path,
 	if ((rc = fs_path(cache, sizeof(cache), err, "%s/.cache", src->ws)) < 0)
 		return rc;
 	for (int again = 0;; again++) {
-		log_info("reading %s", path);
 		if ((rc = tree_open_archive(path, src->identity, cache, &src->lim, keep, &src->tree,
 					    err)) == 0 || again || !worth_again(c, kind, path, rc))
 			break;
@@ -371,6 +370,7 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 		return 0;
 	}
 	src->lim.max_total_bytes = (int64_t)(cfg_float(c, "dataset", "max_archive_gb") * (1 << 30));
+	src->lim.max_entries = cfg_int(c, "dataset", "max_archive_entries");
 	if ((rc = fs_path(src->archive, sizeof(src->archive), err, "%s", path)) < 0 ||
 	    (rc = list_archive(c, kind, path, stop, src, err)) < 0) {
 		source_close(src);

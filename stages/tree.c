@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../io/fs.h"
+#include "../io/log.h"
 #include "../io/sha.h"
 #include "../io/strbuf.h"
 
@@ -344,6 +345,7 @@ static int list_archive(tree *t, const char *path, const arc_limits *lim, pl_err
 	}
 	t->n = 0;
 	t->n_entries = t->bytes = 0;
+	log_info("listing the members of %s", path);
 	int rc = arc_stream(path, lim, list_want, list_take, t, err);
 	return rc < 0 ? rc : finish(t, path, err);
 }
