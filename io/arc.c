@@ -851,8 +851,8 @@ static int stream_inner(arc_stream_ctx *s, const arc_level *lv, const arc_member
 	    fs_path(shown, sizeof(shown), NULL, "%s:", m->shown) < 0)
 		return pl_errorf(s->w.err, PL_EDATA, "'%s': entry '%s' has a path that is too "
 				 "long", s->w.path, m->shown);
-	if ((rc = s->want(s->ctx, m, s->w.err)) < 0 || rc == ARC_STOP)
-		return rc;
+	if ((rc = s->want(s->ctx, m, s->w.err)) != ARC_READ)
+		return rc;   /* skipped whole (or stopped, or failed) */
 	if (!(in = archive_read_new()))
 		return pl_errorf(s->w.err, PL_ENOMEM, "'%s': out of memory", s->w.path);
 	support_formats(in);
