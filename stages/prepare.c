@@ -164,7 +164,10 @@ static void decode_from_archive(prepare_job *j, int k)
 		if ((rc = tree_join(path, sizeof(path), &j->errs[k], j->src->root, s->files[ch])) < 0)
 			break;
 		at = tree_offset(j->src->tree, path, &size);
-		if (!(owned[ch] = malloc(size > 0 ? (size_t)size : 1)))
+		if ((uint64_t)size > IMG_MAX_FILE)
+			rc = pl_errorf(&j->errs[k], PL_EDATA, "'%s' is %lld bytes, more than an image "
+				       "may be (%zu)", names[ch], (long long)size, IMG_MAX_FILE);
+		else if (!(owned[ch] = malloc(size > 0 ? (size_t)size : 1)))
 			rc = pl_errorf(&j->errs[k], PL_ENOMEM, "out of memory reading '%s'", names[ch]);
 		else if (pread(j->arc_fd, owned[ch], (size_t)size, at) != (ssize_t)size)
 			rc = pl_errorf(&j->errs[k], PL_EIO, "cannot read '%s' from '%s': %s", names[ch],

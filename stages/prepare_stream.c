@@ -74,7 +74,6 @@ static int want(void *ctx, const arc_member *m, pl_err *err)
 	stream *st = ctx;
 	size_t len = strlen(m->name);
 
-	(void)err;
 	if (st->written == st->j->hi)
 		return ARC_STOP;
 	if (m->is_dir) {   /* an inner archive is read when it holds a sample not written */
@@ -87,8 +86,13 @@ static int want(void *ctx, const arc_member *m, pl_err *err)
 		return ARC_SKIP;
 	}
 	for (size_t i = lower_bound(st, m->name); i < st->n && !strcmp(st->v[i].path, m->name); i++)
-		if (in_window(st, &st->v[i], m->size))
+		if (in_window(st, &st->v[i], m->size)) {
+			if (m->size > (int64_t)IMG_MAX_FILE)
+				return pl_errorf(err, PL_EDATA, "'%s:%s' is %lld bytes, more than an "
+						 "image may be (%zu)", st->j->src->shown, m->shown,
+						 (long long)m->size, IMG_MAX_FILE);
 			return ARC_READ;
+		}
 	return ARC_SKIP;
 }
 
