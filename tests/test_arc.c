@@ -639,7 +639,7 @@ static int seen_take(void *ctx, const arc_member *m, void *data, size_t len, pl_
 
 	(void)err;
 	s->files++;
-	if (m->offset >= 0 && len < sizeof(buf) && (fd = open(s->path, O_RDONLY)) >= 0) {
+	if (s->path && m->offset >= 0 && len < sizeof(buf) && (fd = open(s->path, O_RDONLY)) >= 0) {
 		s->at_offset += pread(fd, buf, len, m->offset) == (ssize_t)len &&
 				!memcmp(buf, data, len);
 		close(fd);
