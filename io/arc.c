@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -262,6 +263,17 @@ static int check_hardlink(const arc_walk *w, const char *name, const char *targe
 	return 0;
 }
 
+/* A hard link read as a stream is not followed; its target must still
+ * name a member inside the archive. */
+static int check_link_name(const arc_walk *w, const char *name, const char *target)
+{
+	target = skip_dot_slash(target);
+	if (!*target || target[0] == '/' || has_dotdot(target))
+		return pl_errorf(w->err, PL_EDATA, "'%s': hard link '%s' -> '%s' "
+				 "points outside the archive", w->path, name, target);
+	return 0;
+}
+
 /* No directory on the way to the entry may be a symlink (archive_write_disk
  * refuses that too; this gives the message in our words). */
 static int check_parents(const arc_walk *w, const char *name)
@@ -328,7 +340,7 @@ static int check_entry(arc_walk *w, struct archive_entry *entry,
 	if ((rc = check_name(w, name)) < 0 || (rc = check_limits(w, entry, name)) < 0)
 		return rc;
 	if (hardlink)
-		return check_hardlink(w, name, hardlink);
+		return w->dest ? check_hardlink(w, name, hardlink) : check_link_name(w, name, hardlink);
 	if (type == AE_IFLNK) {
 		const char *target = archive_entry_symlink(entry);
 
@@ -755,4 +767,196 @@ out:
 	if (rc < 0)
 		unlink(out_path);
 	return rc;
+}
+
+/* ---- streaming ---- */
+
+static const char *const archive_exts[] = { ".tar.gz", ".tar.zst", ".tgz", ".tzst", ".tar", ".zip" };
+
+int arc_has_archive_name(const char *name, size_t *stem_len)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < sizeof(archive_exts) / sizeof(archive_exts[0]); i++) {
+		size_t n = strlen(archive_exts[i]);
+		if (len > n && !strcasecmp(name + len - n, archive_exts[i])) {
+			if (stem_len)
+				*stem_len = len - n;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* One level of a streamed archive: the outer file, or an inner archive. */
+typedef struct arc_level {
+	struct archive *a;
+	const char *prefix;  /* folder its members are under ("" at the top) */
+	const char *shown;   /* its name in messages, with ':' after when inner */
+	int depth;           /* 1 for the outer archive */
+	int64_t base;        /* offset of its first byte in the file, or -1 */
+} arc_level;
+
+typedef struct arc_stream_ctx {
+	arc_walk w;
+	arc_member_fn want;
+	arc_take_fn take;
+	void *ctx;
+} arc_stream_ctx;
+
+static int stream_level(arc_stream_ctx *s, const arc_level *lv);
+
+/* An inner archive's bytes: the outer one's data blocks of its member. */
+static la_ssize_t inner_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct archive *outer = ctx;
+	size_t len = 0;
+	la_int64_t off;
+	int r = archive_read_data_block(outer, buf, &len, &off);
+
+	if (r == ARCHIVE_EOF)
+		return 0;
+	if (r < ARCHIVE_WARN) {
+		archive_set_error(a, archive_errno(outer) ? archive_errno(outer) : EIO, "%s",
+				  arc_msg(outer));
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+/* Where the current member's data starts in the file, or -1 when it is not
+ * stored as is (compressed, sparse, zip). */
+static int64_t data_offset(const arc_level *lv, struct archive_entry *entry)
+{
+	if (lv->base < 0 || archive_filter_count(lv->a) != 1 ||
+	    (archive_format(lv->a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR ||
+	    archive_entry_sparse_count(entry) > 0)
+		return -1;
+	return lv->base + archive_filter_bytes(lv->a, 0);
+}
+
+/* Reads the member m (an archive) as the folder m->name, one level down. */
+static int stream_inner(arc_stream_ctx *s, const arc_level *lv, const arc_member *m)
+{
+	char prefix[PATH_MAX], shown[PATH_MAX];
+	struct archive *in;
+	arc_level down;
+	int rc;
+
+	if (lv->depth >= 2)
+		return pl_errorf(s->w.err, PL_EDATA, "'%s': entry '%s%s' is an archive inside an "
+				 "inner archive (archives are read to a depth of 2)", s->w.path,
+				 lv->shown, m->shown + strlen(lv->shown));
+	if (fs_path(prefix, sizeof(prefix), NULL, "%s/", m->name) < 0 ||
+	    fs_path(shown, sizeof(shown), NULL, "%s:", m->shown) < 0)
+		return pl_errorf(s->w.err, PL_EDATA, "'%s': entry '%s' has a path that is too "
+				 "long", s->w.path, m->shown);
+	if ((rc = s->want(s->ctx, m, s->w.err)) != ARC_READ)
+		return rc;   /* skipped whole (or stopped, or failed) */
+	if (!(in = archive_read_new()))
+		return pl_errorf(s->w.err, PL_ENOMEM, "'%s': out of memory", s->w.path);
+	support_formats(in);
+	if (archive_read_open(in, lv->a, NULL, inner_read, NULL) != ARCHIVE_OK) {
+		rc = pl_errorf(s->w.err, PL_EDATA, "'%s': inner archive '%s' is not readable "
+			       "(tar, tar.gz, tar.zst, zip): %s", s->w.path, m->shown, arc_msg(in));
+		archive_read_free(in);
+		return rc;
+	}
+	down = (arc_level){ in, prefix, shown, lv->depth + 1, m->offset };
+	rc = stream_level(s, &down);
+	archive_read_free(in);
+	return rc;
+}
+
+/* Passes one regular file or folder member on to want (and take). */
+static int stream_member(arc_stream_ctx *s, const arc_level *lv, struct archive_entry *entry,
+			 const arc_member *m)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = s->want(s->ctx, m, s->w.err);
+
+	if (rc != ARC_READ || m->is_dir)
+		return rc;
+	if (m->size > 0)
+		s->w.total_bytes -= m->size;   /* counted again as read */
+	if ((rc = read_entry_data(&s->w, lv->a, entry, m->shown, &data, &len)) < 0)
+		return rc;
+	return s->take(s->ctx, m, data, len, s->w.err);
+}
+
+/* Checks one entry and hands it on: a folder or file to want, an inner
+ * archive down a level; links are checked and passed over. */
+static int stream_entry(arc_stream_ctx *s, const arc_level *lv, struct archive_entry *entry,
+			const char *name)
+{
+	char full[PATH_MAX], shown[PATH_MAX];
+	mode_t type = archive_entry_filetype(entry);
+	size_t len = strlen(name), stem;
+	arc_member m;
+	int rc;
+
+	while (len > 1 && name[len - 1] == '/')
+		len--;
+	if (fs_path(full, sizeof(full), NULL, "%s%.*s", lv->prefix, (int)len, name) < 0 ||
+	    fs_path(shown, sizeof(shown), NULL, "%s%.*s", lv->shown, (int)len, name) < 0)
+		return pl_errorf(s->w.err, PL_EDATA, "'%s': entry '%s%.200s...' has a path that "
+				 "is too long", s->w.path, lv->shown, name);
+	if (name[0] == '/' || has_dotdot(name))
+		return pl_errorf(s->w.err, PL_EDATA, "'%s': entry '%s' %s", s->w.path, shown,
+				 name[0] == '/' ? "has an absolute path" : "escapes the archive");
+	if ((rc = check_entry(&s->w, entry, shown)) < 0)
+		return rc;
+	if (archive_entry_size_is_set(entry) && type == AE_IFREG)
+		s->w.total_bytes += archive_entry_size(entry);
+	if (archive_entry_hardlink(entry) || (type != AE_IFREG && type != AE_IFDIR))
+		return 0;
+	m = (arc_member){ full, shown, type == AE_IFDIR,
+			  archive_entry_size_is_set(entry) ? archive_entry_size(entry) : -1,
+			  data_offset(lv, entry) };
+	if (type == AE_IFREG && arc_has_archive_name(full, &stem)) {
+		if (m.size > 0)
+			s->w.total_bytes -= m.size;   /* counted by its members */
+		full[stem] = '\0';
+		m.is_dir = 1;
+		return stream_inner(s, lv, &m);
+	}
+	return stream_member(s, lv, entry, &m);
+}
+
+static int stream_level(arc_stream_ctx *s, const arc_level *lv)
+{
+	struct archive_entry *entry;
+	const char *name;
+	int rc;
+
+	while ((rc = next_header(lv->a, lv->depth > 1 ? lv->shown : s->w.path, &entry,
+				 s->w.err)) > 0) {
+		if (!(name = entry_name(entry)))
+			return pl_errorf(s->w.err, PL_EDATA, "'%s': an entry of %s has a name "
+					 "that cannot be decoded", s->w.path,
+					 lv->depth > 1 ? lv->shown : "it");
+		name = skip_dot_slash(name);
+		if (!*name || !strcmp(name, ".") || !strcmp(name, "/"))
+			continue;
+		if ((rc = stream_entry(s, lv, entry, name)) < 0 || rc == ARC_STOP)
+			return rc;
+	}
+	return rc;
+}
+
+int arc_stream(const char *path, const arc_limits *lim, arc_member_fn want, arc_take_fn take,
+	       void *ctx, pl_err *err)
+{
+	arc_stream_ctx s = { .w = { .path = path, .err = err }, .want = want, .take = take,
+			     .ctx = ctx };
+	struct archive *in = NULL;
+	int rc;
+
+	limits_fill(&s.w.lim, lim);
+	if ((rc = open_reader(path, &in, err)) < 0)
+		return rc;
+	rc = stream_level(&s, &(arc_level){ in, "", "", 1, 0 });
+	archive_read_free(in);
+	return rc < 0 ? rc : 0;
 }

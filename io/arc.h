@@ -61,4 +61,42 @@ typedef int (*arc_want_fn)(void *ctx, const char *name, pl_err *err);
 int arc_select(const char *path, const arc_limits *lim, arc_want_fn want,
 	       arc_entry_fn fn, void *ctx, pl_err *err);
 
+/* Returns 1 when name ends like an archive's (.tar, .tar.gz, .tgz, .tar.zst,
+ * .tzst, .zip, any case); *stem_len (may be NULL) gets the length of the
+ * name without that ending. */
+int arc_has_archive_name(const char *name, size_t *stem_len);
+
+/* One member of an archive as arc_stream reads it. */
+typedef struct arc_member {
+	const char *name;   /* its path, an inner archive read as the folder of its
+			     * name without extension: "n01440764/a.JPEG" */
+	const char *shown;  /* as messages name it: "n01440764.tar:a.JPEG" */
+	int is_dir;         /* a folder (or an inner archive's), no data */
+	int64_t size;       /* declared size, -1 when not declared */
+	int64_t offset;     /* where its bytes lie, uncompressed, in the file
+			     * (members of an uncompressed tar, also inside an
+			     * uncompressed inner tar of one), or -1 */
+} arc_member;
+
+/* What an arc_member_fn answers (or ARC_STOP). */
+enum { ARC_SKIP = 0, ARC_READ = 1 };
+typedef int (*arc_member_fn)(void *ctx, const arc_member *m, pl_err *err);
+typedef int (*arc_take_fn)(void *ctx, const arc_member *m, void *data, size_t len,
+			   pl_err *err);
+
+/* Reads the archive at path as a stream, never writing to disk: every
+ * folder and regular file member goes to want, in archive order, which
+ * answers ARC_SKIP (the data is skipped: seeked over where the archive
+ * allows; for an inner archive, all of it), ARC_READ (take then gets the
+ * data in a heap buffer with a NUL after it, which take owns from then on,
+ * and returns 0 or a negative code), ARC_STOP (the walk ends, 0) or a
+ * negative code. Members that are archives (arc_has_archive_name) are
+ * read in turn as folders, to a depth of 2: an archive in an inner one is
+ * refused. Names are checked as arc_extract checks them (absolute, "..",
+ * links leaving the archive, devices, FIFOs) at every level; links inside
+ * are not followed (not passed on); lim bounds the entries and the bytes
+ * summed over all levels (an inner archive counts by its members). */
+int arc_stream(const char *path, const arc_limits *lim, arc_member_fn want, arc_take_fn take,
+	       void *ctx, pl_err *err);
+
 #endif

@@ -12,7 +12,6 @@
 
 #define IMG_DEFAULT_PIXELS ((int64_t)1 << 28)
 #define IMG_DEFAULT_SIDE 65535
-#define IMG_MAX_FILE ((size_t)1 << 30)
 
 int img_check_size(const char *name, int64_t w, int64_t h, int c, const img_lim *lim,
 		   pl_err *err)

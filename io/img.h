@@ -17,6 +17,9 @@ typedef struct img {
 	float *px;      /* w*h*c samples, owned; free with img_release */
 } img;
 
+/* The largest image file read, in bytes. */
+#define IMG_MAX_FILE ((size_t)1 << 30)
+
 /* Limits checked against the declared header before any allocation. */
 typedef struct img_limits {
 	int64_t max_pixels;   /* w*h, or w*h*c, above this is refused; 0 = 1<<28 */

@@ -5,8 +5,9 @@
 #   ImageNet-shaped: BENCH_DATA_N JPEGs (default 10000) of 120-420 px in 10
 #     synset classes, resized to 64 (plus PIL with draft(), its own DCT
 #     scaling); made by tests/bench/make_data.py as a tar of 10 per-class
-#     tars (ImageNet's train layout) and as a plain tar of the 10 class
-#     folders with synset_words.txt, read with [dataset] class_names;
+#     tars (ImageNet's train layout, also prepared as 4 shares at once) and
+#     as a plain tar of the 10 class folders with synset_words.txt, read with
+#     [dataset] class_names;
 #   Fashion-MNIST-shaped: BENCH_FMNIST_N 28x28 gray PNGs (default 60000) in a
 #     tar.gz, kept at 28 (generated: the real set cannot be downloaded here).
 # Prints images/s, CPU time, peak RSS (/usr/bin/time -v), peak and final
@@ -77,14 +78,27 @@ echo "ImageNet-shaped: $n_jpeg JPEGs of 120-420 px in 10 classes, $(($(stat -c %
 compare imagenet "$jpeg" 64 "$n_jpeg" "class_names = synset_words.txt
 " draft
 summarise imagenet "prepare $n_jpeg JPEGs" "$n_jpeg"
+# the same JPEGs in ImageNet's own layout, a tar of 10 per-class tars: read
+# in place (members at their offsets), in one process and as 4 shares at once
 printf '[dataset]\nsource = %s\n[prepare]\nsize = 64\n' "$dir/imagenet-$n_jpeg-nested.tar" >"$dir/nested.ini"
-if "$PIPELINE" stage prepare --workspace "$dir/wsn" --config "$dir/nested.ini" >/dev/null 2>"$dir/nested.err"; then
-	echo "the same JPEGs as a tar of 10 per-class tars (ImageNet's layout): prepared"
-else
-	echo "the same JPEGs as a tar of 10 per-class tars (ImageNet's layout): not read yet:"
-	echo "  $(grep -o '"msg":"[^"]*"' "$dir/nested.err" | tail -n 1)"
-fi
-rm -rf "$dir/wsn"
+rm -f "$dir"/nested.m.* "$dir/nested.tsv"
+alt -n "$rounds" --prep "rm -rf '$dir/ws'" --rate "$n_jpeg:images/s" --summary "$dir/nested.tsv" \
+	--section "the same JPEGs as a tar of 10 per-class tars (ImageNet's layout)" \
+	"pipeline prepare" "$measure $dir/nested.m.0 $dir/ws $PIPELINE stage prepare --workspace $dir/ws --config $dir/nested.ini" \
+	"pipeline, 4 shares at once" "$measure $dir/nested.m.1 $dir/ws sh $root/tests/bench/shares.sh 4 $PIPELINE $dir/ws $dir/nested.ini"
+rm -rf "$dir/ws"
+printf '  %-28s %12s %14s %14s %10s\n' "" "peak RSS" "peak disk" "final disk" "CPU"
+for k in 0 1; do
+	label="pipeline prepare"; [ $k = 1 ] && label="pipeline, 4 shares at once"
+	f=$dir/nested.m.$k
+	printf '  %-28s %12s %14s %14s %8s s\n' "$label" "$(mib "$(med_col "$f" 1)")" \
+		"$(mib "$(max_col "$f" 2)")" "$(mib "$(med_col "$f" 3)")" "$(med_col "$f" 5)"
+done
+echo "  (peak RSS of the 4 shares: the largest single process; the tar is $(($(stat -c %s "$dir/imagenet-$n_jpeg-nested.tar") / 1048576)) MiB, never copied)"
+summary_row "prepare $n_jpeg JPEGs, tar of tars: images/s" \
+	"$(awk -v n="$n_jpeg" -v s="$(med "pipeline prepare" "$dir/nested.tsv")" 'BEGIN { printf "%.0f", n / s }')" \
+	"$(awk -v n="$n_jpeg" -v s="$(med "pipeline, 4 shares at once" "$dir/nested.tsv")" 'BEGIN { printf "%.0f", n / s }') (4 shares)" \
+	"peak disk $(mib "$(max_col "$dir/nested.m.0" 2)")"
 
 png=$dir/fmnist-$n_png.tar.gz
 if [ ! -f "$png" ]; then

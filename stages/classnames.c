@@ -100,7 +100,8 @@ static int rename_all(char **classes, int n, const char **found, pl_err *err)
 	return 0;
 }
 
-int classnames_apply(const cfg *c, const char *root, char **classes, int n, pl_err *err)
+int classnames_apply(const cfg *c, const tree *t, const char *root, char **classes, int n,
+		     pl_err *err)
 {
 	const char *file = cfg_str(c, "dataset", "class_names");
 	char path[PATH_MAX], *text = NULL;
@@ -111,9 +112,9 @@ int classnames_apply(const cfg *c, const char *root, char **classes, int n, pl_e
 
 	if (!*file)
 		return 0;
-	if ((rc = fs_path(path, sizeof(path), err, file[0] == '/' ? "%s%s" : "%s/%s",
-			  file[0] == '/' ? "" : root, file)) < 0 ||
-	    (rc = fs_read_file(path, CLASSNAMES_MAX_BYTES, &text, &len, err)) < 0)
+	if ((rc = tree_join(path, sizeof(path), err, file[0] == '/' ? "" : root, file)) < 0 ||
+	    (rc = tree_read(file[0] == '/' ? NULL : t, path, CLASSNAMES_MAX_BYTES, &text, &len,
+			    err)) < 0)
 		return pl_errprefix(err, "[dataset] class_names: ");
 	v = malloc((len / 2 + 1) * sizeof(named));   /* a line is at least "i n" */
 	found = calloc((size_t)n + 1, sizeof(char *));

@@ -124,7 +124,7 @@ int gc_workspace(const stage_def *defs, int n, const char *ws, const cfg *c, lon
 	if (rc == 0 && (rc = fs_path(dir, sizeof(dir), err, "%s/downloads", ws)) == 0)
 		rc = sweep(dir, keep_download, &g, freed, err);
 	if (rc == 0 && (rc = fs_path(dir, sizeof(dir), err, "%s/.cache", ws)) == 0)
-		rc = drop(dir, freed, err);     /* memoised hashes: rebuilt on demand */
+		rc = drop(dir, freed, err);     /* memoised hashes, archive indexes: rebuilt on demand */
 	engine_status_release(st, n);
 	return rc;
 }

@@ -101,9 +101,9 @@ static void note_part(const char *dir, int index, int count, const char *msg)
 }
 
 /* A workspace view for one process building parts, dir/.ws-HOST-PID: its
- * own .tmp (source_open extracts into WS/.tmp/prepare-source) with downloads
- * and .cache shared through symlinks, so that parts built at once on one
- * workspace do not collide. */
+ * own .tmp with downloads and .cache (where an archive's index is kept)
+ * shared through symlinks, so that parts built at once on one workspace do
+ * not collide. Nothing of the source is copied into it. */
 static int make_view(const char *ws, const char *dir, char *view, size_t n, pl_err *err)
 {
 	static const char *shared[] = { "downloads", ".cache" };
@@ -205,7 +205,32 @@ static int commit_part(const char *build, const char *dir, int index, int count,
 	return fs_rmtree(build, err);
 }
 
-/* Builds part index of count (samples [n*I/N, n*(I+1)/N)) into dir/I-of-N. */
+/* The inner archive sample i's file lies in (see tree_inner), or -1. */
+static int64_t inner_of(const prepare_job *j, int i)
+{
+	char path[PATH_MAX];
+
+	if (!j->src || !j->src->tree ||
+	    tree_join(path, sizeof(path), NULL, j->src->root, j->set->s[i].files[0]) < 0)
+		return -1;
+	return tree_inner(j->src->tree, path);
+}
+
+/* Where part index of count starts: at sample n*I/N, moved on past the
+ * rest of the inner archive that sample is in, so that each inner archive
+ * of a nested archive goes to one part whole. */
+static int part_start(const prepare_job *j, int index, int count)
+{
+	int n = j->set->n, b = (int)((long long)n * index / count);
+	int64_t unit = b > 0 && b < n ? inner_of(j, b - 1) : -1;
+
+	while (unit >= 0 && b < n && inner_of(j, b) == unit)
+		b++;
+	return b;
+}
+
+/* Builds part index of count (samples from part_start(I) to part_start(I+1))
+ * into dir/I-of-N. */
 static int build_part(prepare_job *j, const source *src, const char *dir, int index, int count,
 		      pl_err *err)
 {
@@ -218,8 +243,8 @@ static int build_part(prepare_job *j, const source *src, const char *dir, int in
 			  index, count, host, (int)getpid())) < 0)
 		return rc;
 	job_reset(j);
-	j->lo = (int)((long long)j->set->n * index / count);
-	j->hi = (int)((long long)j->set->n * (index + 1) / count);
+	j->lo = part_start(j, index, count);
+	j->hi = part_start(j, index + 1, count);
 	log_info("shard %d/%d: samples %d to %d of %d", index, count, j->lo, j->hi, j->set->n);
 	if ((rc = fs_rmtree(j->part_dir, err)) == 0 && (rc = fs_mkdirs(j->part_dir, err)) == 0)
 		rc = prepare_job_process(j, err);
@@ -463,14 +488,14 @@ static int merge_sample(prepare_job *j, rec_reader *r, int64_t *pos, const json_
 	return rc;
 }
 
-/* Copies the records of part index (of count) into the final shards. */
+/* Copies the records of part index (of count) into the final shards; *lo:
+ * the first sample it must hold, moved on past its last. */
 static int merge_part(prepare_job *j, const char *dir, int index, int count, const json_t *part,
-		      pl_err *err)
+		      int *lo, pl_err *err)
 {
 	const json_t *samples = json_object_get(part, "samples"), *e;
 	int c = (int)json_integer_value(json_object_get(part, "c")), rc = 0, hc, hh, hw;
-	int lo = (int)((long long)j->set->n * index / count);
-	int hi = (int)((long long)j->set->n * (index + 1) / count);
+	int n_samples = (int)json_array_size(samples);
 	char where[PATH_MAX];
 	rec_reader *r = NULL;
 	int64_t pos = 0;
@@ -479,7 +504,9 @@ static int merge_part(prepare_job *j, const char *dir, int index, int count, con
 	if ((rc = fs_path(where, sizeof(where), err, "%s/%d-of-%d", dir, index, count)) < 0)
 		return rc;
 	if (json_integer_value(json_object_get(part, "n")) != j->set->n ||
-	    (int)json_array_size(samples) != hi - lo || c < 0 || c > PREPROC_MAX_CHANNELS)
+	    json_integer_value(json_object_get(part, "lo")) != *lo || n_samples > j->set->n - *lo ||
+	    (index == count - 1 && n_samples != j->set->n - *lo) || c < 0 ||
+	    c > PREPROC_MAX_CHANNELS)
 		return pl_errorf(err, PL_EDATA, "shard part '%s' does not match the others "
 				 "(remove it to have it redone)", where);
 	if (c > 0 && !j->c)
@@ -505,6 +532,7 @@ static int merge_part(prepare_job *j, const char *dir, int index, int count, con
 		rc = pl_errorf(err, PL_EDATA, "shard part '%s' holds more records than it lists", where);
 	if (rc == 0)
 		json_array_extend(j->skipped, json_object_get(part, "skipped"));
+	*lo += n_samples;
 	rec_reader_close(r);
 	return rc;
 }
@@ -518,7 +546,7 @@ static int merge_parts(stage_ctx *ctx, const char *dir, int count, pl_err *err)
 	double t0 = log_now();
 	log_progress prog;
 	prepare_job j;
-	int rc;
+	int rc, lo = 0;
 
 	prepare_job_init(&j, ctx, &set);
 	if (!(first = load_part(dir, 0, count, "part.json", err)))
@@ -528,7 +556,7 @@ static int merge_parts(stage_ctx *ctx, const char *dir, int count, pl_err *err)
 	log_progress_start(&prog, "assembling", count, "parts");
 	for (int p = 0; p < count && rc == 0; p++) {
 		part = p ? load_part(dir, p, count, "part.json", err) : json_incref(first);
-		rc = part ? merge_part(&j, dir, p, count, part, err) : -err->code;
+		rc = part ? merge_part(&j, dir, p, count, part, &lo, err) : -err->code;
 		json_decref(part);
 		log_progress_update(&prog, p + 1);
 		if (rc == 0 && ctx->stop && *ctx->stop)

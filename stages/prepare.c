@@ -7,12 +7,15 @@
 #include "parts.h"
 #include "prepare_job.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../io/fs.h"
 #include "../io/json.h"
@@ -137,6 +140,47 @@ static void assign_shards(prepare_job *j)
 	}
 }
 
+/* Decodes sample k of the batch from the archive: its data in the window
+ * (a stream), or read in place at its offset (a seekable archive). */
+static void decode_from_archive(prepare_job *j, int k)
+{
+	const sample *s = &j->set->s[j->batch_lo + k];
+	int n_ch = j->set->n_channels, slot = (j->batch_lo + k) % (j->window ? j->window : 1), rc = 0;
+	char names[PREPROC_MAX_CHANNELS][PATH_MAX], path[PATH_MAX];
+	const void *bufs[PREPROC_MAX_CHANNELS] = { 0 };
+	const char *ptrs[PREPROC_MAX_CHANNELS];
+	size_t lens[PREPROC_MAX_CHANNELS] = { 0 };
+	void *owned[PREPROC_MAX_CHANNELS] = { 0 };
+
+	for (int ch = 0; ch < n_ch && rc == 0; ch++) {
+		source_shown(j->src, s->files[ch], names[ch], sizeof(names[ch]));
+		ptrs[ch] = names[ch];
+		if (j->arc_fd < 0) {
+			bufs[ch] = j->raw[slot * n_ch + ch].data;
+			lens[ch] = j->raw[slot * n_ch + ch].len;
+			continue;
+		}
+		int64_t size, at = 0;
+		if ((rc = tree_join(path, sizeof(path), &j->errs[k], j->src->root, s->files[ch])) < 0)
+			break;
+		at = tree_offset(j->src->tree, path, &size);
+		if ((uint64_t)size > IMG_MAX_FILE)
+			rc = pl_errorf(&j->errs[k], PL_EDATA, "'%s' is %lld bytes, more than an image "
+				       "may be (%zu)", names[ch], (long long)size, IMG_MAX_FILE);
+		else if (!(owned[ch] = malloc(size > 0 ? (size_t)size : 1)))
+			rc = pl_errorf(&j->errs[k], PL_ENOMEM, "out of memory reading '%s'", names[ch]);
+		else if (pread(j->arc_fd, owned[ch], (size_t)size, at) != (ssize_t)size)
+			rc = pl_errorf(&j->errs[k], PL_EIO, "cannot read '%s' from '%s': %s", names[ch],
+				       j->src->archive, strerror(errno ? errno : EIO));
+		bufs[ch] = owned[ch];
+		lens[ch] = (size_t)size;
+	}
+	if (rc == 0)
+		preproc_mem(&j->po, bufs, lens, ptrs, n_ch, &j->results[k], &j->errs[k]);
+	for (int ch = 0; ch < n_ch; ch++)
+		free(owned[ch]);
+}
+
 /* Worker: decodes and preprocesses samples of the current batch. */
 static void *decode_worker(void *arg)
 {
@@ -149,6 +193,10 @@ static void *decode_worker(void *arg)
 		pthread_mutex_unlock(&j->mu);
 		if (k < 0)
 			return NULL;
+		if (j->src && j->src->tree) {
+			decode_from_archive(j, k);
+			continue;
+		}
 		const sample *s = &j->set->s[j->batch_lo + k];
 		int rc = 0;
 		for (int ch = 0; ch < j->set->n_channels && rc == 0; ch++) {
@@ -277,8 +325,6 @@ static int finish_sample(prepare_job *j, int i, preproc_result *r, pl_err *e, pl
 	int skip = cfg_word_in(cfg_str(j->ctx->cfg, "dataset", "on_bad_image"), "skip");
 
 	if (e->code) {
-		if (j->src)
-			source_explain(j->src, e);
 		if (!skip || e->code == PL_ENOMEM || e->code == PL_EIO) {
 			*err = *e;
 			return -e->code;
@@ -311,12 +357,42 @@ static int threads_of(const cfg *c)
 	return threads < 1 ? 1 : threads > 64 ? 64 : (int)threads;
 }
 
-/* Decodes all samples in batches over n_threads threads. */
+int prepare_job_batch_size(const prepare_job *j)
+{
+	return threads_of(j->ctx->cfg) * 4;
+}
+
+int prepare_job_batch(prepare_job *j, int lo, int n, pl_err *err)
+{
+	int n_threads = threads_of(j->ctx->cfg), started = 0, rc = 0;
+	pthread_t tids[64];
+
+	j->batch_lo = lo;
+	j->batch_n = n;
+	j->next = 0;
+	memset(j->errs, 0, (size_t)n * sizeof(pl_err));
+	for (; started < n_threads - 1 && started < n - 1; started++)
+		if (pthread_create(&tids[started], NULL, decode_worker, j))
+			break;
+	decode_worker(j);
+	for (int t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	for (int k = 0; k < n; k++) {
+		if (rc == 0)
+			rc = finish_sample(j, lo + k, &j->results[k], &j->errs[k], err);
+		preproc_result_release(&j->results[k]);
+	}
+	log_progress_update(&j->prog, lo - j->lo + n);
+	if (rc == 0 && j->ctx->stop && *j->ctx->stop)
+		rc = pl_errorf(err, PL_EINTR, "interrupted");
+	return rc;
+}
+
+/* Decodes all samples in batches over the configured threads: from disk,
+ * in place from a seekable archive, or from the archive's stream. */
 int prepare_job_process(prepare_job *j, pl_err *err)
 {
-	int n_threads = threads_of(j->ctx->cfg), batch = n_threads * 4, rc = 0;
-	pthread_t tids[64];
-	log_progress prog;
+	int batch = prepare_job_batch_size(j), rc = 0;
 
 	free(j->results);
 	free(j->errs);
@@ -324,29 +400,21 @@ int prepare_job_process(prepare_job *j, pl_err *err)
 	j->errs = calloc((size_t)batch, sizeof(pl_err));
 	if (!j->results || !j->errs)
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	log_progress_start(&prog, "decoding", j->hi - j->lo, "images");
-	for (int lo = j->lo; lo < j->hi && rc == 0; lo += batch) {
-		j->batch_lo = lo;
-		j->batch_n = j->hi - lo < batch ? j->hi - lo : batch;
-		j->next = 0;
-		memset(j->errs, 0, (size_t)batch * sizeof(pl_err));
-		int started = 0;
-		for (; started < n_threads - 1; started++)
-			if (pthread_create(&tids[started], NULL, decode_worker, j))
-				break;
-		decode_worker(j);
-		for (int t = 0; t < started; t++)
-			pthread_join(tids[t], NULL);
-		for (int k = 0; k < j->batch_n; k++) {
-			if (rc == 0)
-				rc = finish_sample(j, lo + k, &j->results[k], &j->errs[k], err);
-			preproc_result_release(&j->results[k]);
-		}
-		log_progress_update(&prog, lo - j->lo + j->batch_n);
-		if (rc == 0 && j->ctx->stop && *j->ctx->stop)
-			rc = pl_errorf(err, PL_EINTR, "interrupted");
-	}
-	log_progress_end(&prog);
+	log_progress_start(&j->prog, "decoding", j->hi - j->lo, "images");
+	if (j->src && j->src->tree)
+		log_info("reading %s %s", j->src->archive, tree_seekable(j->src->tree) ?
+			 "in place (members at their offsets)" : "as a stream");
+	if (j->src && j->src->tree && !tree_seekable(j->src->tree))
+		rc = prepare_job_stream(j, err);
+	else if (j->src && j->src->tree && (j->arc_fd = open(j->src->archive, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = pl_errorf(err, PL_EIO, "cannot open '%s': %s", j->src->archive, strerror(errno));
+	for (int lo = j->lo; lo < j->hi && rc == 0 && (!j->src || !j->src->tree || j->arc_fd >= 0);
+	     lo += batch)
+		rc = prepare_job_batch(j, lo, j->hi - lo < batch ? j->hi - lo : batch, err);
+	if (j->arc_fd >= 0)
+		close(j->arc_fd);
+	j->arc_fd = -1;
+	log_progress_end(&j->prog);
 	return rc;
 }
 
@@ -492,6 +560,7 @@ void prepare_job_init(prepare_job *j, stage_ctx *ctx, sample_set *set)
 		       : cfg_bool(ctx->cfg, "prepare", "tfrecord_gzip") ? TFR_EXT_GZ : TFR_EXT;
 	j->skipped = json_array();
 	j->t_mark = log_now();
+	j->arc_fd = -1;
 }
 
 void prepare_job_free(prepare_job *j)
@@ -519,7 +588,6 @@ int prepare_job_load(prepare_job *j, const char *ws, source *src, pl_err *err)
 {
 	stage_ctx *ctx = j->ctx;
 	sample_set *set = (sample_set *)j->set;
-	pl_err shown = { 0 };
 	int rc;
 
 	if ((rc = preproc_from_cfg(ctx->cfg, &j->po, err)) < 0 ||
@@ -528,15 +596,8 @@ int prepare_job_load(prepare_job *j, const char *ws, source *src, pl_err *err)
 	j->src = src;
 	if ((rc = fs_path(j->root, sizeof(j->root), err, "%s", src->root)) < 0)
 		return rc;
-	if (strlen(src->root) < sizeof(shown.msg)) {   /* root as messages name it */
-		memcpy(shown.msg, src->root, strlen(src->root) + 1);
-		source_explain(src, &shown);
-	}
-	if ((rc = samples_load(ctx->cfg, src->root, shown.msg[0] ? shown.msg : NULL, set,
-			       err)) < 0) {
-		source_explain(src, err);
+	if ((rc = samples_load(ctx->cfg, src, set, err)) < 0)
 		return rc;
-	}
 	j->split = calloc((size_t)set->n, sizeof(int));
 	j->shard = calloc((size_t)set->n, sizeof(int));
 	j->class_tiles = calloc((size_t)set->n_classes * N_SPLITS, sizeof(long long));

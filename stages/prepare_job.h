@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "../io/log.h"
 #include "../io/rec.h"
 #include "../io/tfrecord.h"
 #include "engine.h"
@@ -42,6 +43,12 @@ typedef struct prepare_job {
 	rec_writer *part;        /* its records, all splits in sample order */
 	json_t *part_samples;    /* per sample: [split, shard, label, tiles, sums] */
 	double t_mark;           /* when the part being built was started */
+	/* an archive source: read in place when seekable, else streamed with
+	 * the data of samples [written, written + window) held in raw */
+	int arc_fd;
+	struct prepare_raw { void *data; size_t len; } *raw;   /* window x channels */
+	int window;
+	log_progress prog;
 	/* the batch being decoded */
 	int batch_lo, batch_n, next;
 	preproc_result *results;
@@ -63,6 +70,15 @@ int prepare_job_open_writers(prepare_job *j, int c, pl_err *err);
 
 /* Decodes and writes samples [lo, hi) on the configured threads, in order. */
 int prepare_job_process(prepare_job *j, pl_err *err);
+
+/* Decodes samples [lo, lo + n) (n at most prepare_job_batch_size) on the
+ * threads and writes them in order. */
+int prepare_job_batch(prepare_job *j, int lo, int n, pl_err *err);
+int prepare_job_batch_size(const prepare_job *j);
+
+/* prepare_stream.c: decodes samples [lo, hi) from the archive's stream,
+ * in passes over it as its order requires. */
+int prepare_job_stream(prepare_job *j, pl_err *err);
 
 /* Appends one record to shard `shard` of split `split`, in the format of
  * [prepare] format. */

@@ -414,6 +414,26 @@ int preproc_files(const preproc_opts *o, char *const *paths, int n, preproc_resu
 	return rc;
 }
 
+int preproc_mem(const preproc_opts *o, const void *const *bufs, const size_t *lens,
+		const char *const *names, int n, preproc_result *out, pl_err *err)
+{
+	img ims[PREPROC_MAX_CHANNELS] = { 0 };
+	img_limits lim;
+	int loaded = 0, rc = 0;
+
+	if (n < 1 || n > PREPROC_MAX_CHANNELS)
+		return pl_errorf(err, PL_EUSAGE, "a sample needs 1 to %d channel files, not %d",
+				 PREPROC_MAX_CHANNELS, n);
+	preproc_decode_limits(o, n, &lim);
+	for (; loaded < n && rc == 0; loaded++)
+		rc = img_decode_mem(bufs[loaded], lens[loaded], names[loaded], &lim, &ims[loaded], err);
+	if (rc == 0)
+		rc = preproc_images(o, ims, names, n, out, err);
+	for (int i = 0; i < loaded; i++)
+		img_release(&ims[i]);
+	return rc;
+}
+
 void preproc_result_release(preproc_result *r)
 {
 	free(r->tiles);

@@ -59,6 +59,11 @@ void preproc_decode_limits(const preproc_opts *o, int n_files, img_limits *lim);
 int preproc_files(const preproc_opts *o, char *const *paths, int n, preproc_result *out,
 	       pl_err *err);
 
+/* As preproc_files, decoding n images from memory: bufs[i] (lens[i] bytes)
+ * named names[i] in messages. */
+int preproc_mem(const preproc_opts *o, const void *const *bufs, const size_t *lens,
+		const char *const *names, int n, preproc_result *out, pl_err *err);
+
 void preproc_result_release(preproc_result *r);
 
 /* Rounds n values in 0..1 to 8-bit steps as u8 records store them; the

@@ -88,119 +88,99 @@ typedef struct scan {
 	sample_set *set;
 	int *cap;
 	strlist *groups;
-	const char *root;
-	const char *shown;   /* root as messages name it */
+	const source *src;
 	int label;
 } scan;
 
-/* path (under root) as messages name it: with root written as shown (an
- * archive extracted into a temporary folder is named as the user gave it,
- * its entries after a colon: "data.tar.gz:cats/001.png"). */
-static const char *named(const char *root, const char *shown, const char *path, char *buf,
-			 size_t n)
-{
-	size_t len = strlen(root);
-
-	if (!shown || !strcmp(shown, root) || strncmp(path, root, len) ||
-	    (path[len] && path[len] != '/'))
-		return path;
-	snprintf(buf, n, "%s%s%s", shown, !path[len] ? "" : strchr(shown, ':') ? "/" : ":",
-		 path[len] ? path + len + 1 : "");
-	return buf;
-}
-
 /* Adds every image under root/rel (recursively, sorted) as the scan's
- * class; up: the folders above, so that links never lead round in circles. */
+ * class; up: the folders above on disk, so that links never lead round in
+ * circles (an archive's links are not followed). */
 static int scan_class(const scan *sc, const char *rel, const fs_visit *up, pl_err *err)
 {
 	char path[PATH_MAX], child[PATH_MAX], buf[PATH_MAX + 2048];
-	struct dirent **names = NULL;
+	const tree *t = sc->src->tree;
+	tree_ent *v = NULL;
 	fs_visit here;
-	int n, rc = 0;
+	int n = 0, rc = 0;
 
-	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", sc->root, rel)) < 0)
+	if ((rc = tree_join(path, sizeof(path), err, sc->src->root, rel)) < 0)
 		return rc;
-	if (fs_visit_enter(&here, up, path) < 0) {
-		log_warn("ignoring '%s': a link to a folder above it",
-			 named(sc->root, sc->shown, path, buf, sizeof(buf)));
+	if (!t && fs_visit_enter(&here, up, path) < 0) {
+		source_shown(sc->src, rel, buf, sizeof(buf));
+		log_warn("ignoring '%s': a link to a folder above it", buf);
 		return 0;
 	}
-	if ((n = scandir(path, &names, NULL, alphasort)) < 0)
-		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", path, strerror(errno));
-	for (int i = 0; i < n; i++) {
+	if ((rc = tree_list(t, path, &v, &n, err)) < 0)
+		return rc;
+	for (int i = 0; i < n && rc == 0; i++) {
 		char *files[1] = { child };
-		if (rc < 0 || names[i]->d_name[0] == '.')
+		if (v[i].name[0] == '.')
 			continue;
-		if ((rc = fs_path(child, sizeof(child), err, "%s/%s", rel, names[i]->d_name)) < 0 ||
-		    (rc = fs_path(path, sizeof(path), err, "%s/%s", sc->root, child)) < 0)
+		if ((rc = fs_path(child, sizeof(child), err, "%s/%s", rel, v[i].name)) < 0)
 			continue;
-		struct stat st;
-		int found = stat(path, &st) == 0;
-		if (!found || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+		if (v[i].kind == TREE_DIR)
+			rc = scan_class(sc, child, t ? NULL : &here, err);
+		else if (v[i].kind != TREE_FILE) {
+			source_shown(sc->src, child, buf, sizeof(buf));
 			if (img_is_image_name(child))
-				log_warn("ignoring '%s': %s", named(sc->root, sc->shown, path, buf,
-					 sizeof(buf)), found ? "not a regular file" :
-					 "cannot be read (a dangling link?)");
-		} else if (S_ISDIR(st.st_mode))
-			rc = scan_class(sc, child, &here, err);
-		else if (img_is_image_name(child)) {
+				log_warn("ignoring '%s': %s", buf, v[i].kind == TREE_OTHER ?
+					 "not a regular file" : "cannot be read (a dangling link?)");
+		} else if (img_is_image_name(child)) {
 			int g = strlist_add(sc->groups, child);
 			if (g < 0 || add_sample(sc->set, sc->cap, files, sc->label, g) < 0)
 				rc = pl_errorf(err, PL_ENOMEM, "out of memory listing samples");
 		}
 	}
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	tree_list_free(v, n);
 	return rc;
 }
 
-static int load_folders(sample_set *set, const char *root, const char *shown, pl_err *err)
+static int load_folders(sample_set *set, const source *src, pl_err *err)
 {
 	strlist classes = { 0 }, groups = { 0 };
-	struct dirent **names = NULL;
-	char path[PATH_MAX], buf[PATH_MAX + 2048];
+	char buf[PATH_MAX + 2048];
+	tree_ent *v = NULL;
 	fs_visit top;
-	int n, cap = 0, rc = 0;
+	int n = 0, cap = 0, rc = 0;
 
 	set->n_channels = 1;
 	if (!(set->channel_names = calloc(1, sizeof(char *))) ||
 	    !(set->channel_names[0] = strdup("image")))
 		return pl_errorf(err, PL_ENOMEM, "out of memory");
-	if (fs_visit_enter(&top, NULL, root) < 0 || (n = scandir(root, &names, NULL, alphasort)) < 0)
-		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", root, strerror(errno));
-	for (int i = 0; i < n; i++) {
-		if (rc == 0 && names[i]->d_name[0] != '.' &&
-		    (rc = fs_path(path, sizeof(path), err, "%s/%s", root, names[i]->d_name)) == 0 &&
-		    fs_is_dir(path)) {
-			scan sc = { set, &cap, &groups, root, shown,
-				    strlist_add(&classes, names[i]->d_name) };
-			int before = set->n;
-			rc = sc.label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
-			     scan_class(&sc, names[i]->d_name, &top, err);
-			if (rc == 0 && set->n == before) {
-				/* a folder without images is not a class (docs/, junk/ ...) */
-				log_warn("ignoring folder '%s': it holds no PNG, JPEG or BMP images",
-					 named(root, shown, path, buf, sizeof(buf)));
-				free(classes.v[--classes.n]);
-				classes.v[classes.n] = NULL;
-			}
+	if (!src->tree && fs_visit_enter(&top, NULL, src->root) < 0)
+		return pl_errorf(err, PL_EIO, "cannot list '%s': %s", src->root, strerror(errno));
+	if ((rc = tree_list(src->tree, src->root, &v, &n, err)) < 0)
+		return rc;
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (v[i].name[0] == '.' || v[i].kind != TREE_DIR)
+			continue;
+		scan sc = { set, &cap, &groups, src, strlist_add(&classes, v[i].name) };
+		int before = set->n;
+		rc = sc.label < 0 ? pl_errorf(err, PL_ENOMEM, "out of memory") :
+		     scan_class(&sc, v[i].name, src->tree ? NULL : &top, err);
+		if (rc == 0 && set->n == before) {
+			/* a folder without images is not a class (docs/, junk/ ...) */
+			source_shown(src, v[i].name, buf, sizeof(buf));
+			log_warn("ignoring folder '%s': it holds no PNG, JPEG or BMP images", buf);
+			free(classes.v[--classes.n]);
+			classes.v[classes.n] = NULL;
 		}
-		free(names[i]);
 	}
-	free(names);
+	tree_list_free(v, n);
 	set->classes = classes.v;
 	set->n_classes = classes.n;
 	set->groups = groups.v;
 	set->n_groups = groups.n;
+	source_shown(src, "", buf, sizeof(buf));
 	if (rc == 0 && set->n_classes == 0)
 		rc = pl_errorf(err, PL_EDATA, "'%s' has no class folders (expected one folder of "
-			       "images per class, or set [dataset] table)", root);
+			       "images per class, or one archive per class, or set [dataset] "
+			       "table)", buf);
 	for (int i = 0; rc == 0 && i < set->n_classes; i++)
 		if (cfg_word_in(set->classes[i], "train|test|val|valid|validation")) {
 			log_warn("a class is named '%s': the folders under '%s' are taken as the "
 				 "classes; if they are splits, point [dataset] source at one of them",
-				 set->classes[i], named(root, shown, root, buf, sizeof(buf)));
+				 set->classes[i], buf);
 			break;
 		}
 	return rc;
@@ -262,7 +242,7 @@ static int resolve_rel(const char *path, char *out, size_t n)
  * data (".." may lead out of the table's folder, not out of the data),
  * a regular file. */
 static int check_path(const csv_table *t, int row, const char *col, const char *cell,
-		      const char *root, const char *dir, char *out, size_t n, pl_err *err)
+		      const source *src, const char *dir, char *out, size_t n, pl_err *err)
 {
 	char full[PATH_MAX], joined[PATH_MAX];
 	int rc;
@@ -272,13 +252,13 @@ static int check_path(const csv_table *t, int row, const char *col, const char *
 	if (!*cell || cell[0] == '/' || resolve_rel(joined, out, n) < 0 || !*out)
 		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: '%s' is not a relative "
 				 "path inside the data", csv_name(t), csv_line(t, row), col, cell);
-	if ((rc = fs_path(full, sizeof(full), err, "%s/%s", root, out)) < 0)
+	if ((rc = tree_join(full, sizeof(full), err, src->root, out)) < 0)
 		return rc;
-	struct stat st;
-	if (stat(full, &st) != 0)
+	int kind = tree_kind(src->tree, full);
+	if (kind == TREE_NONE)
 		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: file '%s' does not exist",
 				 csv_name(t), csv_line(t, row), col, cell);
-	if (!S_ISREG(st.st_mode))
+	if (kind != TREE_FILE)
 		return pl_errorf(err, PL_EDATA, "'%s' line %d, column %s: '%s' is not a regular file",
 				 csv_name(t), csv_line(t, row), col, cell);
 	return 0;
@@ -381,18 +361,37 @@ static void warn_repeats(const sample_set *set, const char *table)
 	free(v);
 }
 
-static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *err)
+/* Reads the table at path (under src) as named in messages. */
+static int read_table(const source *src, const char *table, csv_table **t, pl_err *err)
 {
-	char path[PATH_MAX], dir[PATH_MAX], *files[PREPROC_MAX_CHANNELS], bufs[PREPROC_MAX_CHANNELS][PATH_MAX];
+	char path[PATH_MAX], shown[PATH_MAX + 2048], *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = tree_join(path, sizeof(path), err, src->root, table)) < 0)
+		return rc;
+	if (!src->tree)
+		return csv_read(path, t, err);
+	source_shown(src, table, shown, sizeof(shown));
+	if (tree_kind(src->tree, path) == TREE_NONE)
+		return pl_errorf(err, PL_EIO, "cannot read '%s': no such file in the archive", shown);
+	if ((rc = tree_read(src->tree, path, CSV_MAX_BYTES, &text, &len, err)) == 0)
+		rc = csv_parse(text, len, shown, t, err);
+	free(text);
+	return rc;
+}
+
+static int load_table(const cfg *c, const source *src, sample_set *set, pl_err *err)
+{
+	char dir[PATH_MAX], *files[PREPROC_MAX_CHANNELS], bufs[PREPROC_MAX_CHANNELS][PATH_MAX];
 	int cols[PREPROC_MAX_CHANNELS], label_col = -1, group_col = -1, cap = 0, rc;
 	const char *table = cfg_str(c, "dataset", "table");
 	csv_table *t = NULL;
 
-	if ((rc = fs_path(path, sizeof(path), err, "%s/%s", root, table)) < 0 ||
-	    (rc = fs_path(dir, sizeof(dir), err, "%s", table)) < 0)
+	if ((rc = fs_path(dir, sizeof(dir), err, "%s", table)) < 0)
 		return rc;
 	*(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = '\0';
-	if ((rc = csv_read(path, &t, err)) < 0)
+	if ((rc = read_table(src, table, &t, err)) < 0)
 		return rc;
 	if ((rc = table_columns(c, t, set, cols, &label_col, &group_col, err)) < 0)
 		goto out;
@@ -408,7 +407,7 @@ static int load_table(const cfg *c, const char *root, sample_set *set, pl_err *e
 	for (int r = 0; r < csv_rows(t) && rc == 0; r++) {
 		for (int k = 0; k < set->n_channels && rc == 0; k++) {
 			files[k] = bufs[k];
-			rc = check_path(t, r, set->channel_names[k], csv_cell(t, r, cols[k]), root,
+			rc = check_path(t, r, set->channel_names[k], csv_cell(t, r, cols[k]), src,
 					dir, bufs[k], PATH_MAX, err);
 		}
 		if (rc == 0 && !*csv_cell(t, r, label_col))
@@ -431,21 +430,22 @@ out:
 	return rc;
 }
 
-int samples_load(const cfg *c, const char *root, const char *shown, sample_set *out,
-		 pl_err *err)
+int samples_load(const cfg *c, const source *src, sample_set *out, pl_err *err)
 {
+	char shown[PATH_MAX + 2048];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = *cfg_str(c, "dataset", "table") ? load_table(c, root, out, err) :
-	     load_folders(out, root, shown, err);
+	source_shown(src, "", shown, sizeof(shown));
+	rc = *cfg_str(c, "dataset", "table") ? load_table(c, src, out, err) :
+	     load_folders(out, src, err);
 	if (rc == 0 && out->n == 0)
-		rc = pl_errorf(err, PL_EDATA, "no images found under '%s'", root);
+		rc = pl_errorf(err, PL_EDATA, "no images found under '%s'", shown);
 	if (rc == 0 && out->n_classes == 1)
 		rc = pl_errorf(err, PL_EDATA, "only one class ('%s') under '%s': a classifier "
-			       "needs at least two", out->classes[0], root);
+			       "needs at least two", out->classes[0], shown);
 	if (rc == 0)
-		rc = classnames_apply(c, root, out->classes, out->n_classes, err);
+		rc = classnames_apply(c, src->tree, src->root, out->classes, out->n_classes, err);
 	if (rc < 0)
 		samples_free(out);
 	return rc;

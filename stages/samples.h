@@ -5,6 +5,7 @@
 
 #include "../io/cfg.h"
 #include "../io/err.h"
+#include "source.h"
 
 typedef struct sample {
 	char **files;     /* n_channels paths under the root (owned) */
@@ -22,12 +23,12 @@ typedef struct sample_set {
 	char **channel_names;  /* table columns, or "image" */
 } sample_set;
 
-/* Lists the samples under root as configured in [dataset]. Paths in a
- * table may not leave root. Errors name the table, line and column, or
- * the folder; warnings name root as shown (NULL: as it is). Free with
+/* Lists the samples under src->root (on disk, or in the archive's
+ * listing) as configured in [dataset]; files are paths under that root.
+ * Paths in a table may not leave root. Errors and warnings name the table,
+ * line and column, or the folder, as source_shown names them. Free with
  * samples_free. */
-int samples_load(const cfg *c, const char *root, const char *shown, sample_set *out,
-		 pl_err *err);
+int samples_load(const cfg *c, const source *src, sample_set *out, pl_err *err);
 
 void samples_free(sample_set *set);
 

@@ -1,6 +1,7 @@
-/* Resolving the configured source to a local directory: synth: draws the
- * demo plate into WS/downloads, URLs are fetched there, archives are
- * extracted safely into WS/.tmp, directories are read in place. */
+/* Resolving the configured source to a tree of files: synth: draws the
+ * demo plate into WS/downloads, URLs are fetched there, archives are listed
+ * as a stream (and their listing kept in WS/.cache/archives), directories
+ * are read in place. */
 #include "source.h"
 
 #include <ctype.h>
@@ -22,19 +23,6 @@
 #include "demo/synth.h"
 
 typedef enum { SRC_SYNTH, SRC_URL, SRC_ARCHIVE, SRC_DIR } source_kind;
-
-/* Returns 1 when path is named like an archive: extraction then reports
- * what is wrong with it (truncated, corrupt) rather than "not an archive". */
-static int has_archive_name(const char *path)
-{
-	static const char *const ext[] = { ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".zip" };
-	size_t len = strlen(path);
-
-	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
-		if (len > strlen(ext[i]) && !strcasecmp(path + len - strlen(ext[i]), ext[i]))
-			return 1;
-	return 0;
-}
 
 /* 1 when the resolved path real is dir (resolved) or lies below it. */
 static int within(const char *real, const char *dir)
@@ -135,7 +123,7 @@ static int locate(const cfg *c, const char *ws, source_kind *kind, char *path, s
 	}
 	if (!fs_exists(src))
 		return pl_errorf(err, PL_EUSAGE, "[dataset] source '%s' does not exist", src);
-	if (!arc_is_archive(src) && !has_archive_name(src))
+	if (!arc_is_archive(src) && !arc_has_archive_name(src, NULL))
 		return pl_errorf(err, PL_EDATA, "'%s' is neither a directory nor an archive "
 				 "(tar, tar.gz, tar.zst, zip)", src);
 	*kind = SRC_ARCHIVE;
@@ -178,19 +166,16 @@ int source_identity(const cfg *c, const char *ws, char *out, size_t n, pl_err *e
 }
 
 /* Returns 1 when dir has a subdirectory (hidden ones aside). */
-static int has_subdir(const char *dir)
+static int has_subdir(const tree *t, const char *dir)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	int found = 0;
-	DIR *d = opendir(dir);
+	tree_ent *v = NULL;
+	int n = 0, found = 0;
 
-	while (d && !found && (de = readdir(d)))
-		found = de->d_name[0] != '.' &&
-			fs_path(path, sizeof(path), NULL, "%s/%s", dir, de->d_name) == 0 &&
-			fs_is_dir(path);
-	if (d)
-		closedir(d);
+	if (tree_list(t, dir, &v, &n, NULL) < 0)
+		return 0;
+	for (int i = 0; i < n && !found; i++)
+		found = v[i].name[0] != '.' && v[i].kind == TREE_DIR;
+	tree_list_free(v, n);
 	return found;
 }
 
@@ -212,25 +197,23 @@ int source_download_name(const cfg *c, const char *ws, char *out, size_t n, pl_e
  * the root holds no other directory (plain files such as a README, and
  * macOS's __MACOSX, aside) and the data is in there (the table, or the
  * class folders), not when that directory is itself the only class. */
-static void descend(const cfg *c, char *root, size_t n)
+static void descend(const cfg *c, const tree *t, char *root, size_t n)
 {
 	const char *table = cfg_str(c, "dataset", "table");
 	char only[NAME_MAX + 1] = "", sub[PATH_MAX], path[PATH_MAX];
-	struct dirent *de;
-	int count = 0;
-	DIR *d = opendir(root);
+	tree_ent *v = NULL;
+	int count = 0, n_ents = 0;
 
-	if (!d)
+	if (tree_list(t, root, &v, &n_ents, NULL) < 0)
 		return;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && strcmp(de->d_name, "__MACOSX") &&
-		    fs_path(path, sizeof(path), NULL, "%s/%s", root, de->d_name) == 0 &&
-		    fs_is_dir(path) && count++ == 0)
-			snprintf(only, sizeof(only), "%s", de->d_name);
-	closedir(d);
-	if (count != 1 || fs_path(sub, sizeof(sub), NULL, "%s/%s", root, only) < 0 ||
-	    fs_path(path, sizeof(path), NULL, "%s/%s", root, table) < 0 ||
-	    (*table && fs_exists(path)) || (!*table && !has_subdir(sub)))
+	for (int i = 0; i < n_ents; i++)
+		if (v[i].name[0] != '.' && strcmp(v[i].name, "__MACOSX") && v[i].kind == TREE_DIR &&
+		    count++ == 0)
+			snprintf(only, sizeof(only), "%s", v[i].name);
+	tree_list_free(v, n_ents);
+	if (count != 1 || tree_join(sub, sizeof(sub), NULL, root, only) < 0 ||
+	    tree_join(path, sizeof(path), NULL, root, table) < 0 ||
+	    (*table && tree_kind(t, path) != TREE_NONE) || (!*table && !has_subdir(t, sub)))
 		return;
 	fs_path(root, n, NULL, "%s", sub);
 }
@@ -329,20 +312,22 @@ static int worth_again(const cfg *c, source_kind kind, const char *path, int rc)
 	       strcasecmp(hex, want) != 0;
 }
 
-/* Extracts the archive at path into src->extracted; a damaged download is
- * dropped and fetched again once before failing. */
-static int extract(const cfg *c, source_kind kind, const char *path, const arc_limits *lim,
-		   const volatile sig_atomic_t *stop, source *src, pl_err *err)
+/* Lists the archive at path into src->tree, keeping the table and the
+ * class-names file; a damaged download is dropped and fetched again once
+ * before failing. */
+static int list_archive(const cfg *c, source_kind kind, const char *path,
+			const volatile sig_atomic_t *stop, source *src, pl_err *err)
 {
+	const char *names = cfg_str(c, "dataset", "class_names");
+	const char *keep[3] = { cfg_str(c, "dataset", "table"), names[0] == '/' ? "" : names, NULL };
+	char cache[PATH_MAX];
 	int rc;
 
+	if ((rc = fs_path(cache, sizeof(cache), err, "%s/.cache", src->ws)) < 0)
+		return rc;
 	for (int again = 0;; again++) {
-		if ((rc = fs_rmtree(src->extracted, err)) < 0 ||
-		    (rc = fs_mkdirs(src->extracted, err)) < 0)
-			return rc;
-		log_info("extracting %s", path);
-		if ((rc = arc_extract(path, src->extracted, lim, err)) == 0 || again ||
-		    !worth_again(c, kind, path, rc))
+		if ((rc = tree_open_archive(path, src->identity, cache, &src->lim, keep, &src->tree,
+					    err)) == 0 || again || !worth_again(c, kind, path, rc))
 			break;
 		log_warn("%s%s; %s it again", err->msg, looks_like_html(path) ?
 			 " (it is an HTML page, not an archive)" : "",
@@ -364,7 +349,6 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 {
 	char path[PATH_MAX];
 	source_kind kind;
-	arc_limits lim = { 0 };
 	struct stat st;
 	int rc;
 
@@ -382,50 +366,40 @@ int source_open(const cfg *c, const char *ws, const volatile sig_atomic_t *stop,
 	if (kind == SRC_DIR) {
 		if ((rc = fs_path(src->root, sizeof(src->root), err, "%s", path)) < 0)
 			return rc;
-		descend(c, src->root, sizeof(src->root));
+		descend(c, NULL, src->root, sizeof(src->root));
 		return 0;
 	}
-	if ((rc = fs_path(src->extracted, sizeof(src->extracted), err, "%s/.tmp/prepare-source",
-			  ws)) < 0)
-		return rc;
-	lim.max_total_bytes = (int64_t)(cfg_float(c, "dataset", "max_archive_gb") * (1 << 30));
-	if ((rc = extract(c, kind, path, &lim, stop, src, err)) < 0) {
+	src->lim.max_total_bytes = (int64_t)(cfg_float(c, "dataset", "max_archive_gb") * (1 << 30));
+	src->lim.max_entries = cfg_int(c, "dataset", "max_archive_entries");
+	if ((rc = fs_path(src->archive, sizeof(src->archive), err, "%s", path)) < 0 ||
+	    (rc = list_archive(c, kind, path, stop, src, err)) < 0) {
 		source_close(src);
 		return rc;
 	}
 	if (stat(path, &st) == 0)
 		src->bytes = st.st_size;
-	if ((rc = fs_path(src->root, sizeof(src->root), err, "%s", src->extracted)) < 0) {
-		source_close(src);
-		return rc;
-	}
-	descend(c, src->root, sizeof(src->root));
+	descend(c, src->tree, src->root, sizeof(src->root));
 	return 0;
 }
 
 void source_close(source *src)
 {
-	if (src->extracted[0])
-		fs_rmtree(src->extracted, NULL);
-	src->extracted[0] = '\0';
+	tree_free(src->tree);
+	src->tree = NULL;
 }
 
-void source_explain(const source *src, pl_err *err)
+void source_shown(const source *src, const char *rel, char *out, size_t n)
 {
-	size_t n = strlen(src->extracted);
-	char out[sizeof(err->msg)], *at;
-	const char *from;
-	size_t len = 0;
+	char path[PATH_MAX], inner[PATH_MAX];
 
-	if (!n || !err || !strstr(err->msg, src->extracted))
+	if (tree_join(path, sizeof(path), NULL, src->root, rel) < 0) {
+		snprintf(out, n, "%s", rel);
 		return;
-	from = err->msg;
-	while ((at = strstr(from, src->extracted)) && len < sizeof(out)) {
-		len += (size_t)snprintf(out + len, sizeof(out) - len, "%.*s%s%s", (int)(at - from),
-					from, src->shown, at[n] == '/' ? ":" : "");
-		from = at + n + (at[n] == '/');
 	}
-	if (len < sizeof(out))
-		snprintf(out + len, sizeof(out) - len, "%s", from);
-	snprintf(err->msg, sizeof(err->msg), "%s", out);
+	if (!src->tree) {
+		snprintf(out, n, "%s", path);
+		return;
+	}
+	tree_shown(src->tree, path, inner, sizeof(inner));
+	snprintf(out, n, "%s%s%s", src->shown, *inner ? ":" : "", inner);
 }

@@ -607,9 +607,125 @@ static void test_pack_refuses(void)
 	      "unwritable output: %s", err.msg);
 }
 
+/* ---- arc_stream ---- */
+
+/* What a stream test saw: names in order, with each file's bytes checked
+ * against the file at its offset when it has one. */
+typedef struct stream_seen {
+	char names[4096];
+	int files, at_offset, stop_after;
+	const char *path;      /* the archive, for the offsets */
+	const char *skip;      /* an inner archive (folder) to skip */
+} stream_seen;
+
+static int seen_want(void *ctx, const arc_member *m, pl_err *err)
+{
+	stream_seen *s = ctx;
+	size_t len = strlen(s->names);
+
+	(void)err;
+	if (s->stop_after && s->files == s->stop_after)
+		return ARC_STOP;
+	snprintf(s->names + len, sizeof(s->names) - len, "%s%s%s", len ? " " : "", m->name,
+		 m->is_dir ? "/" : "");
+	return s->skip && !strcmp(m->name, s->skip) ? ARC_SKIP : ARC_READ;
+}
+
+static int seen_take(void *ctx, const arc_member *m, void *data, size_t len, pl_err *err)
+{
+	stream_seen *s = ctx;
+	char buf[256];
+	int fd;
+
+	(void)err;
+	s->files++;
+	if (s->path && m->offset >= 0 && len < sizeof(buf) && (fd = open(s->path, O_RDONLY)) >= 0) {
+		s->at_offset += pread(fd, buf, len, m->offset) == (ssize_t)len &&
+				!memcmp(buf, data, len);
+		close(fd);
+	}
+	free(data);
+	return 0;
+}
+
+static const char *nested_py =
+	"import io, tarfile, zipfile\n"
+	"def tar(members, mode='w'):\n"
+	"    b = io.BytesIO()\n"
+	"    with tarfile.open(fileobj=b, mode=mode) as t:\n"
+	"        for n, d in members:\n"
+	"            ti = tarfile.TarInfo(n); ti.size = len(d); t.addfile(ti, io.BytesIO(d))\n"
+	"    return b.getvalue()\n"
+	"z = io.BytesIO()\n"
+	"with zipfile.ZipFile(z, 'w') as f: f.writestr('x/3.txt', b'three')\n"
+	"open('outer.tar', 'wb').write(tar([('a.tar', tar([('1.txt', b'one'), ('2.txt', b'two')])),\n"
+	"    ('b.tar.gz', tar([('2.txt', b'deux')], 'w:gz')), ('c.zip', z.getvalue()),\n"
+	"    ('top.txt', b'top')]))\n"
+	"open('deep.tar', 'wb').write(tar([('a.tar', tar([('b.tar', tar([('1.txt', b'1')]))]))]))\n"
+	"open('esc.tar', 'wb').write(tar([('a.tar', tar([('../1.txt', b'1')]))]))\n"
+	"open('many.tar', 'wb').write(tar([(c + '.tar', tar([(str(i), b'x') for i in range(4)])) for c in 'abc']))\n";
+
+static void test_stream_nested(void)
+{
+	stream_seen s = { .path = "outer.tar" };
+	pl_err err = { 0 };
+
+	CHECK(py(nested_py) == 0, "fixture");
+	CHECK_OK(arc_stream("outer.tar", NULL, seen_want, seen_take, &s, &err), &err);
+	CHECK(!strcmp(s.names, "a/ a/1.txt a/2.txt b/ b/2.txt c/ c/x/3.txt top.txt"), "%s", s.names);
+	CHECK(s.files == 5, "%d", s.files);
+	/* top.txt and the members of the uncompressed inner tar lie at their offsets */
+	CHECK(s.at_offset == 3, "%d at their offsets", s.at_offset);
+}
+
+static void test_stream_skip_and_stop(void)
+{
+	stream_seen s = { .path = "outer.tar", .skip = "a" }, t = { .path = "outer.tar", .stop_after = 1 };
+	pl_err err = { 0 };
+
+	CHECK(py(nested_py) == 0, "fixture");
+	CHECK_OK(arc_stream("outer.tar", NULL, seen_want, seen_take, &s, &err), &err);
+	CHECK(!strcmp(s.names, "a/ b/ b/2.txt c/ c/x/3.txt top.txt"), "an inner archive skipped: %s",
+	      s.names);
+	CHECK_OK(arc_stream("outer.tar", NULL, seen_want, seen_take, &t, &err), &err);
+	CHECK(t.files == 1 && !strcmp(t.names, "a/ a/1.txt"), "stopped: %s", t.names);
+}
+
+static void test_stream_hostile(void)
+{
+	arc_limits lim = { .max_entries = 12 };
+	stream_seen s = { 0 };
+	pl_err err = { 0 };
+
+	CHECK(py(nested_py) == 0, "fixture");
+	CHECK(arc_stream("deep.tar", NULL, seen_want, seen_take, &s, &err) == -PL_EDATA, "depth 3");
+	CHECK(strstr(err.msg, "'a.tar:b.tar' is an archive inside an inner archive"), "%s", err.msg);
+	CHECK(arc_stream("esc.tar", NULL, seen_want, seen_take, &s, &err) == -PL_EDATA, "escape");
+	CHECK(strstr(err.msg, "'a.tar:../1.txt' escapes the archive"), "%s", err.msg);
+	/* 3 inner archives of 4: 15 entries in all, 3 or 4 at each level */
+	CHECK(arc_stream("many.tar", &lim, seen_want, seen_take, &s, &err) == -PL_EDATA, "entries");
+	CHECK(strstr(err.msg, "more than 12 entries"), "%s", err.msg);
+	lim.max_entries = 15;
+	CHECK_OK(arc_stream("many.tar", &lim, seen_want, seen_take, &s, &err), &err);
+}
+
+static void test_archive_name(void)
+{
+	size_t stem = 0;
+
+	CHECK(arc_has_archive_name("n01440764.tar", &stem) && stem == 9, "%zu", stem);
+	CHECK(arc_has_archive_name("x.TAR.GZ", &stem) && stem == 1, "%zu", stem);
+	CHECK(arc_has_archive_name("x.tzst", &stem) && stem == 1, "%zu", stem);
+	CHECK(!arc_has_archive_name(".tar", NULL) && !arc_has_archive_name("x.png", NULL), "names");
+}
+
 int main(void)
 {
 	umask(022);
+	RUN(test_stream_nested);
+	RUN(test_stream_skip_and_stop);
+	RUN(test_stream_hostile);
+	RUN(test_archive_name);
 	RUN(test_targz_roundtrip);
 	RUN(test_tarzst_roundtrip);
 	RUN(test_extract_absolute_dest);
