@@ -124,7 +124,9 @@ static inline void transpose8(const float *src, int ld, int nrows, float *dst, i
 		r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xee);
 	}
 	for (int j = 0; j < 8; j++) {
-		__m256 v = _mm256_permute2f128_ps(r[j & 3], r[(j & 3) + 4], j < 4 ? 0x20 : 0x31);
+		/* the permute's selector must be a constant */
+		__m256 v = j < 4 ? _mm256_permute2f128_ps(r[j], r[j + 4], 0x20) :
+				   _mm256_permute2f128_ps(r[j - 4], r[j], 0x31);
 		if (width >= 8)
 			_mm256_storeu_ps(dst + (size_t)j * stride, v);
 		else
