@@ -164,7 +164,8 @@ static int list_wanted(stream *st, pl_err *err)
 			st->v[st->n].sample = i;
 			st->v[st->n++].ch = ch;
 		}
-	qsort(st->v, st->n, sizeof(wanted), cmp_wanted);
+	if (st->n)
+		qsort(st->v, st->n, sizeof(wanted), cmp_wanted);
 	return 0;
 }
 

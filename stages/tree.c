@@ -160,7 +160,8 @@ static int finish(tree *t, const char *path, pl_err *err)
 
 	if (add_parents(t) < 0)
 		return pl_errorf(err, PL_ENOMEM, "out of memory listing '%s'", path);
-	qsort(t->v, t->n, sizeof(tnode), node_cmp);
+	if (t->n)   /* an empty archive: no nodes, and qsort takes no NULL */
+		qsort(t->v, t->n, sizeof(tnode), node_cmp);
 	for (size_t i = 0; i < t->n; i++) {
 		tnode *prev = out ? &t->v[out - 1] : NULL;
 		if (prev && !strcmp(prev->name, t->v[i].name)) {
