@@ -27,6 +27,7 @@ expect_in() { if grep -q -F -- "$3" "$2"; then ok; else fail "$1: '$3' not in $2
 # small_plate_ini FILE [PREPARE_LINE]...: the small demo plate (170x128,
 # wells resized to 128x128 and cut into 16 tiles of 32 px) and a small net,
 # with any further [prepare] lines; the caller appends [train] and the rest.
+# SMALL_PLATE_LAYERS, when set, is the [model] layers instead.
 small_plate_ini() {
 	f=$1
 	shift
@@ -44,10 +45,22 @@ tile = 32
 transforms = anscombe, minmax
 EOF
 	for line in "$@"; do echo "$line" >>"$f"; done
-	cat >>"$f" <<'EOF'
-[model]
-layers = conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dense
-EOF
+	printf '[model]\nlayers = %s\n' "${SMALL_PLATE_LAYERS:-conv 8 3 pad 1, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dense}" >>"$f"
 }
+
+# mpi_suite_setup: an MPI suite's start. Open MPI does not free what it
+# allocates before the process exits, so leak checks are off (address and
+# undefined-behaviour checks stay); without mpirun the suite fails at once.
+mpi_suite_setup() {
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+	if ! command -v mpirun >/dev/null 2>&1; then
+		fail "mpirun not found (scripts/install-deps.sh test installs openmpi-bin)"
+		finish
+		exit 1
+	fi
+}
+
+# mpi ARGS...: mpirun on localhost, bounded in time.
+mpi() { timeout 120 mpirun --allow-run-as-root --oversubscribe "$@"; }
 
 finish() { echo "$suite: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

@@ -11,32 +11,13 @@
 root=${PL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$root/tests/cli/lib.sh"
 P=$PIPELINE
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"   # as test_mpi.sh
-mpi() { timeout 120 mpirun --allow-run-as-root --oversubscribe "$@"; }
-
-if ! command -v mpirun >/dev/null 2>&1; then
-	fail "mpirun not found (scripts/install-deps.sh test installs openmpi-bin)"
-	finish
-	exit 1
-fi
+mpi_suite_setup
 
 # The demo plate, small, with batch norm, dropout and augmentation; 97
 # training tiles or so, so batch 16 x accumulate 2 leaves a partial last step.
-cat >small.ini <<'EOF'
-[dataset]
-source = synth:plate?size=170x128
-table = metadata.csv
-channels = nuclei, nfkb
-label_column = label
-group_column = well
-[prepare]
-size = 32
-resize = 128x128
-tile = 32
-transforms = anscombe, minmax
-seed = 1
-[model]
-layers = conv 8 3 pad 1, bn, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dropout 0.2, dense
+SMALL_PLATE_LAYERS="conv 8 3 pad 1, bn, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dropout 0.2, dense"
+small_plate_ini small.ini "seed = 1"
+cat >>small.ini <<'EOF'
 [train]
 epochs = 2
 batch = 16

@@ -8,35 +8,13 @@
 root=${PL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$root/tests/cli/lib.sh"
 P=$PIPELINE
-# Under the sanitizers: Open MPI does not free what it allocates before the
-# process exits, and LeakSanitizer cannot run under strace (used below), so
-# leak checks are off here; address and undefined-behaviour checks stay.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-mpi() { timeout 120 mpirun --allow-run-as-root --oversubscribe "$@"; }
-
-if ! command -v mpirun >/dev/null 2>&1; then
-	fail "mpirun not found (scripts/install-deps.sh test installs openmpi-bin)"
-	finish
-	exit 1
-fi
+mpi_suite_setup   # leak checks off: LeakSanitizer cannot run under strace either (used below)
 
 # The demo plate, small; batch norm, dropout and augmentation are all in
 # play, as they are what could make ranks differ from threads.
-cat >small.ini <<'EOF'
-[dataset]
-source = synth:plate?size=170x128
-table = metadata.csv
-channels = nuclei, nfkb
-label_column = label
-group_column = well
-[prepare]
-size = 32
-resize = 128x128
-tile = 32
-transforms = anscombe, minmax
-seed = 1
-[model]
-layers = conv 8 3 pad 1, bn, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dropout 0.2, dense
+SMALL_PLATE_LAYERS="conv 8 3 pad 1, bn, relu, maxpool 2, conv 16 3 pad 1, relu, maxpool 2, dense 32, relu, dropout 0.2, dense"
+small_plate_ini small.ini "seed = 1"
+cat >>small.ini <<'EOF'
 [train]
 epochs = 2
 batch = 32
