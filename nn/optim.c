@@ -1,5 +1,6 @@
 /* Optimisers (SGD with momentum / Nesterov, Adam, AdamW) and learning-rate
  * schedules (constant, step, cosine, linear warm-up). */
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 #include "nn_impl.h"
@@ -66,14 +67,36 @@ static void sgd_range(const float *g, float *p, float *m, size_t n, float lr, fl
 	}
 }
 
+/* Adam or AdamW on n parameters (AdamW: decay applied to the weights). */
+static void adam_range(const float *g, float *p, float *m, float *v, size_t n, const nn_opt *o,
+                       float lr, float wd, float bc1, float bc2)
+{
+	const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+	const float pd = o->kind == NN_ADAMW ? lr * wd : 0.0f, gd = o->kind == NN_ADAMW ? 0.0f : wd;
+
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] + gd * p[i];
+		p[i] -= pd * p[i];
+		m[i] = b1 * m[i] + (1.0f - b1) * gi;
+		v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+		p[i] -= lr * (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps);
+	}
+}
+
 /* Sums the shares' gradients for params [a, b) in share order (into
  * worker 0's), then applies the optimiser step there. Called by each
- * worker on its range. */
+ * worker on its range. Subnormal values are flushed to zero meanwhile: a
+ * parameter whose gradient stays zero (a dead unit) has its moments decay
+ * geometrically into the subnormal range, where every operation on them
+ * takes a slow microcode path (it halved training speed after an epoch). */
 void nn_opt_update(nn_net *net, size_t a, size_t b)
 {
 	const nn_opt *o = &net->opt;
 	float *g = net->workers[0].grad, *p = net->params, *m = net->opt_m, *v = net->opt_v;
 	float lr = net->lr, mom = o->momentum;
+	unsigned csr = _mm_getcsr();
+
+	_mm_setcsr(csr | 0x8040);   /* FTZ | DAZ, this thread only */
 	if (net->has_dist)
 		memcpy(g + a, nn_share_grad(net, 0) + a, (b - a) * sizeof(float));
 	for (int t = 1, blocks = nn_grad_blocks(net); t < blocks; t++) {
@@ -88,19 +111,12 @@ void nn_opt_update(nn_net *net, size_t a, size_t b)
 		lo = lo > a ? lo : a;
 		hi = hi < b ? hi : b;
 		float wd = net->segs[s].decay ? o->weight_decay : 0.0f;
-		if (o->kind == NN_SGD) {
-			sgd_range(g + lo, p + lo, m + lo, hi > lo ? hi - lo : 0, lr, wd, mom, o->nesterov);
+		if (hi <= lo)
 			continue;
-		}
-		for (size_t i = lo; i < hi; i++) {
-			float gi = g[i];
-			if (o->kind == NN_ADAMW)
-				p[i] -= lr * wd * p[i];
-			else
-				gi += wd * p[i];
-			m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * gi;
-			v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * gi * gi;
-			p[i] -= lr * (m[i] / bc1) / (sqrtf(v[i] / bc2) + o->eps);
-		}
+		if (o->kind == NN_SGD)
+			sgd_range(g + lo, p + lo, m + lo, hi - lo, lr, wd, mom, o->nesterov);
+		else
+			adam_range(g + lo, p + lo, m + lo, v + lo, hi - lo, o, lr, wd, bc1, bc2);
 	}
+	_mm_setcsr(csr);
 }

@@ -468,6 +468,46 @@ static void test_optimizers(void)
 	}
 }
 
+/* A dead unit's weights get zero gradients, so their moments decay
+ * geometrically: the optimiser state must reach zero, not stay subnormal
+ * (every operation on a subnormal takes a slow path). */
+static void test_optimizer_subnormals(void)
+{
+	nn_shape in = { 1, 3, 3 };
+	float x[8 * 9];
+	int y[8];
+	fill_random(x, sizeof(x) / sizeof(x[0]), 5);
+	for (int i = 0; i < 8; i++)
+		y[i] = i % 3;
+	for (int kind = 0; kind < 2; kind++) {
+		nn_err err = { 0 };
+		nn_net *net = nn_net_new("dense 6, relu, dense", in, 3, 9, 1, 8, &err);
+		nn_opt o;
+		nn_opt_default(&o);
+		o.kind = kind ? NN_ADAM : NN_SGD;
+		o.momentum = 0.9f;
+		o.weight_decay = 0.0f;
+		CHECK_OK(nn_set_optimizer(net, &o, &err), &err);
+		CHECK_OK(nn_train_batch(net, x, y, 8, 0.0f, NULL, NULL, NULL, &err), &err);
+		nn_layer *l0 = &net->layers[0], *l2 = &net->layers[2];
+		memset(net->params + l0->w_off, 0, l0->n_w * sizeof(float));
+		for (size_t i = 0; i < l0->n_b; i++)
+			net->params[l0->b_off + i] = -100.0f;   /* every ReLU output 0 */
+		for (size_t i = 0; i < l2->n_w; i++)
+			net->opt_m[l2->w_off + i] = net->opt_v[l2->w_off + i] = kind ? 1e-39f : 0.0f;
+		CHECK_OK(nn_train_batch(net, x, y, 8, 0.1f, NULL, NULL, NULL, &err), &err);
+		int subnormal = 0;
+		for (size_t i = 0; i < l2->n_w; i++) {
+			size_t k = l2->w_off + i;
+			subnormal += fpclassify(net->opt_m[k]) == FP_SUBNORMAL ||
+				     fpclassify(net->opt_v[k]) == FP_SUBNORMAL ||
+				     fpclassify(net->params[k]) == FP_SUBNORMAL;
+		}
+		CHECK(subnormal == 0, "optimiser %d: %d subnormal state values after a step", kind, subnormal);
+		nn_net_free(net);
+	}
+}
+
 static void test_schedules(void)
 {
 	nn_opt o;
@@ -797,6 +837,7 @@ int main(void)
 	RUN(test_arch_errors);
 	RUN(test_threads_explicit);
 	RUN(test_optimizers);
+	RUN(test_optimizer_subnormals);
 	RUN(test_schedules);
 	RUN(test_augment);
 	RUN(test_epoch_order);
