@@ -1,6 +1,7 @@
 #!/bin/sh
-# Benchmarks nn against PyTorch on the reference net (28x28x1 inputs,
-# batch 64 training with SGD momentum 0.9, batch 256 inference, 2 threads):
+# Benchmarks nn against PyTorch on the reference net (28x28x1 inputs) and
+# the demo net (pipeline.ini's, 64x64x2 inputs), batch 64 training with SGD
+# momentum 0.9, batch 256 inference, 2 threads:
 # alternate runs, medians, ratios, the share of the 2-core SGEMM peak that
 # nn's training reaches, and nn's peak RSS against what training needs;
 # then nn_sgemm against OpenBLAS on the hot GEMM shapes, one line per shape
@@ -39,21 +40,32 @@ while [ "$i" -le "$rounds" ]; do
 	"$py" tests/bench/bench_torch.py train "$secs" >>"$tmp/torch_train"
 	"$bench" infer "$secs" >>"$tmp/nn_infer"
 	"$py" tests/bench/bench_torch.py infer "$secs" >>"$tmp/torch_infer"
-	printf 'round %d: train nn %s torch %s, infer nn %s torch %s img/s\n' "$i" \
-		"$(tail -n 1 "$tmp/nn_train")" "$(tail -n 1 "$tmp/torch_train")" \
-		"$(tail -n 1 "$tmp/nn_infer")" "$(tail -n 1 "$tmp/torch_infer")"
+	"$bench" train "$secs" demo >"$tmp/out"
+	head -n 1 "$tmp/out" >>"$tmp/nn_dtrain"
+	"$py" tests/bench/bench_torch.py train "$secs" demo >>"$tmp/torch_dtrain"
+	"$bench" infer "$secs" demo >>"$tmp/nn_dinfer"
+	"$py" tests/bench/bench_torch.py infer "$secs" demo >>"$tmp/torch_dinfer"
+	printf 'round %d: train nn %s torch %s, infer nn %s torch %s img/s; demo net: train nn %s torch %s, infer nn %s torch %s\n' \
+		"$i" "$(tail -n 1 "$tmp/nn_train")" "$(tail -n 1 "$tmp/torch_train")" \
+		"$(tail -n 1 "$tmp/nn_infer")" "$(tail -n 1 "$tmp/torch_infer")" \
+		"$(tail -n 1 "$tmp/nn_dtrain")" "$(tail -n 1 "$tmp/torch_dtrain")" \
+		"$(tail -n 1 "$tmp/nn_dinfer")" "$(tail -n 1 "$tmp/torch_dinfer")"
 	i=$((i + 1))
 done
 peak=$(awk '$1 > m { m = $1 } END { print m }' "$tmp/peaks")
 nnpeak=$(awk '$2 > m { m = $2 } END { print m }' "$tmp/peaks")
 nt=$(median "$tmp/nn_train"); tt=$(median "$tmp/torch_train")
 ni=$(median "$tmp/nn_infer"); ti=$(median "$tmp/torch_infer")
+dnt=$(median "$tmp/nn_dtrain"); dtt=$(median "$tmp/torch_dtrain")
+dni=$(median "$tmp/nn_dinfer"); dti=$(median "$tmp/torch_dinfer")
 # Training FLOPs per image of the reference net: forward of every layer,
 # backward weight and input gradients (none for the first layer's input).
 mflop=65.136
-awk -v nt="$nt" -v tt="$tt" -v ni="$ni" -v ti="$ti" -v peak="$peak" -v nnpeak="$nnpeak" -v mf="$mflop" 'BEGIN {
+awk -v nt="$nt" -v tt="$tt" -v ni="$ni" -v ti="$ti" -v dnt="$dnt" -v dtt="$dtt" -v dni="$dni" -v dti="$dti" -v peak="$peak" -v nnpeak="$nnpeak" -v mf="$mflop" 'BEGIN {
 	printf "training   (batch 64):  nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", nt, tt, nt / tt
 	printf "inference  (batch 256): nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", ni, ti, ni / ti
+	printf "demo-training  (batch 64):  nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", dnt, dtt, dnt / dtt
+	printf "demo-inference (batch 256): nn %7.0f img/s   torch %7.0f img/s   nn/torch %.2fx\n", dni, dti, dni / dti
 	printf "sgemm peak (2 threads): OpenBLAS %.1f GFLOP/s (2048^3), nn_sgemm %.1f GFLOP/s (1024^3 per thread)\n", peak, nnpeak
 	printf "nn training = %.1f GFLOP/s (%.1f MFLOP/img) = %.0f%% of the OpenBLAS peak (limit %.0f img/s), %.0f%% of nn_sgemm'"'"'s (limit %.0f img/s)\n",
 		nt * mf / 1000, mf, 100 * nt * mf / 1000 / peak, peak * 1000 / mf, 100 * nt * mf / 1000 / nnpeak, nnpeak * 1000 / mf

@@ -35,7 +35,7 @@ nn_section() {
 	section "nn vs PyTorch (scripts/bench-nn.sh)"
 	{ scripts/bench-nn.sh 2>&1 && echo 0 >"$BENCH_TMP/nn.rc" || echo $? >"$BENCH_TMP/nn.rc"; } | tee "$BENCH_TMP/nn.out"
 	rc=$(cat "$BENCH_TMP/nn.rc")
-	for what in training inference; do
+	for what in training inference demo-training demo-inference; do
 		line=$(grep "^$what " "$BENCH_TMP/nn.out" | head -n 1)
 		[ -n "$line" ] || continue
 		# shellcheck disable=SC2086

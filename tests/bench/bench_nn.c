@@ -1,7 +1,7 @@
-/* Benchmark of nn on the reference net (28x28x1, batch 64 training, batch
- * 256 inference, 2 threads). Usage:
- *   bench_nn train SECONDS   training images/s, then "rss_kib model_kib"
- *   bench_nn infer SECONDS   inference images/s
+/* Benchmark of nn on the reference net (28x28x1) or the demo net (64x64x2,
+ * pipeline.ini's), batch 64 training, batch 256 inference, 2 threads. Usage:
+ *   bench_nn train SECONDS [ref|demo]   training images/s, then "rss_kib model_kib"
+ *   bench_nn infer SECONDS [ref|demo]   inference images/s
  *   bench_nn peak            2-thread GFLOP/s of OpenBLAS sgemm and of nn_sgemm
  *   bench_nn level           the best kernel level of this CPU (2, 1 or 0)
  *   bench_nn shapes          one line per hot GEMM shape: nn_sgemm against
@@ -18,6 +18,8 @@
 #include "../../nn/nn_impl.h"
 
 #define ARCH "conv 32 5 pad 2, relu, maxpool 2, conv 64 5 pad 2, relu, maxpool 2, dense 128, relu, dense 10"
+#define DEMO_ARCH "conv 16 3 pad 1, relu, maxpool 2, conv 32 3 pad 1, relu, maxpool 2, " \
+	"conv 32 3 pad 1, relu, maxpool 2, dense 64, relu, dense"
 #define N_BUF 8
 
 static double now(void)
@@ -215,25 +217,27 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "shapes"))
 		return bench_shapes();
 	if (argc < 3 || (strcmp(argv[1], "train") && strcmp(argv[1], "infer"))) {
-		fprintf(stderr, "usage: bench_nn train|infer SECONDS | peak | level | shapes\n");
+		fprintf(stderr, "usage: bench_nn train|infer SECONDS [ref|demo] | peak | level | shapes\n");
 		return 2;
 	}
 	int train = !strcmp(argv[1], "train"), batch = train ? 64 : 256;
+	int demo = argc >= 4 && !strcmp(argv[3], "demo"), classes = demo ? 2 : 10;
+	nn_shape in = demo ? (nn_shape){ 2, 64, 64 } : (nn_shape){ 1, 28, 28 };
 	double seconds = atof(argv[2]);
 	nn_err err = { 0 };
-	nn_net *net = nn_net_new(ARCH, (nn_shape){ 1, 28, 28 }, 10, 1, 2, batch, &err);
+	nn_net *net = nn_net_new(demo ? DEMO_ARCH : ARCH, in, classes, 1, 2, batch, &err);
 	if (!net) {
 		fprintf(stderr, "bench_nn: %s\n", err.msg);
 		return 1;
 	}
-	size_t per = (size_t)batch * 28 * 28;
-	float *x = malloc(sizeof(float) * per * N_BUF), *probs = malloc(sizeof(float) * batch * 10);
+	size_t per = (size_t)batch * in.c * in.h * in.w;
+	float *x = malloc(sizeof(float) * per * N_BUF), *probs = malloc(sizeof(float) * batch * classes);
 	int *y = malloc(sizeof(int) * batch * N_BUF);
 	uint64_t rng = 1;
 	for (size_t i = 0; i < per * N_BUF; i++)
 		x[i] = (float)nn_rng_uniform(&rng);
 	for (int i = 0; i < batch * N_BUF; i++)
-		y[i] = (int)(nn_rng_next(&rng) % 10);
+		y[i] = (int)(nn_rng_next(&rng) % (uint64_t)classes);
 	nn_opt opt;
 	nn_opt_default(&opt);
 	nn_set_optimizer(net, &opt, &err);

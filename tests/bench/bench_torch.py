@@ -1,5 +1,6 @@
 """PyTorch counterpart of bench_nn: the reference net on random 28x28x1
-data, 2 threads. Usage: bench_torch.py train|infer SECONDS; prints img/s."""
+data, or the demo net (pipeline.ini's) on 64x64x2, 2 threads.
+Usage: bench_torch.py train|infer SECONDS [ref|demo]; prints img/s."""
 import sys
 import time
 
@@ -16,14 +17,24 @@ def reference_net():
         nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
+def demo_net():
+    return nn.Sequential(
+        nn.Conv2d(2, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 2))
+
+
 def main():
     mode, seconds = sys.argv[1], float(sys.argv[2])
     torch.set_num_threads(2)
     torch.manual_seed(1)
+    demo = len(sys.argv) > 3 and sys.argv[3] == "demo"
     batch = BATCH[mode]
-    net = reference_net()
-    xs = [torch.rand(batch, 1, 28, 28) for _ in range(8)]
-    ys = [torch.randint(0, 10, (batch,)) for _ in range(8)]
+    net = demo_net() if demo else reference_net()
+    shape, classes = ((2, 64, 64), 2) if demo else ((1, 28, 28), 10)
+    xs = [torch.rand(batch, *shape) for _ in range(8)]
+    ys = [torch.randint(0, classes, (batch,)) for _ in range(8)]
     if mode == "train":
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         loss_fn = nn.CrossEntropyLoss()
